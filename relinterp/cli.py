@@ -1,0 +1,81 @@
+"""The command line: parse, print, exit status.  The work is done in relinterp.api."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import __version__
+from .errors import EXIT_FAILED, EXIT_NOTHING_TO_PATCH, EXIT_OK, EXIT_USAGE
+
+EXIT_STATUS_HELP = f"""
+\b
+Exit status:
+  {EXIT_OK}  done (or already done)
+  {EXIT_FAILED}  an input was refused or could not be written; it is unchanged
+  {EXIT_USAGE}  usage error
+  {EXIT_NOTHING_TO_PATCH}  static executable: nothing to patch
+"""
+
+
+class RelativePath(click.ParamType):
+    """A loader path relative to the program's directory ($ORIGIN)."""
+
+    name = "REL"
+
+    def convert(self, value, param, ctx):
+        if not value or value.startswith("/") or "\0" in value:
+            self.fail(f"{value!r}: must be a path relative to the program's directory, e.g. ../lib/ld-musl.so",
+                      param, ctx)
+        return value
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_STATUS_HELP)
+@click.version_option(__version__, prog_name="relinterp")
+def main() -> None:
+    """Make dynamic Linux executables find their loader relative to themselves.
+
+    A patched program starts directly, from any directory it is copied to, with no
+    loader installed on the machine: its loader ships beside it.
+    """
+
+
+@main.command(epilog=EXIT_STATUS_HELP)
+@click.argument("app", metavar="APP")
+@click.option("--loader-rel", "loader_rel", multiple=True, required=True, type=RelativePath(),
+              help="The loader's path relative to APP's directory ($ORIGIN). Repeat to give "
+                   "fallbacks, tried in order.")
+@click.option("-o", "--output", metavar="OUT", help="Write the patched program to OUT instead of in place.")
+@click.option("-v", "--verbose", is_flag=True, help="Say where the stub goes and how the file grows.")
+def patch(app: str, loader_rel: tuple[str, ...], output: str | None, verbose: bool) -> None:
+    """Patch APP so that it loads its loader from --loader-rel.
+
+    In place unless -o is given; the file is replaced atomically, keeping its mode.
+    Patching again with the same options changes nothing.
+    """
+    from .api import PATCHED, patch as patch_file
+    from .errors import RelinterpError
+    from .stub import StubMismatch
+
+    try:
+        result = patch_file(app, loader_rel=loader_rel, output=output)
+    except RelinterpError as error:
+        click.echo(str(error), err=True)
+        sys.exit(error.exit_code)
+    except StubMismatch as error:
+        click.echo(f"relinterp: broken installation: {error}", err=True)
+        sys.exit(EXIT_FAILED)
+    shown = ", ".join(f"$ORIGIN/{c}" for c in loader_rel)
+    if result.status == PATCHED:
+        click.echo(f"{result.path}: patched (loader: {shown})")
+    else:
+        click.echo(f"{result.path}: already patched (loader: {shown}), unchanged")
+    plan = result.plan
+    if verbose and plan is not None and plan.segment is not None:
+        seg = plan.segment
+        old = result.executable.patch.original if result.executable.patch else result.executable
+        click.echo(f"  interpreter was {old.interp}; machine {old.machine}, {old.elf_type}")
+        click.echo(f"  stub segment: file offset {seg.offset:#x}, address {seg.vaddr:#x}, "
+                   f"{seg.filesz} bytes, align {seg.align:#x}")
+        click.echo(f"  size: {old.file_size} -> {plan.size} bytes (+{plan.size - old.file_size})")

@@ -1,0 +1,145 @@
+"""The stub's config block: the one definition of its layout (stub/config.h mirrors it).
+
+The patcher appends one segment to the program; its bytes are
+
+    stub code | config block | candidates | restore record | trailer
+
+The stub finds the config block right after its own code (PC-relative).  Tools find it
+from the trailer in the segment's last bytes, which says where the block starts.  The
+restore record holds the original ELF header and program header table and the original
+file size: with them `restore` gives back the input byte for byte.
+
+All fields are fixed-width whatever the ELF class, in the patched file's byte order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from elftools.construct import Bytes, Container, Struct, UBInt32, UBInt64, ULInt32, ULInt64
+
+CONFIG_SCHEMA = 1
+TRAILER_MAGIC = b"RELINTRP"
+# The stub builds "$ORIGIN/candidate" in a 4096-byte buffer (PATH_SIZE in relinterp.c);
+# leave room for the program's directory.
+MAX_CANDIDATE_BYTES = 1024
+MAX_CANDIDATES = 16
+ALIGN = 8
+
+# (name, bits) in order; stub/config.h declares the same fields.
+CONFIG_FIELDS = (
+    ("config_vaddr", 64),
+    ("entry", 64),
+    ("dynamic", 64),
+    ("flags", 32),
+    ("ncandidates", 32),
+    ("candidates", 32),
+    ("candidates_size", 32),
+    ("restore", 32),
+    ("restore_size", 32),
+)
+
+
+def _uint(bits: int, little_endian: bool):
+    return {(32, True): ULInt32, (64, True): ULInt64, (32, False): UBInt32, (64, False): UBInt64}[
+        bits, little_endian
+    ]
+
+
+def config_struct(little_endian: bool) -> Struct:
+    return Struct("relinterp_config", *(_uint(bits, little_endian)(name) for name, bits in CONFIG_FIELDS))
+
+
+def trailer_struct(little_endian: bool) -> Struct:
+    u32 = _uint(32, little_endian)
+    return Struct("relinterp_trailer", Bytes("magic", 8), u32("config_offset"), u32("schema"))
+
+
+def restore_header_struct(little_endian: bool) -> Struct:
+    u32, u64 = _uint(32, little_endian), _uint(64, little_endian)
+    return Struct("relinterp_restore", u64("original_size"), u32("header_size"), u32("phdrs_size"))
+
+
+def _pad(data: bytes) -> bytes:
+    return data + bytes(-len(data) % ALIGN)
+
+
+@dataclass(frozen=True)
+class RestoreRecord:
+    """What the patch replaced: with it the original file comes back exactly."""
+
+    original_size: int
+    header: bytes  # the original ELF header
+    phdrs: bytes  # the original program header table
+
+
+@dataclass(frozen=True)
+class StubConfig:
+    """What the stub reads at run time, and what `restore` needs."""
+
+    entry: int
+    dynamic: int
+    candidates: tuple[str, ...]
+    restore: RestoreRecord
+    flags: int = 0
+
+    def pack(self, config_vaddr: int, config_offset: int, little_endian: bool) -> bytes:
+        """The bytes from the config block to the end of the segment.
+
+        config_offset is where the block starts within the segment (the stub's size),
+        recorded in the trailer.
+        """
+        header = config_struct(little_endian)
+        candidates = _pad(b"".join(c.encode() + b"\0" for c in self.candidates))
+        restore = _pad(
+            restore_header_struct(little_endian).build(
+                Container(
+                    original_size=self.restore.original_size,
+                    header_size=len(self.restore.header),
+                    phdrs_size=len(self.restore.phdrs),
+                )
+            )
+            + self.restore.header
+            + self.restore.phdrs
+        )
+        candidates_at = header.sizeof()
+        restore_at = candidates_at + len(candidates)
+        block = header.build(
+            Container(
+                config_vaddr=config_vaddr,
+                entry=self.entry,
+                dynamic=self.dynamic,
+                flags=self.flags,
+                ncandidates=len(self.candidates),
+                candidates=candidates_at,
+                candidates_size=len(candidates),
+                restore=restore_at,
+                restore_size=len(restore),
+            )
+        )
+        trailer = trailer_struct(little_endian).build(
+            Container(magic=TRAILER_MAGIC, config_offset=config_offset, schema=CONFIG_SCHEMA)
+        )
+        return block + candidates + restore + trailer
+
+    @classmethod
+    def unpack(cls, block: bytes, little_endian: bool) -> StubConfig:
+        """Parse the bytes from the config block's start to the end of the segment."""
+        fields = config_struct(little_endian).parse(block)
+        names = block[fields.candidates : fields.candidates + fields.candidates_size]
+        candidates = tuple(n.decode() for n in names.split(b"\0")[: fields.ncandidates])
+        rec = block[fields.restore : fields.restore + fields.restore_size]
+        head = restore_header_struct(little_endian)
+        sizes = head.parse(rec)
+        body = rec[head.sizeof() :]
+        restore = RestoreRecord(
+            original_size=sizes.original_size,
+            header=body[: sizes.header_size],
+            phdrs=body[sizes.header_size : sizes.header_size + sizes.phdrs_size],
+        )
+        return cls(entry=fields.entry, dynamic=fields.dynamic, candidates=candidates,
+                   restore=restore, flags=fields.flags)
+
+
+def trailer_size() -> int:
+    return trailer_struct(True).sizeof()

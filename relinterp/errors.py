@@ -1,0 +1,55 @@
+"""Why relinterp refused or failed, each with its message and exit status.
+
+Every error names the file it is about: str(error) is "PATH: reason".
+"""
+
+from __future__ import annotations
+
+import os
+
+# Exit statuses of the command line, documented in README.md and `relinterp --help`.
+EXIT_OK = 0
+EXIT_FAILED = 1  # an input was refused or could not be written
+EXIT_USAGE = 2  # bad command line (click's own status for usage errors)
+EXIT_NOTHING_TO_PATCH = 3  # a static executable: it has no loader to relocate
+
+
+class RelinterpError(Exception):
+    """An input relinterp cannot process; nothing was written."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        super().__init__(f"{os.fspath(path)}: {reason}")
+        self.path = os.fspath(path)
+        self.reason = reason
+
+
+class NotElfError(RelinterpError):
+    """The file is not an ELF file at all."""
+
+
+class MalformedElfError(RelinterpError):
+    """Truncated or inconsistent ELF headers."""
+
+
+class NotExecutableError(RelinterpError):
+    """An ELF file, but not an executable (object file, shared library, core dump)."""
+
+
+class NothingToPatchError(RelinterpError):
+    """A static or static-pie executable: there is no loader to relocate."""
+
+    exit_code = EXIT_NOTHING_TO_PATCH
+
+
+class UnsupportedError(RelinterpError):
+    """A machine, class or layout relinterp has no stub or rule for."""
+
+
+class CandidateError(RelinterpError):
+    """A loader candidate that cannot be stored or used."""
+
+
+class WriteError(RelinterpError):
+    """The output could not be written; the input is unchanged."""

@@ -1,0 +1,196 @@
+"""Pure planning: from an executable, a stub and loader candidates to the bytes to write.
+
+The surgery (DESIGN.md):
+- the program header table keeps its place and its size: the PT_INTERP entry goes,
+  later entries move up one, and one PT_LOAD (R+X) for the stub is added last;
+- the stub, its config block and the restore record are appended at EOF with no page
+  padding; the new segment's address lies above every existing segment (past .bss),
+  congruent with its file offset modulo the largest p_align, as the ELF spec requires;
+- e_entry points at the stub;
+- a `.relinterp` section covers the segment, or `strip` would drop it: the section
+  header table (plus that entry) and the section name table (plus that name) are
+  written anew after the segment.  The old ones stay where they were, untouched.
+Nothing else in the file changes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from elftools.construct import Container
+from elftools.elf.constants import P_FLAGS, SH_FLAGS
+
+from .config import ALIGN, MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
+from .elf import Executable, Segment
+from .errors import CandidateError, NothingToPatchError, NotExecutableError, UnsupportedError
+from .stub import StubBlob
+
+SECTION_NAME = b".relinterp"
+SEGMENT_FILE_ALIGN = 16  # the stub's code alignment; no page padding is needed
+
+
+@dataclass(frozen=True)
+class Write:
+    offset: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class RewritePlan:
+    """The result = the source's first `keep` bytes, then `writes` applied, `size` bytes."""
+
+    keep: int
+    writes: tuple[Write, ...]
+    size: int
+    segment: Segment | None = None  # the stub's new PT_LOAD, for a patch
+
+
+def align_up(value: int, alignment: int) -> int:
+    return -(-value // alignment) * alignment
+
+
+def check_candidates(path: str, candidates: tuple[str, ...]) -> None:
+    if not candidates:
+        raise CandidateError(path, "no loader candidate given (use --loader-rel)")
+    if len(candidates) > MAX_CANDIDATES:
+        raise CandidateError(path, f"{len(candidates)} loader candidates, at most {MAX_CANDIDATES}")
+    for candidate in candidates:
+        raw = os.fsencode(candidate)
+        if not raw or b"\0" in raw:
+            raise CandidateError(path, f"invalid loader path {candidate!r}")
+        if len(raw) > MAX_CANDIDATE_BYTES:
+            raise CandidateError(path, f"loader path is {len(raw)} bytes, at most {MAX_CANDIDATE_BYTES}")
+
+
+def check_patchable(exe: Executable, stub: StubBlob | None) -> StubBlob:
+    """Refuse what relinterp cannot patch; return the stub to use."""
+    if exe.elf_type not in ("ET_EXEC", "ET_DYN"):
+        raise NotExecutableError(exe.path, f"not an executable (ELF type {exe.elf_type})")
+    if exe.interp is None:
+        if exe.elf_type == "ET_EXEC":
+            raise NothingToPatchError(exe.path, "static executable, nothing to patch")
+        if exe.pie:
+            raise NothingToPatchError(exe.path, "static-pie executable, nothing to patch")
+        raise NotExecutableError(exe.path, "shared library (no PT_INTERP), not an executable")
+    if stub is None:
+        from .stub import supported_arches
+
+        order = "little" if exe.little_endian else "big"
+        raise UnsupportedError(exe.path, f"unsupported machine {exe.machine} ({exe.elfclass}-bit, "
+                                         f"{order}-endian); supported: {', '.join(supported_arches())}")
+    loads = exe.loads()
+    if not loads:
+        raise UnsupportedError(exe.path, "no PT_LOAD segment")
+    if not any(s.covers_file_range(exe.phoff, len(exe.phdrs)) for s in loads):
+        raise UnsupportedError(exe.path, "program header table not covered by a PT_LOAD segment, "
+                                         "so the program cannot find it in memory")
+    return stub
+
+
+def plan_patch(exe: Executable, stub: StubBlob, candidates: tuple[str, ...]) -> RewritePlan:
+    """Plan the patch of `exe` (of its recorded original, if it is patched already)."""
+    base = exe.patch.original if exe.patch else exe
+    check_candidates(exe.path, candidates)
+    check_patchable(base, stub)
+    structs = base.structs()
+    loads = base.loads()
+
+    align = max(max(s.align for s in loads), 1)
+    seg_offset = align_up(base.file_size, SEGMENT_FILE_ALIGN)
+    seg_vaddr = align_up(max(s.end for s in loads), align) + seg_offset % align
+    config = StubConfig(
+        entry=base.entry,
+        dynamic=base.dynamic,
+        candidates=candidates,
+        restore=RestoreRecord(original_size=base.file_size, header=base.header, phdrs=base.phdrs),
+    )
+    segment_bytes = stub.code + config.pack(
+        seg_vaddr + stub.config_offset, stub.config_offset, base.little_endian
+    )
+    segment = Segment(
+        index=len(base.segments) - 1,
+        type="PT_LOAD",
+        flags=P_FLAGS.PF_R | P_FLAGS.PF_X,
+        offset=seg_offset,
+        vaddr=seg_vaddr,
+        filesz=len(segment_bytes),
+        memsz=len(segment_bytes),
+        align=align,
+    )
+
+    phdrs = _program_headers(base, structs, segment)
+    names_offset = seg_offset + len(segment_bytes)
+    names, shdrs, shstrndx = _section_headers(base, structs, segment, names_offset)
+    shoff = align_up(names_offset + len(names), ALIGN)
+    header = _elf_header(base, structs, entry=seg_vaddr + stub.entry_offset, shoff=shoff,
+                         shnum=len(shdrs) // base.shentsize, shstrndx=shstrndx)
+
+    appended = bytearray(seg_offset - base.file_size)
+    appended += segment_bytes + names + bytes(shoff - names_offset - len(names)) + shdrs
+    writes = (Write(0, header), Write(base.phoff, phdrs), Write(base.file_size, bytes(appended)))
+    return RewritePlan(keep=base.file_size, writes=writes, size=shoff + len(shdrs), segment=segment)
+
+
+def plan_restore(exe: Executable) -> RewritePlan:
+    """Plan giving back the original bytes of a patched file."""
+    assert exe.patch is not None
+    record = exe.patch.config.restore
+    writes = (Write(0, record.header), Write(exe.phoff, record.phdrs))
+    return RewritePlan(keep=record.original_size, writes=writes, size=record.original_size)
+
+
+def _program_headers(base: Executable, structs, segment: Segment) -> bytes:
+    size = base.phentsize
+    entries = [base.phdrs[i : i + size] for i in range(0, len(base.phdrs), size)]
+    interp = next(s.index for s in base.segments if s.type == "PT_INTERP")
+    del entries[interp]
+    entries.append(structs.Elf_Phdr.build(Container(
+        p_type="PT_LOAD", p_flags=segment.flags, p_offset=segment.offset, p_vaddr=segment.vaddr,
+        p_paddr=segment.vaddr, p_filesz=segment.filesz, p_memsz=segment.memsz, p_align=segment.align,
+    )))
+    return b"".join(entries)
+
+
+def _section(structs, name: int, kind: str, flags: int, addr: int, offset: int, size: int,
+             addralign: int) -> bytes:
+    return structs.Elf_Shdr.build(Container(
+        sh_name=name, sh_type=kind, sh_flags=flags, sh_addr=addr, sh_offset=offset, sh_size=size,
+        sh_link=0, sh_info=0, sh_addralign=addralign, sh_entsize=0,
+    ))
+
+
+def _section_headers(base: Executable, structs, segment: Segment, names_offset: int):
+    """The section header table with `.relinterp` added, and its name table."""
+    size = base.shentsize
+    entries = [base.section_headers[i : i + size] for i in range(0, len(base.section_headers), size)]
+    if not entries:
+        entries.append(_section(structs, 0, "SHT_NULL", 0, 0, 0, 0, 0))
+    has_names = bool(base.section_names) and 0 < base.shstrndx < len(entries)
+    names = base.section_names if has_names else b"\0"
+    entries.append(_section(structs, len(names), "SHT_PROGBITS", SH_FLAGS.SHF_ALLOC | SH_FLAGS.SHF_EXECINSTR,
+                            segment.vaddr, segment.offset, segment.filesz, SEGMENT_FILE_ALIGN))
+    names += SECTION_NAME + b"\0"
+    if has_names:
+        shstrndx = base.shstrndx
+        table = structs.Elf_Shdr.parse(entries[shstrndx])
+        table.sh_offset, table.sh_size = names_offset, len(names)
+        entries[shstrndx] = structs.Elf_Shdr.build(table)
+    else:
+        shstrndx = len(entries)
+        name = len(names)
+        names += b".shstrtab\0"
+        entries.append(_section(structs, name, "SHT_STRTAB", 0, 0, names_offset, len(names), 1))
+    return names, b"".join(entries), shstrndx
+
+
+def _elf_header(base: Executable, structs, **changes: int) -> bytes:
+    header = structs.Elf_Ehdr.parse(base.header)
+    if structs.Elf_Ehdr.build(header) != base.header:
+        raise UnsupportedError(base.path, "ELF header does not survive a parse/build round trip")
+    header.e_entry = changes["entry"]
+    header.e_shoff = changes["shoff"]
+    header.e_shnum = changes["shnum"]
+    header.e_shstrndx = changes["shstrndx"]
+    header.e_shentsize = structs.Elf_Shdr.sizeof()  # 0 in files that had no sections
+    return structs.Elf_Ehdr.build(header)

@@ -1,0 +1,70 @@
+"""The prebuilt entry stubs shipped in relinterp/_stubs/, one per machine.
+
+Built from stub/ by CMakeLists.txt; manifest.json records each blob's digest, size,
+offsets and how it was built.  A blob is checked against its manifest before use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from .config import CONFIG_SCHEMA
+
+
+class StubMismatch(Exception):
+    """The installed blob does not match its manifest: a broken installation."""
+
+
+@dataclass(frozen=True)
+class StubBlob:
+    arch: str
+    machine: str  # pyelftools' name, e.g. 'EM_X86_64'
+    elfclass: int
+    little_endian: bool
+    code: bytes
+    entry_offset: int
+    config_offset: int
+    sha256: str
+
+
+@lru_cache(maxsize=1)
+def manifest() -> dict:
+    return json.loads(resources.files(__package__).joinpath("_stubs/manifest.json").read_text())
+
+
+def supported_arches() -> list[str]:
+    return sorted(manifest()["stubs"])
+
+
+@lru_cache(maxsize=None)
+def load_stub(arch: str) -> StubBlob:
+    data = manifest()
+    entry = data["stubs"][arch]
+    code = resources.files(__package__).joinpath("_stubs", entry["file"]).read_bytes()
+    digest = hashlib.sha256(code).hexdigest()
+    if data["config_schema"] != CONFIG_SCHEMA:
+        raise StubMismatch(f"stub {arch}: config schema {data['config_schema']}, expected {CONFIG_SCHEMA}")
+    if digest != entry["sha256"] or len(code) != entry["size"]:
+        raise StubMismatch(f"stub {arch}: sha256 {digest} does not match the manifest")
+    return StubBlob(
+        arch=arch,
+        machine=entry["machine"],
+        elfclass=entry["elfclass"],
+        little_endian=entry["byteorder"] == "little",
+        code=code,
+        entry_offset=entry["entry_offset"],
+        config_offset=entry["config_offset"],
+        sha256=digest,
+    )
+
+
+def stub_for(machine: str, elfclass: int, little_endian: bool) -> StubBlob | None:
+    for arch in supported_arches():
+        stub = load_stub(arch)
+        if (stub.machine, stub.elfclass, stub.little_endian) == (machine, elfclass, little_endian):
+            return stub
+    return None

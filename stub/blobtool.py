@@ -1,0 +1,159 @@
+"""Turn a linked stub into the flat blob the patcher appends, and refuse unsafe ones.
+
+Used by CMakeLists.txt:
+
+    blobtool.py extract STUB.ELF --arch A --cc CC --out BLOB --meta META.json
+    blobtool.py install --dest relinterp/_stubs META.json...
+
+The stub runs before anything is relocated, so the blob must work at any address with
+no help: every relocation the linker resolved must be PC-relative, and there must be no
+writable data, no GOT and no PLT.  `extract` fails the build otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from elftools.elf.descriptions import describe_reloc_type
+from elftools.elf.elffile import ELFFile
+from elftools.elf.relocation import RelocationSection
+
+STUB_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = STUB_DIR.parent
+MANIFEST_VERSION = 1
+
+# Relocations that only encode a distance within the blob.
+PC_RELATIVE = {
+    "EM_X86_64": {"R_X86_64_PC32", "R_X86_64_PLT32", "R_X86_64_PC64"},
+}
+# The only allocated section the blob may have (code and constants, see stub.ld).
+IMAGE_SECTION = ".text"
+
+
+class UnsafeStub(Exception):
+    pass
+
+
+def source_files(arch: str) -> list[Path]:
+    """Every file the blob for `arch` is built from: its sources and the recipe."""
+    files = [p for p in STUB_DIR.iterdir() if p.is_file() and p.suffix in {".c", ".h", ".ld", ".py"}]
+    files += [p for p in (STUB_DIR / "arch" / arch).iterdir() if p.is_file()]
+    files.append(PROJECT_DIR / "CMakeLists.txt")
+    return sorted(files)
+
+
+def source_sha256(arch: str) -> str:
+    digest = hashlib.sha256()
+    for path in source_files(arch):
+        digest.update(path.relative_to(PROJECT_DIR).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def tool_version(*command: str) -> str:
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return out.splitlines()[0].strip()
+
+
+def toolchain(cc: str) -> dict[str, str]:
+    ld = subprocess.run([cc, "-print-prog-name=ld"], check=True, capture_output=True, text=True)
+    return {"compiler": tool_version(cc, "--version"), "linker": tool_version(ld.stdout.strip(), "--version")}
+
+
+def check_image(elf: ELFFile) -> None:
+    machine = elf["e_machine"]
+    allowed = PC_RELATIVE.get(machine)
+    if allowed is None:
+        raise UnsafeStub(f"no relocation rules for {machine}")
+    for section in elf.iter_sections():
+        if section["sh_flags"] & 0x2 and section.name != IMAGE_SECTION and section["sh_size"]:
+            raise UnsafeStub(f"section {section.name} ({section['sh_size']} bytes): the stub must "
+                             "have no writable data, GOT or PLT")
+        if isinstance(section, RelocationSection):
+            for reloc in section.iter_relocations():
+                kind = describe_reloc_type(reloc["r_info_type"], elf)
+                if kind not in allowed:
+                    raise UnsafeStub(f"{section.name}: relocation {kind} at {reloc['r_offset']:#x} "
+                                     "is not PC-relative")
+
+
+def symbol_value(elf: ELFFile, name: str) -> int:
+    symbols = elf.get_section_by_name(".symtab").get_symbol_by_name(name)
+    if not symbols:
+        raise UnsafeStub(f"symbol {name} missing")
+    return symbols[0]["st_value"]
+
+
+def extract(args: argparse.Namespace) -> None:
+    with open(args.elf, "rb") as stream:
+        elf = ELFFile(stream)
+        check_image(elf)
+        text = elf.get_section_by_name(IMAGE_SECTION)
+        blob = text.data()
+        entry = symbol_value(elf, "_start")
+        config = symbol_value(elf, "relinterp_config")
+        if text["sh_addr"] != 0 or entry != elf["e_entry"] or config != len(blob):
+            raise UnsafeStub("layout: the image must start at 0 and end at relinterp_config")
+        meta = {
+            "arch": args.arch,
+            "machine": elf["e_machine"],
+            "elfclass": elf.elfclass,
+            "byteorder": "little" if elf.little_endian else "big",
+            "sha256": hashlib.sha256(blob).hexdigest(),
+            "size": len(blob),
+            "entry_offset": entry,
+            "config_offset": config,
+            **toolchain(args.cc),
+            "source_sha256": source_sha256(args.arch),
+        }
+    Path(args.out).write_bytes(blob)
+    Path(args.meta).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def install(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(PROJECT_DIR))
+    from relinterp.config import CONFIG_SCHEMA
+
+    dest = Path(args.dest)
+    stubs = {}
+    for meta_path in args.meta:
+        meta = json.loads(Path(meta_path).read_text())
+        arch = meta.pop("arch")
+        meta["file"] = f"{arch}.bin"
+        shutil.copyfile(Path(meta_path).with_suffix(".bin"), dest / meta["file"])
+        stubs[arch] = meta
+    manifest = {"manifest_version": MANIFEST_VERSION, "config_schema": CONFIG_SCHEMA, "stubs": stubs}
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("extract")
+    p.add_argument("elf")
+    p.add_argument("--arch", required=True)
+    p.add_argument("--cc", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--meta", required=True)
+    p.set_defaults(run=extract)
+    p = commands.add_parser("install")
+    p.add_argument("--dest", required=True)
+    p.add_argument("meta", nargs="+")
+    p.set_defaults(run=install)
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except UnsafeStub as error:
+        print(f"{args.elf}: unsafe stub: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+/*
+ * The config block the patcher appends right after the stub's code.
+ *
+ * The layout is defined once, in relinterp/config.py (CONFIG_LAYOUT); this is its C
+ * mirror, and tests/test_stub_blob.py compiles it and checks every offset against the
+ * Python definition.  Fields are fixed-width whatever the ELF class, in the byte order
+ * of the patched file (which is the target's).
+ */
+#ifndef RELINTERP_CONFIG_H
+#define RELINTERP_CONFIG_H
+
+#include <stdint.h>
+
+#define RELINTERP_CONFIG_SCHEMA 1
+
+struct relinterp_config {
+	uint64_t config_vaddr;    /* link-time address of this block: load bias = &block - this */
+	uint64_t entry;           /* the program's original e_entry */
+	uint64_t dynamic;         /* p_vaddr of PT_DYNAMIC, 0 if none */
+	uint32_t flags;           /* reserved, 0 */
+	uint32_t ncandidates;     /* number of loader candidates */
+	uint32_t candidates;      /* offset (from this block) of the candidates: NUL-terminated
+	                             paths back to back, absolute or relative to $ORIGIN */
+	uint32_t candidates_size; /* their total size in bytes */
+	uint32_t restore;         /* offset of what `restore` needs; never read at run time */
+	uint32_t restore_size;
+};
+
+_Static_assert(sizeof(struct relinterp_config) == 48, "config block layout changed");
+
+#endif

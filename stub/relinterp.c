@@ -1,0 +1,533 @@
+/*
+ * The entry stub of a relinterp-patched program.
+ *
+ * The kernel starts the patched program as if it were static (it has no PT_INTERP).
+ * Before any of the program's own code runs, this finds the program's loader relative
+ * to the program, maps it the way the kernel maps PT_INTERP (fs/binfmt_elf.c,
+ * load_elf_interp), hands it a program header table that names it in PT_INTERP, fixes
+ * the aux vector and jumps to it.  From there the loader links the program exactly as
+ * if the kernel had loaded it.
+ *
+ * Runs before relocation, so: no globals, no writable data, no calls through a GOT;
+ * everything is reached PC-relatively (the build checks it), all state is on the stack.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#pragma GCC visibility push(hidden)
+
+#include "config.h"
+#include "syscall.h"
+
+#if UINTPTR_MAX > 0xffffffffu
+#define STUB_CLASS ELFCLASS64
+typedef Elf64_Ehdr Ehdr;
+typedef Elf64_Phdr Phdr;
+typedef Elf64_Dyn Dyn;
+#else
+#define STUB_CLASS ELFCLASS32
+typedef Elf32_Ehdr Ehdr;
+typedef Elf32_Phdr Phdr;
+typedef Elf32_Dyn Dyn;
+#endif
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define STUB_DATA ELFDATA2LSB
+#else
+#define STUB_DATA ELFDATA2MSB
+#endif
+
+#define MAX_LOADER_PHNUM 32
+#define PATH_SIZE 4096
+#define EXIT_NO_LOADER 127 /* what ld.so uses for a missing library */
+
+/* Why a candidate was not used: a negative errno, or one of these. */
+enum {
+	NOT_ELF = 1,
+	WRONG_CLASS,
+	WRONG_MACHINE,
+	NOT_SHARED_OBJECT,
+	BAD_HEADERS,
+	SECURE_MODE,
+	NO_ORIGIN,
+	PATH_TOO_LONG,
+};
+
+extern const struct relinterp_config relinterp_config; /* right after the code (stub.ld) */
+
+#define sys1(n, a) sys6(n, (long)(a), 0, 0, 0, 0, 0)
+#define sys3(n, a, b, c) sys6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define sys4(n, a, b, c, d) sys6(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+#define failed(r) ((unsigned long)(r) > -4096UL)
+
+/* The compiler may emit calls to these for struct copies and zeroing. */
+void *memset(void *dst, int c, size_t n)
+{
+	unsigned char *d = dst;
+	while (n--)
+		*d++ = (unsigned char)c;
+	return dst;
+}
+
+void *memcpy(void *restrict dst, const void *restrict src, size_t n)
+{
+	unsigned char *d = dst;
+	const unsigned char *s = src;
+	while (n--)
+		*d++ = *s++;
+	return dst;
+}
+
+static size_t str_len(const char *s)
+{
+	size_t n = 0;
+	while (s[n])
+		n++;
+	return n;
+}
+
+/* A bounded string under construction on the stack. */
+struct text {
+	char buf[PATH_SIZE];
+	size_t len;
+	int overflow;
+};
+
+static void put(struct text *t, const char *s)
+{
+	for (; *s; s++) {
+		if (t->len >= sizeof t->buf - 1) {
+			t->overflow = 1;
+			break;
+		}
+		t->buf[t->len++] = *s;
+	}
+	t->buf[t->len] = 0;
+}
+
+static void put_number(struct text *t, unsigned long v)
+{
+	char digits[24];
+	size_t i = sizeof digits;
+	digits[--i] = 0;
+	do
+		digits[--i] = (char)('0' + v % 10);
+	while (v /= 10);
+	put(t, digits + i);
+}
+
+static const char *errno_text(long e)
+{
+	switch (e) {
+	case ENOENT: return "No such file or directory";
+	case EACCES: return "Permission denied";
+	case EPERM: return "Operation not permitted";
+	case ENOTDIR: return "Not a directory";
+	case EISDIR: return "Is a directory";
+	case ELOOP: return "Symbolic link loop";
+	case ENAMETOOLONG: return "Filename too long";
+	case ENOMEM: return "Out of memory";
+	case EIO: return "I/O error";
+	case EMFILE: return "No file descriptors available";
+	case ENFILE: return "Too many open files in system";
+	case ENODEV: return "No such device";
+	case EINVAL: return "Invalid argument";
+	case ETXTBSY: return "Text file busy";
+	}
+	return 0;
+}
+
+static void put_reason(struct text *t, long why)
+{
+	switch (why) {
+	case NOT_ELF: put(t, "not an ELF file"); return;
+	case WRONG_CLASS: put(t, "wrong ELF class or byte order"); return;
+	case WRONG_MACHINE: put(t, "wrong machine, not " STUB_MACHINE_NAME); return;
+	case NOT_SHARED_OBJECT: put(t, "not a loader (ELF type is not ET_DYN)"); return;
+	case BAD_HEADERS: put(t, "bad program headers"); return;
+	case SECURE_MODE: put(t, "not tried: relative to $ORIGIN in a setuid/setgid program"); return;
+	case NO_ORIGIN: put(t, "not tried: the program's directory is unknown"); return;
+	case PATH_TOO_LONG: put(t, "path too long"); return;
+	}
+	const char *s = errno_text(-why);
+	if (s) {
+		put(t, s);
+	} else {
+		put(t, "error ");
+		put_number(t, (unsigned long)-why);
+	}
+}
+
+/* out = a + "/" + b with "." and ".." resolved lexically; a must be absolute. */
+static long join_path(struct text *out, const char *a, const char *b)
+{
+	const char *parts[2] = { a, b };
+	out->len = 0;
+	out->overflow = 0;
+	for (int i = 0; i < 2; i++) {
+		const char *p = parts[i];
+		while (*p) {
+			while (*p == '/')
+				p++;
+			const char *end = p;
+			while (*end && *end != '/')
+				end++;
+			size_t n = (size_t)(end - p);
+			if (n == 2 && p[0] == '.' && p[1] == '.') {
+				while (out->len > 0 && out->buf[--out->len] != '/')
+					;
+			} else if (n > 0 && !(n == 1 && p[0] == '.')) {
+				if (out->len + 1 + n >= sizeof out->buf)
+					return -PATH_TOO_LONG;
+				out->buf[out->len++] = '/';
+				for (size_t k = 0; k < n; k++)
+					out->buf[out->len++] = p[k];
+			}
+			p = end;
+		}
+	}
+	if (out->len == 0)
+		out->buf[out->len++] = '/';
+	out->buf[out->len] = 0;
+	return 0;
+}
+
+/* $ORIGIN: the directory of the running program, from the kernel's record of it, or
+   else from the path it was executed by (AT_EXECFN), made absolute. */
+static long find_origin(struct text *origin, const char *execfn)
+{
+	long n = sys4(SYS_readlinkat, AT_FDCWD, "/proc/self/exe", origin->buf, sizeof origin->buf - 1);
+	if (failed(n) || n == 0 || origin->buf[0] != '/') {
+		if (!execfn)
+			return -NO_ORIGIN;
+		origin->len = 0;
+		if (execfn[0] != '/') {
+			long r = sys3(SYS_getcwd, origin->buf, sizeof origin->buf - 1, 0);
+			if (failed(r))
+				return -NO_ORIGIN;
+			origin->len = str_len(origin->buf);
+			put(origin, "/");
+		}
+		put(origin, execfn);
+		if (origin->overflow)
+			return -PATH_TOO_LONG;
+	} else {
+		origin->len = (size_t)n;
+		origin->buf[n] = 0;
+	}
+	while (origin->len > 1 && origin->buf[origin->len - 1] != '/')
+		origin->len--;
+	origin->buf[origin->len] = 0;
+	return 0;
+}
+
+static int is_elf(const unsigned char *id)
+{
+	return id[EI_MAG0] == ELFMAG0 && id[EI_MAG1] == ELFMAG1 && id[EI_MAG2] == ELFMAG2 &&
+	       id[EI_MAG3] == ELFMAG3;
+}
+
+static int prot_of(uint32_t flags)
+{
+	return (flags & PF_R ? PROT_READ : 0) | (flags & PF_W ? PROT_WRITE : 0) |
+	       (flags & PF_X ? PROT_EXEC : 0);
+}
+
+struct loader {
+	uintptr_t base;
+	uintptr_t entry;
+};
+
+/* Map one PT_LOAD at base like the kernel's elf_map + padzero: file pages, the bss
+   tail of the last file page zeroed, anonymous pages for the rest. */
+static long map_segment(long fd, const Phdr *ph, uintptr_t base, size_t page)
+{
+	int prot = prot_of(ph->p_flags);
+	uintptr_t start = base + ph->p_vaddr;
+	uintptr_t map_start = start & -page;
+	uintptr_t file_end = start + ph->p_filesz;
+	uintptr_t mem_end = start + ph->p_memsz;
+	uintptr_t anon_start = map_start;
+	long r;
+
+	if (ph->p_filesz) {
+		r = sys_mmap(map_start, file_end - map_start, prot, MAP_PRIVATE | MAP_FIXED, fd,
+		             ph->p_offset - (start - map_start));
+		if (failed(r))
+			return r;
+		anon_start = (file_end + page - 1) & -page;
+		if (mem_end > file_end && (file_end & (page - 1))) {
+			if (!(prot & PROT_WRITE))
+				sys3(SYS_mprotect, file_end & -page, page, prot | PROT_WRITE);
+			memset((void *)file_end, 0, anon_start - file_end);
+			if (!(prot & PROT_WRITE))
+				sys3(SYS_mprotect, file_end & -page, page, prot);
+		}
+	}
+	if (mem_end > anon_start) {
+		r = sys_mmap(anon_start, ((mem_end + page - 1) & -page) - anon_start, prot,
+		             MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, -1, 0);
+		if (failed(r))
+			return r;
+	}
+	return 0;
+}
+
+/* Check the ELF header of an open candidate and map it; 0 or a reason. */
+static long map_loader(long fd, size_t page, struct loader *ld)
+{
+	Ehdr eh;
+	Phdr ph[MAX_LOADER_PHNUM];
+	long n = sys_pread(fd, &eh, sizeof eh, 0);
+
+	if (failed(n))
+		return n;
+	if ((size_t)n < sizeof eh || !is_elf(eh.e_ident))
+		return -NOT_ELF;
+	if (eh.e_ident[EI_CLASS] != STUB_CLASS || eh.e_ident[EI_DATA] != STUB_DATA)
+		return -WRONG_CLASS;
+	if (eh.e_machine != STUB_MACHINE)
+		return -WRONG_MACHINE;
+	if (eh.e_type != ET_DYN)
+		return -NOT_SHARED_OBJECT;
+	if (eh.e_phentsize != sizeof(Phdr) || eh.e_phnum == 0 || eh.e_phnum > MAX_LOADER_PHNUM)
+		return -BAD_HEADERS;
+	size_t size = eh.e_phnum * sizeof(Phdr);
+	n = sys_pread(fd, ph, size, eh.e_phoff);
+	if (failed(n))
+		return n;
+	if ((size_t)n != size)
+		return -BAD_HEADERS;
+
+	/* Reserve the whole span first, aligned to the largest p_align, so that the
+	   segments keep their relative placement and nothing else lands in between. */
+	uintptr_t lo = UINTPTR_MAX, hi = 0, align = page;
+	for (size_t i = 0; i < eh.e_phnum; i++) {
+		if (ph[i].p_type != PT_LOAD)
+			continue;
+		if ((ph[i].p_vaddr & -page) < lo)
+			lo = ph[i].p_vaddr & -page;
+		if (ph[i].p_vaddr + ph[i].p_memsz > hi)
+			hi = ph[i].p_vaddr + ph[i].p_memsz;
+		if (ph[i].p_align > align)
+			align = ph[i].p_align;
+	}
+	if (hi <= lo || (align & (align - 1)))
+		return -BAD_HEADERS;
+	size_t span = ((hi + page - 1) & -page) - lo;
+	size_t slack = align - page;
+	long r = sys_mmap(0, span + slack, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (failed(r))
+		return r;
+	uintptr_t start = ((uintptr_t)r + align - 1) & -align;
+	uintptr_t end = (uintptr_t)r + span + slack;
+	if (start > (uintptr_t)r)
+		sys6(SYS_munmap, r, (long)(start - (uintptr_t)r), 0, 0, 0, 0);
+	if (end > start + span)
+		sys6(SYS_munmap, (long)(start + span), (long)(end - start - span), 0, 0, 0, 0);
+
+	ld->base = start - lo;
+	ld->entry = ld->base + eh.e_entry;
+	for (size_t i = 0; i < eh.e_phnum; i++) {
+		if (ph[i].p_type != PT_LOAD)
+			continue;
+		r = map_segment(fd, &ph[i], ld->base, page);
+		if (failed(r)) {
+			sys6(SYS_munmap, (long)start, (long)span, 0, 0, 0, 0);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static long load(const char *path, size_t page, struct loader *ld)
+{
+	long fd = sys4(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	if (failed(fd))
+		return fd;
+	long r = map_loader(fd, page, ld);
+	sys1(SYS_close, fd);
+	return r;
+}
+
+/* A loader has already linked this program (it was run as `ld.so program`, and the
+   loader jumped to e_entry): it publishes its r_debug in DT_DEBUG before that. */
+static int linked_already(const struct relinterp_config *cfg, uintptr_t bias)
+{
+	if (!cfg->dynamic)
+		return 0;
+	for (const Dyn *d = (const Dyn *)(bias + (uintptr_t)cfg->dynamic); d->d_tag != DT_NULL; d++)
+		if (d->d_tag == DT_DEBUG)
+			return d->d_un.d_ptr != 0;
+	return 0;
+}
+
+/* The table the loader is given: PT_PHDR first (musl and glibc derive the load bias from
+   it), PT_INTERP naming the loader (glibc asserts on it, musl names itself by it), then
+   the program's own entries.  It must live as long as the process: a page of its own. */
+static long build_phdrs(const Phdr *old, size_t n, const struct text *path, uintptr_t bias,
+                        size_t page, Phdr **table, size_t *count)
+{
+	size_t tsize = (n + 2) * sizeof(Phdr);
+	size_t size = (tsize + path->len + 1 + page - 1) & -page;
+	long r = sys_mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (failed(r))
+		return r;
+	Phdr *t = (Phdr *)r;
+	char *name = (char *)r + tsize;
+	memcpy(name, path->buf, path->len + 1);
+
+	memset(t, 0, 2 * sizeof(Phdr));
+	t[0].p_type = PT_PHDR;
+	t[0].p_flags = PF_R;
+	t[0].p_vaddr = t[0].p_paddr = (uintptr_t)t - bias;
+	t[0].p_filesz = t[0].p_memsz = tsize;
+	t[0].p_align = sizeof(void *);
+	t[1].p_type = PT_INTERP;
+	t[1].p_flags = PF_R;
+	t[1].p_vaddr = t[1].p_paddr = (uintptr_t)name - bias;
+	t[1].p_filesz = t[1].p_memsz = path->len + 1;
+	t[1].p_align = 1;
+	size_t k = 2;
+	for (size_t i = 0; i < n; i++)
+		if (old[i].p_type != PT_PHDR && old[i].p_type != PT_INTERP)
+			t[k++] = old[i];
+	t[0].p_filesz = t[0].p_memsz = k * sizeof(Phdr);
+	sys3(SYS_mprotect, r, size, PROT_READ);
+	*table = t;
+	*count = k;
+	return 0;
+}
+
+struct aux {
+	size_t *vec;
+	uintptr_t phdr, phnum, page, execfn;
+	int secure;
+};
+
+static void read_aux(struct aux *a, size_t *auxv)
+{
+	uintptr_t ids[4] = { 0 };
+	a->vec = auxv;
+	a->page = 4096;
+	for (size_t *v = auxv; v[0] != AT_NULL; v += 2) {
+		switch (v[0]) {
+		case AT_PHDR: a->phdr = v[1]; break;
+		case AT_PHNUM: a->phnum = v[1]; break;
+		case AT_PAGESZ: a->page = v[1]; break;
+		case AT_EXECFN: a->execfn = v[1]; break;
+		case AT_SECURE: a->secure |= v[1] != 0; break;
+		case AT_UID: ids[0] = v[1]; break;
+		case AT_EUID: ids[1] = v[1]; break;
+		case AT_GID: ids[2] = v[1]; break;
+		case AT_EGID: ids[3] = v[1]; break;
+		}
+	}
+	a->secure |= ids[0] != ids[1] || ids[2] != ids[3];
+}
+
+static void set_aux(size_t *auxv, size_t type, uintptr_t value)
+{
+	for (size_t *v = auxv; v[0] != AT_NULL; v += 2)
+		if (v[0] == type)
+			v[1] = value;
+}
+
+static void fail(const char *program, const struct text *tried)
+{
+	struct text msg = { .len = 0 };
+	put(&msg, program);
+	put(&msg, ": relinterp: no usable loader: ");
+	put(&msg, tried->buf);
+	if (msg.overflow)
+		msg.len = sizeof msg.buf - 5, put(&msg, "...");
+	put(&msg, "\n");
+	sys3(SYS_write, 2, msg.buf, msg.len);
+	sys1(SYS_exit_group, EXIT_NO_LOADER);
+	__builtin_unreachable();
+}
+
+struct origin {
+	long state; /* 1: not looked up yet, 0: found, else why not */
+	struct text dir;
+};
+
+/* Resolve one candidate into path and load it; 0 or why not. */
+static long try_candidate(const char *cand, const struct aux *aux, struct origin *origin,
+                          struct text *path, struct loader *ld)
+{
+	path->len = 0;
+	path->buf[0] = 0;
+	if (cand[0] == '/')
+		return join_path(path, cand, "") ?: load(path->buf, aux->page, ld);
+	if (aux->secure)
+		return -SECURE_MODE;
+	if (origin->state > 0)
+		origin->state = find_origin(&origin->dir, (const char *)aux->execfn);
+	if (origin->state < 0)
+		return origin->state;
+	return join_path(path, origin->dir.buf, cand) ?: load(path->buf, aux->page, ld);
+}
+
+/* "path (reason)", or "$ORIGIN/rel (reason)" when it never became a path. */
+static void note_miss(struct text *tried, const char *cand, const struct text *path, long why)
+{
+	if (tried->len)
+		put(tried, ", ");
+	if (path->len && why != -PATH_TOO_LONG) {
+		put(tried, path->buf);
+	} else {
+		put(tried, cand[0] == '/' ? "" : "$ORIGIN/");
+		put(tried, cand);
+	}
+	put(tried, " (");
+	put_reason(tried, why);
+	put(tried, ")");
+}
+
+/* Called by entry.S with the initial stack; returns where to jump with it. */
+uintptr_t relinterp_start(size_t *sp)
+{
+	const struct relinterp_config *cfg = &relinterp_config;
+	uintptr_t bias = (uintptr_t)cfg - (uintptr_t)cfg->config_vaddr;
+	uintptr_t entry = bias + (uintptr_t)cfg->entry;
+
+	if (linked_already(cfg, bias))
+		return entry;
+
+	long argc = (long)sp[0];
+	char **argv = (char **)(sp + 1);
+	char **envp = argv + argc + 1;
+	while (*envp)
+		envp++;
+	struct aux aux = { 0 };
+	read_aux(&aux, (size_t *)(envp + 1));
+
+	struct origin origin = { .state = 1 };
+	struct text path, tried = { .len = 0 };
+	const char *cand = (const char *)cfg + cfg->candidates;
+	for (uint32_t i = 0; i < cfg->ncandidates; i++, cand += str_len(cand) + 1) {
+		struct loader ld;
+		Phdr *table;
+		size_t count;
+		long r = try_candidate(cand, &aux, &origin, &path, &ld);
+		if (r == 0)
+			r = build_phdrs((const Phdr *)aux.phdr, aux.phnum, &path, bias, aux.page,
+			                &table, &count);
+		if (r == 0) {
+			set_aux(aux.vec, AT_PHDR, (uintptr_t)table);
+			set_aux(aux.vec, AT_PHNUM, count);
+			set_aux(aux.vec, AT_BASE, ld.base);
+			set_aux(aux.vec, AT_ENTRY, entry);
+			return ld.entry;
+		}
+		note_miss(&tried, cand, &path, r);
+	}
+	fail(argc > 0 ? argv[0] : aux.execfn ? (const char *)aux.execfn : "program", &tried);
+	return 0;
+}
