@@ -46,9 +46,10 @@ typedef Elf32_Dyn Dyn;
 #define PATH_SIZE 4096
 #define EXIT_NO_LOADER 127 /* what ld.so uses for a missing library */
 
-/* Why a candidate was not used: a negative errno, or one of these. */
+/* Why a candidate was not used: a negative errno, or one of these (negated; above
+   every errno, which the kernel keeps below 4096). */
 enum {
-	NOT_ELF = 1,
+	NOT_ELF = 4096,
 	WRONG_CLASS,
 	WRONG_MACHINE,
 	NOT_SHARED_OBJECT,
@@ -144,7 +145,7 @@ static const char *errno_text(long e)
 
 static void put_reason(struct text *t, long why)
 {
-	switch (why) {
+	switch (-why) {
 	case NOT_ELF: put(t, "not an ELF file"); return;
 	case WRONG_CLASS: put(t, "wrong ELF class or byte order"); return;
 	case WRONG_MACHINE: put(t, "wrong machine, not " STUB_MACHINE_NAME); return;

@@ -1,0 +1,8 @@
+/* The smallest program: for static builds and object files. */
+#include <stdio.h>
+
+int main(void)
+{
+	puts("hello");
+	return 0;
+}
