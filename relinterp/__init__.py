@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["patch", "PatchResult", "RelinterpError", "__version__"]
+__all__ = ["patch", "restore", "PatchResult", "RelinterpError", "__version__"]
 
 
 def __getattr__(name: str):
     # Imported on first use, so that `relinterp --help` stays instant.
-    if name in ("patch", "PatchResult"):
+    if name in ("patch", "restore", "PatchResult"):
         from . import api
 
         return getattr(api, name)

@@ -10,19 +10,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .elf import Executable, read_executable
-from .errors import CandidateError
-from .plan import RewritePlan, check_patchable, plan_patch
-from .stub import stub_for
+from .errors import CandidateError, ModifiedError, NotPatchedError
+from .plan import RewritePlan, check_patchable, plan_patch, plan_restore
+from .stub import StubBlob, stub_for
 from .write import apply_plan
 
 PATCHED = "patched"
 ALREADY_PATCHED = "already patched"
+RESTORED = "restored"
 
 
 @dataclass(frozen=True)
 class PatchResult:
     path: str  # the file written, or left as it was
-    status: str  # PATCHED or ALREADY_PATCHED
+    status: str  # PATCHED, ALREADY_PATCHED or RESTORED
     executable: Executable  # the input as read
     plan: RewritePlan | None  # None when nothing had to be written
 
@@ -41,12 +42,54 @@ def patch(
         if candidate.startswith("/"):
             raise CandidateError(path, f"--loader-rel {candidate}: must be relative to the program's directory")
     exe = read_executable(path)
-    base = exe.patch.original if exe.patch else exe
-    stub = check_patchable(base, stub_for(base.machine, base.elfclass, base.little_endian))
+    stub = stub_for(exe.machine, exe.elfclass, exe.little_endian)
     target = os.path.realpath(path) if output is None else os.fspath(output)
-    same = exe.patch is not None and exe.patch.config.candidates == candidates and exe.patch.stub_code == stub.code
+    same = exe.patch is not None and stub is not None and exe.patch.stub_code == stub.code \
+        and exe.patch.config.candidates == candidates
     if same and os.path.exists(target) and os.path.samefile(path, target):
         return PatchResult(path=target, status=ALREADY_PATCHED, executable=exe, plan=None)
+    if exe.unpatched is None:
+        raise ModifiedError(path, "patched, then changed (stripped?), so it cannot be patched again "
+                                  "with other options: patch the original file")
+    stub = check_patchable(exe.unpatched, stub)
     plan = plan_patch(exe, stub, candidates)
     apply_plan(plan, path, target)
     return PatchResult(path=target, status=ALREADY_PATCHED if same else PATCHED, executable=exe, plan=plan)
+
+
+def restore(path: str | os.PathLike[str], *, output: str | os.PathLike[str] | None = None) -> PatchResult:
+    """Give back the exact bytes the file had before `patch`.  In place unless `output`."""
+    path = os.fspath(path)
+    exe = read_executable(path)
+    if exe.patch is None:
+        raise NotPatchedError(path, "not patched by relinterp, nothing to restore")
+    _check_unmodified(exe)
+    plan = plan_restore(exe)
+    target = os.path.realpath(path) if output is None else os.fspath(output)
+    apply_plan(plan, path, target)
+    return PatchResult(path=target, status=RESTORED, executable=exe, plan=plan)
+
+
+def _check_unmodified(exe: Executable) -> None:
+    """The file must be exactly what patching its original gives (with the stub and
+    candidates it records); only then is the restored file the original, byte for byte."""
+    patch = exe.patch
+    assert patch is not None
+    base = patch.original
+    if base is None:
+        raise ModifiedError(exe.path, "changed since it was patched (stripped?): "
+                                      "cannot give back the original byte for byte")
+    recorded = StubBlob(
+        arch="recorded", machine=base.machine, elfclass=base.elfclass, little_endian=base.little_endian,
+        code=patch.stub_code, entry_offset=exe.entry - patch.segment.vaddr,
+        config_offset=len(patch.stub_code), sha256="",
+    )
+    plan = plan_patch(exe, recorded, patch.config.candidates)
+    with open(exe.path, "rb") as stream:
+        current = [stream.read(len(exe.header))]
+        for write in plan.writes[1:]:
+            stream.seek(write.offset)
+            current.append(stream.read(len(write.data)))
+    if plan.size != exe.file_size or current != [w.data for w in plan.writes]:
+        raise ModifiedError(exe.path, "changed since it was patched (stripped?): "
+                                      "cannot give back the original byte for byte")

@@ -7,7 +7,7 @@ import sys
 import click
 
 from . import __version__
-from .errors import EXIT_FAILED, EXIT_NOTHING_TO_PATCH, EXIT_OK, EXIT_USAGE
+from .errors import EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_USAGE
 
 EXIT_STATUS_HELP = f"""
 \b
@@ -15,7 +15,7 @@ Exit status:
   {EXIT_OK}  done (or already done)
   {EXIT_FAILED}  an input was refused or could not be written; it is unchanged
   {EXIT_USAGE}  usage error
-  {EXIT_NOTHING_TO_PATCH}  static executable: nothing to patch
+  {EXIT_NOTHING_TO_DO}  nothing to do: a static executable to patch, an unpatched file to restore
 """
 
 
@@ -55,27 +55,46 @@ def patch(app: str, loader_rel: tuple[str, ...], output: str | None, verbose: bo
     Patching again with the same options changes nothing.
     """
     from .api import PATCHED, patch as patch_file
+
+    result = _run(patch_file, app, loader_rel=loader_rel, output=output)
+    shown = ", ".join(f"$ORIGIN/{c}" for c in loader_rel)
+    if result.status == PATCHED:
+        click.echo(f"{result.path}: patched (loader: {shown})")
+    elif result.plan is None:
+        click.echo(f"{result.path}: already patched (loader: {shown}), unchanged")
+    else:
+        click.echo(f"{result.path}: written; {app} was already patched (loader: {shown})")
+    plan = result.plan
+    if verbose and plan is not None and plan.segment is not None:
+        seg = plan.segment
+        old = result.executable.unpatched
+        click.echo(f"  interpreter was {old.interp}; machine {old.machine}, {old.elf_type}")
+        click.echo(f"  stub segment: file offset {seg.offset:#x}, address {seg.vaddr:#x}, "
+                   f"{seg.filesz} bytes, align {seg.align:#x}")
+        click.echo(f"  size: {old.file_size} -> {plan.size} bytes (+{plan.size - old.file_size})")
+
+
+@main.command(epilog=EXIT_STATUS_HELP)
+@click.argument("app", metavar="APP")
+@click.option("-o", "--output", metavar="OUT", help="Write the original to OUT instead of in place.")
+def restore(app: str, output: str | None) -> None:
+    """Give back APP exactly as it was before `relinterp patch`."""
+    from .api import restore as restore_file
+
+    result = _run(restore_file, app, output=output)
+    click.echo(f"{result.path}: restored ({result.plan.size} bytes, as before patching)")
+
+
+def _run(operation, *args, **kwargs):
+    """Run an api operation; report its refusal as "PATH: reason" and exit with its status."""
     from .errors import RelinterpError
     from .stub import StubMismatch
 
     try:
-        result = patch_file(app, loader_rel=loader_rel, output=output)
+        return operation(*args, **kwargs)
     except RelinterpError as error:
         click.echo(str(error), err=True)
         sys.exit(error.exit_code)
     except StubMismatch as error:
         click.echo(f"relinterp: broken installation: {error}", err=True)
         sys.exit(EXIT_FAILED)
-    shown = ", ".join(f"$ORIGIN/{c}" for c in loader_rel)
-    if result.status == PATCHED:
-        click.echo(f"{result.path}: patched (loader: {shown})")
-    else:
-        click.echo(f"{result.path}: already patched (loader: {shown}), unchanged")
-    plan = result.plan
-    if verbose and plan is not None and plan.segment is not None:
-        seg = plan.segment
-        old = result.executable.patch.original if result.executable.patch else result.executable
-        click.echo(f"  interpreter was {old.interp}; machine {old.machine}, {old.elf_type}")
-        click.echo(f"  stub segment: file offset {seg.offset:#x}, address {seg.vaddr:#x}, "
-                   f"{seg.filesz} bytes, align {seg.align:#x}")
-        click.echo(f"  size: {old.file_size} -> {plan.size} bytes (+{plan.size - old.file_size})")

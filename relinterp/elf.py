@@ -75,6 +75,12 @@ class Executable:
     def shnum(self) -> int:
         return len(self.section_headers) // self.shentsize if self.shentsize else 0
 
+    @property
+    def unpatched(self) -> Executable | None:
+        """This executable as it was before relinterp patched it (itself if it is not
+        patched); None when the file changed since, so that can no longer be told."""
+        return self if self.patch is None else self.patch.original
+
     def loads(self) -> list[Segment]:
         return [s for s in self.segments if s.type == "PT_LOAD"]
 
@@ -93,7 +99,9 @@ class Patch:
     segment: Segment
     stub_code: bytes
     config: StubConfig
-    original: Executable  # the input as it was before the patch
+    # The input as it was before the patch; None when the file changed since (stripped,
+    # say) so that the recorded headers no longer describe it.
+    original: Executable | None
 
 
 def read_executable(path: str | os.PathLike[str]) -> Executable:
@@ -251,8 +259,13 @@ def _read_patch(exe: Executable, stream) -> Patch | None:
         raise MalformedElfError(exe.path, "relinterp record is corrupt (config offset out of range)")
     config = StubConfig.unpack(data[trailer.config_offset : -tsize], exe.little_endian)
     record = config.restore
-    view = _OriginalView(stream, record.original_size, {0: record.header, exe.phoff: record.phdrs})
-    original = _read(exe.path, view, record.original_size, original=exe)
+    original = None
+    if record.original_size <= exe.file_size:
+        view = _OriginalView(stream, record.original_size, {0: record.header, exe.phoff: record.phdrs})
+        try:
+            original = _read(exe.path, view, record.original_size, original=exe)
+        except MalformedElfError:
+            pass
     return Patch(segment=segment, stub_code=data[: trailer.config_offset], config=config, original=original)
 
 

@@ -11,7 +11,7 @@ import os
 EXIT_OK = 0
 EXIT_FAILED = 1  # an input was refused or could not be written
 EXIT_USAGE = 2  # bad command line (click's own status for usage errors)
-EXIT_NOTHING_TO_PATCH = 3  # a static executable: it has no loader to relocate
+EXIT_NOTHING_TO_DO = 3  # a static executable to patch, an unpatched file to restore
 
 
 class RelinterpError(Exception):
@@ -40,7 +40,17 @@ class NotExecutableError(RelinterpError):
 class NothingToPatchError(RelinterpError):
     """A static or static-pie executable: there is no loader to relocate."""
 
-    exit_code = EXIT_NOTHING_TO_PATCH
+    exit_code = EXIT_NOTHING_TO_DO
+
+
+class NotPatchedError(RelinterpError):
+    """`restore` of a file relinterp did not patch."""
+
+    exit_code = EXIT_NOTHING_TO_DO
+
+
+class ModifiedError(RelinterpError):
+    """A patched file changed since (e.g. stripped): its original cannot be given back exactly."""
 
 
 class UnsupportedError(RelinterpError):

@@ -90,7 +90,9 @@ def check_patchable(exe: Executable, stub: StubBlob | None) -> StubBlob:
 
 def plan_patch(exe: Executable, stub: StubBlob, candidates: tuple[str, ...]) -> RewritePlan:
     """Plan the patch of `exe` (of its recorded original, if it is patched already)."""
-    base = exe.patch.original if exe.patch else exe
+    base = exe.unpatched
+    if base is None:
+        raise ValueError(f"{exe.path}: the original of this patched file is unknown")
     check_candidates(exe.path, candidates)
     check_patchable(base, stub)
     structs = base.structs()

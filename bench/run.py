@@ -1,0 +1,593 @@
+#!/usr/bin/env python3
+"""relinterp benchmarks: start-up cost of a patched program, patching a big file, file
+growth, and `relinterp --help` latency.
+
+Builds everything in bench/work/ (wiped first), writes bench/RESULTS.md and prints a
+summary.  Run from anywhere; see bench/README.md.
+
+    python3 bench/run.py [--spawns N] [--big-mb N] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shlex
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+SRC = BENCH / "src"
+WORK = BENCH / "work"
+RESULTS = BENCH / "RESULTS.md"
+MANIFEST = ROOT / "relinterp" / "_stubs" / "manifest.json"
+
+SYSTEM_LOADER = "/lib/ld-musl-x86_64.so.1"
+LOADER_REL = "../lib/ld-musl.so"
+CFLAGS = ["-O2", "-fPIE", "-pie"]
+WRAPPER_SCRIPT = """#!/bin/sh
+here=${0%/*}
+exec "$here/../lib/ld-musl.so" "$here/hello.real" "$@"
+"""
+
+STARTUP_PASSES = 2
+WARMUP_ROUNDS = 50
+HELP_RUNS = 20
+SHUFFLE_SEED = 1  # fixed so that two runs spawn in the same order
+
+TARGET_STARTUP_RATIO = 1.05
+TARGET_PATCH_TIME_RATIO = 0.5
+TARGET_PATCH_RSS_MIB = 64
+TARGET_MAX_PADDING = 64  # bytes: alignment only, nothing page-sized
+TARGET_HELP_MS = 150
+
+MIB = 1 << 20
+
+RELINTERP = "relinterp patch"
+CP = "cp"
+PATCHELF = "patchelf --set-interpreter"
+
+
+# ---------------------------------------------------------------- statistics
+
+
+@dataclass(frozen=True)
+class Spread:
+    median: float
+    p10: float
+    p90: float
+
+    @classmethod
+    def of(cls, samples: list[float]) -> Spread:
+        deciles = statistics.quantiles(samples, n=10)
+        return cls(statistics.median(samples), deciles[0], deciles[-1])
+
+
+# ---------------------------------------------------------------- processes
+
+
+def check_output(argv: list[str], **kwargs) -> str:
+    return subprocess.run(argv, check=True, capture_output=True, text=True, **kwargs).stdout
+
+
+def timed_spawn(argv: list[str], devnull: int) -> int:
+    """Nanoseconds from posix_spawn to reaping the child; its stdout goes to /dev/null."""
+    start = time.perf_counter_ns()
+    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1)])
+    _, status = os.waitpid(pid, 0)
+    elapsed = time.perf_counter_ns() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{shlex.join(argv)}: exit status {os.waitstatus_to_exitcode(status)}")
+    return elapsed
+
+
+@dataclass(frozen=True)
+class Usage:
+    wall_ns: int
+    peak_rss_kib: int
+
+
+def measure_usage(probe: Path, argv: list[str]) -> Usage:
+    """Wall time and peak RSS of one fresh child running `argv` (see src/peak_rss.c)."""
+    status, wall_ns, peak_kib = map(int, check_output([str(probe), *argv]).split())
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{shlex.join(argv)}: exit status {os.waitstatus_to_exitcode(status)}")
+    return Usage(wall_ns, peak_kib)
+
+
+def relinterp_script() -> Path:
+    """The console script installed for this interpreter, not a version manager's shim."""
+    script = Path(sysconfig.get_path("scripts")) / "relinterp"
+    if not script.exists():
+        sys.exit(f"{script} not found: install relinterp first (pip install -e {ROOT})")
+    return script
+
+
+def check_tools() -> None:
+    missing = [tool for tool in ("musl-gcc", "patchelf", "cp", "git", "dpkg-query") if not shutil.which(tool)]
+    if missing:
+        sys.exit(f"missing: {', '.join(missing)} (apt-get install musl-tools patchelf)")
+    if not os.path.exists(SYSTEM_LOADER):
+        sys.exit(f"{SYSTEM_LOADER} not found: apt-get install musl")
+
+
+# ---------------------------------------------------------------- machine
+
+
+def describe_machine() -> dict[str, str]:
+    return {
+        "Date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "Kernel": platform.release(),
+        "CPU": cpu_model(),
+        "nproc": str(len(os.sched_getaffinity(0))),
+        "Python": f"{platform.python_version()} ({sys.executable})",
+        "musl": check_output(["dpkg-query", "-W", "-f", "${Version}", "musl"]),
+        "gcc": check_output(["gcc", "--version"]).splitlines()[0],
+        "patchelf": check_output(["patchelf", "--version"]).strip(),
+        "relinterp": relinterp_revision(),
+    }
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def relinterp_revision() -> str:
+    commit = check_output(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]).strip()
+    changed = check_output(["git", "-C", str(ROOT), "status", "--porcelain", "--", "relinterp", "stub"])
+    return f"{commit} (with uncommitted changes)" if changed else commit
+
+
+# ---------------------------------------------------------------- building
+
+
+def musl_gcc(output: Path, *sources: Path, flags: list[str] = CFLAGS, cwd: Path | None = None) -> Path:
+    check_output(["musl-gcc", *flags, "-o", str(output), *map(str, sources)], cwd=cwd)
+    return output
+
+
+def build_probe(work: Path) -> Path:
+    # Static, so the children it forks inherit next to no RSS.
+    return musl_gcc(work / "peak_rss", SRC / "peak_rss.c", flags=["-O2", "-static"])
+
+
+def make_dist(root: Path) -> Path:
+    """root/dist with bin/ and lib/ld-musl.so, a copy of the system's musl loader."""
+    dist = root / "dist"
+    (dist / "bin").mkdir(parents=True)
+    (dist / "lib").mkdir()
+    shutil.copy2(os.path.realpath(SYSTEM_LOADER), dist / "lib" / "ld-musl.so")
+    return dist
+
+
+def relinterp_patch(script: Path, program: Path, output: Path) -> list[str]:
+    return [str(script), "patch", str(program), "--loader-rel", LOADER_REL, "-o", str(output)]
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    argv: list[str]
+
+
+def build_hello(root: Path, script: Path) -> tuple[Path, Path, list[Variant]]:
+    """The hello program, its patched copy, and the four ways of starting it."""
+    root.mkdir()
+    hello = musl_gcc(root / "hello", SRC / "hello.c")
+    dist = make_dist(root)
+    real = dist / "bin" / "hello.real"
+    shutil.copy2(hello, real)
+    patched = dist / "bin" / "hello"
+    check_output(relinterp_patch(script, hello, patched))
+    wrapper = dist / "bin" / "hello.sh"
+    wrapper.write_text(WRAPPER_SCRIPT)
+    wrapper.chmod(0o755)
+    variants = [
+        Variant("unpatched", [str(hello)]),
+        Variant("patched", [str(patched)]),
+        Variant("sh wrapper", [str(wrapper)]),
+        Variant("ld.so direct", [str(dist / "lib" / "ld-musl.so"), str(real)]),
+    ]
+    return hello, patched, variants
+
+
+def write_payload(path: Path, mib: int) -> None:
+    with open(path, "wb") as out:
+        for _ in range(mib):
+            out.write(os.urandom(MIB))
+
+
+def build_big(root: Path, payload_mib: int) -> Path:
+    root.mkdir()
+    payload = root / "payload.bin"
+    write_payload(payload, payload_mib)
+    big = musl_gcc(root / "big", SRC / "big.c", SRC / "payload.S", cwd=root)  # .incbin reads ./payload.bin
+    payload.unlink()
+    return big
+
+
+# ---------------------------------------------------------------- 1. start-up
+
+
+def interleaved_spawns(variants: list[Variant], rounds: int, rng: random.Random) -> dict[str, list[int]]:
+    """Each round spawns every variant once, in a fresh random order."""
+    samples: dict[str, list[int]] = {v.name: [] for v in variants}
+    order = list(variants)
+    with open(os.devnull, "wb") as devnull:
+        for _ in range(rounds):
+            rng.shuffle(order)
+            for variant in order:
+                samples[variant.name].append(timed_spawn(variant.argv, devnull.fileno()))
+    return samples
+
+
+def measure_startup(variants: list[Variant], spawns: int) -> list[dict[str, Spread]]:
+    """One Spread (µs) per variant, for each of STARTUP_PASSES passes."""
+    rng = random.Random(SHUFFLE_SEED)
+    interleaved_spawns(variants, WARMUP_ROUNDS, rng)
+    passes = []
+    for _ in range(STARTUP_PASSES):
+        samples = interleaved_spawns(variants, spawns, rng)
+        passes.append({name: Spread.of([ns / 1e3 for ns in runs]) for name, runs in samples.items()})
+    return passes
+
+
+# ---------------------------------------------------------------- 2. patching a big file
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    argv: list[str]
+    output: Path
+
+
+def patching_tools(script: Path, big: Path, dist: Path) -> list[Tool]:
+    """relinterp writes into the dist tree, so that its output can be run afterwards."""
+    relinterp_out = dist / "bin" / "big"
+    cp_out = big.with_suffix(".cp")
+    patchelf_out = big.with_suffix(".patchelf")
+    loader = dist / "lib" / "ld-musl.so"
+    return [
+        Tool(RELINTERP, relinterp_patch(script, big, relinterp_out), relinterp_out),
+        Tool(CP, ["cp", str(big), str(cp_out)], cp_out),
+        Tool(PATCHELF, ["patchelf", "--set-interpreter", str(loader), "--output", str(patchelf_out), str(big)],
+             patchelf_out),
+    ]
+
+
+def run_tool(probe: Path, tool: Tool) -> Usage:
+    tool.output.unlink(missing_ok=True)
+    os.sync()  # so that writing back the previous run's output does not land in this one
+    return measure_usage(probe, tool.argv)
+
+
+def measure_patching(probe: Path, tools: list[Tool], repeats: int) -> dict[str, list[Usage]]:
+    """Each tool once to warm up, then `repeats` rounds of every tool in a fresh random order."""
+    rng = random.Random(SHUFFLE_SEED)
+    for tool in tools:
+        run_tool(probe, tool)
+    usages: dict[str, list[Usage]] = {tool.name: [] for tool in tools}
+    order = list(tools)
+    for _ in range(repeats):
+        rng.shuffle(order)
+        for tool in order:
+            usages[tool.name].append(run_tool(probe, tool))
+    return usages
+
+
+def same_output(original: Path, patched: Path) -> str:
+    expected = check_output([str(original)])
+    actual = check_output([str(patched)])
+    if actual != expected:
+        sys.exit(f"{patched} printed {actual!r}, the original {expected!r}")
+    return actual.strip()
+
+
+# ---------------------------------------------------------------- 3. file growth
+
+
+@dataclass(frozen=True)
+class Growth:
+    program: str
+    original: int
+    patched: int
+    stub: int  # the stub blob
+    config: int  # the rest of the stub segment: loader paths, restore record
+    tables: int  # the rewritten section header and section name tables
+
+    @property
+    def added(self) -> int:
+        return self.patched - self.original
+
+    @property
+    def padding(self) -> int:
+        return self.added - self.stub - self.config - self.tables
+
+
+def stub_size() -> int:
+    return json.loads(MANIFEST.read_text())["stubs"]["x86_64"]["size"]
+
+
+def unpack_at(fd: int, layout: str, offset: int) -> tuple:
+    return struct.unpack(layout, os.pread(fd, struct.calcsize(layout), offset))
+
+
+def measure_growth(program: str, original: Path, patched: Path) -> Growth:
+    """Split what the patch appended, reading the patched file's ELF64 headers."""
+    with open(patched, "rb") as f:
+        fd = f.fileno()
+        phoff, shoff = unpack_at(fd, "<QQ", 0x20)
+        phentsize, phnum, shentsize, shnum, shstrndx = unpack_at(fd, "<HHHHH", 0x36)
+        phdrs = [unpack_at(fd, "<IIQQQQ", phoff + i * phentsize) for i in range(phnum)]
+        names_size, = unpack_at(fd, "<Q", shoff + shstrndx * shentsize + 0x20)  # sh_size of .shstrtab
+    p_type, p_filesz = 0, 5
+    stub_segment = [ph[p_filesz] for ph in phdrs if ph[p_type] == 1][-1]  # the last PT_LOAD
+    stub = stub_size()
+    return Growth(program, original.stat().st_size, patched.stat().st_size, stub,
+                  stub_segment - stub, names_size + shnum * shentsize)
+
+
+# ---------------------------------------------------------------- 4. --help latency
+
+
+def measure_latency_ms(argv: list[str], runs: int) -> Spread:
+    with open(os.devnull, "wb") as devnull:
+        timed_spawn(argv, devnull.fileno())
+        return Spread.of([timed_spawn(argv, devnull.fileno()) / 1e6 for _ in range(runs)])
+
+
+def help_commands(script: Path) -> list[tuple[str, list[str]]]:
+    commands = [(f"`relinterp --help` ({script})", [str(script), "--help"])]
+    on_path = shutil.which("relinterp")
+    if on_path and Path(on_path).resolve() != script.resolve():
+        commands.append((f"`relinterp --help` via PATH ({on_path})", [on_path, "--help"]))
+    commands.append(("`python -c pass` (interpreter start-up, for reference)", [sys.executable, "-c", "pass"]))
+    return commands
+
+
+# ---------------------------------------------------------------- report
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def mib(kib: int) -> str:
+    return f"{kib / 1024:.1f}"
+
+
+@dataclass(frozen=True)
+class Target:
+    goal: str
+    figure: str
+    met: bool
+
+
+@dataclass(frozen=True)
+class Results:
+    command: str
+    machine: dict[str, str]
+    spawns: int
+    startup: list[dict[str, Spread]]
+    big_size: int
+    repeats: int
+    tools: list[Tool]
+    patching: dict[str, list[Usage]]
+    big_output: str
+    growth: list[Growth]
+    latency: list[tuple[str, Spread]]
+    relinterp: Path
+    elapsed_s: float
+
+    def startup_ratio(self, run: dict[str, Spread], name: str) -> float:
+        return run[name].median / run["unpatched"].median
+
+    def patch_wall_ms(self, tool: str) -> float:
+        return statistics.median(u.wall_ns for u in self.patching[tool]) / 1e6
+
+    def patch_peak_kib(self, tool: str) -> int:
+        return max(u.peak_rss_kib for u in self.patching[tool])
+
+    def targets(self) -> list[Target]:
+        startup = [self.startup_ratio(run, "patched") for run in self.startup]
+        time_ratio = self.patch_wall_ms(RELINTERP) / self.patch_wall_ms(PATCHELF)
+        peak = self.patch_peak_kib(RELINTERP)
+        help_ms = self.latency[0][1].median
+        return [
+            Target(f"start-up: patched / unpatched ≤ {TARGET_STARTUP_RATIO}",
+                   " and ".join(f"{r:.3f}" for r in startup), all(r <= TARGET_STARTUP_RATIO for r in startup)),
+            Target(f"big file: relinterp time ≤ {TARGET_PATCH_TIME_RATIO}× patchelf's",
+                   f"{time_ratio:.2f}×", time_ratio <= TARGET_PATCH_TIME_RATIO),
+            Target(f"big file: relinterp peak RSS ≤ {TARGET_PATCH_RSS_MIB} MiB",
+                   f"{mib(peak)} MiB", peak <= TARGET_PATCH_RSS_MIB * 1024),
+            Target("growth: stub segment + section tables, no page padding",
+                   ", ".join(f"{g.program}: {g.padding} B padding" for g in self.growth),
+                   all(0 <= g.padding < TARGET_MAX_PADDING for g in self.growth)),
+            Target(f"`relinterp --help` ≤ {TARGET_HELP_MS} ms", f"{help_ms:.0f} ms", help_ms <= TARGET_HELP_MS),
+        ]
+
+
+def render(r: Results) -> str:
+    startup_rows = []
+    for name in r.startup[0]:
+        row = [name]
+        for run in r.startup:
+            s = run[name]
+            row += [f"{s.median:.0f} ({s.p10:.0f}–{s.p90:.0f})", f"{r.startup_ratio(run, name):.3f}"]
+        startup_rows.append(row)
+    startup_headers = ["Variant"]
+    for n in range(1, len(r.startup) + 1):
+        startup_headers += [f"pass {n}: median µs (p10–p90)", f"pass {n}: × unpatched"]
+
+    relinterp_ms, relinterp_kib = r.patch_wall_ms(RELINTERP), r.patch_peak_kib(RELINTERP)
+    patchelf_ms, patchelf_kib = r.patch_wall_ms(PATCHELF), r.patch_peak_kib(PATCHELF)
+    patch_rows = []
+    for tool in r.tools:
+        walls = [u.wall_ns / 1e6 for u in r.patching[tool.name]]
+        ms, kib = r.patch_wall_ms(tool.name), r.patch_peak_kib(tool.name)
+        patch_rows.append([tool.name, f"{ms:.0f}", f"{min(walls):.0f}–{max(walls):.0f}", mib(kib),
+                           f"{relinterp_ms / ms:.2f}", f"{relinterp_kib / kib:.2f}"])
+
+    growth_rows = [[g.program, f"{g.original:,}", f"{g.patched:,}", f"+{g.added:,}", f"{g.stub:,}",
+                    f"{g.config:,}", f"{g.tables:,}", f"{g.padding:,}"] for g in r.growth]
+    latency_rows = [[label, f"{s.median:.0f}", f"{s.p10:.0f}–{s.p90:.0f}"] for label, s in r.latency]
+    machine_rows = [[key, value] for key, value in r.machine.items()]
+    target_rows = [[t.goal, t.figure, "met" if t.met else "**missed**"] for t in r.targets()]
+
+    return f"""# relinterp benchmarks
+
+Produced by `{r.command}` in {r.elapsed_s:.0f} s on {r.machine["Date"]}.
+What is measured and how: [README.md](README.md).
+
+## Machine
+
+{table(["", ""], machine_rows)}
+
+## Targets
+
+{table(["Target", "Figure", ""], target_rows)}
+
+## 1. Start-up
+
+A musl hello world (PIE) printing one line to /dev/null, started {r.spawns} times per variant
+and pass, the variants interleaved in a shuffled order each round; time from `posix_spawn` to
+`waitpid`.  The sh wrapper finds its directory with `${{0%/*}}` (no `dirname` process).
+
+{table(startup_headers, startup_rows)}
+
+## 2. Patching a big file
+
+A {r.big_size / MIB:.0f} MiB ({r.big_size:,} bytes) dynamic musl program, warm in the page cache.
+Each command in a fresh child, {r.repeats} runs each (interleaved, output removed and `sync`
+before each run).  `relinterp` is the console script `{r.relinterp}`; patchelf sets an
+absolute interpreter path (the dist tree's loader).
+The patched program runs from its dist tree and prints what the original prints: `{r.big_output}`.
+
+{table(["Command", "median wall ms", "min–max ms", "peak RSS MiB (max)",
+        "relinterp ÷ this, time", "relinterp ÷ this, RSS"], patch_rows)}
+
+relinterp / patchelf: time {relinterp_ms / patchelf_ms:.2f}×, peak RSS {relinterp_kib / patchelf_kib:.2f}×.
+
+## 3. File growth
+
+Bytes the patch adds, split by reading the patched file: the stub blob
+(manifest `stubs.x86_64.size`), the rest of the stub segment (loader paths and the record
+of the original headers), the rewritten section header and name tables, and alignment.
+
+{table(["Program", "original B", "patched B", "growth B", "stub blob B", "config + record B",
+        "section tables B", "padding B"], growth_rows)}
+
+## 4. `relinterp --help` latency
+
+Median of {HELP_RUNS} runs after one warm-up, wall time from `posix_spawn` to `waitpid`.
+
+{table(["Command", "median ms", "p10–p90 ms"], latency_rows)}
+
+## How to reproduce
+
+`python3 bench/run.py` from the project root (`--spawns`, `--big-mb`, `--repeats` for a
+shorter run).
+"""
+
+
+def summary(r: Results) -> str:
+    lines = [f"{'met' if t.met else 'MISSED':6}  {t.goal}: {t.figure}" for t in r.targets()]
+    return "\n".join(lines + [f"wrote {RESULTS} in {r.elapsed_s:.0f} s"])
+
+
+# ---------------------------------------------------------------- main
+
+
+def count(minimum: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text}: must be at least {minimum}")
+        return value
+
+    return parse
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spawns", type=count(2), default=3000,  # deciles need two samples
+                        help="start-ups per variant and pass (default: %(default)s)")
+    parser.add_argument("--big-mb", type=count(1), default=150,
+                        help="payload of the big program, MiB (default: %(default)s)")
+    parser.add_argument("--repeats", type=count(1), default=5,
+                        help="timed runs per command on the big file (default: %(default)s)")
+    return parser.parse_args()
+
+
+def step(message: str) -> None:
+    print(message, flush=True)
+
+
+def main() -> None:
+    args = parse_args()
+    started = time.monotonic()
+    check_tools()
+    script = relinterp_script()
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir()
+    machine = describe_machine()
+    probe = build_probe(WORK)
+
+    step("1. start-up: building hello")
+    hello, hello_patched, variants = build_hello(WORK / "hello", script)
+    step(f"   {STARTUP_PASSES} passes of {args.spawns} interleaved spawns per variant")
+    startup = measure_startup(variants, args.spawns)
+
+    step(f"2. big file: building a {args.big_mb} MiB program")
+    big = build_big(WORK / "big", args.big_mb)
+    dist = make_dist(big.parent)
+    tools = patching_tools(script, big, dist)
+    step(f"   {args.repeats} runs of: " + ", ".join(tool.name for tool in tools))
+    patching = measure_patching(probe, tools, args.repeats)
+    big_output = same_output(big, tools[0].output)
+
+    step("3. file growth")
+    growth = [measure_growth("hello", hello, hello_patched), measure_growth("big", big, tools[0].output)]
+
+    step("4. --help latency")
+    latency = [(label, measure_latency_ms(argv, HELP_RUNS)) for label, argv in help_commands(script)]
+
+    results = Results(
+        command=shlex.join(["python3", *sys.argv]),
+        machine=machine,
+        spawns=args.spawns,
+        startup=startup,
+        big_size=big.stat().st_size,
+        repeats=args.repeats,
+        tools=tools,
+        patching=patching,
+        big_output=big_output,
+        growth=growth,
+        latency=latency,
+        relinterp=script,
+        elapsed_s=time.monotonic() - started,
+    )
+    RESULTS.write_text(render(results))
+    print(summary(results))
+
+
+if __name__ == "__main__":
+    main()
