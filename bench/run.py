@@ -353,12 +353,10 @@ def measure_latency_ms(argv: list[str], runs: int) -> Spread:
 
 
 def help_commands(script: Path) -> list[tuple[str, list[str]]]:
-    commands = [(f"`relinterp --help` ({script})", [str(script), "--help"])]
-    on_path = shutil.which("relinterp")
-    if on_path and Path(on_path).resolve() != script.resolve():
-        commands.append((f"`relinterp --help` via PATH ({on_path})", [on_path, "--help"]))
-    commands.append(("`python -c pass` (interpreter start-up, for reference)", [sys.executable, "-c", "pass"]))
-    return commands
+    return [
+        (f"`relinterp --help` ({script})", [str(script), "--help"]),
+        ("`python -c pass` (interpreter start-up, for reference)", [sys.executable, "-c", "pass"]),
+    ]
 
 
 # ---------------------------------------------------------------- report

@@ -16,7 +16,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.structs import ELFStructs
 
 from .config import CONFIG_SCHEMA, TRAILER_MAGIC, StubConfig, trailer_size, trailer_struct
-from .errors import MalformedElfError, NotElfError, UnsupportedError
+from .errors import MalformedElfError, NotElfError, RelinterpError, UnsupportedError
 
 ELF_MAGIC = b"\x7fELF"
 PN_XNUM = 0xFFFF
@@ -110,10 +110,8 @@ def read_executable(path: str | os.PathLike[str]) -> Executable:
         with open(path, "rb") as stream:
             size = os.fstat(stream.fileno()).st_size
             return _read(path, stream, size, original=None)
-    except IsADirectoryError:
-        raise NotElfError(path, "is a directory") from None
     except OSError as error:
-        raise NotElfError(path, f"cannot read ({error.strerror})") from None
+        raise RelinterpError(path, f"cannot read ({error.strerror})") from None
 
 
 def _read(path: str, stream, size: int, original: Executable | None) -> Executable:
@@ -127,11 +125,10 @@ def _read(path: str, stream, size: int, original: Executable | None) -> Executab
         raise MalformedElfError(path, f"invalid ELF class (EI_CLASS={ident[4]})")
     if ident[5] not in (1, 2):
         raise MalformedElfError(path, f"invalid byte order (EI_DATA={ident[5]})")
+    if size < (64 if ident[4] == 2 else 52):  # sizeof(Elf64_Ehdr), sizeof(Elf32_Ehdr)
+        raise MalformedElfError(path, f"truncated ELF header (file is {size} bytes)")
     try:
         elf = ELFFile(stream)
-        ehsize = elf.structs.Elf_Ehdr.sizeof()
-        if size < ehsize:
-            raise MalformedElfError(path, f"truncated ELF header (file is {size} bytes)")
         return _model(path, stream, size, elf, original)
     except (ELFError, ValueError, KeyError) as error:
         raise MalformedElfError(path, f"invalid ELF headers ({error})") from None
@@ -157,14 +154,15 @@ def _model(path: str, stream, size: int, elf: ELFFile, original: Executable | No
     if h.e_phoff + h.e_phnum * phentsize > size:
         raise MalformedElfError(path, f"program header table outside the file (e_phoff={h.e_phoff:#x}, "
                                       f"e_phnum={h.e_phnum}, file size {size})")
+    phdrs = _pread(stream, h.e_phoff, h.e_phnum * phentsize)
+    segments = tuple(_segment(i, elf.structs.Elf_Phdr.parse(phdrs[i * phentsize :]))
+                     for i in range(h.e_phnum))
+    _check_segments(path, segments, size)
     if h.e_shnum and h.e_shentsize != shentsize:
         raise MalformedElfError(path, f"bad section header size (e_shentsize={h.e_shentsize})")
     if h.e_shoff + h.e_shnum * shentsize > size:
         raise MalformedElfError(path, f"section header table outside the file (e_shoff={h.e_shoff:#x}, "
                                       f"e_shnum={h.e_shnum}, file size {size})")
-
-    segments = tuple(_segment(i, elf.get_segment(i).header) for i in range(h.e_phnum))
-    _check_segments(path, segments, size)
     section_headers = _pread(stream, h.e_shoff, h.e_shnum * shentsize) if h.e_shnum else b""
     section_names = b""
     if h.e_shnum and h.e_shstrndx < h.e_shnum:
@@ -193,7 +191,7 @@ def _model(path: str, stream, size: int, elf: ELFFile, original: Executable | No
         header=_pread(stream, 0, h.e_ehsize),
         phoff=h.e_phoff,
         phentsize=phentsize,
-        phdrs=_pread(stream, h.e_phoff, h.e_phnum * phentsize),
+        phdrs=phdrs,
         segments=segments,
         shoff=h.e_shoff,
         shentsize=shentsize,
