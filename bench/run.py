@@ -3,7 +3,7 @@
 growth, and `relinterp --help` latency.
 
 Builds everything in bench/work/ (wiped first), writes bench/RESULTS.md and prints a
-summary.  Run from anywhere; see bench/README.md.
+summary.  See bench/README.md.
 
     python3 bench/run.py [--spawns N] [--big-mb N] [--repeats N]
 """
@@ -36,7 +36,7 @@ MANIFEST = ROOT / "relinterp" / "_stubs" / "manifest.json"
 
 SYSTEM_LOADER = "/lib/ld-musl-x86_64.so.1"
 LOADER_REL = "../lib/ld-musl.so"
-CFLAGS = ["-O2", "-fPIE", "-pie"]
+CFLAGS = ("-O2", "-fPIE", "-pie")
 WRAPPER_SCRIPT = """#!/bin/sh
 here=${0%/*}
 exec "$here/../lib/ld-musl.so" "$here/hello.real" "$@"
@@ -54,6 +54,7 @@ TARGET_MAX_PADDING = 64  # bytes: alignment only, nothing page-sized
 TARGET_HELP_MS = 150
 
 MIB = 1 << 20
+PT_LOAD = 1
 
 RELINTERP = "relinterp patch"
 CP = "cp"
@@ -156,14 +157,14 @@ def relinterp_revision() -> str:
 # ---------------------------------------------------------------- building
 
 
-def musl_gcc(output: Path, *sources: Path, flags: list[str] = CFLAGS, cwd: Path | None = None) -> Path:
+def musl_gcc(output: Path, *sources: Path, flags: tuple[str, ...] = CFLAGS, cwd: Path | None = None) -> Path:
     check_output(["musl-gcc", *flags, "-o", str(output), *map(str, sources)], cwd=cwd)
     return output
 
 
 def build_probe(work: Path) -> Path:
     # Static, so the children it forks inherit next to no RSS.
-    return musl_gcc(work / "peak_rss", SRC / "peak_rss.c", flags=["-O2", "-static"])
+    return musl_gcc(work / "peak_rss", SRC / "peak_rss.c", flags=("-O2", "-static"))
 
 
 def make_dist(root: Path) -> Path:
@@ -257,14 +258,11 @@ class Tool:
     output: Path
 
 
-def patching_tools(script: Path, big: Path, dist: Path) -> list[Tool]:
-    """relinterp writes into the dist tree, so that its output can be run afterwards."""
-    relinterp_out = dist / "bin" / "big"
+def patching_tools(script: Path, big: Path, patched: Path, loader: Path) -> list[Tool]:
     cp_out = big.with_suffix(".cp")
     patchelf_out = big.with_suffix(".patchelf")
-    loader = dist / "lib" / "ld-musl.so"
     return [
-        Tool(RELINTERP, relinterp_patch(script, big, relinterp_out), relinterp_out),
+        Tool(RELINTERP, relinterp_patch(script, big, patched), patched),
         Tool(CP, ["cp", str(big), str(cp_out)], cp_out),
         Tool(PATCHELF, ["patchelf", "--set-interpreter", str(loader), "--output", str(patchelf_out), str(big)],
              patchelf_out),
@@ -292,6 +290,7 @@ def measure_patching(probe: Path, tools: list[Tool], repeats: int) -> dict[str, 
 
 
 def same_output(original: Path, patched: Path) -> str:
+    """What both print; the patched program must exit 0 and print the same."""
     expected = check_output([str(original)])
     actual = check_output([str(patched)])
     if actual != expected:
@@ -336,8 +335,7 @@ def measure_growth(program: str, original: Path, patched: Path) -> Growth:
         phentsize, phnum, shentsize, shnum, shstrndx = unpack_at(fd, "<HHHHH", 0x36)
         phdrs = [unpack_at(fd, "<IIQQQQ", phoff + i * phentsize) for i in range(phnum)]
         names_size, = unpack_at(fd, "<Q", shoff + shstrndx * shentsize + 0x20)  # sh_size of .shstrtab
-    p_type, p_filesz = 0, 5
-    stub_segment = [ph[p_filesz] for ph in phdrs if ph[p_type] == 1][-1]  # the last PT_LOAD
+    stub_segment = [filesz for p_type, _, _, _, _, filesz in phdrs if p_type == PT_LOAD][-1]
     stub = stub_size()
     return Growth(program, original.stat().st_size, patched.stat().st_size, stub,
                   stub_segment - stub, names_size + shnum * shentsize)
@@ -466,17 +464,19 @@ What is measured and how: [README.md](README.md).
 ## 1. Start-up
 
 A musl hello world (PIE) printing one line to /dev/null, started {r.spawns} times per variant
-and pass, the variants interleaved in a shuffled order each round; time from `posix_spawn` to
-`waitpid`.  The sh wrapper finds its directory with `${{0%/*}}` (no `dirname` process).
+and pass after {WARMUP_ROUNDS} warm-up rounds, the variants interleaved in a shuffled order each
+round; time from `posix_spawn` to `waitpid`.  The sh wrapper finds its directory with `${{0%/*}}` (no `dirname` process).
 
 {table(startup_headers, startup_rows)}
 
 ## 2. Patching a big file
 
 A {r.big_size / MIB:.0f} MiB ({r.big_size:,} bytes) dynamic musl program, warm in the page cache.
-Each command in a fresh child, {r.repeats} runs each (interleaved, output removed and `sync`
-before each run).  `relinterp` is the console script `{r.relinterp}`; patchelf sets an
-absolute interpreter path (the dist tree's loader).
+Each command in a fresh child, {r.repeats} runs each after one warm-up (interleaved, output
+removed and `sync` before each run); peak RSS is the child's `ru_maxrss` from `wait4`, taken
+by a small static launcher (`src/peak_rss.c`) so that the benchmark's own RSS is not
+inherited.  `relinterp` is the console script `{r.relinterp}`; patchelf sets an absolute
+interpreter path (the dist tree's loader).
 The patched program runs from its dist tree and prints what the original prints: `{r.big_output}`.
 
 {table(["Command", "median wall ms", "min–max ms", "peak RSS MiB (max)",
@@ -514,7 +514,7 @@ def summary(r: Results) -> str:
 # ---------------------------------------------------------------- main
 
 
-def count(minimum: int):
+def at_least(minimum: int):
     def parse(text: str) -> int:
         value = int(text)
         if value < minimum:
@@ -526,11 +526,11 @@ def count(minimum: int):
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--spawns", type=count(2), default=3000,  # deciles need two samples
+    parser.add_argument("--spawns", type=at_least(2), default=3000,  # deciles need two samples
                         help="start-ups per variant and pass (default: %(default)s)")
-    parser.add_argument("--big-mb", type=count(1), default=150,
+    parser.add_argument("--big-mb", type=at_least(1), default=150,
                         help="payload of the big program, MiB (default: %(default)s)")
-    parser.add_argument("--repeats", type=count(1), default=5,
+    parser.add_argument("--repeats", type=at_least(1), default=5,
                         help="timed runs per command on the big file (default: %(default)s)")
     return parser.parse_args()
 
@@ -557,13 +557,14 @@ def main() -> None:
     step(f"2. big file: building a {args.big_mb} MiB program")
     big = build_big(WORK / "big", args.big_mb)
     dist = make_dist(big.parent)
-    tools = patching_tools(script, big, dist)
-    step(f"   {args.repeats} runs of: " + ", ".join(tool.name for tool in tools))
+    patched_big = dist / "bin" / "big"
+    tools = patching_tools(script, big, patched_big, dist / "lib" / "ld-musl.so")
+    step(f"   timed runs, {args.repeats} each: " + ", ".join(tool.name for tool in tools))
     patching = measure_patching(probe, tools, args.repeats)
-    big_output = same_output(big, tools[0].output)
+    big_output = same_output(big, patched_big)
 
     step("3. file growth")
-    growth = [measure_growth("hello", hello, hello_patched), measure_growth("big", big, tools[0].output)]
+    growth = [measure_growth("hello", hello, hello_patched), measure_growth("big", big, patched_big)]
 
     step("4. --help latency")
     latency = [(label, measure_latency_ms(argv, HELP_RUNS)) for label, argv in help_commands(script)]

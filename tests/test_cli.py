@@ -1,0 +1,66 @@
+"""The command line as users meet it: help, version, exit statuses, API parity."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+import relinterp
+from conftest import LOADER_REL
+from relinterp.cli import main
+from relinterp.errors import NothingToPatchError
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.mark.parametrize("command", [[], ["patch"], ["restore"]])
+def test_help_documents_the_exit_statuses(command):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0
+    for line in ("0  done", "1  an input was refused", "2  usage error", "3  nothing to do"):
+        assert line in result.output
+
+
+def test_version_is_the_package_version():
+    assert invoke("--version").output.strip() == f"relinterp, version {relinterp.__version__}"
+
+
+def test_loader_rel_is_required():
+    result = CliRunner().invoke(main, ["patch", "app"])
+    assert result.exit_code == 2
+    assert "Missing option '--loader-rel'" in result.output
+
+
+def test_verbose_patch_reports_the_plan(programs, tmp_path):
+    app = tmp_path / "app"
+    shutil.copy2(programs["probe"], app)
+    result = invoke("patch", app, "--loader-rel", LOADER_REL, "-v")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == f"{app}: patched (loader: $ORIGIN/{LOADER_REL})"
+    assert lines[1] == "  interpreter was /lib/ld-musl-x86_64.so.1; machine EM_X86_64, ET_DYN"
+    assert lines[2].startswith("  stub segment: file offset 0x")
+    assert lines[3].startswith(f"  size: {programs['probe'].stat().st_size} -> ")
+
+
+def test_python_api_raises_the_errors_the_cli_reports(programs, tmp_path):
+    static = tmp_path / "static"
+    shutil.copy2(programs["static"], static)
+    with pytest.raises(NothingToPatchError, match="static executable, nothing to patch"):
+        relinterp.patch(static, loader_rel=LOADER_REL)
+    app = tmp_path / "app"
+    shutil.copy2(programs["probe"], app)
+    assert relinterp.patch(app, loader_rel=LOADER_REL).status == "patched"
+    assert relinterp.restore(app).status == "restored"
+    assert app.read_bytes() == programs["probe"].read_bytes()
+
+
+def test_help_does_not_import_the_elf_machinery():
+    code = "import sys; from relinterp.cli import main; print('elftools' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout == "False\n"

@@ -1,0 +1,111 @@
+"""Planning arithmetic, on synthetic executables of every ELF class and byte order.
+
+No big-endian or 32-bit toolchain ships a stub yet, so these files are built from
+pyelftools' own struct definitions: the smallest layout a dynamic executable has
+(ELF header, PT_PHDR, PT_INTERP, one PT_LOAD over the whole file).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from elftools.construct import Container
+from elftools.elf.structs import ELFStructs
+
+from relinterp.config import MAX_CANDIDATE_BYTES, MAX_CANDIDATES
+from relinterp.elf import read_executable
+from relinterp.errors import CandidateError
+from relinterp.plan import SEGMENT_FILE_ALIGN, plan_patch, plan_restore
+from relinterp.stub import StubBlob
+from relinterp.write import apply_plan
+
+INTERP = b"/lib/ld-test.so.1\0"
+LAYOUTS = [(32, True, "EM_386"), (32, False, "EM_PPC"), (64, True, "EM_X86_64"), (64, False, "EM_S390")]
+
+
+def synthetic_executable(path, elfclass: int, little: bool, machine: str, align: int = 0x1000) -> None:
+    structs = ELFStructs(little, elfclass)
+    structs.create_basic_structs()
+    structs.create_advanced_structs("ET_DYN", machine, None)
+    ehsize, phentsize = structs.Elf_Ehdr.sizeof(), structs.Elf_Phdr.sizeof()
+    phnum = 3
+    interp_at = ehsize + phnum * phentsize
+    size = interp_at + len(INTERP) + 100  # some "code"
+
+    def phdr(kind, offset, filesz, flags=4, align_=1):
+        return structs.Elf_Phdr.build(Container(p_type=kind, p_flags=flags, p_offset=offset, p_vaddr=offset,
+                                                p_paddr=offset, p_filesz=filesz, p_memsz=filesz, p_align=align_))
+
+    header = structs.Elf_Ehdr.build(Container(
+        e_ident=Container(EI_MAG=[0x7F, 0x45, 0x4C, 0x46], EI_CLASS=f"ELFCLASS{elfclass}",
+                          EI_DATA="ELFDATA2LSB" if little else "ELFDATA2MSB", EI_VERSION="EV_CURRENT",
+                          EI_OSABI="ELFOSABI_SYSV", EI_ABIVERSION=0),
+        e_type="ET_DYN", e_machine=machine, e_version="EV_CURRENT", e_entry=interp_at + len(INTERP),
+        e_phoff=ehsize, e_shoff=0, e_flags=0, e_ehsize=ehsize, e_phentsize=phentsize, e_phnum=phnum,
+        e_shentsize=0, e_shnum=0, e_shstrndx=0))
+    table = (phdr("PT_PHDR", ehsize, phnum * phentsize) + phdr("PT_INTERP", interp_at, len(INTERP))
+             + phdr("PT_LOAD", 0, size, flags=5, align_=align))
+    body = header + table + INTERP
+    path.write_bytes(body + bytes(range(size - len(body))))
+
+
+def fake_stub(exe) -> StubBlob:
+    code = b"\xAA" * 40
+    return StubBlob(arch="test", machine=exe.machine, elfclass=exe.elfclass, little_endian=exe.little_endian,
+                    code=code, entry_offset=8, config_offset=len(code), sha256="")
+
+
+@pytest.mark.parametrize("elfclass,little,machine", LAYOUTS)
+def test_model_reads_every_class_and_byte_order(tmp_path, elfclass, little, machine):
+    synthetic_executable(tmp_path / "exe", elfclass, little, machine)
+    exe = read_executable(tmp_path / "exe")
+    assert (exe.elfclass, exe.little_endian, exe.machine) == (elfclass, little, machine)
+    assert exe.interp == INTERP.rstrip(b"\0").decode()
+    assert [s.type for s in exe.segments] == ["PT_PHDR", "PT_INTERP", "PT_LOAD"]
+    assert exe.patch is None
+
+
+@pytest.mark.parametrize("elfclass,little,machine", LAYOUTS)
+def test_patch_then_restore_round_trips_every_class_and_byte_order(tmp_path, elfclass, little, machine):
+    original = tmp_path / "exe"
+    synthetic_executable(original, elfclass, little, machine)
+    exe = read_executable(original)
+    plan = plan_patch(exe, fake_stub(exe), ("../lib/ld.so", "ld.so"))
+    apply_plan(plan, str(original), str(tmp_path / "patched"))
+
+    patched = read_executable(tmp_path / "patched")
+    assert patched.interp is None
+    assert [s.type for s in patched.segments] == ["PT_PHDR", "PT_LOAD", "PT_LOAD"]
+    assert patched.entry == plan.segment.vaddr + 8
+    assert patched.patch.config.candidates == ("../lib/ld.so", "ld.so")
+    assert patched.patch.config.entry == exe.entry
+    assert replace(patched.patch.original, path=exe.path) == exe
+
+    apply_plan(plan_restore(patched), str(tmp_path / "patched"), str(tmp_path / "restored"))
+    assert (tmp_path / "restored").read_bytes() == original.read_bytes()
+
+
+@pytest.mark.parametrize("align", [0x1000, 0x10000, 0x200000])
+def test_stub_segment_is_congruent_with_its_offset_without_padding_the_file(tmp_path, align):
+    synthetic_executable(tmp_path / "exe", 64, True, "EM_AARCH64", align=align)
+    exe = read_executable(tmp_path / "exe")
+    segment = plan_patch(exe, fake_stub(exe), ("ld.so",)).segment
+    assert segment.align == align
+    assert segment.vaddr % align == segment.offset % align
+    assert segment.vaddr >= exe.loads()[-1].end
+    assert 0 <= segment.offset - exe.file_size < SEGMENT_FILE_ALIGN
+
+
+@pytest.mark.parametrize("candidates,reason", [
+    ((), "no loader candidate given"),
+    (("x" * (MAX_CANDIDATE_BYTES + 1),), f"at most {MAX_CANDIDATE_BYTES}"),
+    (("ld.so",) * (MAX_CANDIDATES + 1), f"at most {MAX_CANDIDATES}"),
+    (("",), "invalid loader path"),
+])
+def test_candidates_that_cannot_be_stored_are_refused(tmp_path, candidates, reason):
+    synthetic_executable(tmp_path / "exe", 64, True, "EM_X86_64")
+    exe = read_executable(tmp_path / "exe")
+    with pytest.raises(CandidateError, match=reason) as error:
+        plan_patch(exe, fake_stub(exe), candidates)
+    assert str(error.value).startswith(f"{exe.path}: ")

@@ -1,0 +1,105 @@
+"""The prebuilt stub is what its manifest says, is rebuilt identically from stub/, agrees
+with Python on the config block, and the build refuses code that would need relocating."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import run, unavailable
+from relinterp.config import CONFIG_FIELDS, CONFIG_SCHEMA, config_struct
+from relinterp.stub import load_stub, manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+STUB_DIR = ROOT / "stub"
+STUBS = ROOT / "relinterp" / "_stubs"
+
+
+def load_blobtool():
+    spec = importlib.util.spec_from_file_location("blobtool", STUB_DIR / "blobtool.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+blobtool = load_blobtool()
+ARCHES = sorted(manifest()["stubs"])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_committed_blob_matches_its_manifest(arch):
+    entry = json.loads((STUBS / "manifest.json").read_text())["stubs"][arch]
+    blob = (STUBS / entry["file"]).read_bytes()
+    assert hashlib.sha256(blob).hexdigest() == entry["sha256"]
+    assert len(blob) == entry["size"] == entry["config_offset"]  # the config block follows the code
+    assert entry["entry_offset"] == 0
+    assert manifest()["config_schema"] == CONFIG_SCHEMA
+    assert load_stub(arch).code == blob
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_committed_blob_was_built_from_the_current_sources(arch):
+    recorded = manifest()["stubs"][arch]["source_sha256"]
+    assert recorded == blobtool.source_sha256(arch), (
+        "stub/ changed since the blob was built: cmake -S . -B build && cmake --build build --target install-stubs")
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_fresh_build_is_byte_identical(arch, tmp_path, musl_gcc):
+    entry = manifest()["stubs"][arch]
+    local = blobtool.toolchain(musl_gcc)
+    if (local["compiler"], local["linker"]) != (entry["compiler"], entry["linker"]):
+        pytest.skip(f"local toolchain {local} differs from the manifest's; byte equality not expected")
+    if shutil.which("cmake") is None:
+        unavailable("cmake is needed to rebuild the stub")
+    build = tmp_path / "build"
+    configured = run(["cmake", "-S", ROOT, "-B", build, f"-DRELINTERP_ARCHES={arch}"])
+    assert configured.returncode == 0, configured.stderr.decode()
+    built = run(["cmake", "--build", build])
+    assert built.returncode == 0, built.stdout.decode() + built.stderr.decode()
+    assert (build / arch / "stub.bin").read_bytes() == (STUBS / entry["file"]).read_bytes()
+
+
+def test_config_block_layout_agrees_between_python_and_c(tmp_path):
+    fields = "\n".join(
+        f'printf("{name} %zu %zu\\n", offsetof(struct relinterp_config, {name}), '
+        f"sizeof(((struct relinterp_config *)0)->{name}));" for name, _ in CONFIG_FIELDS)
+    (tmp_path / "layout.c").write_text(
+        f'#include <stddef.h>\n#include <stdio.h>\n#include "config.h"\n'
+        f'int main(void) {{ {fields} printf("size %zu\\n", sizeof(struct relinterp_config)); '
+        f"printf(\"schema %d\\n\", RELINTERP_CONFIG_SCHEMA); return 0; }}\n")
+    built = run(["gcc", "-I", STUB_DIR, "-o", tmp_path / "layout", tmp_path / "layout.c"])
+    assert built.returncode == 0, built.stderr.decode()
+    expected, offset = [], 0
+    for name, bits in CONFIG_FIELDS:
+        expected.append(f"{name} {offset} {bits // 8}")
+        offset += bits // 8
+    expected += [f"size {config_struct(True).sizeof()}", f"schema {CONFIG_SCHEMA}"]
+    assert run([tmp_path / "layout"], text=True).stdout.splitlines() == expected
+
+
+UNSAFE = {  # (source, code model, what the build must complain about)
+    "writable data": ("int counter = 1;\nint *entry(void) { return &counter; }\n", "-fPIE", "section .data"),
+    "absolute address": ('const char text[] = "x";\nlong entry(void) { return (long)text; }\n', "-fno-pie",
+                         "is not PC-relative"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNSAFE))
+def test_build_refuses_a_stub_that_would_need_relocating(case, tmp_path, musl_gcc):
+    source, model, complaint = UNSAFE[case]
+    (tmp_path / "bad.c").write_text(f"{source}void _start(void) {{ entry(); }}\n")
+    elf = tmp_path / "bad.elf"
+    linked = run([musl_gcc, "-Os", model, "-ffreestanding", "-fno-asynchronous-unwind-tables", "-nostdlib",
+                  "-static", "-Wl,-T," + str(STUB_DIR / "stub.ld"), "-Wl,--emit-relocs", "-o", elf, tmp_path / "bad.c"])
+    assert linked.returncode == 0, linked.stderr.decode()
+    result = run([shutil.which("python3") or "python3", STUB_DIR / "blobtool.py", "extract", elf, "--arch", "x86_64",
+                  "--cc", musl_gcc, "--out", tmp_path / "bad.bin", "--meta", tmp_path / "bad.json"], text=True)
+    assert result.returncode == 1
+    assert "unsafe stub" in result.stderr and complaint in result.stderr
+    assert not (tmp_path / "bad.bin").exists()
