@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what relinterp's examples, tests and benchmarks need on Debian 12, then
+# relinterp itself (editable, with its test extras) into .venv/.  Idempotent: only
+# what is missing is installed.  Needs root (apt; the tests use mount namespaces).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+packages=(
+  musl-tools                    # musl-gcc and the musl loader the tests ship
+  gcc cmake                     # building the stub (musl-gcc wraps gcc)
+  binutils-aarch64-linux-gnu    # real foreign-machine ELF files for refusal tests
+  patchelf                      # benchmark baseline
+  util-linux                    # unshare, setpriv, mount
+  python3-venv
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x "$root/.venv/bin/python" ]; then
+  python3 -m venv "$root/.venv"
+fi
+if ! "$root/.venv/bin/python" -c "import relinterp, pytest, lief" 2>/dev/null; then
+  echo "setup: installing relinterp and its test tools into .venv" >&2
+  "$root/.venv/bin/pip" install -q --disable-pip-version-check -e "$root[test]"
+fi
