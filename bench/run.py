@@ -463,9 +463,10 @@ What is measured and how: [README.md](README.md).
 
 ## 1. Start-up
 
-A musl hello world (PIE) printing one line to /dev/null, started {r.spawns} times per variant
-and pass after {WARMUP_ROUNDS} warm-up rounds, the variants interleaved in a shuffled order each
-round; time from `posix_spawn` to `waitpid`.  The sh wrapper finds its directory with `${{0%/*}}` (no `dirname` process).
+A musl hello world (PIE) printing one line to /dev/null, started {r.spawns} times per
+variant and pass after {WARMUP_ROUNDS} warm-up rounds, the variants interleaved in a shuffled
+order each round; time from `posix_spawn` to `waitpid`.  The sh wrapper finds its
+directory with `${{0%/*}}` (no `dirname` process).
 
 {table(startup_headers, startup_rows)}
 
@@ -473,11 +474,12 @@ round; time from `posix_spawn` to `waitpid`.  The sh wrapper finds its directory
 
 A {r.big_size / MIB:.0f} MiB ({r.big_size:,} bytes) dynamic musl program, warm in the page cache.
 Each command in a fresh child, {r.repeats} runs each after one warm-up (interleaved, output
-removed and `sync` before each run); peak RSS is the child's `ru_maxrss` from `wait4`, taken
-by a small static launcher (`src/peak_rss.c`) so that the benchmark's own RSS is not
-inherited.  `relinterp` is the console script `{r.relinterp}`; patchelf sets an absolute
-interpreter path (the dist tree's loader).
-The patched program runs from its dist tree and prints what the original prints: `{r.big_output}`.
+removed and `sync` before each run); peak RSS is the child's `ru_maxrss` from `wait4`,
+taken by a small static launcher (`src/peak_rss.c`) so that the benchmark's own RSS is
+not inherited.  patchelf sets an absolute interpreter path (the dist tree's loader);
+`relinterp` is the console script `{r.relinterp}`.
+The patched program runs from its dist tree and prints what the original prints:
+`{r.big_output}`.
 
 {table(["Command", "median wall ms", "min–max ms", "peak RSS MiB (max)",
         "relinterp ÷ this, time", "relinterp ÷ this, RSS"], patch_rows)}

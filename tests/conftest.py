@@ -43,10 +43,11 @@ def relinterp(*args, **kwargs) -> subprocess.CompletedProcess:
     return run([sys.executable, "-m", "relinterp", *args], text=True, **kwargs)
 
 
-def run_hidden(argv, **kwargs) -> subprocess.CompletedProcess:
-    """Run argv where /lib/x86_64-linux-musl is an empty tmpfs."""
+def run_hidden(argv, *, hide_proc: bool = False, **kwargs) -> subprocess.CompletedProcess:
+    """Run argv where /lib/x86_64-linux-musl is an empty tmpfs (and, if asked, /proc too)."""
     kwargs.setdefault("text", True)
-    return run(["unshare", "-m", "sh", "-c", HIDE_MUSL, "sh", *argv], **kwargs)
+    script = f"mount -t tmpfs none /proc && {HIDE_MUSL}" if hide_proc else HIDE_MUSL
+    return run(["unshare", "-m", "sh", "-c", script, "sh", *argv], **kwargs)
 
 
 def sha256(path: Path) -> str:
@@ -94,6 +95,7 @@ def programs(tmp_path_factory, musl_gcc) -> Programs:
              "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib"]
     _build(musl_gcc, d / "probe", "-pie", "-fPIE", *probe)
     _build(musl_gcc, d / "probe-nopie", "-no-pie", "-fno-pie", *probe)
+    _build(musl_gcc, d / "hello", PROGRAMS / "hello.c")
     _build(musl_gcc, d / "static", "-static", PROGRAMS / "hello.c")
     _build(musl_gcc, d / "static-pie", "-static-pie", "-Wl,--no-dynamic-linker", PROGRAMS / "hello.c")
     _build(musl_gcc, d / "object.o", "-c", PROGRAMS / "hello.c")

@@ -78,6 +78,22 @@ def test_starts_via_symlink_in_another_directory(dist, tmp_path):
     assert result.stdout == f"exe {dist.app}\nargv0 {links / 'tool'}\n"
 
 
+def test_without_proc_the_program_directory_comes_from_execfn(make_dist, tmp_path):
+    # Containers and chroots without /proc: AT_EXECFN, made absolute against the cwd.
+    # (A program needing RUNPATH $ORIGIN libraries cannot run there anyway: musl itself
+    # expands $ORIGIN from /proc/self/exe.)
+    dist = make_dist("hello")
+    assert run_hidden([dist.app], hide_proc=True).stdout == "hello\n"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    relative = os.path.relpath(dist.app, elsewhere)
+    result = run_hidden([relative], hide_proc=True, cwd=elsewhere)
+    assert (result.returncode, result.stdout) == (0, "hello\n"), result.stderr
+    dist.loader.unlink()
+    result = run_hidden([relative], hide_proc=True, cwd=elsewhere)
+    assert result.stderr.endswith(f": {dist.loader} (No such file or directory)\n")  # made absolute
+
+
 def test_threads_have_their_own_tls(dist):
     assert run_hidden([dist.app, "threads"]).stdout == "threads 84 main 7\n"
 
