@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, replace
 
 from elftools.common.exceptions import ELFError
+from elftools.construct import ConstructError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.structs import ELFStructs
 
@@ -130,12 +131,8 @@ def _read(path: str, stream, size: int, original: Executable | None) -> Executab
     try:
         elf = ELFFile(stream)
         return _model(path, stream, size, elf, original)
-    except (ELFError, ValueError, KeyError) as error:
+    except (ELFError, ConstructError, ValueError, KeyError) as error:
         raise MalformedElfError(path, f"invalid ELF headers ({error})") from None
-    except Exception as error:  # pyelftools' construct raises its own on short reads
-        if type(error).__module__.startswith("elftools.construct"):
-            raise MalformedElfError(path, f"truncated ELF headers ({error})") from None
-        raise
 
 
 def _pread(stream, offset: int, size: int) -> bytes:

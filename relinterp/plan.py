@@ -24,7 +24,7 @@ from elftools.elf.constants import P_FLAGS, SH_FLAGS
 from .config import ALIGN, MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
 from .elf import Executable, Segment
 from .errors import CandidateError, NothingToPatchError, NotExecutableError, UnsupportedError
-from .stub import StubBlob
+from .stub import StubBlob, supported_arches
 
 SECTION_NAME = b".relinterp"
 SEGMENT_FILE_ALIGN = 16  # the stub's code alignment; no page padding is needed
@@ -74,8 +74,6 @@ def check_patchable(exe: Executable, stub: StubBlob | None) -> StubBlob:
             raise NothingToPatchError(exe.path, "static-pie executable, nothing to patch")
         raise NotExecutableError(exe.path, "shared library (no PT_INTERP), not an executable")
     if stub is None:
-        from .stub import supported_arches
-
         order = "little" if exe.little_endian else "big"
         raise UnsupportedError(exe.path, f"unsupported machine {exe.machine} ({exe.elfclass}-bit, "
                                          f"{order}-endian); supported: {', '.join(supported_arches())}")
