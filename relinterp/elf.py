@@ -146,6 +146,8 @@ def _model(path: str, stream, size: int, elf: ELFFile, original: Executable | No
     shentsize = elf.structs.Elf_Shdr.sizeof()
     if h.e_phnum == PN_XNUM or (h.e_shnum == 0 and h.e_shoff != 0):
         raise UnsupportedError(path, "extended ELF header numbering (over 65279 entries) is not supported")
+    if h.e_ehsize != elf.structs.Elf_Ehdr.sizeof():
+        raise MalformedElfError(path, f"bad ELF header size (e_ehsize={h.e_ehsize})")
     if h.e_phnum and h.e_phentsize != phentsize:
         raise MalformedElfError(path, f"bad program header size (e_phentsize={h.e_phentsize})")
     if h.e_phoff + h.e_phnum * phentsize > size:

@@ -190,3 +190,25 @@ def test_restore_of_a_patched_then_stripped_file_refuses(programs, tmp_path):
     assert result.returncode == EXIT_FAILED
     assert "cannot give back the original byte for byte" in result.stderr
     assert sha256(path) == digest
+
+
+def test_corrupted_headers_are_refused_by_name_never_with_a_traceback(programs, tmp_path):
+    """Random damage to the ELF header and program header table of a real program."""
+    import random
+
+    from relinterp.api import patch
+    from relinterp.errors import RelinterpError
+
+    original = programs["probe"].read_bytes()
+    rng = random.Random(20261122)
+    path, out = tmp_path / "app", tmp_path / "out"
+    for _ in range(400):
+        data = bytearray(original)
+        for _ in range(rng.randint(1, 4)):
+            data[rng.randrange(64 + 56 * 12)] = rng.randrange(256)
+        path.write_bytes(data)
+        try:
+            patch(path, loader_rel=LOADER_REL, output=out)
+        except RelinterpError as error:
+            assert str(error).startswith(f"{path}: ")
+        assert path.read_bytes() == data
