@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 
 #pragma GCC visibility push(hidden)
 
@@ -66,10 +67,18 @@ extern const struct relinterp_config relinterp_config; /* right after the code (
 #define sys4(n, a, b, c, d) sys6(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
 #define failed(r) ((unsigned long)(r) > -4096UL)
 
-/* The compiler may emit calls to these for struct copies and zeroing. */
+/* The compiler may emit calls to these for struct copies and zeroing.  memset also
+   clears the loader's bss tail (up to a page), so it goes a word at a time. */
+typedef size_t __attribute__((may_alias)) word;
+
 void *memset(void *dst, int c, size_t n)
 {
 	unsigned char *d = dst;
+	for (; n && ((uintptr_t)d & (sizeof(word) - 1)); n--)
+		*d++ = (unsigned char)c;
+	word w = (unsigned char)c * (SIZE_MAX / 255);
+	for (; n >= sizeof(word); n -= sizeof(word), d += sizeof(word))
+		*(word *)d = w;
 	while (n--)
 		*d++ = (unsigned char)c;
 	return dst;
@@ -92,17 +101,22 @@ static size_t str_len(const char *s)
 	return n;
 }
 
-/* A bounded string under construction on the stack. */
+/* A bounded string under construction. */
 struct text {
-	char buf[PATH_SIZE];
-	size_t len;
+	char *buf;
+	size_t size, len;
 	int overflow;
 };
+
+static struct text text_at(char *buf, size_t size)
+{
+	return (struct text){ .buf = buf, .size = size };
+}
 
 static void put(struct text *t, const char *s)
 {
 	for (; *s; s++) {
-		if (t->len >= sizeof t->buf - 1) {
+		if (t->len >= t->size - 1) {
 			t->overflow = 1;
 			break;
 		}
@@ -183,7 +197,7 @@ static long join_path(struct text *out, const char *a, const char *b)
 				while (out->len > 0 && out->buf[--out->len] != '/')
 					;
 			} else if (n > 0 && !(n == 1 && p[0] == '.')) {
-				if (out->len + 1 + n >= sizeof out->buf)
+				if (out->len + 1 + n >= out->size)
 					return -PATH_TOO_LONG;
 				out->buf[out->len++] = '/';
 				for (size_t k = 0; k < n; k++)
@@ -202,13 +216,13 @@ static long join_path(struct text *out, const char *a, const char *b)
    else from the path it was executed by (AT_EXECFN), made absolute. */
 static long find_origin(struct text *origin, const char *execfn)
 {
-	long n = sys4(SYS_readlinkat, AT_FDCWD, "/proc/self/exe", origin->buf, sizeof origin->buf - 1);
+	long n = sys4(SYS_readlinkat, AT_FDCWD, "/proc/self/exe", origin->buf, origin->size - 1);
+	origin->len = 0;
 	if (failed(n) || n == 0 || origin->buf[0] != '/') {
 		if (!execfn)
 			return -NO_ORIGIN;
-		origin->len = 0;
 		if (execfn[0] != '/') {
-			long r = sys3(SYS_getcwd, origin->buf, sizeof origin->buf - 1, 0);
+			long r = sys3(SYS_getcwd, origin->buf, origin->size - 1, 0);
 			if (failed(r))
 				return -NO_ORIGIN;
 			origin->len = str_len(origin->buf);
@@ -219,7 +233,6 @@ static long find_origin(struct text *origin, const char *execfn)
 			return -PATH_TOO_LONG;
 	} else {
 		origin->len = (size_t)n;
-		origin->buf[n] = 0;
 	}
 	while (origin->len > 1 && origin->buf[origin->len - 1] != '/')
 		origin->len--;
@@ -282,33 +295,42 @@ static long map_segment(long fd, const Phdr *ph, uintptr_t base, size_t page)
 /* Check the ELF header of an open candidate and map it; 0 or a reason. */
 static long map_loader(long fd, size_t page, struct loader *ld)
 {
-	Ehdr eh;
-	Phdr ph[MAX_LOADER_PHNUM];
-	long n = sys_pread(fd, &eh, sizeof eh, 0);
+	/* Loaders keep their program headers right after the ELF header: one read. */
+	union {
+		Ehdr eh;
+		unsigned char raw[sizeof(Ehdr) + MAX_LOADER_PHNUM * sizeof(Phdr)];
+	} buf;
+	const Ehdr *eh = &buf.eh;
+	long n = sys_pread(fd, buf.raw, sizeof buf.raw, 0);
 
 	if (failed(n))
 		return n;
-	if ((size_t)n < sizeof eh || !is_elf(eh.e_ident))
+	if ((size_t)n < sizeof *eh || !is_elf(eh->e_ident))
 		return -NOT_ELF;
-	if (eh.e_ident[EI_CLASS] != STUB_CLASS || eh.e_ident[EI_DATA] != STUB_DATA)
+	if (eh->e_ident[EI_CLASS] != STUB_CLASS || eh->e_ident[EI_DATA] != STUB_DATA)
 		return -WRONG_CLASS;
-	if (eh.e_machine != STUB_MACHINE)
+	if (eh->e_machine != STUB_MACHINE)
 		return -WRONG_MACHINE;
-	if (eh.e_type != ET_DYN)
+	if (eh->e_type != ET_DYN)
 		return -NOT_SHARED_OBJECT;
-	if (eh.e_phentsize != sizeof(Phdr) || eh.e_phnum == 0 || eh.e_phnum > MAX_LOADER_PHNUM)
+	if (eh->e_phentsize != sizeof(Phdr) || eh->e_phnum == 0 || eh->e_phnum > MAX_LOADER_PHNUM)
 		return -BAD_HEADERS;
-	size_t size = eh.e_phnum * sizeof(Phdr);
-	n = sys_pread(fd, ph, size, eh.e_phoff);
-	if (failed(n))
-		return n;
-	if ((size_t)n != size)
-		return -BAD_HEADERS;
+	size_t size = eh->e_phnum * sizeof(Phdr);
+	const Phdr *ph = (const Phdr *)(buf.raw + sizeof(Ehdr));
+	if (eh->e_phoff != sizeof(Ehdr) || (size_t)n < sizeof(Ehdr) + size) {
+		n = sys_pread(fd, buf.raw + sizeof(Ehdr), size, eh->e_phoff);
+		if (failed(n))
+			return n;
+		if ((size_t)n != size)
+			return -BAD_HEADERS;
+	}
+	size_t phnum = eh->e_phnum;
+	uintptr_t entry = eh->e_entry;
 
 	/* Reserve the whole span first, aligned to the largest p_align, so that the
 	   segments keep their relative placement and nothing else lands in between. */
 	uintptr_t lo = UINTPTR_MAX, hi = 0, align = page;
-	for (size_t i = 0; i < eh.e_phnum; i++) {
+	for (size_t i = 0; i < phnum; i++) {
 		if (ph[i].p_type != PT_LOAD)
 			continue;
 		if ((ph[i].p_vaddr & -page) < lo)
@@ -333,8 +355,8 @@ static long map_loader(long fd, size_t page, struct loader *ld)
 		sys6(SYS_munmap, (long)(start + span), (long)(end - start - span), 0, 0, 0, 0);
 
 	ld->base = start - lo;
-	ld->entry = ld->base + eh.e_entry;
-	for (size_t i = 0; i < eh.e_phnum; i++) {
+	ld->entry = ld->base + entry;
+	for (size_t i = 0; i < phnum; i++) {
 		if (ph[i].p_type != PT_LOAD)
 			continue;
 		r = map_segment(fd, &ph[i], ld->base, page);
@@ -368,41 +390,53 @@ static int linked_already(const struct relinterp_config *cfg, uintptr_t bias)
 	return 0;
 }
 
-/* The table the loader is given: PT_PHDR first (musl and glibc derive the load bias from
-   it), PT_INTERP naming the loader (glibc asserts on it, musl names itself by it), then
-   the program's own entries.  It must live as long as the process: a page of its own. */
-static long build_phdrs(const Phdr *old, size_t n, const struct text *path, uintptr_t bias,
-                        size_t page, Phdr **table, size_t *count)
+/* One anonymous mapping, kept for the life of the process: the program header table
+   the loader is given, then $ORIGIN and the loader's path packed behind it, so that a
+   normal start touches a single page (the stack stays shallow for the same reason), and
+   at its end room for the failure message, touched only on failure. */
+struct workspace {
+	Phdr *table;
+	struct text origin, path, message;
+	long origin_state; /* 1: not looked up yet, 0: found, else why not */
+};
+
+static long open_workspace(struct workspace *w, size_t phnum, size_t page)
 {
-	size_t tsize = (n + 2) * sizeof(Phdr);
-	size_t size = (tsize + path->len + 1 + page - 1) & -page;
+	size_t tsize = (phnum + 2) * sizeof(Phdr);
+	size_t size = (tsize + 3 * PATH_SIZE + page - 1) & -page;
 	long r = sys_mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (failed(r))
 		return r;
-	Phdr *t = (Phdr *)r;
-	char *name = (char *)r + tsize;
-	memcpy(name, path->buf, path->len + 1);
+	w->table = (Phdr *)r;
+	w->origin = text_at((char *)r + tsize, PATH_SIZE);
+	w->path = text_at(w->origin.buf + 1, PATH_SIZE);
+	w->message = text_at((char *)r + size - PATH_SIZE, PATH_SIZE);
+	w->origin_state = 1;
+	return 0;
+}
 
+/* The table the loader is given: PT_PHDR first (musl and glibc derive the load bias from
+   it), PT_INTERP naming the loader (glibc asserts on it, musl names itself by it), then
+   the program's own entries.  Returns the number of entries. */
+static size_t build_phdrs(struct workspace *w, const Phdr *old, size_t n, uintptr_t bias)
+{
+	Phdr *t = w->table;
 	memset(t, 0, 2 * sizeof(Phdr));
 	t[0].p_type = PT_PHDR;
 	t[0].p_flags = PF_R;
 	t[0].p_vaddr = t[0].p_paddr = (uintptr_t)t - bias;
-	t[0].p_filesz = t[0].p_memsz = tsize;
 	t[0].p_align = sizeof(void *);
 	t[1].p_type = PT_INTERP;
 	t[1].p_flags = PF_R;
-	t[1].p_vaddr = t[1].p_paddr = (uintptr_t)name - bias;
-	t[1].p_filesz = t[1].p_memsz = path->len + 1;
+	t[1].p_vaddr = t[1].p_paddr = (uintptr_t)w->path.buf - bias;
+	t[1].p_filesz = t[1].p_memsz = w->path.len + 1;
 	t[1].p_align = 1;
 	size_t k = 2;
 	for (size_t i = 0; i < n; i++)
 		if (old[i].p_type != PT_PHDR && old[i].p_type != PT_INTERP)
 			t[k++] = old[i];
 	t[0].p_filesz = t[0].p_memsz = k * sizeof(Phdr);
-	sys3(SYS_mprotect, r, size, PROT_READ);
-	*table = t;
-	*count = k;
-	return 0;
+	return k;
 }
 
 struct aux {
@@ -414,8 +448,7 @@ struct aux {
 static void read_aux(struct aux *a, size_t *auxv)
 {
 	uintptr_t ids[4] = { 0 };
-	a->vec = auxv;
-	a->page = 4096;
+	*a = (struct aux){ .vec = auxv, .page = 4096 };
 	for (size_t *v = auxv; v[0] != AT_NULL; v += 2) {
 		switch (v[0]) {
 		case AT_PHDR: a->phdr = v[1]; break;
@@ -441,47 +474,45 @@ static void set_aux(size_t *auxv, size_t type, uintptr_t value)
 
 static void fail(const char *program, const struct text *tried)
 {
-	struct text msg = { .len = 0 };
-	put(&msg, program);
-	put(&msg, ": relinterp: no usable loader: ");
-	put(&msg, tried->buf);
-	if (msg.overflow)
-		msg.len = sizeof msg.buf - 5, put(&msg, "...");
-	put(&msg, "\n");
-	sys3(SYS_write, 2, msg.buf, msg.len);
+	static const char what[] = ": relinterp: no usable loader: ";
+	const char *why = tried ? tried->buf : "out of memory";
+	const char *end = tried && tried->overflow ? "...\n" : "\n";
+	struct iovec line[] = { /* one write: the line stays whole */
+		{ (void *)program, str_len(program) },
+		{ (void *)what, sizeof what - 1 },
+		{ (void *)why, str_len(why) },
+		{ (void *)end, str_len(end) },
+	};
+	sys3(SYS_writev, 2, line, 4);
 	sys1(SYS_exit_group, EXIT_NO_LOADER);
 	__builtin_unreachable();
 }
 
-struct origin {
-	long state; /* 1: not looked up yet, 0: found, else why not */
-	struct text dir;
-};
-
-/* Resolve one candidate into path and load it; 0 or why not. */
-static long try_candidate(const char *cand, const struct aux *aux, struct origin *origin,
-                          struct text *path, struct loader *ld)
+/* Resolve one candidate into w->path and load it; 0 or why not. */
+static long try_candidate(const char *cand, const struct aux *aux, struct workspace *w, struct loader *ld)
 {
-	path->len = 0;
-	path->buf[0] = 0;
+	w->path.len = 0;
 	if (cand[0] == '/')
-		return join_path(path, cand, "") ?: load(path->buf, aux->page, ld);
+		return join_path(&w->path, cand, "") ?: load(w->path.buf, aux->page, ld);
 	if (aux->secure)
 		return -SECURE_MODE;
-	if (origin->state > 0)
-		origin->state = find_origin(&origin->dir, (const char *)aux->execfn);
-	if (origin->state < 0)
-		return origin->state;
-	return join_path(path, origin->dir.buf, cand) ?: load(path->buf, aux->page, ld);
+	if (w->origin_state > 0) {
+		w->origin_state = find_origin(&w->origin, (const char *)aux->execfn);
+		w->path = text_at(w->origin.buf + w->origin.len + 1, PATH_SIZE);
+	}
+	if (w->origin_state < 0)
+		return w->origin_state;
+	return join_path(&w->path, w->origin.buf, cand) ?: load(w->path.buf, aux->page, ld);
 }
 
 /* "path (reason)", or "$ORIGIN/rel (reason)" when it never became a path. */
-static void note_miss(struct text *tried, const char *cand, const struct text *path, long why)
+static void note_miss(struct workspace *w, const char *cand, long why)
 {
+	struct text *tried = &w->message;
 	if (tried->len)
 		put(tried, ", ");
-	if (path->len && why != -PATH_TOO_LONG) {
-		put(tried, path->buf);
+	if (w->path.len && why != -PATH_TOO_LONG) {
+		put(tried, w->path.buf);
 	} else {
 		put(tried, cand[0] == '/' ? "" : "$ORIGIN/");
 		put(tried, cand);
@@ -506,29 +537,27 @@ uintptr_t relinterp_start(size_t *sp)
 	char **envp = argv + argc + 1;
 	while (*envp)
 		envp++;
-	struct aux aux = { 0 };
+	struct aux aux;
 	read_aux(&aux, (size_t *)(envp + 1));
+	const char *program = argc > 0 ? argv[0] : aux.execfn ? (const char *)aux.execfn : "program";
 
-	struct origin origin = { .state = 1 };
-	struct text path, tried = { .len = 0 };
+	struct workspace w;
+	if (open_workspace(&w, aux.phnum, aux.page))
+		fail(program, 0);
 	const char *cand = (const char *)cfg + cfg->candidates;
 	for (uint32_t i = 0; i < cfg->ncandidates; i++, cand += str_len(cand) + 1) {
 		struct loader ld;
-		Phdr *table;
-		size_t count;
-		long r = try_candidate(cand, &aux, &origin, &path, &ld);
-		if (r == 0)
-			r = build_phdrs((const Phdr *)aux.phdr, aux.phnum, &path, bias, aux.page,
-			                &table, &count);
+		long r = try_candidate(cand, &aux, &w, &ld);
 		if (r == 0) {
-			set_aux(aux.vec, AT_PHDR, (uintptr_t)table);
+			size_t count = build_phdrs(&w, (const Phdr *)aux.phdr, aux.phnum, bias);
+			set_aux(aux.vec, AT_PHDR, (uintptr_t)w.table);
 			set_aux(aux.vec, AT_PHNUM, count);
 			set_aux(aux.vec, AT_BASE, ld.base);
 			set_aux(aux.vec, AT_ENTRY, entry);
 			return ld.entry;
 		}
-		note_miss(&tried, cand, &path, r);
+		note_miss(&w, cand, r);
 	}
-	fail(argc > 0 ? argv[0] : aux.execfn ? (const char *)aux.execfn : "program", &tried);
+	fail(program, &w.message);
 	return 0;
 }
