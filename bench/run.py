@@ -532,7 +532,7 @@ def parse_args() -> argparse.Namespace:
                         help="start-ups per variant and pass (default: %(default)s)")
     parser.add_argument("--big-mb", type=at_least(1), default=150,
                         help="payload of the big program, MiB (default: %(default)s)")
-    parser.add_argument("--repeats", type=at_least(1), default=5,
+    parser.add_argument("--repeats", type=at_least(1), default=11,
                         help="timed runs per command on the big file (default: %(default)s)")
     return parser.parse_args()
 

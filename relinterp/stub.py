@@ -10,9 +10,11 @@ import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 from .config import CONFIG_SCHEMA
+
+STUBS = Path(__file__).resolve().parent / "_stubs"  # package data, installed beside this module
 
 
 class StubMismatch(Exception):
@@ -33,7 +35,7 @@ class StubBlob:
 
 @lru_cache(maxsize=1)
 def manifest() -> dict:
-    return json.loads(resources.files(__package__).joinpath("_stubs/manifest.json").read_text())
+    return json.loads((STUBS / "manifest.json").read_text())
 
 
 def supported_arches() -> list[str]:
@@ -44,7 +46,7 @@ def supported_arches() -> list[str]:
 def load_stub(arch: str) -> StubBlob:
     data = manifest()
     entry = data["stubs"][arch]
-    code = resources.files(__package__).joinpath("_stubs", entry["file"]).read_bytes()
+    code = (STUBS / entry["file"]).read_bytes()
     digest = hashlib.sha256(code).hexdigest()
     if data["config_schema"] != CONFIG_SCHEMA:
         raise StubMismatch(f"stub {arch}: config schema {data['config_schema']}, expected {CONFIG_SCHEMA}")
