@@ -171,7 +171,7 @@ def test_second_candidate_is_used_when_the_first_is_missing(make_dist, tmp_path)
     assert run_hidden([dist.app]).stdout == "hello\n"
 
 
-def test_ldd_style_tree_survives_a_move(make_dist, tmp_path):
+def test_tree_still_runs_after_being_moved(make_dist, tmp_path):
     dist = make_dist()
     moved = tmp_path / "moved" / "deeper"
     moved.parent.mkdir()
