@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .elf import Executable, read_executable
 from .errors import CandidateError, ModifiedError, NotPatchedError
-from .plan import RewritePlan, check_patchable, plan_patch, plan_restore
+from .plan import RewritePlan, plan_patch, plan_restore
 from .stub import StubBlob, stub_for
 from .write import apply_plan
 
@@ -43,7 +43,7 @@ def patch(
             raise CandidateError(path, f"--loader-rel {candidate}: must be relative to the program's directory")
     exe = read_executable(path)
     stub = stub_for(exe.machine, exe.elfclass, exe.little_endian)
-    target = os.path.realpath(path) if output is None else os.fspath(output)
+    target = _target(path, output)
     same = exe.patch is not None and stub is not None and exe.patch.stub_code == stub.code \
         and exe.patch.config.candidates == candidates
     if same and os.path.exists(target) and os.path.samefile(path, target):
@@ -51,7 +51,6 @@ def patch(
     if exe.unpatched is None:
         raise ModifiedError(path, "patched, then changed (stripped?), so it cannot be patched again "
                                   "with other options: patch the original file")
-    stub = check_patchable(exe.unpatched, stub)
     plan = plan_patch(exe, stub, candidates)
     apply_plan(plan, path, target)
     return PatchResult(path=target, status=ALREADY_PATCHED if same else PATCHED, executable=exe, plan=plan)
@@ -65,9 +64,14 @@ def restore(path: str | os.PathLike[str], *, output: str | os.PathLike[str] | No
         raise NotPatchedError(path, "not patched by relinterp, nothing to restore")
     _check_unmodified(exe)
     plan = plan_restore(exe)
-    target = os.path.realpath(path) if output is None else os.fspath(output)
+    target = _target(path, output)
     apply_plan(plan, path, target)
     return PatchResult(path=target, status=RESTORED, executable=exe, plan=plan)
+
+
+def _target(path: str, output: str | os.PathLike[str] | None) -> str:
+    """Where the result goes: OUT, or the file itself (through a symlink, not over it)."""
+    return os.path.realpath(path) if output is None else os.fspath(output)
 
 
 def _check_unmodified(exe: Executable) -> None:
@@ -75,21 +79,21 @@ def _check_unmodified(exe: Executable) -> None:
     candidates it records); only then is the restored file the original, byte for byte."""
     patch = exe.patch
     assert patch is not None
-    base = patch.original
-    if base is None:
+    if patch.original is None or not _as_patched(exe):
         raise ModifiedError(exe.path, "changed since it was patched (stripped?): "
                                       "cannot give back the original byte for byte")
+
+
+def _as_patched(exe: Executable) -> bool:
+    patch = exe.patch
     recorded = StubBlob(
-        arch="recorded", machine=base.machine, elfclass=base.elfclass, little_endian=base.little_endian,
+        arch="recorded", machine=exe.machine, elfclass=exe.elfclass, little_endian=exe.little_endian,
         code=patch.stub_code, entry_offset=exe.entry - patch.segment.vaddr,
         config_offset=len(patch.stub_code), sha256="",
     )
-    plan = plan_patch(exe, recorded, patch.config.candidates)
+    header, phdrs, appended = plan_patch(exe, recorded, patch.config.candidates).writes
+    if (header.data, phdrs.data) != (exe.header, exe.phdrs) or appended.offset + len(appended.data) != exe.file_size:
+        return False
     with open(exe.path, "rb") as stream:
-        current = [stream.read(len(exe.header))]
-        for write in plan.writes[1:]:
-            stream.seek(write.offset)
-            current.append(stream.read(len(write.data)))
-    if plan.size != exe.file_size or current != [w.data for w in plan.writes]:
-        raise ModifiedError(exe.path, "changed since it was patched (stripped?): "
-                                      "cannot give back the original byte for byte")
+        stream.seek(appended.offset)
+        return stream.read(len(appended.data)) == appended.data

@@ -14,6 +14,7 @@ All fields are fixed-width whatever the ELF class, in the patched file's byte or
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from elftools.construct import Bytes, Container, Struct, UBInt32, UBInt64, ULInt32, ULInt64
@@ -90,7 +91,7 @@ class StubConfig:
         recorded in the trailer.
         """
         header = config_struct(little_endian)
-        candidates = _pad(b"".join(c.encode() + b"\0" for c in self.candidates))
+        candidates = _pad(b"".join(os.fsencode(c) + b"\0" for c in self.candidates))
         restore = _pad(
             restore_header_struct(little_endian).build(
                 Container(
@@ -127,7 +128,7 @@ class StubConfig:
         """Parse the bytes from the config block's start to the end of the segment."""
         fields = config_struct(little_endian).parse(block)
         names = block[fields.candidates : fields.candidates + fields.candidates_size]
-        candidates = tuple(n.decode() for n in names.split(b"\0")[: fields.ncandidates])
+        candidates = tuple(os.fsdecode(n) for n in names.split(b"\0")[: fields.ncandidates])
         rec = block[fields.restore : fields.restore + fields.restore_size]
         head = restore_header_struct(little_endian)
         sizes = head.parse(rec)

@@ -110,12 +110,12 @@ def read_executable(path: str | os.PathLike[str]) -> Executable:
     try:
         with open(path, "rb") as stream:
             size = os.fstat(stream.fileno()).st_size
-            return _read(path, stream, size, original=None)
+            return _read(path, stream, size, find_patch=True)
     except OSError as error:
         raise RelinterpError(path, f"cannot read ({error.strerror})") from None
 
 
-def _read(path: str, stream, size: int, original: Executable | None) -> Executable:
+def _read(path: str, stream, size: int, *, find_patch: bool) -> Executable:
     ident = stream.read(16)
     stream.seek(0)
     if len(ident) < 4 or ident[:4] != ELF_MAGIC:
@@ -130,7 +130,7 @@ def _read(path: str, stream, size: int, original: Executable | None) -> Executab
         raise MalformedElfError(path, f"truncated ELF header (file is {size} bytes)")
     try:
         elf = ELFFile(stream)
-        return _model(path, stream, size, elf, original)
+        return _model(path, stream, size, elf, find_patch)
     except (ELFError, ConstructError, ValueError, KeyError) as error:
         raise MalformedElfError(path, f"invalid ELF headers ({error})") from None
 
@@ -140,7 +140,7 @@ def _pread(stream, offset: int, size: int) -> bytes:
     return stream.read(size)
 
 
-def _model(path: str, stream, size: int, elf: ELFFile, original: Executable | None) -> Executable:
+def _model(path: str, stream, size: int, elf: ELFFile, find_patch: bool) -> Executable:
     h = elf.header
     phentsize = elf.structs.Elf_Phdr.sizeof()
     shentsize = elf.structs.Elf_Shdr.sizeof()
@@ -170,12 +170,12 @@ def _model(path: str, stream, size: int, elf: ELFFile, original: Executable | No
             section_names = _pread(stream, names.sh_offset, names.sh_size)
 
     interp, dynamic, pie = None, 0, False
-    for segment in elf.iter_segments():
-        if segment["p_type"] == "PT_INTERP":
-            interp = segment.get_interp_name()
-        elif segment["p_type"] == "PT_DYNAMIC":
-            dynamic = segment["p_vaddr"]
-            for tag in segment.iter_tags():
+    for s in segments:
+        if s.type == "PT_INTERP":
+            interp = elf.get_segment(s.index).get_interp_name()
+        elif s.type == "PT_DYNAMIC":
+            dynamic = s.vaddr
+            for tag in elf.get_segment(s.index).iter_tags():
                 if tag.entry.d_tag == "DT_FLAGS_1":
                     pie = bool(tag.entry.d_val & DF_1_PIE)
 
@@ -202,7 +202,7 @@ def _model(path: str, stream, size: int, elf: ELFFile, original: Executable | No
         pie=pie,
         patch=None,
     )
-    if original is None and interp is None:
+    if find_patch and interp is None:
         patch = _read_patch(exe, stream)
         if patch is not None:
             return replace(exe, patch=patch)
@@ -260,7 +260,7 @@ def _read_patch(exe: Executable, stream) -> Patch | None:
     if record.original_size <= exe.file_size:
         view = _OriginalView(stream, record.original_size, {0: record.header, exe.phoff: record.phdrs})
         try:
-            original = _read(exe.path, view, record.original_size, original=exe)
+            original = _read(exe.path, view, record.original_size, find_patch=False)
         except MalformedElfError:
             pass
     return Patch(segment=segment, stub_code=data[: trailer.config_offset], config=config, original=original)

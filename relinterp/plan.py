@@ -64,7 +64,8 @@ def check_candidates(path: str, candidates: tuple[str, ...]) -> None:
 
 
 def check_patchable(exe: Executable, stub: StubBlob | None) -> StubBlob:
-    """Refuse what relinterp cannot patch; return the stub to use."""
+    """Refuse what relinterp cannot patch (`stub` is None: no stub for its machine);
+    return the stub to use."""
     if exe.elf_type not in ("ET_EXEC", "ET_DYN"):
         raise NotExecutableError(exe.path, f"not an executable (ELF type {exe.elf_type})")
     if exe.interp is None:
@@ -86,13 +87,13 @@ def check_patchable(exe: Executable, stub: StubBlob | None) -> StubBlob:
     return stub
 
 
-def plan_patch(exe: Executable, stub: StubBlob, candidates: tuple[str, ...]) -> RewritePlan:
+def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...]) -> RewritePlan:
     """Plan the patch of `exe` (of its recorded original, if it is patched already)."""
     base = exe.unpatched
     if base is None:
         raise ValueError(f"{exe.path}: the original of this patched file is unknown")
+    stub = check_patchable(base, stub)
     check_candidates(exe.path, candidates)
-    check_patchable(base, stub)
     structs = base.structs()
     loads = base.loads()
 
@@ -184,13 +185,10 @@ def _section_headers(base: Executable, structs, segment: Segment, names_offset: 
     return names, b"".join(entries), shstrndx
 
 
-def _elf_header(base: Executable, structs, **changes: int) -> bytes:
+def _elf_header(base: Executable, structs, *, entry: int, shoff: int, shnum: int, shstrndx: int) -> bytes:
     header = structs.Elf_Ehdr.parse(base.header)
     if structs.Elf_Ehdr.build(header) != base.header:
         raise UnsupportedError(base.path, "ELF header does not survive a parse/build round trip")
-    header.e_entry = changes["entry"]
-    header.e_shoff = changes["shoff"]
-    header.e_shnum = changes["shnum"]
-    header.e_shstrndx = changes["shstrndx"]
+    header.e_entry, header.e_shoff, header.e_shnum, header.e_shstrndx = entry, shoff, shnum, shstrndx
     header.e_shentsize = structs.Elf_Shdr.sizeof()  # 0 in files that had no sections
     return structs.Elf_Ehdr.build(header)

@@ -63,6 +63,7 @@ enum {
 extern const struct relinterp_config relinterp_config; /* right after the code (stub.ld) */
 
 #define sys1(n, a) sys6(n, (long)(a), 0, 0, 0, 0, 0)
+#define sys2(n, a, b) sys6(n, (long)(a), (long)(b), 0, 0, 0, 0)
 #define sys3(n, a, b, c) sys6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
 #define sys4(n, a, b, c, d) sys6(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
 #define failed(r) ((unsigned long)(r) > -4096UL)
@@ -324,13 +325,10 @@ static long map_loader(long fd, size_t page, struct loader *ld)
 		if ((size_t)n != size)
 			return -BAD_HEADERS;
 	}
-	size_t phnum = eh->e_phnum;
-	uintptr_t entry = eh->e_entry;
-
 	/* Reserve the whole span first, aligned to the largest p_align, so that the
 	   segments keep their relative placement and nothing else lands in between. */
 	uintptr_t lo = UINTPTR_MAX, hi = 0, align = page;
-	for (size_t i = 0; i < phnum; i++) {
+	for (size_t i = 0; i < eh->e_phnum; i++) {
 		if (ph[i].p_type != PT_LOAD)
 			continue;
 		if ((ph[i].p_vaddr & -page) < lo)
@@ -350,18 +348,18 @@ static long map_loader(long fd, size_t page, struct loader *ld)
 	uintptr_t start = ((uintptr_t)r + align - 1) & -align;
 	uintptr_t end = (uintptr_t)r + span + slack;
 	if (start > (uintptr_t)r)
-		sys6(SYS_munmap, r, (long)(start - (uintptr_t)r), 0, 0, 0, 0);
+		sys2(SYS_munmap, r, start - (uintptr_t)r);
 	if (end > start + span)
-		sys6(SYS_munmap, (long)(start + span), (long)(end - start - span), 0, 0, 0, 0);
+		sys2(SYS_munmap, start + span, end - start - span);
 
 	ld->base = start - lo;
-	ld->entry = ld->base + entry;
-	for (size_t i = 0; i < phnum; i++) {
+	ld->entry = ld->base + eh->e_entry;
+	for (size_t i = 0; i < eh->e_phnum; i++) {
 		if (ph[i].p_type != PT_LOAD)
 			continue;
 		r = map_segment(fd, &ph[i], ld->base, page);
 		if (failed(r)) {
-			sys6(SYS_munmap, (long)start, (long)span, 0, 0, 0, 0);
+			sys2(SYS_munmap, start, span);
 			return r;
 		}
 	}
