@@ -44,7 +44,7 @@ PC_RELATIVE = {
                  "R_RISCV_PCREL_HI20", "R_RISCV_PCREL_LO12_I", "R_RISCV_PCREL_LO12_S",
                  "R_RISCV_RVC_BRANCH", "R_RISCV_RVC_JUMP", "R_RISCV_32_PCREL"},
 }
-# What to do about relocations that look PC-relative but are not enough.
+# What to do about the relocations that a missing build option leaves.
 HINTS = {
     "R_AARCH64_ADR_PREL_PG_HI21": "page-relative, and the blob is not page-aligned in the "
                                   "program: build with -mcmodel=tiny",
@@ -55,10 +55,10 @@ HINTS = {
 # RISC-V psABI relocation numbers, which pyelftools does not name.
 RISCV_RELOCS = {
     0: "R_RISCV_NONE", 1: "R_RISCV_32", 2: "R_RISCV_64", 16: "R_RISCV_BRANCH", 17: "R_RISCV_JAL",
-    18: "R_RISCV_CALL", 19: "R_RISCV_CALL_PLT", 20: "R_RISCV_GOT_HI20", 23: "R_RISCV_PCREL_HI20", 24: "R_RISCV_PCREL_LO12_I",
-    25: "R_RISCV_PCREL_LO12_S", 26: "R_RISCV_HI20", 27: "R_RISCV_LO12_I", 28: "R_RISCV_LO12_S",
-    43: "R_RISCV_ALIGN", 44: "R_RISCV_RVC_BRANCH", 45: "R_RISCV_RVC_JUMP", 51: "R_RISCV_RELAX",
-    57: "R_RISCV_32_PCREL",
+    18: "R_RISCV_CALL", 19: "R_RISCV_CALL_PLT", 20: "R_RISCV_GOT_HI20", 23: "R_RISCV_PCREL_HI20",
+    24: "R_RISCV_PCREL_LO12_I", 25: "R_RISCV_PCREL_LO12_S", 26: "R_RISCV_HI20", 27: "R_RISCV_LO12_I",
+    28: "R_RISCV_LO12_S", 43: "R_RISCV_ALIGN", 44: "R_RISCV_RVC_BRANCH", 45: "R_RISCV_RVC_JUMP",
+    51: "R_RISCV_RELAX", 57: "R_RISCV_32_PCREL",
 }
 # The only allocated section the blob may have (code and constants, see stub.ld).
 IMAGE_SECTION = ".text"
@@ -115,7 +115,7 @@ def check_image(elf: ELFFile) -> None:
                 if kind not in allowed:
                     hint = HINTS.get(kind, "")
                     raise UnsafeStub(f"{section.name}: relocation {kind} at {reloc['r_offset']:#x} "
-                                     f"is not PC-relative" + (f" ({hint})" if hint else ""))
+                                     "is not PC-relative" + (f" ({hint})" if hint else ""))
 
 
 def symbol_value(elf: ELFFile, name: str) -> int:
