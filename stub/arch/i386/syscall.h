@@ -10,16 +10,20 @@
 
 static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
 {
+	/* A constraint cannot name ebp (it may be the frame pointer): it is saved around the
+	   call, and the sixth argument, unless known to be 0, goes through memory with the
+	   number. */
 	long ret;
 	if (__builtin_constant_p(f) && f == 0) {
-		__asm__ __volatile__("int $0x80"
+		__asm__ __volatile__("push %%ebp\n\t"
+			"xor %%ebp, %%ebp\n\t"
+			"int $0x80\n\t"
+			"pop %%ebp"
 			: "=a"(ret)
 			: "a"(n), "b"(a), "c"(b), "d"(c), "S"(d), "D"(e)
 			: "memory");
 		return ret;
 	}
-	/* A constraint cannot name ebp (it may be the frame pointer): the number and the
-	   sixth argument go through memory, and ebp is saved around the call. */
 	long nf[2] = { n, f };
 	__asm__ __volatile__("push %%ebp\n\t"
 		"mov 4(%%eax), %%ebp\n\t"
