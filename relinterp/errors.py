@@ -25,6 +25,10 @@ class RelinterpError(Exception):
         self.reason = reason
 
 
+class ReadError(RelinterpError):
+    """The file cannot be opened or read."""
+
+
 class NotElfError(RelinterpError):
     """The file is not an ELF file at all."""
 

@@ -1,0 +1,87 @@
+"""What the dynamic section says, read from PT_DYNAMIC, never from section headers.
+
+A stripped file, or one whose section headers are gone altogether, still has its
+dynamic segment: the loader reads nothing else.  Its strings (DT_NEEDED, DT_RUNPATH,
+DT_RPATH) live in DT_STRTAB, which is an address, so it is found in the file through
+the PT_LOAD that maps it, as the loader finds it in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DF_1_PIE = 0x08000000
+STRING_CHUNK = 256  # dynamic strings are short: read them a little at a time
+
+
+@dataclass(frozen=True)
+class DynamicInfo:
+    """The dynamic entries relinterp reports or relies on."""
+
+    flags_1: int = 0
+    needed: tuple[str, ...] = ()
+    runpath: str | None = None  # DT_RUNPATH, as written (colon-separated)
+    rpath: str | None = None  # DT_RPATH, as written (colon-separated)
+
+    @property
+    def pie(self) -> bool:
+        return bool(self.flags_1 & DF_1_PIE)
+
+
+def read_dynamic(stream, structs, dynamic, loads) -> DynamicInfo:
+    """Parse the Elf_Dyn entries of the segment `dynamic` up to DT_NULL, then resolve
+    their strings through `loads` (the file's PT_LOAD segments)."""
+    size = structs.Elf_Dyn.sizeof()
+    stream.seek(dynamic.offset)
+    table = stream.read(dynamic.filesz)
+    tags: dict[str, int] = {}
+    needed: list[int] = []
+    for at in range(0, len(table) - size + 1, size):
+        entry = structs.Elf_Dyn.parse(table[at : at + size])
+        if entry.d_tag == "DT_NULL":
+            break
+        if entry.d_tag == "DT_NEEDED":
+            needed.append(entry.d_val)
+        elif isinstance(entry.d_tag, str):
+            tags.setdefault(entry.d_tag, entry.d_val)
+    strtab = _file_offset(tags.get("DT_STRTAB"), tags.get("DT_STRSZ", 0), loads)
+
+    strsz = tags.get("DT_STRSZ", 0)
+
+    def string(offset: int | None) -> str | None:
+        if offset is None or strtab is None or offset >= strsz:
+            return None
+        return _read_string(stream, strtab + offset, strsz - offset)
+
+    return DynamicInfo(
+        flags_1=tags.get("DT_FLAGS_1", 0),
+        needed=tuple(s for s in map(string, needed) if s is not None),
+        runpath=string(tags.get("DT_RUNPATH")),
+        rpath=string(tags.get("DT_RPATH")),
+    )
+
+
+def _file_offset(vaddr: int | None, size: int, loads) -> int | None:
+    """Where the bytes at `vaddr` (`size` of them) are in the file, if a PT_LOAD maps them."""
+    if vaddr is None:
+        return None
+    for load in loads:
+        if load.vaddr <= vaddr and vaddr + size <= load.vaddr + load.filesz:
+            return load.offset + vaddr - load.vaddr
+    return None
+
+
+def _read_string(stream, offset: int, limit: int) -> str | None:
+    """The NUL-terminated string at `offset`, if it ends within `limit` bytes."""
+    stream.seek(offset)
+    data = b""
+    while len(data) < limit:
+        chunk = stream.read(min(STRING_CHUNK, limit - len(data)))
+        end = chunk.find(b"\0")
+        if end >= 0:
+            return os.fsdecode(data + chunk[:end])
+        if not chunk:
+            break
+        data += chunk
+    return None  # runs off the string table: not a string
