@@ -9,6 +9,7 @@ the PT_LOAD that maps it, as the loader finds it in memory.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 DF_1_PIE = 0x08000000
@@ -29,9 +30,9 @@ class DynamicInfo:
         return bool(self.flags_1 & DF_1_PIE)
 
 
-def read_dynamic(stream, structs, dynamic, loads) -> DynamicInfo:
+def read_dynamic(stream, structs, dynamic, locate: Callable[[int, int], int | None]) -> DynamicInfo:
     """Parse the Elf_Dyn entries of the segment `dynamic` up to DT_NULL, then resolve
-    their strings through `loads` (the file's PT_LOAD segments)."""
+    their strings; `locate(vaddr, size)` says where an address is in the file."""
     size = structs.Elf_Dyn.sizeof()
     stream.seek(dynamic.offset)
     table = stream.read(dynamic.filesz)
@@ -45,9 +46,8 @@ def read_dynamic(stream, structs, dynamic, loads) -> DynamicInfo:
             needed.append(entry.d_val)
         elif isinstance(entry.d_tag, str):
             tags.setdefault(entry.d_tag, entry.d_val)
-    strtab = _file_offset(tags.get("DT_STRTAB"), tags.get("DT_STRSZ", 0), loads)
-
     strsz = tags.get("DT_STRSZ", 0)
+    strtab = locate(tags["DT_STRTAB"], strsz) if "DT_STRTAB" in tags else None
 
     def string(offset: int | None) -> str | None:
         if offset is None or strtab is None or offset >= strsz:
@@ -60,16 +60,6 @@ def read_dynamic(stream, structs, dynamic, loads) -> DynamicInfo:
         runpath=string(tags.get("DT_RUNPATH")),
         rpath=string(tags.get("DT_RPATH")),
     )
-
-
-def _file_offset(vaddr: int | None, size: int, loads) -> int | None:
-    """Where the bytes at `vaddr` (`size` of them) are in the file, if a PT_LOAD maps them."""
-    if vaddr is None:
-        return None
-    for load in loads:
-        if load.vaddr <= vaddr and vaddr + size <= load.vaddr + load.filesz:
-            return load.offset + vaddr - load.vaddr
-    return None
 
 
 def _read_string(stream, offset: int, limit: int) -> str | None:

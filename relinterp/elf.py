@@ -47,6 +47,12 @@ class Segment:
     def covers_file_range(self, start: int, size: int) -> bool:
         return self.offset <= start and start + size <= self.offset + self.filesz
 
+    def file_offset_of(self, vaddr: int, size: int) -> int | None:
+        """Where the `size` bytes at address `vaddr` are in the file, if this segment maps them."""
+        if self.vaddr <= vaddr and vaddr + size <= self.vaddr + self.filesz:
+            return self.offset + vaddr - self.vaddr
+        return None
+
 
 @dataclass(frozen=True)
 class Executable:
@@ -179,7 +185,7 @@ def _model(path: str, stream, size: int, header: bytes, h, find_patch: bool) -> 
             interp = os.fsdecode(_pread(stream, s.offset, s.filesz).split(b"\0")[0])
         elif s.type == "PT_DYNAMIC":
             dynamic = s.vaddr
-            info = read_dynamic(stream, structs, s, loads)
+            info = read_dynamic(stream, structs, s, lambda vaddr, n: file_offset(loads, vaddr, n))
 
     exe = Executable(
         path=path,
@@ -307,12 +313,17 @@ def _recorded_interp(stream, recorded: tuple[Segment, ...], loads: list[Segment]
     interp = next((s for s in recorded if s.type == "PT_INTERP"), None)
     if interp is None or interp.filesz == 0:
         return None
-    for load in loads:
-        if load.vaddr <= interp.vaddr and interp.vaddr + interp.filesz <= load.vaddr + load.filesz:
-            raw = _pread(stream, load.offset + interp.vaddr - load.vaddr, interp.filesz)
-            if raw.endswith(b"\0") and len(raw) == interp.filesz:
-                return os.fsdecode(raw[:-1].split(b"\0")[0])
-    return None
+    offset = file_offset(loads, interp.vaddr, interp.filesz)
+    if offset is None:
+        return None
+    raw = _pread(stream, offset, interp.filesz)
+    return os.fsdecode(raw[:-1]) if raw.endswith(b"\0") and b"\0" not in raw[:-1] else None
+
+
+def file_offset(loads, vaddr: int, size: int) -> int | None:
+    """Where the `size` bytes at address `vaddr` are in the file, through the PT_LOAD
+    segments `loads` (as the loader finds them in memory)."""
+    return next((o for o in (s.file_offset_of(vaddr, size) for s in loads) if o is not None), None)
 
 
 class _OriginalView:
