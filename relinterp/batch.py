@@ -170,7 +170,8 @@ def _follow(name: SameFile, first: FileResult) -> FileResult:
     if not written:
         return name
     try:
-        if os.path.samestat(os.lstat(name.path), os.stat(first.output)):
+        info = os.lstat(name.path)
+        if not stat.S_ISREG(info.st_mode) or os.path.samestat(info, os.stat(first.output)):
             return name
         relink(first.output, name.path)
     except WriteError as error:
