@@ -99,8 +99,10 @@ def gather(paths: Iterable[str], recursive: bool) -> list[Item]:
 
 def _walk(top: str) -> Iterator[tuple[str, os.stat_result | Item]]:
     """Every name under `top` but directories, sorted; symlinks (to directories too)
-    are not followed but said to be skipped."""
-    for directory, dirs, files in os.walk(top):
+    are not followed but said to be skipped; a directory that cannot be read is an error."""
+    unreadable: list[OSError] = []
+    for directory, dirs, files in os.walk(top, onerror=unreadable.append):
+        yield from _unreadable(unreadable)
         dirs.sort()
         for name in sorted(files + [d for d in dirs if os.path.islink(os.path.join(directory, d))]):
             path = os.path.join(directory, name)
@@ -110,6 +112,13 @@ def _walk(top: str) -> Iterator[tuple[str, os.stat_result | Item]]:
                 yield path, FileError.of(ReadError(path, f"cannot read ({error.strerror})"))
                 continue
             yield path, Skipped(path, "symbolic link, not followed") if stat.S_ISLNK(info.st_mode) else info
+    yield from _unreadable(unreadable)
+
+
+def _unreadable(errors: list[OSError]) -> Iterator[tuple[str, Item]]:
+    while errors:
+        error = errors.pop(0)
+        yield error.filename, FileError.of(ReadError(error.filename, f"cannot read ({error.strerror})"))
 
 
 def run(task: Task, items: list[Item], jobs: int) -> Iterator[FileResult]:

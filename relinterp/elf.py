@@ -6,7 +6,7 @@ the source of truth (PT_INTERP, PT_DYNAMIC), so stripped files read the same.  O
 headers, the dynamic entries and relinterp's own record are read: not pyelftools'
 ELFFile, which builds every section object and costs more than the patch itself.  A file
 relinterp patched carries a record of its original headers; `read_executable` models
-that original too, from the record laid over the file (see `_OriginalView`).
+that original too, from the record laid over the file (see relinterp.overlay).
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from functools import lru_cache
 from elftools.construct import ConstructError
 from elftools.elf.structs import ELFStructs
 
+from .bounds import check_program_table, check_section_table, check_segments
 from .config import CONFIG_SCHEMA, TRAILER_MAGIC, StubConfig, trailer_size, trailer_struct
 from .dynamic import DynamicInfo, read_dynamic
+from .overlay import OverlayView
 from .errors import MalformedElfError, NotElfError, ReadError, RelinterpError, UnsupportedError
 
 ELF_MAGIC = b"\x7fELF"
-PN_XNUM = 0xFFFF
 MAX_STUB_SEGMENT = 1 << 20  # larger last segments are the program's own, not a stub's
 
 
@@ -166,26 +167,19 @@ def _model(path: str, stream, size: int, header: bytes, h, find_patch: bool) -> 
     little_endian, elfclass = header[5] == 1, 64 if header[4] == 2 else 32
     structs = elf_structs(little_endian, elfclass, h.e_type, h.e_machine)
     phentsize, shentsize = structs.Elf_Phdr.sizeof(), structs.Elf_Shdr.sizeof()
-    _check_program_table(path, h, size, len(header), phentsize)
+    check_program_table(path, h, size, len(header), phentsize)
     phdrs = _pread(stream, h.e_phoff, h.e_phnum * phentsize)
     segments = parse_segments(structs, phdrs)
-    _check_segments(path, segments, size)
-    _check_section_table(path, h, size, shentsize)
+    check_segments(path, segments, size)
+    check_section_table(path, h, size, shentsize)
     section_headers = _pread(stream, h.e_shoff, h.e_shnum * shentsize) if h.e_shnum else b""
-    section_names = b""
-    if h.e_shstrndx < h.e_shnum:
-        names = structs.Elf_Shdr.parse(section_headers[h.e_shstrndx * shentsize :])
-        if names.sh_offset + names.sh_size <= size and names.sh_type != "SHT_NOBITS":
-            section_names = _pread(stream, names.sh_offset, names.sh_size)
-
-    interp, dynamic, info = None, 0, DynamicInfo()
+    section_names = _section_names(stream, structs, section_headers, h.e_shstrndx, size)
+    interp = next((os.fsdecode(_pread(stream, s.offset, s.filesz).split(b"\0")[0])
+                   for s in segments if s.type == "PT_INTERP"), None)
+    dynamic = next((s for s in segments if s.type == "PT_DYNAMIC"), None)
     loads = [s for s in segments if s.type == "PT_LOAD"]
-    for s in segments:
-        if s.type == "PT_INTERP":
-            interp = os.fsdecode(_pread(stream, s.offset, s.filesz).split(b"\0")[0])
-        elif s.type == "PT_DYNAMIC":
-            dynamic = s.vaddr
-            info = read_dynamic(stream, structs, s, lambda vaddr, n: file_offset(loads, vaddr, n))
+    info = DynamicInfo() if dynamic is None else \
+        read_dynamic(stream, structs, dynamic, lambda vaddr, n: file_offset(loads, vaddr, n))
 
     exe = Executable(
         path=path,
@@ -206,7 +200,7 @@ def _model(path: str, stream, size: int, header: bytes, h, find_patch: bool) -> 
         section_headers=section_headers,
         section_names=section_names,
         interp=interp,
-        dynamic=dynamic,
+        dynamic=0 if dynamic is None else dynamic.vaddr,
         pie=info.pie,
         needed=info.needed,
         runpath=info.runpath,
@@ -220,25 +214,15 @@ def _model(path: str, stream, size: int, header: bytes, h, find_patch: bool) -> 
     return exe
 
 
-def _check_program_table(path: str, h, size: int, ehsize: int, phentsize: int) -> None:
-    """The ELF header's description of itself and of the program headers must fit the file."""
-    if h.e_phnum == PN_XNUM or (h.e_shnum == 0 and h.e_shoff != 0):
-        raise UnsupportedError(path, "extended ELF header numbering (over 65279 entries) is not supported")
-    if h.e_ehsize != ehsize:
-        raise MalformedElfError(path, f"bad ELF header size (e_ehsize={h.e_ehsize})")
-    if h.e_phnum and h.e_phentsize != phentsize:
-        raise MalformedElfError(path, f"bad program header size (e_phentsize={h.e_phentsize})")
-    if h.e_phoff + h.e_phnum * phentsize > size:
-        raise MalformedElfError(path, f"program header table outside the file (e_phoff={h.e_phoff:#x}, "
-                                      f"e_phnum={h.e_phnum}, file size {size})")
-
-
-def _check_section_table(path: str, h, size: int, shentsize: int) -> None:
-    if h.e_shnum and h.e_shentsize != shentsize:
-        raise MalformedElfError(path, f"bad section header size (e_shentsize={h.e_shentsize})")
-    if h.e_shoff + h.e_shnum * shentsize > size:
-        raise MalformedElfError(path, f"section header table outside the file (e_shoff={h.e_shoff:#x}, "
-                                      f"e_shnum={h.e_shnum}, file size {size})")
+def _section_names(stream, structs: ELFStructs, section_headers: bytes, shstrndx: int, size: int) -> bytes:
+    """The contents of the section name table (.shstrtab), if the file has one."""
+    shentsize = structs.Elf_Shdr.sizeof()
+    if shstrndx >= len(section_headers) // shentsize:
+        return b""
+    names = structs.Elf_Shdr.parse(section_headers[shstrndx * shentsize :])
+    if names.sh_offset + names.sh_size > size or names.sh_type == "SHT_NOBITS":
+        return b""
+    return _pread(stream, names.sh_offset, names.sh_size)
 
 
 def parse_segments(structs: ELFStructs, phdrs: bytes) -> tuple[Segment, ...]:
@@ -259,20 +243,6 @@ def _segment(index: int, header) -> Segment:
         memsz=header.p_memsz,
         align=header.p_align,
     )
-
-
-def _check_segments(path: str, segments: tuple[Segment, ...], size: int) -> None:
-    for s in segments:
-        if s.filesz and s.offset + s.filesz > size:
-            raise MalformedElfError(path, f"segment {s.index} ({s.type}) outside the file "
-                                          f"(p_offset={s.offset:#x}, p_filesz={s.filesz:#x}, file size {size})")
-        if s.type == "PT_LOAD" and s.filesz > s.memsz:
-            raise MalformedElfError(path, f"segment {s.index} (PT_LOAD) has p_filesz > p_memsz")
-    loads = sorted((s for s in segments if s.type == "PT_LOAD"), key=lambda s: s.vaddr)
-    for a, b in zip(loads, loads[1:]):
-        if a.end > b.vaddr:
-            raise MalformedElfError(path, f"segments overlap: PT_LOAD {a.index} "
-                                          f"[{a.vaddr:#x}, {a.end:#x}) and PT_LOAD {b.index} at {b.vaddr:#x}")
 
 
 def _read_patch(exe: Executable, stream) -> Patch | None:
@@ -297,7 +267,7 @@ def _read_patch(exe: Executable, stream) -> Patch | None:
     record = config.restore
     original = None
     if record.original_size <= exe.file_size:
-        view = _OriginalView(stream, record.original_size, {0: record.header, exe.phoff: record.phdrs})
+        view = OverlayView(stream, record.original_size, {0: record.header, exe.phoff: record.phdrs})
         try:
             original = _read(exe.path, view, record.original_size, find_patch=False)
         except RelinterpError:
@@ -324,34 +294,3 @@ def file_offset(loads, vaddr: int, size: int) -> int | None:
     """Where the `size` bytes at address `vaddr` are in the file, through the PT_LOAD
     segments `loads` (as the loader finds them in memory)."""
     return next((o for o in (s.file_offset_of(vaddr, size) for s in loads) if o is not None), None)
-
-
-class _OriginalView:
-    """A file seen as it was before patching: cut at the original size, with the
-    original header bytes laid over the patched ones."""
-
-    def __init__(self, stream, size: int, overlays: dict[int, bytes]) -> None:
-        self._stream = stream
-        self._size = size
-        self._overlays = overlays
-        self._pos = 0
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
-        self._pos = base + offset
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def read(self, n: int = -1) -> bytes:
-        end = self._size if n < 0 else min(self._size, self._pos + n)
-        if end <= self._pos:
-            return b""
-        data = bytearray(_pread(self._stream, self._pos, end - self._pos))
-        for at, patch in self._overlays.items():
-            lo, hi = max(at, self._pos), min(at + len(patch), self._pos + len(data))
-            if lo < hi:
-                data[lo - self._pos : hi - self._pos] = patch[lo - at : hi - at]
-        self._pos += len(data)
-        return bytes(data)
