@@ -13,11 +13,9 @@ none of the run's business.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Union
 
@@ -83,18 +81,21 @@ def gather(paths: Iterable[str], recursive: bool) -> list[Item]:
 
     for path in paths:
         if recursive and os.path.isdir(path):
-            for found, info in _walk(path):
-                if isinstance(info, os.stat_result):
-                    add(found, info, True)
+            for found, what in _walk(path):
+                if isinstance(what, os.stat_result):
+                    add(found, what, True)
                 else:
-                    items.append(info)
+                    items.append(what)
         else:
-            try:
-                info: os.stat_result | None = os.stat(path)
-            except OSError:
-                info = None
-            add(path, info, False)
+            add(path, _stat(path), False)
     return items
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
 
 
 def _walk(top: str) -> Iterator[tuple[str, os.stat_result | Item]]:
@@ -162,6 +163,9 @@ def _map(work: _Guarded, inputs: list[Input], jobs: int) -> Iterator[FileResult]
     if jobs <= 1 or len(inputs) <= 1:
         yield from map(work, inputs)
         return
+    import multiprocessing  # only now: a single file needs no pool
+    from concurrent.futures import ProcessPoolExecutor
+
     for arch in supported_arches():  # loaded once here, inherited by every worker
         load_stub(arch)
     jobs = min(jobs, len(inputs))
@@ -174,9 +178,8 @@ def _map(work: _Guarded, inputs: list[Input], jobs: int) -> Iterator[FileResult]
 def _follow(name: SameFile, first: FileResult) -> FileResult:
     """Keep `name` a link to the file written under its first name, if it was rewritten
     in place (symlinks still point at it; a hard link would keep the old content)."""
-    written = isinstance(first, (PatchResult, RestoreResult)) and first.status in REWRITTEN \
-        and first.output == os.path.realpath(first.path)
-    if not written:
+    if not isinstance(first, (PatchResult, RestoreResult)) or first.status not in REWRITTEN \
+            or first.output != os.path.realpath(first.path):
         return name
     try:
         info = os.lstat(name.path)
