@@ -9,8 +9,12 @@ the PT_LOAD that maps it, as the loader finds it in memory.
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+
+from elftools.elf.enums import ENUM_D_TAG_COMMON as DT
 
 DF_1_PIE = 0x08000000
 STRING_CHUNK = 256  # dynamic strings are short: read them a little at a time
@@ -33,21 +37,20 @@ class DynamicInfo:
 def read_dynamic(stream, structs, dynamic, locate: Callable[[int, int], int | None]) -> DynamicInfo:
     """Parse the Elf_Dyn entries of the segment `dynamic` up to DT_NULL, then resolve
     their strings; `locate(vaddr, size)` says where an address is in the file."""
-    size = structs.Elf_Dyn.sizeof()
     stream.seek(dynamic.offset)
     table = stream.read(dynamic.filesz)
-    tags: dict[str, int] = {}
+    layout = _entry_layout(structs)
+    tags: dict[int, int] = {}
     needed: list[int] = []
-    for at in range(0, len(table) - size + 1, size):
-        entry = structs.Elf_Dyn.parse(table[at : at + size])
-        if entry.d_tag == "DT_NULL":
+    for tag, value in layout.iter_unpack(table[: len(table) - len(table) % layout.size]):
+        if tag == DT["DT_NULL"]:
             break
-        if entry.d_tag == "DT_NEEDED":
-            needed.append(entry.d_val)
-        elif isinstance(entry.d_tag, str):
-            tags.setdefault(entry.d_tag, entry.d_val)
-    strsz = tags.get("DT_STRSZ", 0)
-    strtab = locate(tags["DT_STRTAB"], strsz) if "DT_STRTAB" in tags else None
+        if tag == DT["DT_NEEDED"]:
+            needed.append(value)
+        else:
+            tags.setdefault(tag, value)
+    strsz = tags.get(DT["DT_STRSZ"], 0)
+    strtab = locate(tags[DT["DT_STRTAB"]], strsz) if DT["DT_STRTAB"] in tags else None
 
     def string(offset: int | None) -> str | None:
         if offset is None or strtab is None or offset >= strsz:
@@ -55,11 +58,19 @@ def read_dynamic(stream, structs, dynamic, locate: Callable[[int, int], int | No
         return _read_string(stream, strtab + offset, strsz - offset)
 
     return DynamicInfo(
-        flags_1=tags.get("DT_FLAGS_1", 0),
+        flags_1=tags.get(DT["DT_FLAGS_1"], 0),
         needed=tuple(s for s in map(string, needed) if s is not None),
-        runpath=string(tags.get("DT_RUNPATH")),
-        rpath=string(tags.get("DT_RPATH")),
+        runpath=string(tags.get(DT["DT_RUNPATH"])),
+        rpath=string(tags.get(DT["DT_RPATH"])),
     )
+
+
+@lru_cache(maxsize=None)
+def _entry_layout(structs) -> struct.Struct:
+    """Elf_Dyn (d_tag, d_val) as a plain struct, in the widths and byte order of
+    pyelftools' definitions: the table is read whole, without construct's per-field cost."""
+    tag, value = structs.Elf_sxword("d_tag").packer.format, structs.Elf_xword("d_val").packer.format
+    return struct.Struct(tag + value[1:])  # one byte-order prefix for both
 
 
 def _read_string(stream, offset: int, limit: int) -> str | None:
