@@ -42,6 +42,11 @@ def json_run(*args) -> tuple[dict, object]:
     return valid_document(result.stdout), result
 
 
+def copied(source: Path, target: Path) -> Path:
+    shutil.copy2(source, target)
+    return target
+
+
 def stripped(source: Path, target: Path) -> Path:
     """`strip --strip-all` of source, as target."""
     assert run(["strip", "--strip-all", "-o", target, source]).returncode == 0

@@ -10,11 +10,12 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 import relinterp
-from conftest import LOADER_REL, run
+from conftest import LOADER_REL, PROGRAMS, run
 from relinterp.errors import EXIT_FAILED, EXIT_OK, NotElfError
 from relinterp.libc import libc_family
 from relinterp.stub import load_stub
-from report_support import invoke, json_run, stripped, without_section_headers
+from report_support import copied, invoke, json_run, stripped, without_section_headers
+from test_refusals import EXIT_START, assemble
 
 
 def dynamic_entries(path) -> tuple[list[str], list[str]]:
@@ -45,7 +46,7 @@ def test_libc_family_is_told_from_the_interpreter_name(interp, family):
 
 @pytest.mark.parametrize("variant", ["as built", "strip --strip-all", "no section headers"])
 def test_unpatched_program_shows_its_identity_needs_and_that_it_can_be_patched(programs, tmp_path, variant):
-    app = {"as built": lambda s, t: shutil.copy2(s, t) and t, "strip --strip-all": stripped,
+    app = {"as built": copied, "strip --strip-all": stripped,
            "no section headers": without_section_headers}[variant](programs["probe"], tmp_path / "app")
     needed, runpath = dynamic_entries(programs["probe"])
     assert needed == ["libshared.so", "libc.so"] and runpath == ["$ORIGIN/../lib"]
@@ -146,3 +147,26 @@ def test_inspect_json_describes_each_file_or_its_error(programs, tmp_path):
     assert missing["error"] == {"kind": "read", "exit_code": EXIT_FAILED,
                                 "message": f"{tmp_path / 'missing'}: cannot read (No such file or directory)"}
     assert document["summary"] == {"files": 3, "inspected": 2, "error": 1}
+
+
+def test_rpath_is_shown_apart_from_runpath(musl_gcc, tmp_path):
+    app = tmp_path / "app"
+    built = run([musl_gcc, "-o", app, PROGRAMS / "hello.c", "-Wl,--disable-new-dtags,-rpath,/opt/a:$ORIGIN/b"])
+    assert built.returncode == 0, built.stderr
+    info = relinterp.inspect(app)
+    assert (info.rpath, info.runpath) == ("/opt/a:$ORIGIN/b", None)
+    assert info.to_json()["rpath"] == ["/opt/a", "$ORIGIN/b"]
+    assert "  rpath: /opt/a:$ORIGIN/b" in invoke("inspect", app).stdout.splitlines()
+
+
+def test_programs_for_other_machines_and_classes_are_inspected_and_said_unpatchable(tmp_path):
+    arm = assemble(tmp_path, "arm64", "aarch64-linux-gnu-", [], ["-pie", "--dynamic-linker",
+                   "/lib/ld-musl-aarch64.so.1"], "_start:\n  mov x8, #93\n  svc #0\n")
+    x32 = assemble(tmp_path, "x32", "", ["--x32"], ["-m", "elf32_x86_64", "-pie", "--dynamic-linker",
+                   "/lib64/ld-linux-x32.so.2"], EXIT_START)
+    first, second = relinterp.inspect(arm), relinterp.inspect(x32)
+    assert (first.machine, first.elfclass, first.libc, first.interpreter) == \
+           ("EM_AARCH64", 64, "musl", "/lib/ld-musl-aarch64.so.1")
+    assert (second.machine, second.elfclass, second.libc) == ("EM_X86_64", 32, "glibc")
+    for info in (first, second):
+        assert not info.patchable and info.not_patchable_reason.startswith("unsupported machine")

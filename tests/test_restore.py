@@ -11,11 +11,11 @@ import pytest
 import relinterp
 from conftest import LOADER_REL, relinterp as relinterp_cli, run, run_hidden, sha256
 from relinterp.errors import EXIT_OK
-from report_support import invoke, json_run, stripped, without_section_headers
+from report_support import copied, invoke, json_run, stripped, without_section_headers
 
 OPTION_SETS = [[LOADER_REL], ["ld.so"], ["../lib/ld-musl.so", "../../lib/ld-musl.so", "x/" * 200 + "ld.so"]]
 VARIANTS = {
-    "as built": lambda source, target: shutil.copy2(source, target),
+    "as built": copied,
     "strip --strip-all": stripped,
     "no section headers": without_section_headers,
 }
