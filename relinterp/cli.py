@@ -21,7 +21,8 @@ Exit status:
      other inputs were still processed)
   {EXIT_USAGE}  usage error
   {EXIT_NOTHING_TO_DO}  nothing to do: no input had anything to be done to it (a static
-     executable to patch, an unpatched file to restore, a directory with nothing to process)
+     executable to patch, an unpatched file to restore, a directory with
+     nothing to process)
 """
 
 
@@ -65,7 +66,6 @@ def main() -> None:
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
-@many_files
 @click.option("--loader-rel", "loader_rel", multiple=True, required=True, type=RelativePath(),
               help="The loader's path relative to the program's directory ($ORIGIN). Repeat to give "
                    "fallbacks, tried in order.")
@@ -73,6 +73,7 @@ def main() -> None:
                                                     "(one PATH only).")
 @click.option("-n", "--dry-run", is_flag=True, help="Print the plan (where the stub goes, sizes, candidates); "
                                                      "write nothing.")
+@many_files
 def patch(paths, recursive, jobs, as_json, verbose, output, dry_run, **options) -> None:
     """Patch each PATH so that it loads its loader from --loader-rel.
 
@@ -88,8 +89,8 @@ def patch(paths, recursive, jobs, as_json, verbose, output, dry_run, **options) 
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
-@many_files
 @click.option("-o", "--output", metavar="OUT", help="Write the result to OUT instead of in place (one PATH only).")
+@many_files
 def restore(paths, recursive, jobs, as_json, verbose, output) -> None:
     """Give back each PATH exactly as it was before `relinterp patch`.
 
@@ -105,9 +106,12 @@ def restore(paths, recursive, jobs, as_json, verbose, output) -> None:
 @main.command(epilog=EXIT_STATUS_HELP)
 @many_files
 def inspect(paths, recursive, jobs, as_json, verbose) -> None:
-    """Show what relinterp sees in each PATH: ELF class, machine and type, libc, whether
-    it is patched (with what loader candidates, stub and original interpreter) or can
-    be, NEEDED and RUNPATH.  Reads program headers only, so stripped files work too."""
+    """Show what relinterp sees in each PATH.
+
+    ELF class, machine and type, libc, whether it is patched (with what loader
+    candidates, stub and original interpreter) or can be (or why not), NEEDED and
+    RUNPATH.  Reads program headers only, so stripped files work too.
+    """
     from .batch import Task
 
     _run(Task("inspect"), paths, recursive, jobs, as_json, verbose)
