@@ -163,48 +163,53 @@ static void put_uint(struct text *t, uintptr_t v, unsigned base)
 	put(t, digits + i);
 }
 
-static const char *errno_text(long e)
-{
-	switch (e) {
-	case ENOENT: return "No such file or directory";
-	case EACCES: return "Permission denied";
-	case EPERM: return "Operation not permitted";
-	case ENOTDIR: return "Not a directory";
-	case EISDIR: return "Is a directory";
-	case ELOOP: return "Symbolic link loop";
-	case ENAMETOOLONG: return "Filename too long";
-	case ENOMEM: return "Out of memory";
-	case EIO: return "I/O error";
-	case EMFILE: return "No file descriptors available";
-	case ENFILE: return "Too many open files in system";
-	case ENODEV: return "No such device";
-	case EINVAL: return "Invalid argument";
-	case ETXTBSY: return "Text file busy";
-	}
-	return 0;
-}
+/* Why a candidate was not used, in words: "<code>text\0" entries, the code an errno
+   value, or for our own reasons 0x80 + (reason - NOT_ELF).  A table rather than a
+   switch: a third of the code. */
+static const char reasons[] =
+	"\x02" "No such file or directory\0"
+	"\x0d" "Permission denied\0"
+	"\x01" "Operation not permitted\0"
+	"\x14" "Not a directory\0"
+	"\x15" "Is a directory\0"
+	"\x28" "Symbolic link loop\0"
+	"\x24" "Filename too long\0"
+	"\x0c" "Out of memory\0"
+	"\x05" "I/O error\0"
+	"\x18" "No file descriptors available\0"
+	"\x17" "Too many open files in system\0"
+	"\x13" "No such device\0"
+	"\x16" "Invalid argument\0"
+	"\x1a" "Text file busy\0"
+	"\x80" "not an ELF file\0"
+	"\x81" "wrong ELF class or byte order\0"
+	"\x82" "wrong machine, not " STUB_MACHINE_NAME "\0"
+	"\x83" "not a loader (ELF type is not ET_DYN)\0"
+	"\x84" "bad program headers\0"
+	"\x85" "not tried: relative to $ORIGIN in a setuid/setgid program\0"
+	"\x86" "not tried: ignored in a setuid/setgid program\0"
+	"\x87" "not tried: not an absolute path\0"
+	"\x89" "no /proc/self/exe and no AT_EXECFN\0"
+	"\x8a" "path too long\0";
+
+_Static_assert(ENOENT == 2 && EACCES == 13 && EPERM == 1 && ENOTDIR == 20 && EISDIR == 21 &&
+               ELOOP == 40 && ENAMETOOLONG == 36 && ENOMEM == 12 && EIO == 5 && EMFILE == 24 &&
+               ENFILE == 23 && ENODEV == 19 && EINVAL == 22 && ETXTBSY == 26,
+               "errno values differ on this architecture: adjust the reasons table");
+_Static_assert(PATH_TOO_LONG - NOT_ELF == 0x0a && NO_EXECFN - NOT_ELF == 0x09, "reasons table out of step");
 
 static void put_reason(struct text *t, long why)
 {
-	switch (-why) {
-	case NOT_ELF: put(t, "not an ELF file"); return;
-	case WRONG_CLASS: put(t, "wrong ELF class or byte order"); return;
-	case WRONG_MACHINE: put(t, "wrong machine, not " STUB_MACHINE_NAME); return;
-	case NOT_SHARED_OBJECT: put(t, "not a loader (ELF type is not ET_DYN)"); return;
-	case BAD_HEADERS: put(t, "bad program headers"); return;
-	case SECURE_MODE: put(t, "not tried: relative to $ORIGIN in a setuid/setgid program"); return;
-	case ENV_SECURE_MODE: put(t, "not tried: ignored in a setuid/setgid program"); return;
-	case ENV_NOT_ABSOLUTE: put(t, "not tried: not an absolute path"); return;
-	case NO_EXECFN: put(t, "no /proc/self/exe and no AT_EXECFN"); return;
-	case PATH_TOO_LONG: put(t, "path too long"); return;
+	long e = -why;
+	unsigned code = e >= NOT_ELF ? (unsigned)(e - NOT_ELF + 0x80) : e > 0 && e < 0x80 ? (unsigned)e : 0;
+	for (const char *r = reasons; code && *r; r += str_len(r) + 1) {
+		if ((unsigned char)*r == code) {
+			put(t, r + 1);
+			return;
+		}
 	}
-	const char *s = errno_text(-why);
-	if (s) {
-		put(t, s);
-	} else {
-		put(t, "error ");
-		put_uint(t, (uintptr_t)-why, 10);
-	}
+	put(t, "error ");
+	put_uint(t, (uintptr_t)e, 10);
 }
 
 /* Trace lines go out whole, one writev each, so that they interleave cleanly with
@@ -703,15 +708,14 @@ static void put_why(struct text *t, const struct workspace *w, long why)
    (an environment value too long to be a path) by the variable's name alone. */
 static void put_candidate(struct text *t, const struct workspace *w, const char *name, const char *cand, long why)
 {
-	put(t, name);
 	if (w->path.len && why != -PATH_TOO_LONG) {
+		put(t, name);
 		put(t, w->path.buf);
 	} else if (str_len(cand) < PATH_SIZE) {
-		put(t, cand[0] == '/' || name[0] ? "" : "$ORIGIN/");
+		put(t, name[0] ? name : cand[0] == '/' ? "" : "$ORIGIN/");
 		put(t, cand);
 	} else {
-		t->len -= 1; /* drop the '=' */
-		t->buf[t->len] = 0;
+		put(t, "RELINTERP_LOADER");
 	}
 }
 

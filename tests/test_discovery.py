@@ -144,6 +144,8 @@ def test_relinterp_loader_that_fails_falls_through_and_is_named_first(make_dist)
                              f"(No such file or directory), {dist.loader} (No such file or directory)\n")
     result = run_hidden([dist.app], env=env_with(RELINTERP_LOADER="lib/ld.so"))
     assert "RELINTERP_LOADER=lib/ld.so (not tried: not an absolute path), " in result.stderr
+    result = run_hidden([dist.app], env=env_with(RELINTERP_LOADER="/" + "x" * 5000))
+    assert ": no usable loader: RELINTERP_LOADER (path too long), " in result.stderr
 
 
 def test_trace_shows_origin_candidates_mapping_and_auxv(make_dist):
