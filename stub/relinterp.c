@@ -148,15 +148,21 @@ static void put(struct text *t, const char *s)
 	t->buf[t->len] = 0;
 }
 
-static void put_uint(struct text *t, uintptr_t v, unsigned base)
+/* Decimal, or hexadecimal with "0x" (also for numbers too big for the decimal path).
+   No division: at -Os some 32-bit targets (armhf) make one a libgcc call, which the
+   stub cannot link; v * 0xcccd >> 19 is v / 10 for every v < 81920. */
+static void put_uint(struct text *t, uintptr_t v, int hex)
 {
-	char digits[2 + 3 * sizeof v];
+	char digits[2 + 2 * sizeof v + 1];
 	size_t i = sizeof digits;
+	hex |= v >= 0x10000;
 	digits[--i] = 0;
-	do
-		digits[--i] = "0123456789abcdef"[v % base];
-	while (v /= base);
-	if (base == 16) {
+	do {
+		uintptr_t q = hex ? v >> 4 : (v * 0xcccdu) >> 19;
+		digits[--i] = "0123456789abcdef"[v - q * (hex ? 16 : 10)];
+		v = q;
+	} while (v);
+	if (hex) {
 		digits[--i] = 'x';
 		digits[--i] = '0';
 	}
@@ -209,7 +215,7 @@ static void put_reason(struct text *t, long why)
 		}
 	}
 	put(t, "error ");
-	put_uint(t, (uintptr_t)e, 10);
+	put_uint(t, (uintptr_t)e, 0);
 }
 
 /* Trace lines go out whole, one writev each, so that they interleave cleanly with
@@ -234,7 +240,7 @@ static void trace_value(struct text *t, const char *what, uintptr_t value)
 	line_begin(t);
 	put(t, what);
 	if (value)
-		put_uint(t, value, 16);
+		put_uint(t, value, 1);
 	line_end(t);
 }
 
@@ -741,9 +747,9 @@ static void trace_try(struct workspace *w, const char *name, unsigned i, unsigne
 		put(t, cand);
 	} else {
 		put(t, "candidate ");
-		put_uint(t, i, 10);
+		put_uint(t, i, 0);
 		put(t, " of ");
-		put_uint(t, n, 10);
+		put_uint(t, n, 0);
 		put(t, ": ");
 		put(t, cand[0] == '/' ? "" : "$ORIGIN/");
 		put(t, cand);
@@ -757,9 +763,9 @@ static void trace_try(struct workspace *w, const char *name, unsigned i, unsigne
 		put_why(t, w, why);
 	} else {
 		put(t, "loader mapped at ");
-		put_uint(t, ld->base, 16);
+		put_uint(t, ld->base, 1);
 		put(t, ", entry ");
-		put_uint(t, ld->entry, 16);
+		put_uint(t, ld->entry, 1);
 	}
 	line_end(t);
 }
@@ -778,16 +784,16 @@ static int attempt(struct workspace *w, const struct aux *aux, unsigned i, unsig
 	return 0;
 }
 
-static void trace_aux(struct workspace *w, const char *name, uintptr_t old, uintptr_t now, unsigned base)
+static void trace_aux(struct workspace *w, const char *name, uintptr_t old, uintptr_t now, int hex)
 {
 	struct text *t = &w->line;
 	line_begin(t);
 	put(t, "auxv ");
 	put(t, name);
 	put(t, " ");
-	put_uint(t, old, base);
+	put_uint(t, old, hex);
 	put(t, " -> ");
-	put_uint(t, now, base);
+	put_uint(t, now, hex);
 	line_end(t);
 }
 
@@ -801,10 +807,10 @@ static uintptr_t enter_loader(struct workspace *w, const struct aux *aux, const 
 	uintptr_t base = set_aux(aux->vec, AT_BASE, ld->base);
 	uintptr_t old_entry = set_aux(aux->vec, AT_ENTRY, entry);
 	if (w->trace) {
-		trace_aux(w, "AT_PHDR", phdr, (uintptr_t)w->table, 16);
-		trace_aux(w, "AT_PHNUM", phnum, count, 10);
-		trace_aux(w, "AT_BASE", base, ld->base, 16);
-		trace_aux(w, "AT_ENTRY", old_entry, entry, 16);
+		trace_aux(w, "AT_PHDR", phdr, (uintptr_t)w->table, 1);
+		trace_aux(w, "AT_PHNUM", phnum, count, 0);
+		trace_aux(w, "AT_BASE", base, ld->base, 1);
+		trace_aux(w, "AT_ENTRY", old_entry, entry, 1);
 		trace_value(&w->line, "entering the loader at ", ld->entry);
 	}
 	return ld->entry;
