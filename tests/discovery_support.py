@@ -1,4 +1,4 @@
-"""Helpers for the loader-discovery tests: patching with candidate options, running with
+"""What the loader-discovery tests share: patching with candidate options, running with
 the trace on, odd loaders to offer as candidates, and a place where setuid works."""
 
 from __future__ import annotations
