@@ -9,9 +9,10 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .candidates import LoaderCandidate, choose_candidates, config_flags
 from .elf import Executable, read_executable
-from .errors import CandidateError, ModifiedError, NotPatchedError
-from .plan import RewritePlan, plan_patch, plan_restore
+from .errors import ModifiedError, NotPatchedError
+from .plan import RewritePlan, check_patchable, plan_patch, plan_restore
 from .stub import StubBlob, stub_for
 from .write import apply_plan
 
@@ -26,34 +27,43 @@ class PatchResult:
     status: str  # PATCHED, ALREADY_PATCHED or RESTORED
     executable: Executable  # the input as read
     plan: RewritePlan | None  # None when nothing had to be written
+    candidates: tuple[LoaderCandidate, ...] = ()  # for a patch: in run-time order, with provenance
 
 
 def patch(
     path: str | os.PathLike[str],
     *,
-    loader_rel: str | Sequence[str],
+    loader_rel: str | Sequence[str] = (),
+    loader: str | Sequence[str] = (),
+    fallback_system: bool = False,
     output: str | os.PathLike[str] | None = None,
 ) -> PatchResult:
-    """Make the executable at `path` load its loader from `loader_rel` (relative to the
-    executable's directory; several are tried in order).  In place unless `output`."""
+    """Make the executable at `path` find its loader at run time: `loader_rel` (relative
+    to the executable's directory), then `loader` (absolute), each tried in order, then
+    with `fallback_system` its original interpreter.  With neither `loader_rel` nor
+    `loader`, candidates are derived from its DT_RUNPATH (relinterp.candidates).
+    In place unless `output`."""
     path = os.fspath(path)
-    candidates = (loader_rel,) if isinstance(loader_rel, str) else tuple(loader_rel)
-    for candidate in candidates:
-        if candidate.startswith("/"):
-            raise CandidateError(path, f"--loader-rel {candidate}: must be relative to the program's directory")
     exe = read_executable(path)
     stub = stub_for(exe.machine, exe.elfclass, exe.little_endian)
+    base = exe.unpatched
+    if base is not None:
+        check_patchable(base, stub)  # a static program is refused as such, before its candidates
+    chosen = choose_candidates(base if base is not None else exe, loader_rel=loader_rel, loader=loader,
+                               fallback_system=fallback_system)
+    candidates, flags = tuple(c.path for c in chosen), config_flags(chosen)
     target = _target(path, output)
     same = exe.patch is not None and stub is not None and exe.patch.stub_code == stub.code \
-        and exe.patch.config.candidates == candidates
+        and (exe.patch.config.candidates, exe.patch.config.flags) == (candidates, flags)
     if same and os.path.exists(target) and os.path.samefile(path, target):
-        return PatchResult(path=target, status=ALREADY_PATCHED, executable=exe, plan=None)
+        return PatchResult(path=target, status=ALREADY_PATCHED, executable=exe, plan=None, candidates=chosen)
     if exe.unpatched is None:
         raise ModifiedError(path, "patched, then changed (stripped?), so it cannot be patched again "
                                   "with other options: patch the original file")
-    plan = plan_patch(exe, stub, candidates)
+    plan = plan_patch(exe, stub, candidates, flags=flags)
     apply_plan(plan, path, target)
-    return PatchResult(path=target, status=ALREADY_PATCHED if same else PATCHED, executable=exe, plan=plan)
+    return PatchResult(path=target, status=ALREADY_PATCHED if same else PATCHED, executable=exe, plan=plan,
+                       candidates=chosen)
 
 
 def restore(path: str | os.PathLike[str], *, output: str | os.PathLike[str] | None = None) -> PatchResult:
@@ -91,7 +101,7 @@ def _as_patched(exe: Executable) -> bool:
         code=patch.stub_code, entry_offset=exe.entry - patch.segment.vaddr,
         config_offset=len(patch.stub_code), sha256="",
     )
-    header, phdrs, appended = plan_patch(exe, recorded, patch.config.candidates).writes
+    header, phdrs, appended = plan_patch(exe, recorded, patch.config.candidates, flags=patch.config.flags).writes
     if (header.data, phdrs.data) != (exe.header, exe.phdrs) or appended.offset + len(appended.data) != exe.file_size:
         return False
     with open(exe.path, "rb") as stream:

@@ -31,6 +31,17 @@ class RelativePath(click.ParamType):
         return value
 
 
+class AbsolutePath(click.ParamType):
+    """A loader path that is the same wherever the program is."""
+
+    name = "PATH"
+
+    def convert(self, value, param, ctx):
+        if not value.startswith("/") or "\0" in value:
+            self.fail(f"{value!r}: must be an absolute path, e.g. /lib/ld-musl-x86_64.so.1", param, ctx)
+        return value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_STATUS_HELP)
 @click.version_option(__version__, prog_name="relinterp")
 def main() -> None:
@@ -43,21 +54,33 @@ def main() -> None:
 
 @main.command(epilog=EXIT_STATUS_HELP)
 @click.argument("app", metavar="APP")
-@click.option("--loader-rel", "loader_rel", multiple=True, required=True, type=RelativePath(),
+@click.option("--loader-rel", "loader_rel", multiple=True, type=RelativePath(),
               help="The loader's path relative to APP's directory ($ORIGIN). Repeat to give "
                    "fallbacks, tried in order.")
+@click.option("--loader", "loader", multiple=True, type=AbsolutePath(),
+              help="An absolute loader path, tried after every --loader-rel. Repeatable.")
+@click.option("--fallback-system", is_flag=True,
+              help="Try APP's original interpreter (its PT_INTERP) last.")
 @click.option("-o", "--output", metavar="OUT", help="Write the patched program to OUT instead of in place.")
-@click.option("-v", "--verbose", is_flag=True, help="Say where the stub goes and how the file grows.")
-def patch(app: str, loader_rel: tuple[str, ...], output: str | None, verbose: bool) -> None:
-    """Patch APP so that it loads its loader from --loader-rel.
+@click.option("-v", "--verbose", is_flag=True,
+              help="List the candidates and where each came from; say where the stub goes and how the file grows.")
+def patch(app: str, loader_rel: tuple[str, ...], loader: tuple[str, ...], fallback_system: bool,
+          output: str | None, verbose: bool) -> None:
+    """Patch APP so that it finds its loader relative to itself.
+
+    At run time RELINTERP_LOADER (an absolute path; not in setuid programs) is tried
+    first, then each --loader-rel, each --loader, and with --fallback-system the
+    original interpreter.  Without --loader-rel and --loader, the candidates are derived
+    from APP's DT_RUNPATH (or DT_RPATH) entries that start with $ORIGIN.
 
     In place unless -o is given; the file is replaced atomically, keeping its mode.
     Patching again with the same options changes nothing.
     """
     from .api import PATCHED, patch as patch_file
 
-    result = _run(patch_file, app, loader_rel=loader_rel, output=output)
-    shown = ", ".join(f"$ORIGIN/{c}" for c in loader_rel)
+    result = _run(patch_file, app, loader_rel=loader_rel, loader=loader, fallback_system=fallback_system,
+                  output=output)
+    shown = ", ".join(map(str, result.candidates))
     if result.status == PATCHED:
         click.echo(f"{result.path}: patched (loader: {shown})")
     elif result.plan is None:
@@ -72,6 +95,9 @@ def patch(app: str, loader_rel: tuple[str, ...], output: str | None, verbose: bo
         click.echo(f"  stub segment: file offset {seg.offset:#x}, address {seg.vaddr:#x}, "
                    f"{seg.filesz} bytes, align {seg.align:#x}")
         click.echo(f"  size: {old.file_size} -> {plan.size} bytes (+{plan.size - old.file_size})")
+    if verbose:
+        for number, candidate in enumerate(result.candidates, 1):
+            click.echo(f"  candidate {number}: {candidate.describe()}")
 
 
 @main.command(epilog=EXIT_STATUS_HELP)

@@ -71,6 +71,8 @@ class Executable:
     dynamic: int  # p_vaddr of PT_DYNAMIC, 0 if none
     pie: bool  # DT_FLAGS_1 has DF_1_PIE
     patch: Patch | None  # set when relinterp patched this file
+    runpath: str | None = None  # DT_RUNPATH
+    rpath: str | None = None  # DT_RPATH
 
     @property
     def shnum(self) -> int:
@@ -169,7 +171,7 @@ def _model(path: str, stream, size: int, elf: ELFFile, find_patch: bool) -> Exec
         if names.sh_offset + names.sh_size <= size and names.sh_type != "SHT_NOBITS":
             section_names = _pread(stream, names.sh_offset, names.sh_size)
 
-    interp, dynamic, pie = None, 0, False
+    interp, dynamic, pie, paths = None, 0, False, {}
     for s in segments:
         if s.type == "PT_INTERP":
             interp = elf.get_segment(s.index).get_interp_name()
@@ -178,6 +180,8 @@ def _model(path: str, stream, size: int, elf: ELFFile, find_patch: bool) -> Exec
             for tag in elf.get_segment(s.index).iter_tags():
                 if tag.entry.d_tag == "DT_FLAGS_1":
                     pie = bool(tag.entry.d_val & DF_1_PIE)
+                elif tag.entry.d_tag in ("DT_RUNPATH", "DT_RPATH"):
+                    paths[tag.entry.d_tag] = tag.runpath if tag.entry.d_tag == "DT_RUNPATH" else tag.rpath
 
     exe = Executable(
         path=path,
@@ -201,6 +205,8 @@ def _model(path: str, stream, size: int, elf: ELFFile, find_patch: bool) -> Exec
         dynamic=dynamic,
         pie=pie,
         patch=None,
+        runpath=paths.get("DT_RUNPATH"),
+        rpath=paths.get("DT_RPATH"),
     )
     if find_patch and interp is None:
         patch = _read_patch(exe, stream)

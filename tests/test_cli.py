@@ -31,12 +31,6 @@ def test_version_is_the_package_version():
     assert invoke("--version").output.strip() == f"relinterp, version {relinterp.__version__}"
 
 
-def test_loader_rel_is_required():
-    result = CliRunner().invoke(main, ["patch", "app"])
-    assert result.exit_code == 2
-    assert "Missing option '--loader-rel'" in result.output
-
-
 def test_verbose_patch_reports_the_plan(programs, tmp_path):
     app = tmp_path / "app"
     shutil.copy2(programs["probe"], app)
