@@ -220,6 +220,32 @@ def test_without_proc_glibc_cannot_expand_origin_unless_told(make_bundle, withou
     assert without_glibc.hidden_run([bundle.loader, bundle.app], hide_proc=True).stdout == "hello\n"
 
 
+# ---------------------------------------------------------------- modules loaded by name
+
+
+def test_user_lookup_needs_no_nss_module(make_bundle, without_glibc):
+    # No libnss_*.so.2 is reachable in the namespace: the "files" service is in libc.so.6.
+    bundle = make_bundle("probe")
+    result = without_glibc.hidden_run([bundle.app, "user", "root"])
+    assert result.stdout == "user root home /root\n", result.stderr
+
+
+def test_iconv_beyond_libc_needs_gconv_modules_named_by_gconv_path(make_bundle, without_glibc):
+    bundle = make_bundle("probe")
+    assert without_glibc.hidden_run([bundle.app, "iconv", "UCS-2"]).stdout == "iconv UCS-2 ok\n"  # built in
+    # The bundled libc.so.6 looks for modules where its build put them: the machine's
+    # directory, hidden here.  Shipped in the bundle, GCONV_PATH names them.
+    missing = without_glibc.hidden_run([bundle.app, "iconv", "ISO-8859-1"])
+    assert missing.stdout == "iconv ISO-8859-1 unavailable\n"
+    machine_modules, gconv = without_glibc.directory / "gconv", bundle.lib / "gconv"
+    shutil.copytree(machine_modules / "gconv-modules.d", gconv / "gconv-modules.d")
+    for name in ("gconv-modules", "ISO8859-1.so"):
+        shutil.copy2(machine_modules / name, gconv / name)
+    env = {**os.environ, "GCONV_PATH": str(gconv)}
+    shipped = without_glibc.hidden_run([bundle.app, "iconv", "ISO-8859-1"], env=env)
+    assert shipped.stdout == "iconv ISO-8859-1 ok\n", shipped.stderr
+
+
 # ---------------------------------------------------------------- C++ programs
 
 

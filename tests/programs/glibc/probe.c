@@ -2,8 +2,10 @@
    against libprobe.so with RUNPATH $ORIGIN/../lib, PIE and not. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <iconv.h>
 #include <link.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,6 +224,14 @@ int main(int argc, char **argv)
 		return phdrs();
 	} else if (!strcmp(what, "maps")) {
 		return maps();
+	} else if (!strcmp(what, "iconv")) {
+		/* Charsets outside libc.so.6 come from gconv modules, loaded by name. */
+		iconv_t cd = iconv_open(argv[2], "UTF-8");
+		printf("iconv %s %s\n", argv[2], cd == (iconv_t)-1 ? "unavailable" : "ok");
+	} else if (!strcmp(what, "user")) {
+		/* Through /etc/nsswitch.conf: the "files" service is part of libc.so.6. */
+		struct passwd *pw = getpwnam(argv[2]);
+		printf("user %s home %s\n", argv[2], pw ? pw->pw_dir : "(unknown)");
 	} else {
 		return 64;
 	}
