@@ -47,8 +47,8 @@ def test_unpatched_program_cannot_start_where_the_system_glibc_is_hidden(make_bu
 
 
 def test_system_libc_is_unreachable_there_too(make_bundle, without_glibc):
-    # A program without RUNPATH gets its libc.so.6 from the machine's directories: in the
-    # namespace there is none, which also shows why a glibc bundle needs a RUNPATH.
+    # A program without RPATH or RUNPATH gets its libc.so.6 from the machine's directories:
+    # in the namespace there is none, which also shows why a glibc bundle needs one.
     bundle = make_bundle("hello-norunpath", patch=False)
     result = without_glibc.hidden_run([bundle.loader, bundle.app])
     assert result.returncode == 127
@@ -67,6 +67,15 @@ def test_patch_accepts_glibc_programs_and_names_their_libc(glibc_programs, syste
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[1] == (
         f"  interpreter was {system_glibc.interp} (libc: glibc); machine EM_X86_64, {elf_type}")
+
+
+@pytest.mark.parametrize("program", ["static", "static-pie"])
+def test_static_glibc_programs_have_nothing_to_patch(glibc_programs, tmp_path, program):
+    app = tmp_path / "app"
+    shutil.copy2(glibc_programs[program], app)
+    result = relinterp("patch", app, "--loader-rel", LOADER_REL)
+    assert (result.returncode, result.stderr) == (3, f"{app}: {program} executable, nothing to patch\n")
+    assert app.read_bytes() == glibc_programs[program].read_bytes()
 
 
 def test_restore_gives_back_the_glibc_program(glibc_programs, tmp_path):
