@@ -77,6 +77,7 @@ def patch(app: str, loader_rel: tuple[str, ...], loader: tuple[str, ...], fallba
     Patching again with the same options changes nothing.
     """
     from .api import PATCHED, patch as patch_file
+    from .libc import libc_family
 
     result = _run(patch_file, app, loader_rel=loader_rel, loader=loader, fallback_system=fallback_system,
                   output=output)
@@ -91,7 +92,8 @@ def patch(app: str, loader_rel: tuple[str, ...], loader: tuple[str, ...], fallba
     if verbose and plan is not None and plan.segment is not None:
         seg = plan.segment
         old = result.executable.unpatched
-        click.echo(f"  interpreter was {old.interp}; machine {old.machine}, {old.elf_type}")
+        click.echo(f"  interpreter was {old.interp} (libc: {libc_family(old.interp)}); "
+                   f"machine {old.machine}, {old.elf_type}")
         click.echo(f"  stub segment: file offset {seg.offset:#x}, address {seg.vaddr:#x}, "
                    f"{seg.filesz} bytes, align {seg.align:#x}")
         click.echo(f"  size: {old.file_size} -> {plan.size} bytes (+{plan.size - old.file_size})")

@@ -8,6 +8,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 packages=(
   musl-tools                    # musl-gcc and the musl loader the tests ship
   gcc cmake                     # building the stub (musl-gcc wraps gcc)
+  g++ libc6-dev                 # glibc test programs, C and C++, bundled with the machine's glibc
   binutils-aarch64-linux-gnu    # real foreign-machine ELF files for refusal tests
   patchelf                      # benchmark baseline
   util-linux                    # unshare, setpriv, mount

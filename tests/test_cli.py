@@ -38,7 +38,7 @@ def test_verbose_patch_reports_the_plan(programs, tmp_path):
     assert result.exit_code == 0
     lines = result.output.splitlines()
     assert lines[0] == f"{app}: patched (loader: $ORIGIN/{LOADER_REL})"
-    assert lines[1] == "  interpreter was /lib/ld-musl-x86_64.so.1; machine EM_X86_64, ET_DYN"
+    assert lines[1] == "  interpreter was /lib/ld-musl-x86_64.so.1 (libc: musl); machine EM_X86_64, ET_DYN"
     assert lines[2].startswith("  stub segment: file offset 0x")
     assert lines[3].startswith(f"  size: {programs['probe'].stat().st_size} -> ")
 
