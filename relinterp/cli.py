@@ -202,24 +202,24 @@ def verify(targets, run_args, no_proc, timeout, sandbox, exclude, as_json) -> No
 
 
 def _show_verify(report) -> None:
-    def show(finding) -> None:
-        click.echo(f"  FAIL {finding.path}: {finding.check}: {finding.message}")
+    """One line per program and per failed check, prefixed by the tree (relative to the
+    working directory when it lies there); the program's output indented with "|"."""
+    import os
 
-    click.echo(f"{report.target}: tree {report.tree}")
+    here = os.getcwd()
+    tree = os.path.relpath(report.tree) if (report.tree + "/").startswith(here + "/") else report.tree
     for program in report.programs:
         libs = _count(len(program.libraries), "library", "libraries")
-        click.echo(f"  {program.path}: loader {program.loader or '-'}, {libs} inside the tree")
+        click.echo(f"{tree}: {program.path}: loader {program.loader or '-'}, {libs} inside the tree")
         if program.run is not None:
-            click.echo(f"  run {' '.join(program.run.argv)} ({program.run.sandbox}): "
-                       f"exit status {program.run.status}")
-            for stream in (program.run.stdout, program.run.stderr):
-                for line in stream.splitlines():
-                    click.echo(f"    | {line}")
-        for finding in program.findings:
-            show(finding)
-    for finding in report.findings:
-        show(finding)
-    click.echo(f"{report.target}: {'ok' if report.ok else 'FAILED'}")
+            status = "timed out" if program.run.status is None else f"exit status {program.run.status}"
+            click.echo(f"{tree}: {program.path}: ran {' '.join(program.run.argv)} in an empty root: {status}")
+            for line in (program.run.stdout + program.run.stderr).splitlines():
+                click.echo(f"  | {line}")
+    for finding in [f for p in report.programs for f in p.findings] + report.findings:
+        click.echo(f"{tree}: FAIL {finding.path}: {finding.check}: {finding.message}")
+    problems = sum(len(p.findings) for p in report.programs) + len(report.findings)
+    click.echo(f"{report.target}: " + ("ok" if report.ok else f"FAILED ({_count(problems, 'problem', 'problems')})"))
 
 
 def _count(n: int, one: str, many: str) -> str:
