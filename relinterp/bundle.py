@@ -48,6 +48,13 @@ class TreeFile:
 
 
 @dataclass(frozen=True)
+class LoaderChoice:
+    file: str  # the file shipped (symlinks resolved)
+    known_as: str  # the path the loader is known by on this machine (PT_INTERP or --loader)
+    name: str  # its name in LIB_DIR: as the programs' PT_INTERP names it
+
+
+@dataclass(frozen=True)
 class BundlePlan:
     output: str
     options: BundleOptions
@@ -67,10 +74,10 @@ def plan_bundle(apps: Sequence[str], output: str, options: BundleOptions = Bundl
     _raise_if(problems, output)
     closures = _closures(dynamic, loader, options, problems) if loader else {}
     files = _place(programs, closures, loader, options, problems)
-    version = musl_version(loader[0]) if loader else None
+    version = musl_version(loader.file) if loader else None
     _check_objects(closures, loader, version, problems)
     _raise_if(problems, output)
-    return BundlePlan(output, options, tuple(files), loader[0] if loader else None, version, closures)
+    return BundlePlan(output, options, tuple(files), loader.file if loader else None, version, closures)
 
 
 def _raise_if(problems: list[RelinterpError], output: str) -> None:
@@ -114,8 +121,8 @@ def _read_program(app: str, problems: list) -> LinkedObject | None:
     return None
 
 
-def _choose_loader(programs: list[LinkedObject], options: BundleOptions, problems: list):
-    """(file to ship, name the loader is known by on this host, its name in the tree)."""
+def _choose_loader(programs: list[LinkedObject], options: BundleOptions, problems: list) -> LoaderChoice | None:
+    """One loader for every program: --loader, or the file their PT_INTERP names."""
     names = {os.path.basename(p.interp) for p in programs}
     files = {os.path.realpath(p.interp) for p in programs}
     if options.loader is None and len(files) > 1:
@@ -136,12 +143,11 @@ def _choose_loader(programs: list[LinkedObject], options: BundleOptions, problem
         problems.append(RelinterpError(known_as, f"not a musl loader for {programs[0].machine} "
                                                  f"({programs[0].elfclass}-bit)"))
         return None
-    return source, known_as, os.path.basename(programs[0].interp)
+    return LoaderChoice(source, known_as, os.path.basename(programs[0].interp))
 
 
-def _closures(programs: list[LinkedObject], loader, options: BundleOptions, problems: list) -> dict:
-    source, known_as, _ = loader
-    rules = MuslRules(known_as, loader=source, library_path=options.library_path)
+def _closures(programs: list[LinkedObject], loader: LoaderChoice, options: BundleOptions, problems: list) -> dict:
+    rules = MuslRules(loader.known_as, loader=loader.file, library_path=options.library_path)
     dlopen = _expand_includes(options.include, problems)
     closures = {}
     for index, program in enumerate(programs):
@@ -149,7 +155,9 @@ def _closures(programs: list[LinkedObject], loader, options: BundleOptions, prob
         closures[program.path] = closure
         for r in closure.missing:
             where = f"; searched {', '.join(r.searched)}" if r.searched else ""
-            problems.append(RelinterpError(program.path, f"{r.name} not found (needed by {r.needed_by}{where})"))
+            why = f"--include {r.name}" if r.dlopen else f"{r.name}"
+            by = "for dlopen" if r.dlopen else f"needed by {r.needed_by}"
+            problems.append(RelinterpError(program.path, f"{why} not found ({by}{where})"))
     return closures
 
 
@@ -167,15 +175,15 @@ def _expand_includes(include: Sequence[str], problems: list) -> list[str]:
     return names
 
 
-def _place(programs, closures: dict, loader, options: BundleOptions, problems: list) -> list[TreeFile]:
+def _place(programs, closures: dict, loader: LoaderChoice | None, options: BundleOptions,
+           problems: list) -> list[TreeFile]:
     lib_dir, bin_dir = os.path.normpath(options.lib_dir), os.path.normpath(options.bin_dir)
     files: dict[str, TreeFile] = {}
     by_source: dict[str, str] = {}  # real file -> where it went
+    loader_dest = os.path.join(lib_dir, loader.name) if loader else None
     if loader is not None:
-        dest = os.path.join(lib_dir, loader[2])
-        files[dest] = TreeFile(dest, LOADER_FILE, source=loader[0], executable=True)
-        by_source[loader[0]] = dest
-    loader_dest = os.path.join(lib_dir, loader[2]) if loader else None
+        files[loader_dest] = TreeFile(loader_dest, LOADER_FILE, source=loader.file, executable=True)
+        by_source[loader.file] = loader_dest
     for program in programs:
         dest = os.path.join(bin_dir, os.path.basename(program.path))
         if dest in files:
@@ -213,11 +221,13 @@ def _place_library(obj: LinkedObject, closure: Closure, lib_dir: str, files: dic
             files[dest] = TreeFile(dest, ALIAS, link=link)
         elif known is None:
             by_source[real] = dest
+            # musl searches the lists of the needing objects up to the program: a library needs
+            # no list of its own.  (glibc does not pass RUNPATH on: it will need $ORIGIN here.)
             files[dest] = TreeFile(dest, LIBRARY, source=obj.path, search_path=plan_search_path(obj, dest, None),
                                    executable=bool(os.stat(real).st_mode & 0o111))
 
 
-def _check_objects(closures: dict, loader, version, problems: list) -> None:
+def _check_objects(closures: dict, loader: LoaderChoice | None, version, problems: list) -> None:
     """Every file must suit the loader: same machine, and no format it cannot apply."""
     seen = set()
     for closure in closures.values():
@@ -232,5 +242,5 @@ def _check_objects(closures: dict, loader, version, problems: list) -> None:
                 have = "musl " + ".".join(map(str, version)) if version else "a musl of unknown version"
                 problems.append(UnsupportedError(obj.path, f"uses DT_RELR relocations, which need musl >= "
                                                            f"{'.'.join(map(str, RELR_SINCE))}; the loader "
-                                                           f"{loader[0]} is {have}"))
+                                                           f"{loader.file} is {have}"))
 

@@ -3,8 +3,10 @@ for the names it dlopen()s), found by that loader's own search rules.
 
 The walk is the loader's: breadth first in load order, a name already loaded is not
 searched again, a file reached under a second name (same device and inode) is the same
-object.  Where to look, and which names the loader provides itself, differ between C
-libraries: a `LoaderRules` says it (relinterp.musl has musl's).
+object.  Where to look, which names the loader provides itself, and which found files it
+takes differ between C libraries: a `LoaderRules` says it.  relinterp.musl has musl's;
+glibc's will plug in the same way (its order of LD_LIBRARY_PATH, RPATH and RUNPATH, RUNPATH
+not passed along the needed-by chain, ld.so.cache, files for another machine skipped).
 
 `within` confines the search to one directory tree, as in an empty root that holds only
 that tree: a directory or file outside it counts as absent.
@@ -53,6 +55,10 @@ class LoaderRules(Protocol):
 
     def dlopen_needer(self, program: Node) -> Node:
         """The object a dlopen() of a bare name is searched for (its rules apply)."""
+
+    def accepts(self, path: str, needer: Node) -> bool:
+        """A file found in the search is taken (musl: always, even for another machine;
+        glibc skips files that do not match the needing object)."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +149,7 @@ class _Walk:
         for directory in self.rules.search_dirs(needer):
             searched.append(directory)
             candidate = os.path.join(directory, name)
-            if self._present(candidate):
+            if self._present(candidate) and self.rules.accepts(candidate, needer):
                 return candidate, ()
         return None, tuple(searched)
 

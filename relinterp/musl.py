@@ -96,6 +96,9 @@ class MuslRules:
     def dlopen_needer(self, program: Node) -> Node:
         return program
 
+    def accepts(self, path: str, needer: Node) -> bool:
+        return True  # musl maps the first file it opens, whatever it is
+
     def search_dirs(self, needer: Node) -> Iterator[str]:
         yield from self.library_path
         for node in needer.chain():

@@ -33,7 +33,7 @@ JSON_SCHEMA = 1
 @dataclass(frozen=True)
 class Finding:
     path: str  # relative to the tree where it is inside
-    check: str  # loader, libraries, search-path, symlink, machine, relocations, run
+    check: str  # file, loader, libraries, search-path, symlink, machine, relocations, run
     message: str
 
 
@@ -76,7 +76,7 @@ def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
         raise RelinterpError(target, "no such file or directory")
     if os.path.isdir(target):
         tree = os.path.abspath(target)
-        elves = _elf_files(tree)
+        elves, unreadable = _elf_files(tree)
         programs = [obj for obj in elves if obj.is_program]
         if not programs:
             raise RelinterpError(target, "no program in this tree")
@@ -84,8 +84,8 @@ def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
         programs = [read_linked_object(target)]
         if not programs[0].is_program:
             raise RelinterpError(target, f"not a program (ELF type {programs[0].elf_type})")
-        tree, elves = _tree_of(programs[0]), None
-    report = TreeReport(target, tree)
+        tree, elves, unreadable = _tree_of(programs[0]), None, []
+    report = TreeReport(target, tree, findings=[Finding(_rel(e.path, tree), "file", e.reason) for e in unreadable])
     libraries = [o.path for o in elves or () if not o.is_program]
     seen: dict[str, LinkedObject] = {o.path: o for o in elves or ()}
     for program in programs:
@@ -214,15 +214,20 @@ def _describe_status(status: int | None, options: VerifyOptions) -> str:
     return f"exited with status {status} in the empty root"
 
 
-def _elf_files(tree: str) -> list[LinkedObject]:
-    found = []
+def _elf_files(tree: str) -> tuple[list[LinkedObject], list[RelinterpError]]:
+    """Every ELF file in the tree, and the ones that cannot be read as such."""
+    found, unreadable = [], []
     for directory, dirs, files in os.walk(tree):
         dirs.sort()
         for name in sorted(files):
             path = os.path.join(directory, name)
-            if not os.path.islink(path) and is_elf(path):
+            if os.path.islink(path) or not is_elf(path):
+                continue
+            try:
                 found.append(read_linked_object(path))
-    return found
+            except RelinterpError as error:
+                unreadable.append(error)
+    return found, unreadable
 
 
 def _tree_of(program: LinkedObject) -> str:

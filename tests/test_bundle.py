@@ -112,7 +112,7 @@ def test_missing_libraries_are_reported_all_at_once_and_nothing_is_written(proje
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert lines[0].startswith(f"{project['chain']}: libmid.so not found (needed by {project['chain']}; searched ")
-    assert lines[1].startswith(f"{project['chain']}: libnowhere.so not found (needed by {project['chain']}")
+    assert lines[1].startswith(f"{project['chain']}: --include libnowhere.so not found (for dlopen; searched ")
     assert lines[2] == f"{out}: nothing written (2 problems)"
     assert not out.exists() and leftovers(tmp_path) == []
 

@@ -141,3 +141,11 @@ def test_json_report(tree, project):
 def test_a_path_that_does_not_exist_is_refused(tmp_path):
     result = verify(tmp_path / "nothing")
     assert (result.returncode, result.stderr) == (1, f"{tmp_path / 'nothing'}: no such file or directory\n")
+
+
+def test_an_unreadable_elf_file_is_caught(tree):
+    (tree / "lib/libbroken.so").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(9))
+    result = verify(tree)
+    assert result.returncode == 1
+    assert any(line.startswith(f"{tree}: FAIL lib/libbroken.so: file: invalid ELF headers")
+               for line in result.stdout.splitlines()), result.stdout
