@@ -247,6 +247,23 @@ def test_a_patched_program_is_bundled_from_its_original(project, tmp_path):
     assert run_hidden([out / "bin/chain"]).stdout == "mid 42\n"
 
 
+@pytest.mark.usefixtures("namespace")
+def test_other_directories_and_a_given_loader(project, tmp_path):
+    loader = copy_loader_to(tmp_path / "musl")
+    out = tmp_path / "dist"
+    bundle_chain(project, out, "--bin-dir", "usr/bin", "--lib-dir", "usr/lib/greeter", "--loader", loader)
+    assert read_linked_object(out / "usr/bin/chain").runpath == "$ORIGIN/../lib/greeter"
+    assert sha256(out / "usr/lib/greeter/ld-musl-x86_64.so.1") == sha256(loader)
+    assert run_hidden([out / "usr/bin/chain", "plugin"]).stdout == "plugin 84\n"
+
+
+def test_a_loader_that_is_not_musls_is_refused(project, tmp_path):
+    result = bundle(project["chain"], "-o", tmp_path / "dist", "--library-path", project.build,
+                    "--loader", project["libbase.so"])
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{project['libbase.so']}: not a musl loader for EM_X86_64 (64-bit)")
+
+
 def test_a_static_program_is_copied_as_it_is(programs, tmp_path):
     out = tmp_path / "dist"
     assert bundle(programs["static"], "-o", out).returncode == 0
