@@ -10,20 +10,25 @@ import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .candidates import choose_candidates, config_flags, recorded_candidates
 from .config import CONFIG_SCHEMA
 from .elf import Executable, read_executable
-from .errors import CandidateError, ModifiedError, NotPatchedError, RelinterpError
+from .errors import ModifiedError, NotPatchedError, RelinterpError
 from .libc import libc_family
 from .plan import check_patchable, plan_patch, plan_restore, plan_working_restore
 from .report import (ALREADY_PATCHED, PATCHED, RESTORED, RESTORED_NOT_EXACT, WOULD_PATCH, Inspection,
                      PatchInfo, PatchResult, RestoreResult, StubInfo, StubSegment)
 from .stub import StubBlob, stub_for
+
+if TYPE_CHECKING:
+    from .candidates import LoaderCandidate
 from .write import apply_plan
 
-__all__ = ["PatchOptions", "patch", "restore", "inspect", "PatchResult", "RestoreResult", "Inspection"]
+__all__ = ["PatchOptions", "patch", "restore", "inspect", "PatchResult", "RestoreResult", "Inspection",
+           "PATCHED", "ALREADY_PATCHED", "WOULD_PATCH", "RESTORED", "RESTORED_NOT_EXACT"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,8 @@ class PatchOptions:
     that a run over many files passes to each."""
 
     loader_rel: tuple[str, ...] = ()
+    loader: tuple[str, ...] = ()
+    fallback_system: bool = False
 
     def as_kwargs(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -41,35 +48,41 @@ def patch(
     path: str | os.PathLike[str],
     *,
     loader_rel: str | Sequence[str] = (),
+    loader: str | Sequence[str] = (),
+    fallback_system: bool = False,
     output: str | os.PathLike[str] | None = None,
     dry_run: bool = False,
 ) -> PatchResult:
-    """Make the executable at `path` load its loader from `loader_rel` (relative to the
-    executable's directory; several are tried in order).  In place unless `output`;
-    with `dry_run`, plan only and write nothing."""
+    """Make the executable at `path` find its loader at run time: `loader_rel` (relative
+    to the executable's directory), then `loader` (absolute), each tried in order, then
+    with `fallback_system` its original interpreter.  With neither `loader_rel` nor
+    `loader`, candidates are derived from its DT_RUNPATH (relinterp.candidates).
+    In place unless `output`; with `dry_run`, plan only and write nothing."""
     path = os.fspath(path)
-    candidates = (loader_rel,) if isinstance(loader_rel, str) else tuple(loader_rel)
-    for candidate in candidates:
-        if candidate.startswith("/"):
-            raise CandidateError(path, f"--loader-rel {candidate}: must be relative to the program's directory")
     exe = read_executable(path)
     stub = stub_for(exe.machine, exe.elfclass, exe.little_endian)
+    base = exe.unpatched
+    if base is not None:
+        check_patchable(base, stub)  # a static program is refused as such, before its candidates
+    chosen = choose_candidates(base if base is not None else exe, loader_rel=loader_rel, loader=loader,
+                               fallback_system=fallback_system)
+    candidates, flags = tuple(c.path for c in chosen), config_flags(chosen)
     target = _target(path, output)
     same = exe.patch is not None and stub is not None and exe.patch.stub_code == stub.code \
-        and exe.patch.config.candidates == candidates
+        and (exe.patch.config.candidates, exe.patch.config.flags) == (candidates, flags)
     if same and os.path.exists(target) and os.path.samefile(path, target):
-        return _unchanged(exe, target)
+        return _unchanged(exe, target, chosen)
     original = recorded_original(exe)
     if original is None:
         raise ModifiedError(path, "patched, then changed (stripped?), so it cannot be patched again with "
                                   "other options: `relinterp restore` it, or patch the original file")
-    plan = plan_patch(exe, stub, candidates)
+    plan = plan_patch(exe, stub, candidates, flags=flags)
     if not dry_run:
         apply_plan(plan, path, target)
     assert plan.segment is not None and original.interp is not None
     return PatchResult(
         path=path, status=WOULD_PATCH if dry_run else ALREADY_PATCHED if same else PATCHED, output=target,
-        written=not dry_run, candidates=candidates, interpreter=original.interp, machine=original.machine,
+        written=not dry_run, candidates=chosen, interpreter=original.interp, machine=original.machine,
         elf_type=original.elf_type, size_before=original.file_size, size_after=plan.size,
         segment=_segment(plan.segment),
     )
@@ -124,7 +137,7 @@ def recorded_original(exe: Executable) -> Executable | None:
         config_offset=len(patch.stub_code), sha256="",
     )
     try:
-        header, phdrs, appended = plan_patch(exe, recorded, patch.config.candidates).writes
+        header, phdrs, appended = plan_patch(exe, recorded, patch.config.candidates, flags=patch.config.flags).writes
     except RelinterpError:
         return None
     if (header.data, phdrs.data) != (exe.header, exe.phdrs) or appended.offset + len(appended.data) != exe.file_size:
@@ -143,12 +156,12 @@ def _segment(seg) -> StubSegment:
     return StubSegment(offset=seg.offset, vaddr=seg.vaddr, size=seg.filesz, align=seg.align)
 
 
-def _unchanged(exe: Executable, target: str) -> PatchResult:
+def _unchanged(exe: Executable, target: str, chosen: tuple[LoaderCandidate, ...]) -> PatchResult:
     """The result of patching a file that is already patched so."""
     patch = exe.patch
     assert patch is not None
     return PatchResult(
-        path=exe.path, status=ALREADY_PATCHED, output=target, written=False, candidates=patch.config.candidates,
+        path=exe.path, status=ALREADY_PATCHED, output=target, written=False, candidates=chosen,
         interpreter=patch.original_interp or "", machine=exe.machine, elf_type=exe.elf_type,
         size_before=patch.config.restore.original_size, size_after=exe.file_size, segment=_segment(patch.segment),
     )
@@ -170,7 +183,7 @@ def _patch_info(exe: Executable, exact: bool) -> PatchInfo | None:
         return None
     shipped = stub_for(exe.machine, exe.elfclass, exe.little_endian)
     return PatchInfo(
-        candidates=patch.config.candidates,
+        candidates=recorded_candidates(exe),
         original_interpreter=patch.original_interp,
         stub=StubInfo(sha256=hashlib.sha256(patch.stub_code).hexdigest(), size=len(patch.stub_code),
                       config_schema=CONFIG_SCHEMA,

@@ -38,6 +38,17 @@ class RelativePath(click.ParamType):
         return value
 
 
+class AbsolutePath(click.ParamType):
+    """A loader path that is the same wherever the program is."""
+
+    name = "PATH"
+
+    def convert(self, value, param, ctx):
+        if not value.startswith("/") or "\0" in value:
+            self.fail(f"{value!r}: must be an absolute path, e.g. /lib/ld-musl-x86_64.so.1", param, ctx)
+        return value
+
+
 def many_files(command):
     """The options every command has for working on many files at once."""
     options = [
@@ -66,20 +77,30 @@ def main() -> None:
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
-@click.option("--loader-rel", "loader_rel", multiple=True, required=True, type=RelativePath(),
+@click.option("--loader-rel", "loader_rel", multiple=True, type=RelativePath(),
               help="The loader's path relative to the program's directory ($ORIGIN). Repeat to give "
                    "fallbacks, tried in order.")
+@click.option("--loader", "loader", multiple=True, type=AbsolutePath(),
+              help="An absolute loader path, tried after every --loader-rel. Repeatable.")
+@click.option("--fallback-system", is_flag=True,
+              help="Try the program's original interpreter (its PT_INTERP) last.")
 @click.option("-o", "--output", metavar="OUT", help="Write the patched program to OUT instead of in place "
                                                     "(one PATH only).")
 @click.option("-n", "--dry-run", is_flag=True, help="Print the plan (where the stub goes, sizes, candidates); "
                                                      "write nothing.")
 @many_files
 def patch(paths, recursive, jobs, as_json, verbose, output, dry_run, **options) -> None:
-    """Patch each PATH so that it loads its loader from --loader-rel.
+    """Patch each PATH so that it finds its loader relative to itself.
+
+    At run time RELINTERP_LOADER (an absolute path; not in setuid programs) is tried
+    first, then each --loader-rel, each --loader, and with --fallback-system the
+    original interpreter.  Without --loader-rel and --loader, the candidates are derived
+    from the program's DT_RUNPATH (or DT_RPATH) entries that start with $ORIGIN.
 
     In place unless -o is given; each file is replaced atomically, keeping its mode.
     A file already patched with the same options is left untouched; with other
-    options it is patched again from the original it records.
+    options it is patched again from the original it records.  -v lists the
+    candidates and where each came from.
     """
     from .api import PatchOptions
     from .batch import Task
@@ -156,3 +177,144 @@ def _check_usage(paths: tuple[str, ...], recursive: bool, output: str | None) ->
         for path in paths:
             if os.path.isdir(path):
                 raise click.UsageError(f"{path}: is a directory (use -r to process the files in it)")
+
+
+# ---------------------------------------------------------------- bundle and verify
+# Release trees: `bundle` makes one, `verify` proves it needs nothing from the host.
+# Their modules are imported inside the commands, so that `relinterp patch` stays light.
+
+TREE_STATUS_HELP = f"""
+\b
+Exit status:
+  {EXIT_OK}  done: the tree is complete (bundle), every check passed (verify)
+  {EXIT_FAILED}  refused, nothing written (bundle); a check failed (verify)
+  {EXIT_USAGE}  usage error
+"""
+
+
+@main.command(epilog=TREE_STATUS_HELP)
+@click.argument("apps", nargs=-1, required=True, metavar="APP...")
+@click.option("-o", "--output", required=True, metavar="DIR",
+              help="The tree to make. An earlier tree there (only BIN_DIR and LIB_DIR) is replaced "
+                   "atomically; anything else there is refused.")
+@click.option("--lib-dir", default="lib", show_default=True, metavar="LIB_DIR",
+              help="Where the libraries and the loader go, inside DIR.")
+@click.option("--bin-dir", default="bin", show_default=True, metavar="BIN_DIR",
+              help="Where the programs go, inside DIR.")
+@click.option("--loader", metavar="PATH", help="The loader to ship (default: the programs' PT_INTERP).")
+@click.option("--include", multiple=True, metavar="LIB_OR_GLOB",
+              help="A library the programs dlopen(): a name (searched as dlopen would), a path or a glob. "
+                   "Repeatable.")
+@click.option("--exclude", multiple=True, metavar="GLOB",
+              help="Leave libraries whose NEEDED name matches GLOB to the target system. Repeatable.")
+@click.option("--library-path", multiple=True, metavar="DIRS",
+              help="Search these ':'-separated directories first, as LD_LIBRARY_PATH would be. Repeatable.")
+@click.option("--tar", "tarball", metavar="OUT.tar.gz",
+              help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners).")
+def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_path, tarball) -> None:
+    """Make DIR, a tree that runs APP... on any Linux: the programs in BIN_DIR, patched to
+    find their loader in LIB_DIR, with every library they need (musl programs)."""
+    from .assemble import build_bundle
+    from .bundle import BundleOptions, plan_bundle
+    from .musl import split_list
+
+    options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
+                            library_path=tuple(d for dirs in library_path for d in split_list(dirs)))
+    result = _or_refuse(lambda: build_bundle(plan_bundle(apps, output, options), tarball))
+    _show_bundle(result)
+
+
+def _show_bundle(result) -> None:
+    from .bundle import ALIAS, LIBRARY, LOADER_FILE, PROGRAM
+
+    for item in result.files:
+        where = f"{result.output}/{item.dest}"
+        if item.role == ALIAS:
+            click.echo(f"{where} -> {item.link}")
+            continue
+        notes = []
+        if item.search_path is not None:
+            change = item.search_path
+            notes.append(f"RUNPATH {change.value}" if change.value else "RPATH/RUNPATH removed")
+        if item.role == PROGRAM and item.loader_rel:
+            notes.append(f"patched, loader $ORIGIN/{item.loader_rel}")
+        if item.role == LOADER_FILE:
+            notes.append("loader")
+        click.echo(f"{where} <- {item.source}" + (f" ({'; '.join(notes)})" if notes else ""))
+    programs, libraries, loaders = (sum(f.role == role for f in result.files)
+                                    for role in (PROGRAM, LIBRARY, LOADER_FILE))
+    state = "replaced the earlier tree" if result.replaced else "new tree"
+    loader = " and the loader" if loaders else ""
+    click.echo(f"{result.output}: {_count(programs, 'program', 'programs')}, "
+               f"{_count(libraries, 'library', 'libraries')}{loader} ({state})")
+    if result.tarball:
+        click.echo(f"{result.tarball}: {result.tar_entries} entries")
+
+
+@main.command(epilog=TREE_STATUS_HELP)
+@click.argument("targets", nargs=-1, required=True, metavar="DIR_OR_APP...")
+@click.option("--run", "run_args", metavar="'ARGS'",
+              help="Also run each program with ARGS (shell-quoted) in an empty root holding only the tree "
+                   "and /proc, /dev, /tmp; it must exit with status 0.")
+@click.option("--no-proc", is_flag=True, help="With --run: leave /proc out of the empty root.")
+@click.option("--timeout", default=60.0, show_default=True, metavar="SECONDS", help="With --run: the time limit.")
+@click.option("--sandbox", type=click.Choice(["bwrap", "unshare+chroot"]),
+              help="With --run: how to make the empty root (default: bwrap where it works, else, as root, "
+                   "unshare+chroot).")
+@click.option("--exclude", multiple=True, metavar="GLOB",
+              help="Libraries whose NEEDED name matches GLOB are expected from the target system. Repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print one versioned JSON object.")
+def verify(targets, run_args, no_proc, timeout, sandbox, exclude, as_json) -> None:
+    """Check that each tree (or program) needs nothing from the machine it runs on."""
+    import json
+
+    from .verify import VerifyOptions, as_json as to_json, verify as verify_target
+
+    options = VerifyOptions(run=run_args, exclude=exclude, proc=not no_proc, timeout=timeout, sandbox=sandbox)
+    reports = _or_refuse(lambda: [verify_target(target, options) for target in targets])
+    if as_json:
+        click.echo(json.dumps(to_json(reports), indent=2))
+    else:
+        for report in reports:
+            _show_verify(report)
+    sys.exit(EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED)
+
+
+def _show_verify(report) -> None:
+    """One line per program and per failed check, prefixed by the tree (relative to the
+    working directory when it lies there); the program's output indented with "|"."""
+    import os
+
+    here = os.getcwd()
+    tree = os.path.relpath(report.tree) if (report.tree + "/").startswith(here + "/") else report.tree
+    for program in report.programs:
+        libs = _count(len(program.libraries), "library", "libraries")
+        click.echo(f"{tree}: {program.path}: loader {program.loader or '-'}, {libs} inside the tree")
+        if program.run is not None:
+            status = "timed out" if program.run.status is None else f"exit status {program.run.status}"
+            click.echo(f"{tree}: {program.path}: ran {' '.join(program.run.argv)} in an empty root: {status}")
+            for line in (program.run.stdout + program.run.stderr).splitlines():
+                click.echo(f"  | {line}")
+    for finding in [f for p in report.programs for f in p.findings] + report.findings:
+        click.echo(f"{tree}: FAIL {finding.path}: {finding.check}: {finding.message}")
+    problems = sum(len(p.findings) for p in report.programs) + len(report.findings)
+    click.echo(f"{report.target}: " + ("ok" if report.ok else f"FAILED ({_count(problems, 'problem', 'problems')})"))
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _or_refuse(operation):
+    """operation(), or its refusal as "PATH: reason" lines on stderr and its exit status."""
+    from .errors import RelinterpError
+    from .sandbox import SandboxUnavailable
+
+    try:
+        return operation()
+    except RelinterpError as error:
+        click.echo(str(error), err=True)
+        sys.exit(error.exit_code)
+    except SandboxUnavailable as error:
+        click.echo(f"relinterp: {error}", err=True)
+        sys.exit(EXIT_FAILED)

@@ -1,88 +1,130 @@
-"""What the dynamic section says, read from PT_DYNAMIC, never from section headers.
+"""What a dynamic loader reads from an ELF file to link it: its NEEDED names, SONAME,
+RPATH/RUNPATH, the relocation formats it uses, and its machine.
 
-A stripped file, or one whose section headers are gone altogether, still has its
-dynamic segment: the loader reads nothing else.  Its strings (DT_NEEDED, DT_RUNPATH,
-DT_RPATH) live in DT_STRTAB, which is an address, so it is found in the file through
-the PT_LOAD that maps it, as the loader finds it in memory.
+Read through pyelftools from the program headers (PT_DYNAMIC, PT_INTERP), never from
+section names, so stripped files read the same.  A program relinterp patched has no
+PT_INTERP any more: its original one comes from the record the patch keeps.
 """
 
 from __future__ import annotations
 
 import os
-import struct
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 
-from elftools.elf.enums import ENUM_D_TAG_COMMON as DT
+from elftools.common.exceptions import ELFError
+from elftools.construct import ConstructError
+from elftools.elf.elffile import ELFFile
 
+from .errors import MalformedElfError, NotElfError, RelinterpError
+
+# Tag numbers for the packed relative relocations (gABI, 2022); older pyelftools
+# releases have no names for them.
+DT_RELRSZ, DT_RELR = 35, 36
+RELR_TAGS = frozenset(("DT_RELR", "DT_RELRSZ", DT_RELR, DT_RELRSZ))
 DF_1_PIE = 0x08000000
-STRING_CHUNK = 256  # dynamic strings are short: read them a little at a time
 
 
 @dataclass(frozen=True)
-class DynamicInfo:
-    """The dynamic entries relinterp reports or relies on."""
+class LinkedObject:
+    """An ELF file as the dynamic loader sees it."""
 
-    flags_1: int = 0
-    needed: tuple[str, ...] = ()
-    runpath: str | None = None  # DT_RUNPATH, as written (colon-separated)
-    rpath: str | None = None  # DT_RPATH, as written (colon-separated)
+    path: str  # the path it was found by (its $ORIGIN is this path's directory)
+    machine: str  # pyelftools' name, e.g. 'EM_X86_64'
+    elfclass: int
+    little_endian: bool
+    elf_type: str  # 'ET_EXEC', 'ET_DYN', ...
+    interp: str | None  # PT_INTERP, or the one recorded by relinterp's patch
+    patched: bool  # relinterp patched it (its loader comes from the stub's candidates)
+    pie: bool  # DT_FLAGS_1 has DF_1_PIE
+    soname: str | None
+    needed: tuple[str, ...]
+    rpath: str | None  # DT_RPATH as written
+    runpath: str | None  # DT_RUNPATH as written
+    relr: bool  # uses DT_RELR packed relocations
+    dynamic: bool  # has PT_DYNAMIC
 
     @property
-    def pie(self) -> bool:
-        return bool(self.flags_1 & DF_1_PIE)
+    def search_path(self) -> str | None:
+        """The search list the object carries: RUNPATH wins over RPATH when both exist
+        (musl: decode_dyn; glibc: RPATH is ignored when RUNPATH is present)."""
+        return self.runpath if self.runpath is not None else self.rpath
+
+    @property
+    def abi(self) -> tuple[str, int, bool]:
+        return (self.machine, self.elfclass, self.little_endian)
+
+    @property
+    def is_program(self) -> bool:
+        """An executable (as opposed to a shared library or the loader itself)."""
+        if self.elf_type == "ET_EXEC":
+            return True
+        return self.elf_type == "ET_DYN" and (self.interp is not None or self.pie)
 
 
-def read_dynamic(stream, structs, dynamic, locate: Callable[[int, int], int | None]) -> DynamicInfo:
-    """Parse the Elf_Dyn entries of the segment `dynamic` up to DT_NULL, then resolve
-    their strings; `locate(vaddr, size)` says where an address is in the file."""
-    stream.seek(dynamic.offset)
-    table = stream.read(dynamic.filesz)
-    layout = _entry_layout(structs)
-    tags: dict[int, int] = {}
-    needed: list[int] = []
-    for tag, value in layout.iter_unpack(table[: len(table) - len(table) % layout.size]):
-        if tag == DT["DT_NULL"]:
-            break
-        if tag == DT["DT_NEEDED"]:
-            needed.append(value)
-        else:
-            tags.setdefault(tag, value)
-    strsz = tags.get(DT["DT_STRSZ"], 0)
-    strtab = locate(tags[DT["DT_STRTAB"]], strsz) if DT["DT_STRTAB"] in tags else None
+def is_elf(path: str | os.PathLike[str]) -> bool:
+    try:
+        with open(path, "rb") as stream:
+            return stream.read(4) == b"\x7fELF"
+    except OSError:
+        return False
 
-    def string(offset: int | None) -> str | None:
-        if offset is None or strtab is None or offset >= strsz:
-            return None
-        return _read_string(stream, strtab + offset, strsz - offset)
 
-    return DynamicInfo(
-        flags_1=tags.get(DT["DT_FLAGS_1"], 0),
-        needed=tuple(s for s in map(string, needed) if s is not None),
-        runpath=string(tags.get(DT["DT_RUNPATH"])),
-        rpath=string(tags.get(DT["DT_RPATH"])),
+def read_linked_object(path: str | os.PathLike[str]) -> LinkedObject:
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as stream:
+            if stream.read(4) != b"\x7fELF":
+                raise NotElfError(path, "not an ELF file")
+            stream.seek(0)
+            return _read(path, ELFFile(stream))
+    except OSError as error:
+        raise RelinterpError(path, f"cannot read ({error.strerror})") from None
+    except (ELFError, ConstructError, ValueError, KeyError) as error:
+        raise MalformedElfError(path, f"invalid ELF headers ({error})") from None
+
+
+def _read(path: str, elf: ELFFile) -> LinkedObject:
+    interp, soname, rpath, runpath, needed = None, None, None, None, []
+    relr = pie = has_dynamic = False
+    for segment in elf.iter_segments():
+        kind = segment["p_type"]
+        if kind == "PT_INTERP":
+            interp = segment.get_interp_name()
+        elif kind == "PT_DYNAMIC":
+            has_dynamic = True
+            for tag in segment.iter_tags():
+                name = tag.entry.d_tag
+                if name == "DT_NEEDED":
+                    needed.append(tag.needed)
+                elif name == "DT_SONAME":
+                    soname = tag.soname
+                elif name == "DT_RPATH":
+                    rpath = tag.rpath
+                elif name == "DT_RUNPATH":
+                    runpath = tag.runpath
+                elif name == "DT_FLAGS_1":
+                    pie = bool(tag.entry.d_val & DF_1_PIE)
+                elif name in RELR_TAGS:
+                    relr = True
+    patched = False
+    if interp is None and elf.header.e_type in ("ET_EXEC", "ET_DYN") and has_dynamic:
+        interp, patched = _recorded_interp(path)
+    return LinkedObject(
+        path=path, machine=elf.header.e_machine, elfclass=elf.elfclass, little_endian=elf.little_endian,
+        elf_type=elf.header.e_type, interp=interp, patched=patched, pie=pie, soname=soname,
+        needed=tuple(needed), rpath=rpath, runpath=runpath, relr=relr, dynamic=has_dynamic,
     )
 
 
-@lru_cache(maxsize=None)
-def _entry_layout(structs) -> struct.Struct:
-    """Elf_Dyn (d_tag, d_val) as a plain struct, in the widths and byte order of
-    pyelftools' definitions: the table is read whole, without construct's per-field cost."""
-    tag, value = structs.Elf_sxword("d_tag").packer.format, structs.Elf_xword("d_val").packer.format
-    return struct.Struct(tag + value[1:])  # one byte-order prefix for both
+def _recorded_interp(path: str) -> tuple[str | None, bool]:
+    """The PT_INTERP a relinterp-patched program had before it was patched."""
+    from .elf import read_executable
 
-
-def _read_string(stream, offset: int, limit: int) -> str | None:
-    """The NUL-terminated string at `offset`, if it ends within `limit` bytes."""
-    stream.seek(offset)
-    data = b""
-    while len(data) < limit:
-        chunk = stream.read(min(STRING_CHUNK, limit - len(data)))
-        end = chunk.find(b"\0")
-        if end >= 0:
-            return os.fsdecode(data + chunk[:end])
-        if not chunk:
-            break
-        data += chunk
-    return None  # runs off the string table: not a string
+    try:
+        exe = read_executable(path)
+    except RelinterpError:
+        return None, False
+    if exe.patch is None:
+        return None, False
+    original = exe.patch.original
+    return (original.interp if original is not None else None), True

@@ -20,7 +20,7 @@ from elftools.elf.structs import ELFStructs
 
 from .bounds import check_program_table, check_section_table, check_segments
 from .config import CONFIG_SCHEMA, TRAILER_MAGIC, StubConfig, trailer_size, trailer_struct
-from .dynamic import DynamicInfo, read_dynamic
+from .dyntable import DynamicInfo, read_dynamic
 from .overlay import OverlayView
 from .errors import MalformedElfError, NotElfError, ReadError, RelinterpError, UnsupportedError
 

@@ -79,3 +79,16 @@ class CandidateError(RelinterpError):
 
 class WriteError(RelinterpError):
     """The output could not be written; the input is unchanged."""
+
+
+class BundleError(RelinterpError):
+    """A release tree that cannot be made as asked.  Every problem found is listed, one
+    "PATH: reason" line each, and nothing was written."""
+
+    def __init__(self, target: str | os.PathLike[str], problems: list[RelinterpError]) -> None:
+        count = len(problems)
+        super().__init__(target, f"nothing written ({count} problem{'s' if count != 1 else ''})")
+        self.problems = tuple(problems)
+
+    def __str__(self) -> str:
+        return "\n".join([*(str(p) for p in self.problems), f"{self.path}: {self.reason}"])

@@ -22,7 +22,7 @@ from elftools.construct import Container
 from elftools.elf.constants import P_FLAGS, SH_FLAGS
 
 from .config import ALIGN, MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
-from .elf import Executable, Segment, file_offset
+from .elf import MAX_STUB_SEGMENT, Executable, Segment, file_offset
 from .errors import CandidateError, ModifiedError, NothingToPatchError, NotExecutableError, UnsupportedError
 from .stub import StubBlob, supported_arches
 
@@ -51,16 +51,18 @@ def align_up(value: int, alignment: int) -> int:
 
 
 def check_candidates(path: str, candidates: tuple[str, ...]) -> None:
+    """The stub's buffers are sized for these bounds: refuse here what would not fit there."""
     if not candidates:
         raise CandidateError(path, "no loader candidate given (use --loader-rel)")
     if len(candidates) > MAX_CANDIDATES:
         raise CandidateError(path, f"{len(candidates)} loader candidates, at most {MAX_CANDIDATES}")
-    for candidate in candidates:
+    for number, candidate in enumerate(candidates, 1):
         raw = os.fsencode(candidate)
         if not raw or b"\0" in raw:
             raise CandidateError(path, f"invalid loader path {candidate!r}")
         if len(raw) > MAX_CANDIDATE_BYTES:
-            raise CandidateError(path, f"loader path is {len(raw)} bytes, at most {MAX_CANDIDATE_BYTES}")
+            raise CandidateError(path, f"loader candidate {number} is {len(raw)} bytes long, "
+                                       f"at most {MAX_CANDIDATE_BYTES}: {candidate[:40]}...")
 
 
 def check_patchable(exe: Executable, stub: StubBlob | None) -> StubBlob:
@@ -87,8 +89,10 @@ def check_patchable(exe: Executable, stub: StubBlob | None) -> StubBlob:
     return stub
 
 
-def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...]) -> RewritePlan:
-    """Plan the patch of `exe` (of its recorded original, if it is patched already)."""
+def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *,
+               flags: int = 0) -> RewritePlan:
+    """Plan the patch of `exe` (of its recorded original, if it is patched already).
+    `flags` records the candidates' provenance (config.FLAG_*)."""
     base = exe.unpatched
     if base is None:
         raise ValueError(f"{exe.path}: the original of this patched file is unknown")
@@ -105,10 +109,15 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
         dynamic=base.dynamic,
         candidates=candidates,
         restore=RestoreRecord(original_size=base.file_size, header=base.header, phdrs=base.phdrs),
+        flags=flags,
     )
     segment_bytes = stub.code + config.pack(
         seg_vaddr + stub.config_offset, stub.config_offset, base.little_endian
     )
+    if len(segment_bytes) > MAX_STUB_SEGMENT:  # read_executable would not recognise it
+        raise UnsupportedError(exe.path, f"the stub segment would be {len(segment_bytes)} bytes "
+                                         f"(the record of {len(base.phdrs)} bytes of program headers "
+                                         f"included), at most {MAX_STUB_SEGMENT}")
     segment = Segment(
         index=len(base.segments) - 1,
         type="PT_LOAD",

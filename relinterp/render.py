@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from .libc import libc_family
 
 from .report import (ALREADY_PATCHED, ERROR, INSPECTED, PATCHED, RESTORED, RESTORED_NOT_EXACT, SAME_FILE,
                      SKIPPED, WOULD_PATCH, FileError, FileResult, Inspection, PatchResult, RestoreResult,
                      SameFile, Skipped)
+
+if TYPE_CHECKING:
+    from .candidates import LoaderCandidate
 
 # In the order the summary line lists them.
 LABELS = {
@@ -21,9 +27,9 @@ LABELS = {
 }
 
 
-def candidates(names: Sequence[str]) -> str:
-    """Loader candidates as the stub resolves them."""
-    return ", ".join(name if name.startswith("/") else f"$ORIGIN/{name}" for name in names)
+def candidates(chosen: Iterable[LoaderCandidate]) -> str:
+    """Loader candidates as the stub resolves them: $ORIGIN/REL or /ABS."""
+    return ", ".join(map(str, chosen))
 
 
 def render(result: FileResult, verbose: bool) -> tuple[list[str], list[str]]:
@@ -71,11 +77,13 @@ def _patch(result: PatchResult, verbose: bool) -> list[str]:
         seg = result.segment
         growth = result.size_after - result.size_before
         lines += [
-            f"  interpreter was {result.interpreter}; machine {result.machine}, {result.elf_type}",
+            f"  interpreter was {result.interpreter} (libc: {libc_family(result.interpreter)}); "
+            f"machine {result.machine}, {result.elf_type}",
             f"  stub segment: file offset {seg.offset:#x}, address {seg.vaddr:#x}, {seg.size} bytes, "
             f"align {seg.align:#x}",
             f"  size: {result.size_before} -> {result.size_after} bytes (+{growth})",
         ]
+        lines += [f"  candidate {n}: {c.describe()}" for n, c in enumerate(result.candidates, 1)]
     return lines
 
 
@@ -104,6 +112,7 @@ def _inspection(result: Inspection, verbose: bool) -> list[str]:
         made_by = f"relinterp {stub.relinterp}" if stub.relinterp else "another relinterp version"
         lines += [
             f"  patched: yes, loader candidates: {candidates(patch.candidates)}",
+            *(f"  candidate {n}: {c.describe()}" for n, c in enumerate(patch.candidates, 1) if verbose),
             f"  original interpreter: {patch.original_interpreter or 'unknown'}",
             f"  stub: {made_by} (config schema {stub.config_schema}), {stub.size} bytes, sha256 {stub.sha256}",
             "  restore: " + ("byte-exact" if patch.exact_restore else

@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from . import __version__
 from .errors import RelinterpError
+
+if TYPE_CHECKING:
+    from .candidates import LoaderCandidate
 
 # Bumped when a field changes meaning or disappears; new fields keep the number.
 SCHEMA = 1
@@ -47,7 +50,7 @@ class PatchResult:
     status: str  # PATCHED, ALREADY_PATCHED or WOULD_PATCH
     output: str  # the file written, or that would be or was left as it is
     written: bool
-    candidates: tuple[str, ...]
+    candidates: tuple[LoaderCandidate, ...]  # in the order the stub tries them
     interpreter: str  # the PT_INTERP the stub stands in for
     machine: str
     elf_type: str
@@ -58,7 +61,7 @@ class PatchResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "path": self.path, "status": self.status, "output": self.output, "written": self.written,
-            "candidates": list(self.candidates), "interpreter": self.interpreter,
+            "candidates": candidates_json(self.candidates), "interpreter": self.interpreter,
             "machine": self.machine, "type": self.elf_type,
             "size": {"before": self.size_before, "after": self.size_after},
             "segment": self.segment.to_json(),
@@ -100,14 +103,14 @@ class StubInfo:
 class PatchInfo:
     """What relinterp recorded in a patched file."""
 
-    candidates: tuple[str, ...]
+    candidates: tuple[LoaderCandidate, ...]  # as recorded, with where they came from
     original_interpreter: str | None
     stub: StubInfo
     segment: StubSegment
     exact_restore: bool  # False once the file changed after patching (stripped, say)
 
     def to_json(self) -> dict[str, Any]:
-        return {"candidates": list(self.candidates), "original_interpreter": self.original_interpreter,
+        return {"candidates": candidates_json(self.candidates), "original_interpreter": self.original_interpreter,
                 "stub": self.stub.to_json(), "segment": self.segment.to_json(),
                 "exact_restore": self.exact_restore}
 
@@ -205,6 +208,11 @@ def document(command: str, results: list[FileResult], exit_code: int, **fields: 
         "relinterp": __version__, "schema": SCHEMA, "command": command, **fields,
         "files": [r.to_json() for r in results], "summary": summary(results), "exit_code": exit_code,
     }
+
+
+def candidates_json(candidates: Iterable[LoaderCandidate]) -> list[dict[str, Any]]:
+    return [{"path": c.path, "kind": c.kind, "provenance": c.provenance, "derived_from": c.derived_from}
+            for c in candidates]
 
 
 def _path_list(value: str | None) -> list[str] | None:

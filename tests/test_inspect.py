@@ -12,7 +12,6 @@ from elftools.elf.elffile import ELFFile
 import relinterp
 from conftest import LOADER_REL, PROGRAMS, run
 from relinterp.errors import EXIT_FAILED, EXIT_OK, NotElfError
-from relinterp.libc import libc_family
 from relinterp.stub import load_stub
 from report_support import copied, invoke, json_run, stripped, without_section_headers
 from test_refusals import EXIT_START, assemble
@@ -26,22 +25,6 @@ def dynamic_entries(path) -> tuple[list[str], list[str]]:
         needed = [t.needed for t in dynamic.iter_tags("DT_NEEDED")]
         runpath = [t.runpath for t in dynamic.iter_tags("DT_RUNPATH")]
     return needed, runpath
-
-
-@pytest.mark.parametrize("interp, family", [
-    ("/lib/ld-musl-x86_64.so.1", "musl"),
-    ("/lib/ld-musl-aarch64.so.1", "musl"),
-    ("/lib/x86_64-linux-musl/libc.so", "musl"),
-    ("/usr/lib/arm-linux-musleabihf/libc.so", "musl"),
-    ("/lib64/ld-linux-x86-64.so.2", "glibc"),
-    ("/lib/ld-linux-aarch64.so.1", "glibc"),
-    ("/lib/ld-linux.so.2", "glibc"),
-    ("/lib64/ld64.so.2", "glibc"),
-    ("/system/bin/linker64", "unknown"),
-    ("/usr/lib/x86_64-linux-gnu/libc.so", "unknown"),
-])
-def test_libc_family_is_told_from_the_interpreter_name(interp, family):
-    assert libc_family(interp) == family
 
 
 @pytest.mark.parametrize("variant", ["as built", "strip --strip-all", "no section headers"])
@@ -70,7 +53,7 @@ def test_patched_program_shows_candidates_stub_and_original_interpreter(programs
     stub = load_stub("x86_64")
     info = relinterp.inspect(app)
     assert info.interpreter is None and info.libc == "musl" and not info.pie and info.elf_type == "ET_EXEC"
-    assert info.patch.candidates == (LOADER_REL, "ld.so")
+    assert [(c.path, c.provenance) for c in info.patch.candidates] == [(LOADER_REL, "option"), ("ld.so", "option")]
     assert info.patch.original_interpreter == "/lib/ld-musl-x86_64.so.1"
     assert info.patch.stub.sha256 == hashlib.sha256(stub.code).hexdigest() == stub.sha256
     assert info.patch.stub.relinterp == relinterp.__version__
@@ -85,13 +68,30 @@ def test_patched_program_shows_candidates_stub_and_original_interpreter(programs
     ]
 
 
+def test_inspect_shows_where_each_recorded_candidate_came_from(programs, tmp_path):
+    app = tmp_path / "app"
+    shutil.copy2(programs["probe"], app)  # DT_RUNPATH $ORIGIN/../lib
+    assert invoke("patch", app, "--fallback-system").exit_code == EXIT_OK  # no candidate option: derived
+    result = invoke("inspect", app, "-v")
+    assert result.stdout.splitlines()[1:5] == [
+        "  patched: yes, loader candidates: $ORIGIN/../lib/ld-musl-x86_64.so.1, $ORIGIN/../lib/libc.so, "
+        "/lib/ld-musl-x86_64.so.1",
+        "  candidate 1: $ORIGIN/../lib/ld-musl-x86_64.so.1 (derived from DT_RUNPATH entry $ORIGIN/../lib)",
+        "  candidate 2: $ORIGIN/../lib/libc.so (derived from DT_RUNPATH entry $ORIGIN/../lib)",
+        "  candidate 3: /lib/ld-musl-x86_64.so.1 (the original interpreter, --fallback-system)",
+    ]
+    document, _ = json_run("inspect", app)
+    assert [(c["kind"], c["provenance"], c["derived_from"]) for c in document["files"][0]["patch"]["candidates"]] \
+        == [("relative", "DT_RUNPATH", "$ORIGIN/../lib")] * 2 + [("absolute", "system", None)]
+
+
 def test_patched_then_stripped_program_is_still_recognised_but_not_exactly_restorable(programs, tmp_path):
     app = tmp_path / "app"
     shutil.copy2(programs["probe"], app)
     relinterp.patch(app, loader_rel=LOADER_REL)
     assert run(["strip", "--strip-all", app]).returncode == 0
     info = relinterp.inspect(app)
-    assert info.patch.candidates == (LOADER_REL,)
+    assert [c.path for c in info.patch.candidates] == [LOADER_REL]
     assert info.patch.original_interpreter == "/lib/ld-musl-x86_64.so.1"  # found by address after strip moved it
     assert not info.patch.exact_restore
     assert not info.patchable and "restore it before patching" in info.not_patchable_reason
@@ -139,7 +139,8 @@ def test_inspect_json_describes_each_file_or_its_error(programs, tmp_path):
     document, result = json_run("inspect", app, programs["hello"], tmp_path / "missing")
     assert result.exit_code == EXIT_FAILED
     patched, plain, missing = document["files"]
-    assert patched["patched"] and patched["patch"]["candidates"] == [LOADER_REL]
+    assert patched["patched"] and patched["patch"]["candidates"] == [
+        {"path": LOADER_REL, "kind": "relative", "provenance": "option", "derived_from": None}]
     assert patched["elf"] == {"class": 64, "byte_order": "little", "machine": "EM_X86_64", "type": "ET_DYN",
                               "pie": True}
     assert patched["runpath"] == ["$ORIGIN/../lib"] and patched["rpath"] is None

@@ -12,6 +12,7 @@ import pytest
 import relinterp
 from conftest import LOADER_REL, relinterp as relinterp_cli
 from relinterp import report
+from relinterp.candidates import OPTION, SYSTEM, LoaderCandidate
 from relinterp.errors import EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, NotElfError
 from report_support import json_run, report_schema, valid_document
 
@@ -31,7 +32,7 @@ def test_patch_document_has_the_version_command_files_summary_and_exit_code(prog
     assert (document["relinterp"], document["schema"], document["command"], document["dry_run"]) == \
            (relinterp.__version__, report.SCHEMA, "patch", False)
     done, nothing, refused = document["files"]
-    assert done["status"] == "patched" and done["written"] and done["candidates"] == [LOADER_REL]
+    assert done["status"] == "patched" and done["written"] and [c["path"] for c in done["candidates"]] == [LOADER_REL]
     assert done["size"]["after"] == app.stat().st_size
     assert nothing == {"path": str(static), "status": "error", "error": {
         "kind": "nothing-to-patch", "message": f"{static}: static executable, nothing to patch",
@@ -75,8 +76,9 @@ def test_api_results_serialise_exactly_as_the_cli_reports_them(programs, tmp_pat
 def test_every_kind_of_result_fits_the_schema():
     """The shapes a small run may not produce (a defect in a worker, a broken install)."""
     segment = report.StubSegment(offset=16, vaddr=4096, size=100, align=4096)
+    candidates = (LoaderCandidate("../lib/ld.so", OPTION), LoaderCandidate("/lib/ld.so", SYSTEM))
     results = [
-        report.PatchResult("a", report.WOULD_PATCH, "a", False, ("x",), "/lib/ld.so", "EM_X86_64", "ET_DYN",
+        report.PatchResult("a", report.WOULD_PATCH, "a", False, candidates, "/lib/ld.so", "EM_X86_64", "ET_DYN",
                            1, 2, segment),
         report.RestoreResult("b", report.RESTORED_NOT_EXACT, "b", False, None, 3, 3),
         report.Skipped("c", "not an ELF file"),

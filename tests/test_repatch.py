@@ -31,7 +31,7 @@ def test_ten_patches_with_different_candidates_leave_the_size_of_one(programs, t
     assert app.stat().st_size == once.stat().st_size
     assert sha256(app) == sha256(once)  # not just the size: the same file
     assert max(sizes) - min(sizes) < 16  # only the candidate strings differ
-    assert relinterp.inspect(app).patch.candidates == ("../lib9/ld-musl.so", "x" * 9)
+    assert [c.path for c in relinterp.inspect(app).patch.candidates] == ["../lib9/ld-musl.so", "x" * 9]
     assert len(read_executable(app).segments) == phnum  # no segment added along the way
     relinterp.restore(app)
     assert sha256(app) == sha256(programs["probe"])
@@ -61,9 +61,11 @@ def test_dry_run_prints_the_plan_and_writes_nothing(programs, tmp_path):
     real = relinterp.patch(app, loader_rel=[LOADER_REL, "ld.so"])
     seg = real.segment
     assert lines[1:] == [
-        "  interpreter was /lib/ld-musl-x86_64.so.1; machine EM_X86_64, ET_DYN",
+        "  interpreter was /lib/ld-musl-x86_64.so.1 (libc: musl); machine EM_X86_64, ET_DYN",
         f"  stub segment: file offset {seg.offset:#x}, address {seg.vaddr:#x}, {seg.size} bytes, align {seg.align:#x}",
         f"  size: {real.size_before} -> {real.size_after} bytes (+{real.size_after - real.size_before})",
+        f"  candidate 1: $ORIGIN/{LOADER_REL} (--loader-rel)",
+        "  candidate 2: $ORIGIN/ld.so (--loader-rel)",
     ]
     assert real.size_after == app.stat().st_size  # the plan shown is the one carried out
 
@@ -77,7 +79,7 @@ def test_dry_run_over_a_tree_and_a_patched_file_writes_nothing(programs, tmp_pat
     assert result.exit_code == EXIT_OK
     assert result.stdout.splitlines()[-1] == "relinterp: 3 files: 2 to patch, 1 skipped"
     assert snapshot(tmp_path) == before
-    assert relinterp.inspect(tmp_path / "hello").patch.candidates == (LOADER_REL,)
+    assert [c.path for c in relinterp.inspect(tmp_path / "hello").patch.candidates] == [LOADER_REL]
 
 
 def test_patching_to_another_file_with_the_same_options_writes_the_same_bytes(make_dist, tmp_path):
