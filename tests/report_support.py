@@ -1,4 +1,4 @@
-"""Helpers for the tests of inspect, restore, many files and --json: the CLI in-process,
+"""Support for the tests of inspect, restore, many files and --json: the CLI in-process,
 the shipped JSON Schema, and real ELF files with less in them (stripped, no section
 headers)."""
 

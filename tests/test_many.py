@@ -29,7 +29,7 @@ def build_tree(programs, root: Path) -> Path:
     for d in ("bin", "lib", "libexec/tools", "share"):
         (root / d).mkdir(parents=True)
     shutil.copy2(programs["probe"], root / "bin" / "app")
-    shutil.copy2(programs["probe-nopie"], root / "libexec" / "tools" / "helper")
+    shutil.copy2(programs["probe-nopie"], root / "libexec" / "tools" / "tool")
     shutil.copy2(programs["hello"], root / "bin" / "hello")
     os.link(root / "bin" / "hello", root / "libexec" / "hello-again")  # one file, two names
     (root / "bin" / "app-link").symlink_to("app")
@@ -68,7 +68,7 @@ def test_recursive_patch_patches_the_executables_and_lists_what_it_skipped(tree)
         in lines
     assert lines[-1] == "relinterp: 13 files: 3 patched, 9 skipped, 1 duplicates"
     assert result.stderr == ""
-    for name in ("bin/app", "bin/hello", "libexec/tools/helper"):
+    for name in ("bin/app", "bin/hello", "libexec/tools/tool"):
         assert patched(tree / name), name
     for name in ("bin/static", "lib/libshared.so", "lib/object.o"):
         assert not patched(tree / name)
@@ -98,7 +98,7 @@ def test_a_symlink_named_on_the_command_line_is_the_same_file_as_its_target(tree
 def test_one_bad_file_among_many_does_not_stop_the_others(tree, tmp_path):
     bad = tree / "bin" / "cut"
     bad.write_bytes((tree / "bin" / "app").read_bytes()[:100])
-    files = [tree / "bin" / "app", bad, tree / "bin" / "run.sh", tree / "libexec" / "tools" / "helper"]
+    files = [tree / "bin" / "app", bad, tree / "bin" / "run.sh", tree / "libexec" / "tools" / "tool"]
     before = {f: sha256(f) for f in files[1:3]}
     result = invoke("patch", *files, "--loader-rel", LOADER_REL, "-j", "2")
     assert result.exit_code == EXIT_FAILED
@@ -174,7 +174,7 @@ def test_recursive_json_report_lists_every_file_with_its_status(tree):
     assert result.exit_code == EXIT_OK and document["exit_code"] == EXIT_OK
     statuses = {Path(f["path"]).relative_to(tree).as_posix(): f["status"] for f in document["files"]}
     assert statuses == {**{name: "skipped" for name in SKIPPED}, "bin/app": "patched", "bin/hello": "patched",
-                        "libexec/tools/helper": "patched", "libexec/hello-again": "same-file"}
+                        "libexec/tools/tool": "patched", "libexec/hello-again": "same-file"}
     assert document["summary"] == {"files": 13, "patched": 3, "skipped": 9, "same-file": 1}
     assert result.stderr == "relinterp: 13 files: 3 patched, 9 skipped, 1 duplicates\n"  # stdout is the JSON
 
