@@ -134,7 +134,7 @@ def describe_machine() -> dict[str, str]:
         "CPU": cpu_model(),
         "nproc": str(len(os.sched_getaffinity(0))),
         "Python": f"{platform.python_version()} ({sys.executable})",
-        "musl": check_output(["dpkg-query", "-W", "-f", "${Version}", "musl"]),
+        "musl": check_output(["dpkg-query", "-W", "-f", "${Version}\\n", "musl"]).split()[0],  # one line per arch
         "gcc": check_output(["gcc", "--version"]).splitlines()[0],
         "patchelf": check_output(["patchelf", "--version"]).strip(),
         "relinterp": relinterp_revision(),

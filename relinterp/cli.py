@@ -1,7 +1,11 @@
-"""The command line: parse, print, exit status.  The work is done in relinterp.api."""
+"""The command line: parse, print, exit status.  The work is done in relinterp.api, run
+over many files by relinterp.batch; relinterp.render words the results, relinterp.report
+shapes --json.  Heavy imports wait until a command runs, so that --help stays instant."""
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 
 import click
@@ -12,10 +16,13 @@ from .errors import EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_USAGE
 EXIT_STATUS_HELP = f"""
 \b
 Exit status:
-  {EXIT_OK}  done (or already done)
-  {EXIT_FAILED}  an input was refused or could not be written; it is unchanged
+  {EXIT_OK}  done (or already done) for every input
+  {EXIT_FAILED}  an input was refused or could not be written (it is unchanged; the
+     other inputs were still processed)
   {EXIT_USAGE}  usage error
-  {EXIT_NOTHING_TO_DO}  nothing to do: a static executable to patch, an unpatched file to restore
+  {EXIT_NOTHING_TO_DO}  nothing to do: no input had anything to be done to it (a static
+     executable to patch, an unpatched file to restore, a directory with
+     nothing to process)
 """
 
 
@@ -42,6 +49,23 @@ class AbsolutePath(click.ParamType):
         return value
 
 
+def many_files(command):
+    """The options every command has for working on many files at once."""
+    options = [
+        click.argument("paths", metavar="PATH...", nargs=-1, required=True),
+        click.option("-r", "--recursive", is_flag=True,
+                     help="Walk directories among PATH; files there that the command does not apply to "
+                          "are skipped (listed with -v). Symlinks in them are not followed."),
+        click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
+                     help="Work on N files at a time (default: the number of CPUs)."),
+        click.option("--json", "as_json", is_flag=True,
+                     help="Print one JSON document (versioned; schema shipped as "
+                          "relinterp/schema/report.schema.json) instead of text."),
+        click.option("-v", "--verbose", is_flag=True, help="Say more about each file, and list what was skipped."),
+    ]
+    return functools.reduce(lambda f, option: option(f), reversed(options), command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_STATUS_HELP)
 @click.version_option(__version__, prog_name="relinterp")
 def main() -> None:
@@ -53,79 +77,106 @@ def main() -> None:
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
-@click.argument("app", metavar="APP")
 @click.option("--loader-rel", "loader_rel", multiple=True, type=RelativePath(),
-              help="The loader's path relative to APP's directory ($ORIGIN). Repeat to give "
+              help="The loader's path relative to the program's directory ($ORIGIN). Repeat to give "
                    "fallbacks, tried in order.")
 @click.option("--loader", "loader", multiple=True, type=AbsolutePath(),
               help="An absolute loader path, tried after every --loader-rel. Repeatable.")
 @click.option("--fallback-system", is_flag=True,
-              help="Try APP's original interpreter (its PT_INTERP) last.")
-@click.option("-o", "--output", metavar="OUT", help="Write the patched program to OUT instead of in place.")
-@click.option("-v", "--verbose", is_flag=True,
-              help="List the candidates and where each came from; say where the stub goes and how the file grows.")
-def patch(app: str, loader_rel: tuple[str, ...], loader: tuple[str, ...], fallback_system: bool,
-          output: str | None, verbose: bool) -> None:
-    """Patch APP so that it finds its loader relative to itself.
+              help="Try the program's original interpreter (its PT_INTERP) last.")
+@click.option("-o", "--output", metavar="OUT", help="Write the patched program to OUT instead of in place "
+                                                    "(one PATH only).")
+@click.option("-n", "--dry-run", is_flag=True, help="Print the plan (where the stub goes, sizes, candidates); "
+                                                     "write nothing.")
+@many_files
+def patch(paths, recursive, jobs, as_json, verbose, output, dry_run, **options) -> None:
+    """Patch each PATH so that it finds its loader relative to itself.
 
     At run time RELINTERP_LOADER (an absolute path; not in setuid programs) is tried
     first, then each --loader-rel, each --loader, and with --fallback-system the
     original interpreter.  Without --loader-rel and --loader, the candidates are derived
-    from APP's DT_RUNPATH (or DT_RPATH) entries that start with $ORIGIN.
+    from the program's DT_RUNPATH (or DT_RPATH) entries that start with $ORIGIN.
 
-    In place unless -o is given; the file is replaced atomically, keeping its mode.
-    Patching again with the same options changes nothing.
+    In place unless -o is given; each file is replaced atomically, keeping its mode.
+    A file already patched with the same options is left untouched; with other
+    options it is patched again from the original it records.  -v lists the
+    candidates and where each came from.
     """
-    from .api import PATCHED, patch as patch_file
-    from .libc import libc_family
+    from .api import PatchOptions
+    from .batch import Task
 
-    result = _run(patch_file, app, loader_rel=loader_rel, loader=loader, fallback_system=fallback_system,
-                  output=output)
-    shown = ", ".join(map(str, result.candidates))
-    if result.status == PATCHED:
-        click.echo(f"{result.path}: patched (loader: {shown})")
-    elif result.plan is None:
-        click.echo(f"{result.path}: already patched (loader: {shown}), unchanged")
-    else:
-        click.echo(f"{result.path}: written; {app} was already patched (loader: {shown})")
-    plan = result.plan
-    if verbose and plan is not None and plan.segment is not None:
-        seg = plan.segment
-        old = result.executable.unpatched
-        click.echo(f"  interpreter was {old.interp} (libc: {libc_family(old.interp)}); "
-                   f"machine {old.machine}, {old.elf_type}")
-        click.echo(f"  stub segment: file offset {seg.offset:#x}, address {seg.vaddr:#x}, "
-                   f"{seg.filesz} bytes, align {seg.align:#x}")
-        click.echo(f"  size: {old.file_size} -> {plan.size} bytes (+{plan.size - old.file_size})")
-    if verbose:
-        for number, candidate in enumerate(result.candidates, 1):
-            click.echo(f"  candidate {number}: {candidate.describe()}")
+    task = Task("patch", options=PatchOptions(**options), output=output, dry_run=dry_run)
+    _run(task, paths, recursive, jobs, as_json, verbose, dry_run=dry_run)
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
-@click.argument("app", metavar="APP")
-@click.option("-o", "--output", metavar="OUT", help="Write the original to OUT instead of in place.")
-def restore(app: str, output: str | None) -> None:
-    """Give back APP exactly as it was before `relinterp patch`."""
-    from .api import restore as restore_file
+@click.option("-o", "--output", metavar="OUT", help="Write the result to OUT instead of in place (one PATH only).")
+@many_files
+def restore(paths, recursive, jobs, as_json, verbose, output) -> None:
+    """Give back each PATH exactly as it was before `relinterp patch`.
 
-    result = _run(restore_file, app, output=output)
-    click.echo(f"{result.path}: restored ({result.plan.size} bytes, as before patching)")
+    A patched file that changed since (stripped, say) has lost its original bytes: it
+    gets its PT_INTERP back and runs with the system loader again, and relinterp says
+    it is not the byte-exact original (status restored-not-exact; exit status 0).
+    """
+    from .batch import Task
+
+    _run(Task("restore", output=output), paths, recursive, jobs, as_json, verbose)
 
 
-def _run(operation, *args, **kwargs):
-    """Run an api operation; report its refusal as "PATH: reason" and exit with its status."""
-    from .errors import RelinterpError
+@main.command(epilog=EXIT_STATUS_HELP)
+@many_files
+def inspect(paths, recursive, jobs, as_json, verbose) -> None:
+    """Show what relinterp sees in each PATH.
+
+    ELF class, machine and type, libc, whether it is patched (with what loader
+    candidates, stub and original interpreter) or can be (or why not), NEEDED and
+    RUNPATH.  Reads program headers only, so stripped files work too.
+    """
+    from .batch import Task
+
+    _run(Task("inspect"), paths, recursive, jobs, as_json, verbose)
+
+
+def _run(task, paths, recursive: bool, jobs: int | None, as_json: bool, verbose: bool, **fields) -> None:
+    """Run `task` over the inputs, print each result as it comes, then the summary;
+    exit with the run's status."""
+    import json
+
+    from .batch import exit_status, gather, run
+    from .render import render, summary_line
+    from .report import document
     from .stub import StubMismatch
 
+    _check_usage(paths, recursive, task.output)
+    items = gather(paths, recursive)
+    results = []
     try:
-        return operation(*args, **kwargs)
-    except RelinterpError as error:
-        click.echo(str(error), err=True)
-        sys.exit(error.exit_code)
+        for result in run(task, items, jobs or os.cpu_count() or 1):
+            results.append(result)
+            out, err = render(result, verbose)
+            for line in [] if as_json else out:
+                click.echo(line)
+            for line in err:
+                click.echo(line, err=True)
     except StubMismatch as error:
         click.echo(f"relinterp: broken installation: {error}", err=True)
         sys.exit(EXIT_FAILED)
+    status = exit_status(results)
+    if as_json:
+        click.echo(json.dumps(document(task.command, results, status, **fields), indent=2))
+    if len(results) > 1 or recursive:
+        click.echo(summary_line(results), err=as_json)
+    sys.exit(status)
+
+
+def _check_usage(paths: tuple[str, ...], recursive: bool, output: str | None) -> None:
+    if output is not None and (len(paths) > 1 or recursive):
+        raise click.UsageError("-o/--output takes exactly one PATH and no -r")
+    if not recursive:
+        for path in paths:
+            if os.path.isdir(path):
+                raise click.UsageError(f"{path}: is a directory (use -r to process the files in it)")
 
 
 # ---------------------------------------------------------------- bundle and verify

