@@ -50,25 +50,12 @@ def build(script: Path) -> list[common.Variant]:
 
 def render(command: str, machine: dict[str, str], spawns: int, passes: list[dict[str, common.Spread]],
            elapsed_s: float) -> str:
-    def ratio(run: dict[str, common.Spread], name: str) -> float:
-        return run[name].median / run["unpatched"].median
-
     target_rows = []
     for name, _, bound in PATCHED:
-        ratios = [ratio(run, name) for run in passes]
+        ratios = [common.ratio(run, name) for run in passes]
         met = all(r <= bound for r in ratios)
         target_rows.append([f"{name}: patched / unpatched ≤ {bound}", " and ".join(f"{r:.3f}" for r in ratios),
                             "met" if met else "**missed**"])
-    headers = ["Variant"]
-    for n in range(1, len(passes) + 1):
-        headers += [f"pass {n}: median µs (p10–p90)", f"pass {n}: × unpatched"]
-    rows = []
-    for name in passes[0]:
-        row = [name]
-        for run in passes:
-            s = run[name]
-            row += [f"{s.median:.0f} ({s.p10:.0f}–{s.p90:.0f})", f"{ratio(run, name):.3f}"]
-        rows.append(row)
     options = "\n".join(f"- {name}: `relinterp patch hello {shlex.join(opts)}`" for name, opts, _ in PATCHED)
     stub = json.loads(common.MANIFEST.read_text())["stubs"]["x86_64"]["size"]
     return f"""# relinterp benchmarks: loader discovery
@@ -96,7 +83,7 @@ PT_INTERP; the patched copies sit in `dist/bin/` next to `dist/lib/ld-musl.so`:
 The three misses are paths that do not exist (one failed `openat` each).  Stub blob:
 {stub} bytes.  RELINTERP_LOADER and RELINTERP_DEBUG are unset.
 
-{common.table(headers, rows)}
+{common.startup_table(passes)}
 
 ## How to reproduce
 

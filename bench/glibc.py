@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import shlex
 import shutil
@@ -21,11 +20,10 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from run import (BENCH, ROOT, SRC, STARTUP_PASSES, WARMUP_ROUNDS, WORK, Spread, Variant, at_least,
-                 check_output, cpu_model, measure_startup, relinterp_revision, table)
+                 check_output, describe_machine, measure_startup, ratio, startup_table, table)
 
 GLIBC_WORK = WORK / "glibc"
 RESULTS = BENCH / "RESULTS-glibc.md"
@@ -154,36 +152,6 @@ def stub_syscalls(calls: list[str]) -> list[str]:
 # ---------------------------------------------------------------- report
 
 
-def describe_machine() -> dict[str, str]:
-    return {
-        "Date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "Kernel": platform.release(),
-        "CPU": cpu_model(),
-        "nproc": str(len(os.sched_getaffinity(0))),
-        "glibc": os.confstr("CS_GNU_LIBC_VERSION") or "?",
-        "gcc": check_output(["gcc", "--version"]).splitlines()[0],
-        "relinterp": relinterp_revision(),
-    }
-
-
-def ratio(run: dict[str, Spread], name: str, base: str = UNPATCHED) -> float:
-    return run[name].median / run[base].median
-
-
-def startup_table(startup: list[dict[str, Spread]]) -> str:
-    headers = ["Variant"]
-    for n in range(1, len(startup) + 1):
-        headers += [f"pass {n}: median µs (p10–p90)", f"pass {n}: × unpatched"]
-    rows = []
-    for name in startup[0]:
-        row = [name]
-        for run in startup:
-            s = run[name]
-            row += [f"{s.median:.0f} ({s.p10:.0f}–{s.p90:.0f})", f"{ratio(run, name):.3f}"]
-        rows.append(row)
-    return table(headers, rows)
-
-
 def counts_table(counts: dict[str, Counts]) -> str:
     def shown(value) -> str:
         return "n/a" if value is None else f"{value:,}"
@@ -280,7 +248,7 @@ def main() -> None:
         sys.exit("gcc not found: apt-get install gcc libc6-dev")
     shutil.rmtree(GLIBC_WORK, ignore_errors=True)
     GLIBC_WORK.mkdir(parents=True)
-    machine = describe_machine()
+    machine = describe_machine(glibc=os.confstr("CS_GNU_LIBC_VERSION") or "?")
     print("1. building hello and its dist tree", flush=True)
     variants = build(GLIBC_WORK)
     print(f"2. start-up: {STARTUP_PASSES} passes of {args.spawns} interleaved spawns per variant", flush=True)
