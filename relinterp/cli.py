@@ -244,6 +244,8 @@ def _show_verify(report) -> None:
             click.echo(f"{tree}: {program.path}: ran {' '.join(program.run.argv)} in an empty root: {status}")
             for line in (program.run.stdout + program.run.stderr).splitlines():
                 click.echo(f"  | {line}")
+    for note in report.notes:
+        click.echo(f"{tree}: NOTE {note.path}: {note.check}: {note.message}")
     for finding in [f for p in report.programs for f in p.findings] + report.findings:
         click.echo(f"{tree}: FAIL {finding.path}: {finding.check}: {finding.message}")
     problems = sum(len(p.findings) for p in report.programs) + len(report.findings)

@@ -30,6 +30,7 @@ from .closure import FILE, MISSING, inside, resolve_closure
 from .dynamic import LinkedObject, is_elf, read_linked_object
 from .elf import read_executable
 from .errors import RelinterpError
+from .hostfiles import host_file_notes
 from .libc import GLIBC, MUSL
 from .linkcheck import link_problems
 from .loaders import loader_family, loader_rules
@@ -67,6 +68,7 @@ class TreeReport:
     tree: str
     programs: list[ProgramReport] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # about the tree as a whole
+    notes: list[Finding] = field(default_factory=list)  # worth knowing, not failures (relinterp.hostfiles)
 
     @property
     def ok(self) -> bool:
@@ -103,6 +105,8 @@ def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
         report.programs.append(_check_program(program, tree, libraries, seen, options))
     family = next((p.family for p in report.programs if p.family), MUSL)
     report.findings += _check_files(tree, list(seen.values()), programs[0], family)
+    if family == GLIBC:
+        report.notes = [Finding(_rel(path, tree), "host", note) for path, note in host_file_notes(seen.values())]
     if elves is not None:
         report.findings += _check_symlinks(tree)
     return report
@@ -278,6 +282,7 @@ def as_json(reports: list[TreeReport]) -> dict:
         "trees": [{
             "target": r.target, "tree": r.tree, "ok": r.ok,
             "findings": [_finding_json(f) for f in r.findings],
+            "notes": [_finding_json(f) for f in r.notes],
             "programs": [_program_json(p) for p in r.programs],
         } for r in reports],
     }

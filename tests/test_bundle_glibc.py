@@ -4,6 +4,7 @@ starts in an empty root; refused when its files would not link together."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -260,3 +261,14 @@ def test_verify_flags_an_entry_only_the_loader_can_expand(tree):
     assert (f"{tree}: FAIL lib/libprobe.so: search-path: RPATH/RUNPATH entry $ORIGIN/../$LIB depends on the "
             "loader's $LIB or $PLATFORM (its build, the CPU): name the directory relative to $ORIGIN"
             ) in result.stdout.splitlines()
+
+
+def test_verify_notes_what_glibc_would_load_from_the_host(tree):
+    result = verify(tree, "--json")
+    assert result.returncode == 0, result.stdout  # notes are not failures
+    notes = {(n["path"], n["message"].split(":")[0]) for n in json.loads(result.stdout)["trees"][0]["notes"]}
+    assert notes == {("bin/probe", "calls getpwnam"), ("bin/probe", "calls iconv_open"),
+                     ("lib/libstdc++.so.6", "calls iconv_open"), ("lib/libstdc++.so.6", "calls newlocale, setlocale")}
+    lines = verify(tree).stdout.splitlines()
+    assert (f"{tree}: NOTE bin/probe: host: calls getpwnam: glibc then loads NSS modules (libnss_*.so.2) for the "
+            "services the host's /etc/nsswitch.conf names (files and dns are in libc.so.6)") in lines
