@@ -23,7 +23,7 @@ Not modelled: glibc-hwcaps and legacy hwcaps subdirectories (x86-64-v3/, haswell
 the files in the directory itself are what runs on every CPU.
 
 The loader's build-time facts -- its system directories, `$LIB`, `$PLATFORM`, its cache
-file, libc's SONAME -- come from `ld.so --list-diagnostics` (glibc >= 2.33), run on the
+file -- come from `ld.so --list-diagnostics` (glibc >= 2.33), run on the
 build machine.  Without it: glibc's generic defaults, and `$LIB`/`$PLATFORM` unknown.
 """
 
@@ -60,9 +60,6 @@ class LoaderFacts:
     lib: str | None  # the value of $LIB
     platform: str | None  # the value of $PLATFORM (the CPU's, on the machine that ran the loader)
     cache: str  # its ld.so.cache
-    libc_soname: str = "libc.so.6"
-    version: str | None = None  # e.g. "2.36"
-    from_loader: bool = False  # read from --list-diagnostics, not defaulted
 
 
 def default_facts(elfclass: int = 64) -> LoaderFacts:
@@ -96,9 +93,7 @@ def parse_diagnostics(text: str) -> LoaderFacts | None:
     if not dirs or "path.sysconfdir" not in values:
         return None
     return LoaderFacts(system_dirs=dirs, lib=values.get("dl_dst_lib"), platform=values.get("dl_platform"),
-                       cache=os.path.join(values["path.sysconfdir"], CACHE),
-                       libc_soname=values.get("dso.libc", "libc.so.6"), version=values.get("version.version"),
-                       from_loader=True)
+                       cache=os.path.join(values["path.sysconfdir"], CACHE))
 
 
 def _index(item: tuple[str, str]) -> tuple[str, int]:

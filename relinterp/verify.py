@@ -100,7 +100,8 @@ def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
         tree, elves, unreadable = _tree_of(programs[0]), None, []
     report = TreeReport(target, tree, findings=[Finding(_rel(e.path, tree), "file", e.reason) for e in unreadable])
     libraries = [o.path for o in elves or () if not o.is_program]
-    seen: dict[str, LinkedObject] = {o.path: o for o in elves or ()}
+    # every ELF file met, once: a closure reaches lib/x as bin/../lib/x
+    seen: dict[str, LinkedObject] = {os.path.normpath(o.path): o for o in elves or ()}
     for program in programs:
         report.programs.append(_check_program(program, tree, libraries, seen, options))
     family = next((p.family for p in report.programs if p.family), MUSL)
@@ -134,7 +135,7 @@ def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen:
             report.findings += [Finding(_rel(path, tree), "glibc", reason)
                                 for path, reason in link_problems(closure, loader)]
         for obj in closure.objects:
-            seen.setdefault(obj.path, obj)
+            seen.setdefault(os.path.normpath(os.path.abspath(obj.path)), obj)
     if options.run is not None:
         report.run = _run(program, tree, options)
         if report.run.status != 0:
