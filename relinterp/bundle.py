@@ -261,13 +261,13 @@ def _library_list(obj: LinkedObject, dest: str, lib_dir: str, glibc: bool) -> Se
 def _check_objects(closures: dict, loader: LoaderChoice | None, version, problems: list) -> None:
     """Every file must suit the loader: same machine, no format it cannot apply, and under
     glibc one build of glibc and every symbol version found."""
-    seen = set()
+    seen, reported = set(), set()
     for closure in closures.values():
         if loader is not None and loader.family == GLIBC:
-            for path, reason in link_problems(closure, loader.file):
-                if (path, reason) not in seen:
-                    seen.add((path, reason))
-                    problems.append(UnsupportedError(path, reason))
+            for problem in link_problems(closure, loader.file):
+                if problem not in reported:
+                    reported.add(problem)
+                    problems.append(UnsupportedError(*problem))
         for obj in closure.objects:
             if obj.path in seen:
                 continue

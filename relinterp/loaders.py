@@ -11,8 +11,6 @@ from .glibc import GlibcRules, default_facts, is_glibc_interp, is_glibc_loader, 
 from .libc import GLIBC, MUSL
 from .musl import MuslRules, is_musl_interp, is_musl_loader
 
-FAMILIES = (MUSL, GLIBC)
-
 
 def interp_family(interp: str | None) -> str | None:
     """MUSL or GLIBC from a program's PT_INTERP by the name conventions bundle relies on."""
