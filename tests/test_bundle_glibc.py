@@ -272,3 +272,11 @@ def test_verify_notes_what_glibc_would_load_from_the_host(tree):
     lines = verify(tree).stdout.splitlines()
     assert (f"{tree}: NOTE bin/probe: host: calls getpwnam: glibc then loads NSS modules (libnss_*.so.2) for the "
             "services the host's /etc/nsswitch.conf names (files and dns are in libc.so.6)") in lines
+
+
+def test_without_proc_glibc_cannot_expand_the_programs_origin_and_verify_says_so(tree):
+    result = verify(tree / "bin/probe", "--run", "hello", "--no-proc")
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert f"{tree}: FAIL bin/probe: libraries: libprobe.so: not found inside the tree" in lines
+    assert any("error while loading shared libraries: libprobe.so" in line for line in lines), lines
