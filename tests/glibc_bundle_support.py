@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
-from conftest import PROGRAMS, run
+from conftest import PROGRAMS, run, unavailable
 
 FOUND = re.compile(r"\t(\S+) => (/\S+) \(0x[0-9a-f]+\)")
 NOT_FOUND = re.compile(r"\t(\S+) => not found")
@@ -111,6 +112,8 @@ def glibc_rules(system_glibc, *, library_path=(), cache: Path | None = None):
 def private_cache(out: Path, *directories: Path) -> Path:
     """An ld.so.cache of the machine's libraries plus `directories`, made by ldconfig in a
     private mount namespace (ldconfig also rewrites its auxiliary cache in /var/cache)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        unavailable("a private ld.so.cache needs root and unshare (a private mount namespace)")
     conf = out.with_suffix(".conf")
     conf.write_text("".join(f"{d}\n" for d in directories))
     script = 'mount -t tmpfs none /var/cache/ldconfig && exec ldconfig -X -C "$0" -f "$1"'
