@@ -8,9 +8,12 @@ gets one), then times the console script in fresh children:
   - the same over the tree the previous run left (replaced in one step);
   - the same with `--tar OUT.tar.gz`;
 and, in this process, plan_bundle + build_bundle alone (no interpreter start-up).
-Writes bench/RESULTS-bundle.md.  Target: ≤ 1 s wall for the command.
+Writes bench/RESULTS-bundle.md.  Target: ≤ 1 s wall for the command.  With `--libc glibc`
+the same project is built with gcc and bundled with the machine's glibc (libc.so.6 is then
+an eleventh library, and the program gets a DT_RPATH); that report is
+bench/RESULTS-bundle-glibc.md.
 
-    python3 bench/bundle.py [--runs N]
+    python3 bench/bundle.py [--runs N] [--libc musl|glibc]
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import BENCH, Spread, describe_machine, relinterp_script, table  # noqa: E402
 
 WORK = BENCH / "work" / "bundle"
-RESULTS = BENCH / "RESULTS-bundle.md"
+RESULTS = {"musl": BENCH / "RESULTS-bundle.md", "glibc": BENCH / "RESULTS-bundle-glibc.md"}
+COMPILER = {"musl": "musl-gcc", "glibc": "gcc"}
 LIBRARIES = 10
 TARGET_S = 1.0
 PROGRAM = """#include <stdio.h>
@@ -36,22 +40,22 @@ int main(void) {{ printf("sum %d\\n", {calls}); return 0; }}
 """
 
 
-def build(work: Path) -> Path:
+def build(work: Path, cc: str) -> Path:
     """Ten libraries lib/libbenchN.so (each returning N) and bin/app needing all."""
     lib = work / "build"
     lib.mkdir(parents=True)
     for n in range(LIBRARIES):
         (lib / f"bench{n}.c").write_text(f"int bench{n}(void) {{ return {n}; }}\n")
-        compile_c(lib / f"libbench{n}.so", "-shared", "-fPIC", lib / f"bench{n}.c")
+        compile_c(cc, lib / f"libbench{n}.so", "-shared", "-fPIC", lib / f"bench{n}.c")
     source = work / "app.c"
     source.write_text(PROGRAM.format(declarations="\n".join(f"int bench{n}(void);" for n in range(LIBRARIES)),
                                      calls=" + ".join(f"bench{n}()" for n in range(LIBRARIES))))
-    app = compile_c(work / "app", source, f"-L{lib}", *(f"-lbench{n}" for n in range(LIBRARIES)))
+    app = compile_c(cc, work / "app", source, f"-L{lib}", *(f"-lbench{n}" for n in range(LIBRARIES)))
     return app
 
 
-def compile_c(out: Path, *args) -> Path:
-    subprocess.run(["musl-gcc", "-O2", "-o", str(out), *map(str, args)], check=True)
+def compile_c(cc: str, out: Path, *args) -> Path:
+    subprocess.run([cc, "-O2", "-o", str(out), *map(str, args)], check=True)
     return out
 
 
@@ -105,48 +109,60 @@ def check(work: Path) -> str:
     return output.strip()
 
 
-def machine_table() -> dict[str, str]:
-    """bench/run.py's description, with the musl and patchelf `bundle` actually uses."""
+def machine_table(libc: str) -> dict[str, str]:
+    """bench/run.py's description, with the C library and patchelf `bundle` actually uses."""
+    import os
+
     from relinterp.assemble import find_patchelf
+    from relinterp.glibc import glibc_build
     from relinterp.musl import musl_version
 
     machine = describe_machine()
-    machine["musl"] = ".".join(map(str, musl_version("/lib/ld-musl-x86_64.so.1") or ("unknown",)))
+    if libc == "musl":
+        machine["musl"] = ".".join(map(str, musl_version("/lib/ld-musl-x86_64.so.1") or ("unknown",)))
+    else:
+        machine["glibc"] = glibc_build(os.path.realpath("/lib64/ld-linux-x86-64.so.2")) or "unknown"
     patchelf = find_patchelf()
     version = subprocess.run([patchelf, "--version"], capture_output=True, text=True).stdout.strip()
     machine["patchelf"] = f"{version} ({patchelf})"
     return machine
 
 
-def render(command: str, samples: dict[str, list[float]], output: str, runs: int) -> str:
-    machine = machine_table()
+def render(command: str, samples: dict[str, list[float]], output: str, runs: int, libc: str) -> str:
+    machine = machine_table(libc)
     headline = Spread.of(samples["new directory"]).median
     rows = [[name, f"{Spread.of(s).median * 1000:.0f}", f"{Spread.of(s).p10 * 1000:.0f}",
              f"{Spread.of(s).p90 * 1000:.0f}"] for name, s in samples.items()]
     verdict = "met" if headline <= TARGET_S else "**missed**"
+    what = ("it reads 12 ELF files, copies them and the loader, sets the program's RUNPATH with patchelf (the "
+            "libraries are left as they are) and patches the program." if libc == "musl" else
+            "it asks the loader for its search directories (`ld.so --list-diagnostics`) and ldconfig for "
+            "ld.so.cache, reads 13 ELF files (libc.so.6 among them, with their symbol versions), checks that "
+            "libc.so.6 is the loader's build, copies them and the loader, sets the program's DT_RPATH with "
+            "patchelf and patches the program.")
     return "\n\n".join([
-        "# relinterp bundle: a program with 10 libraries",
+        f"# relinterp bundle: a {libc} program with 10 libraries",
         f"Produced by `{command}`.  Each figure: {runs} runs after one warm-up, wall time.",
         "## Machine\n\n" + table(["", ""], [[k, v] for k, v in machine.items()]),
         "## Target\n\n" + table(["Target", "Figure", ""],
                                 [[f"`relinterp bundle` ≤ {TARGET_S:g} s", f"{headline * 1000:.0f} ms", verdict]]),
         "## Wall time (ms)\n\n" + table(["", "median", "p10", "p90"], rows),
         f"The bundled program ran and printed `{output}`.  What is timed: the console script "
-        "`relinterp bundle APP -o OUT --library-path LIBS` in a fresh child, from spawn to exit; "
-        "it reads 12 ELF files, copies them and the loader, sets the program's RUNPATH with "
-        "patchelf (the libraries are left as they are) and patches the program.",
+        f"`relinterp bundle APP -o OUT --library-path LIBS` in a fresh child, from spawn to exit; {what}",
     ]) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument("--libc", choices=sorted(COMPILER), default="musl")
     args = parser.parse_args()
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
-    app = build(WORK)
+    app = build(WORK, COMPILER[args.libc])
     samples = measure(WORK, app, args.runs)
-    RESULTS.write_text(render(shlex.join(["python3", *sys.argv]), samples, check(WORK), args.runs))
+    output = check(WORK)
+    RESULTS[args.libc].write_text(render(shlex.join(["python3", *sys.argv]), samples, output, args.runs, args.libc))
     for name, s in samples.items():
         print(f"{name}: median {Spread.of(s).median * 1000:.0f} ms")
 

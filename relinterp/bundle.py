@@ -5,8 +5,15 @@ applies the plan).
 The tree: programs in BIN_DIR, every library and the loader in LIB_DIR.  Libraries keep
 the name the loader looks for (the NEEDED name, which is normally the SONAME), as real
 files; a file reached under a second name gets a symbolic link.  The loader is one file
-named as the programs' PT_INTERP names it (ld-musl-ARCH.so.1); musl's libc.so is that same
-file and needs no copy: the loader answers to "libc.so" itself.
+named as the programs' PT_INTERP names it (ld-musl-ARCH.so.1, ld-linux-x86-64.so.2).
+musl's libc.so is its loader and needs no copy; glibc's libc.so.6 is a library like the
+others, and must come from the loader's build (relinterp.linkcheck).
+
+How the libraries are found in LIB_DIR: musl searches the RPATH/RUNPATH of every object up
+the needed-by chain, so the programs' list is enough.  glibc passes only DT_RPATH along
+the chain (a library's DT_RUNPATH serves that library alone, the program's DT_RUNPATH
+only its own NEEDED names), so the programs get DT_RPATH, and a library with a DT_RUNPATH
+of its own gets LIB_DIR added to it.
 """
 
 from __future__ import annotations
@@ -19,8 +26,11 @@ from dataclasses import dataclass, field
 from .closure import FILE, Closure, resolve_closure
 from .dynamic import LinkedObject, read_linked_object
 from .errors import BundleError, RelinterpError, UnsupportedError
-from .musl import RELR_SINCE, MuslRules, is_musl_interp, is_musl_loader, musl_version
-from .searchpath import SearchPathChange, plan_search_path
+from .libc import GLIBC, MUSL
+from .linkcheck import link_problems
+from .loaders import interp_family, loader_family, loader_rules
+from .musl import RELR_SINCE, musl_version
+from .searchpath import RPATH, SearchPathChange, current_tag, plan_search_path
 
 PROGRAM, LIBRARY, LOADER_FILE, ALIAS = "program", "library", "loader", "alias"
 GLOB_CHARS = frozenset("*?[")
@@ -52,6 +62,8 @@ class LoaderChoice:
     file: str  # the file shipped (symlinks resolved)
     known_as: str  # the path the loader is known by on this machine (PT_INTERP or --loader)
     name: str  # its name in LIB_DIR: as the programs' PT_INTERP names it
+    family: str  # MUSL or GLIBC
+    object: LinkedObject  # the file, as read
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,7 @@ class BundlePlan:
     files: tuple[TreeFile, ...]
     loader: str | None  # the loader file shipped (symlinks resolved)
     musl_version: tuple[int, int, int] | None
+    family: str | None = None  # MUSL or GLIBC: whose loader; None for static programs only
     closures: dict[str, Closure] = field(default_factory=dict)
 
 
@@ -74,10 +87,11 @@ def plan_bundle(apps: Sequence[str], output: str, options: BundleOptions = Bundl
     _raise_if(problems, output)
     closures = _closures(dynamic, loader, options, problems) if loader else {}
     files = _place(programs, closures, loader, options, problems)
-    version = musl_version(loader.file) if loader else None
+    version = musl_version(loader.file) if loader and loader.family == MUSL else None
     _check_objects(closures, loader, version, problems)
     _raise_if(problems, output)
-    return BundlePlan(output, options, tuple(files), loader.file if loader else None, version, closures)
+    return BundlePlan(output, options, tuple(files), loader.file if loader else None, version, closures,
+                      loader.family if loader else None)
 
 
 def _raise_if(problems: list[RelinterpError], output: str) -> None:
@@ -113,9 +127,9 @@ def _read_program(app: str, problems: list) -> LinkedObject | None:
         problems.append(RelinterpError(app, f"not an executable (ELF type {obj.elf_type}, no PT_INTERP)"))
     elif obj.patched and obj.interp is None:
         problems.append(RelinterpError(app, "patched, then changed (stripped?): bundle the original program"))
-    elif obj.interp is not None and not is_musl_interp(obj.interp):
-        problems.append(UnsupportedError(app, f"not a musl program (PT_INTERP {obj.interp}): bundle supports "
-                                              "musl programs only so far"))
+    elif obj.interp is not None and interp_family(obj.interp) is None:
+        problems.append(UnsupportedError(app, f"not a musl or glibc program (PT_INTERP {obj.interp}): bundle "
+                                              "knows the search rules of those two loaders only"))
     else:
         return obj
     return None
@@ -125,6 +139,11 @@ def _choose_loader(programs: list[LinkedObject], options: BundleOptions, problem
     """One loader for every program: --loader, or the file their PT_INTERP names."""
     names = {os.path.basename(p.interp) for p in programs}
     files = {os.path.realpath(p.interp) for p in programs}
+    families = {interp_family(p.interp) for p in programs}
+    if len(families) > 1:
+        problems.append(RelinterpError(programs[0].path, "musl and glibc programs cannot share one loader: "
+                                                         "bundle them into two trees"))
+        return None
     if options.loader is None and len(files) > 1:
         problems.append(RelinterpError(programs[0].path, f"the programs use different loaders "
                                                          f"({', '.join(sorted(files))}): pass --loader"))
@@ -139,15 +158,16 @@ def _choose_loader(programs: list[LinkedObject], options: BundleOptions, problem
     except RelinterpError as error:
         problems.append(RelinterpError(known_as, f"loader: {error.reason}"))
         return None
-    if loader.elf_type != "ET_DYN" or loader.abi != programs[0].abi or not is_musl_loader(source):
-        problems.append(RelinterpError(known_as, f"not a musl loader for {programs[0].machine} "
+    family = families.pop()
+    if loader.abi != programs[0].abi or loader_family(loader) != family:
+        problems.append(RelinterpError(known_as, f"not a {family} loader for {programs[0].machine} "
                                                  f"({programs[0].elfclass}-bit)"))
         return None
-    return LoaderChoice(source, known_as, os.path.basename(programs[0].interp))
+    return LoaderChoice(source, known_as, os.path.basename(programs[0].interp), family, loader)
 
 
 def _closures(programs: list[LinkedObject], loader: LoaderChoice, options: BundleOptions, problems: list) -> dict:
-    rules = MuslRules(loader.known_as, loader=loader.file, library_path=options.library_path)
+    rules = loader_rules(loader.family, loader.known_as, loader.object, library_path=options.library_path)
     dlopen = _expand_includes(options.include, problems)
     closures = {}
     for index, program in enumerate(programs):
@@ -192,17 +212,19 @@ def _place(programs, closures: dict, loader: LoaderChoice | None, options: Bundl
         closure = closures.get(program.path)
         needs_libs = closure is not None and (bool(closure.libraries()) or bool(options.include))
         rel = os.path.relpath(loader_dest, bin_dir) if closure is not None else None
-        change = plan_search_path(program, dest, lib_dir if needs_libs else None)
+        tag = RPATH if loader is not None and loader.family == GLIBC and closure is not None else None
+        change = plan_search_path(program, dest, lib_dir if needs_libs else None, tag)
         files[dest] = TreeFile(dest, PROGRAM, source=program.path, search_path=change, loader_rel=rel,
                                executable=True)
+    glibc = loader is not None and loader.family == GLIBC
     for closure in closures.values():
         for obj in closure.objects[1:]:
-            _place_library(obj, closure, lib_dir, files, by_source, problems)
+            _place_library(obj, closure, lib_dir, files, by_source, problems, glibc)
     return [files[k] for k in sorted(files)]
 
 
 def _place_library(obj: LinkedObject, closure: Closure, lib_dir: str, files: dict, by_source: dict,
-                   problems: list) -> None:
+                   problems: list, glibc: bool) -> None:
     """Put `obj` in lib_dir under each name it was found by (a link for the second one)."""
     real = os.path.realpath(obj.path)
     for r in closure.resolutions:
@@ -221,16 +243,31 @@ def _place_library(obj: LinkedObject, closure: Closure, lib_dir: str, files: dic
             files[dest] = TreeFile(dest, ALIAS, link=link)
         elif known is None:
             by_source[real] = dest
-            # musl searches the lists of the needing objects up to the program: a library needs
-            # no list of its own.  (glibc does not pass RUNPATH on: it will need $ORIGIN here.)
-            files[dest] = TreeFile(dest, LIBRARY, source=obj.path, search_path=plan_search_path(obj, dest, None),
+            files[dest] = TreeFile(dest, LIBRARY, source=obj.path, search_path=_library_list(obj, dest, lib_dir, glibc),
                                    executable=bool(os.stat(real).st_mode & 0o111))
 
 
+def _library_list(obj: LinkedObject, dest: str, lib_dir: str, glibc: bool) -> SearchPathChange | None:
+    """A library needs no list of its own where the programs' is passed on to it (musl:
+    every list; glibc: RPATH).  Under glibc a DT_RUNPATH of its own stops that, so one that
+    stays gets LIB_DIR too; either way the list keeps its kind (patchelf would turn an RPATH
+    into a RUNPATH)."""
+    if not glibc:
+        return plan_search_path(obj, dest, None)
+    own_runpath = obj.runpath is not None and bool(obj.needed)
+    return plan_search_path(obj, dest, lib_dir if own_runpath else None, current_tag(obj))
+
+
 def _check_objects(closures: dict, loader: LoaderChoice | None, version, problems: list) -> None:
-    """Every file must suit the loader: same machine, and no format it cannot apply."""
-    seen = set()
+    """Every file must suit the loader: same machine, no format it cannot apply, and under
+    glibc one build of glibc and every symbol version found."""
+    seen, reported = set(), set()
     for closure in closures.values():
+        if loader is not None and loader.family == GLIBC:
+            for problem in link_problems(closure, loader.file):
+                if problem not in reported:
+                    reported.add(problem)
+                    problems.append(UnsupportedError(*problem))
         for obj in closure.objects:
             if obj.path in seen:
                 continue
@@ -238,7 +275,7 @@ def _check_objects(closures: dict, loader: LoaderChoice | None, version, problem
             if obj.abi != closure.program.abi:
                 problems.append(UnsupportedError(obj.path, f"machine {obj.machine} ({obj.elfclass}-bit) differs "
                                                            f"from the program's {closure.program.machine}"))
-            if obj.relr and (version is None or version < RELR_SINCE):
+            if obj.relr and loader.family == MUSL and (version is None or version < RELR_SINCE):
                 have = "musl " + ".".join(map(str, version)) if version else "a musl of unknown version"
                 problems.append(UnsupportedError(obj.path, f"uses DT_RELR relocations, which need musl >= "
                                                            f"{'.'.join(map(str, RELR_SINCE))}; the loader "

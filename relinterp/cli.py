@@ -213,7 +213,7 @@ Exit status:
               help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners).")
 def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_path, tarball) -> None:
     """Make DIR, a tree that runs APP... on any Linux: the programs in BIN_DIR, patched to
-    find their loader in LIB_DIR, with every library they need (musl programs)."""
+    find their loader in LIB_DIR, with every library they need (musl or glibc programs)."""
     from .assemble import build_bundle
     from .bundle import BundleOptions, plan_bundle
     from .musl import split_list
@@ -235,7 +235,7 @@ def _show_bundle(result) -> None:
         notes = []
         if item.search_path is not None:
             change = item.search_path
-            notes.append(f"RUNPATH {change.value}" if change.value else "RPATH/RUNPATH removed")
+            notes.append(f"{change.tag} {change.value}" if change.value else "RPATH/RUNPATH removed")
         if item.role == PROGRAM and item.loader_rel:
             notes.append(f"patched, loader $ORIGIN/{item.loader_rel}")
         if item.role == LOADER_FILE:
@@ -295,6 +295,8 @@ def _show_verify(report) -> None:
             click.echo(f"{tree}: {program.path}: ran {' '.join(program.run.argv)} in an empty root: {status}")
             for line in (program.run.stdout + program.run.stderr).splitlines():
                 click.echo(f"  | {line}")
+    for note in report.notes:
+        click.echo(f"{tree}: NOTE {note.path}: {note.check}: {note.message}")
     for finding in [f for p in report.programs for f in p.findings] + report.findings:
         click.echo(f"{tree}: FAIL {finding.path}: {finding.check}: {finding.message}")
     problems = sum(len(p.findings) for p in report.programs) + len(report.findings)

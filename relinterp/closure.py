@@ -4,9 +4,10 @@ for the names it dlopen()s), found by that loader's own search rules.
 The walk is the loader's: breadth first in load order, a name already loaded is not
 searched again, a file reached under a second name (same device and inode) is the same
 object.  Where to look, which names the loader provides itself, and which found files it
-takes differ between C libraries: a `LoaderRules` says it.  relinterp.musl has musl's;
-glibc's will plug in the same way (its order of LD_LIBRARY_PATH, RPATH and RUNPATH, RUNPATH
-not passed along the needed-by chain, ld.so.cache, files for another machine skipped).
+takes differ between C libraries: a `LoaderRules` says it.  relinterp.musl has musl's,
+relinterp.glibc glibc's (its order of RPATH, LD_LIBRARY_PATH and RUNPATH, RUNPATH not
+passed along the needed-by chain, ld.so.cache, files for another machine skipped, an
+object answering to its SONAME).
 
 `within` confines the search to one directory tree, as in an empty root that holds only
 that tree: a directory or file outside it counts as absent.
@@ -46,12 +47,15 @@ class LoaderRules(Protocol):
     """How one loader finds libraries."""
 
     loader: str | None  # the loader's file: a library found to be that file is the loader
+    by_soname: bool  # a name equal to a loaded object's SONAME is that object (glibc, not musl)
 
     def provides(self, name: str) -> bool:
         """The loader answers to this name itself (no file is searched)."""
 
-    def search_dirs(self, needer: Node) -> Iterator[str]:
-        """The directories searched, in order, for a name `needer` asks for."""
+    def candidates(self, name: str, needer: Node) -> Iterator[tuple[str, str]]:
+        """The files tried, in order, for a name `needer` asks for: (where, path) pairs,
+        `where` being the directory searched (or a cache file) as an error names it; an
+        empty path: `where` was consulted and offered nothing."""
 
     def dlopen_needer(self, program: Node) -> Node:
         """The object a dlopen() of a bare name is searched for (its rules apply)."""
@@ -111,6 +115,7 @@ class _Walk:
         self.rules, self.within, self.excluded = rules, within, tuple(excluded)
         self.nodes: list[Node] = []
         self.by_name: dict[str, Node] = {}
+        self.by_soname: dict[str, Node] = {}
         self.by_file: dict[tuple[int, int], Node] = {}
         self.loader_key = _file_key(rules.loader) if rules.loader else None
 
@@ -120,6 +125,8 @@ class _Walk:
         self.by_file[key] = node
         if name is not None:
             self.by_name[name] = node
+        if self.rules.by_soname and obj.soname:
+            self.by_soname.setdefault(obj.soname, node)
         return node
 
     def load(self, name: str, needer: Node) -> Resolution:
@@ -128,8 +135,8 @@ class _Walk:
             return Resolution(name, who, LOADER)
         if "/" in name:  # a path: opened as it is, relative to the working directory
             path, searched = (name if self._present(name) else None), ()
-        elif name in self.by_name:
-            return Resolution(name, who, FILE, self.by_name[name].object.path)
+        elif name in self.by_name or name in self.by_soname:
+            return Resolution(name, who, FILE, (self.by_name.get(name) or self.by_soname[name]).object.path)
         else:
             path, searched = self._search(name, needer)
         if path is None:
@@ -146,10 +153,10 @@ class _Walk:
 
     def _search(self, name: str, needer: Node) -> tuple[str | None, tuple[str, ...]]:
         searched = []
-        for directory in self.rules.search_dirs(needer):
-            searched.append(directory)
-            candidate = os.path.join(directory, name)
-            if self._present(candidate) and self.rules.accepts(candidate, needer):
+        for where, candidate in self.rules.candidates(name, needer):
+            if where not in searched:
+                searched.append(where)
+            if candidate and self._present(candidate) and self.rules.accepts(candidate, needer):
                 return candidate, ()
         return None, tuple(searched)
 

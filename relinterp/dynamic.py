@@ -1,5 +1,6 @@
 """What a dynamic loader reads from an ELF file to link it: its NEEDED names, SONAME,
-RPATH/RUNPATH, the relocation formats it uses, and its machine.
+RPATH/RUNPATH, the relocation formats it uses, its machine, and the symbol versions it
+needs and defines (glibc's loader checks those; musl's ignores them).
 
 Read through pyelftools from the program headers (PT_DYNAMIC, PT_INTERP), never from
 section names, so stripped files read the same.  A program relinterp patched has no
@@ -22,6 +23,8 @@ from .errors import MalformedElfError, NotElfError, RelinterpError
 DT_RELRSZ, DT_RELR = 35, 36
 RELR_TAGS = frozenset(("DT_RELR", "DT_RELRSZ", DT_RELR, DT_RELRSZ))
 DF_1_PIE = 0x08000000
+DF_1_NODEFLIB = 0x00000800  # ld -z nodefaultlib: glibc skips ld.so.cache and its system directories
+VER_FLG_BASE, VER_FLG_WEAK = 0x1, 0x2
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,10 @@ class LinkedObject:
     runpath: str | None  # DT_RUNPATH as written
     relr: bool  # uses DT_RELR packed relocations
     dynamic: bool  # has PT_DYNAMIC
+    nodeflib: bool = False  # DT_FLAGS_1 has DF_1_NODEFLIB
+    # (NEEDED name, versions of it that must exist), from SHT_GNU_verneed; weak ones left out
+    version_needs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    version_defs: tuple[str, ...] = ()  # versions it defines (SHT_GNU_verdef), its own name left out
 
     @property
     def search_path(self) -> str | None:
@@ -58,6 +65,8 @@ class LinkedObject:
         """An executable (as opposed to a shared library or the loader itself)."""
         if self.elf_type == "ET_EXEC":
             return True
+        if self.elf_type == "ET_DYN" and self.soname is not None and not self.pie:
+            return False  # a library that can also be run (glibc's libc.so.6 prints its version)
         return self.elf_type == "ET_DYN" and (self.interp is not None or self.pie)
 
 
@@ -85,7 +94,7 @@ def read_linked_object(path: str | os.PathLike[str]) -> LinkedObject:
 
 def _read(path: str, elf: ELFFile) -> LinkedObject:
     interp, soname, rpath, runpath, needed = None, None, None, None, []
-    relr = pie = has_dynamic = False
+    relr = pie = nodeflib = has_dynamic = False
     for segment in elf.iter_segments():
         kind = segment["p_type"]
         if kind == "PT_INTERP":
@@ -104,6 +113,7 @@ def _read(path: str, elf: ELFFile) -> LinkedObject:
                     runpath = tag.runpath
                 elif name == "DT_FLAGS_1":
                     pie = bool(tag.entry.d_val & DF_1_PIE)
+                    nodeflib = bool(tag.entry.d_val & DF_1_NODEFLIB)
                 elif name in RELR_TAGS:
                     relr = True
     patched = False
@@ -112,8 +122,27 @@ def _read(path: str, elf: ELFFile) -> LinkedObject:
     return LinkedObject(
         path=path, machine=elf.header.e_machine, elfclass=elf.elfclass, little_endian=elf.little_endian,
         elf_type=elf.header.e_type, interp=interp, patched=patched, pie=pie, soname=soname,
-        needed=tuple(needed), rpath=rpath, runpath=runpath, relr=relr, dynamic=has_dynamic,
+        needed=tuple(needed), rpath=rpath, runpath=runpath, relr=relr, dynamic=has_dynamic, nodeflib=nodeflib,
+        **(_versions(elf) if has_dynamic else {}),
     )
+
+
+def _versions(elf: ELFFile) -> dict:
+    """Symbol versions, from the version sections (found by type, not name).  A file
+    without section headers has none to read: its versions go unchecked."""
+    needs, defs = [], []
+    for section in elf.iter_sections():
+        kind = section["sh_type"]
+        if kind == "SHT_GNU_verneed":
+            for need, aux in section.iter_versions():
+                wanted = tuple(a.name for a in aux if not a["vna_flags"] & VER_FLG_WEAK)
+                needs.append((need.name, wanted))
+        elif kind == "SHT_GNU_verdef":
+            for version, aux in section.iter_versions():
+                names = [a.name for a in aux]
+                if names and not version["vd_flags"] & VER_FLG_BASE:
+                    defs.append(names[0])
+    return {"version_needs": tuple(needs), "version_defs": tuple(defs)}
 
 
 def _recorded_interp(path: str) -> tuple[str | None, bool]:

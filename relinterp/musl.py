@@ -81,6 +81,8 @@ class MuslRules:
     """musl's search, for a loader known by the pathname `loader_name` (what the program's
     PT_INTERP says, or the path relinterp's stub hands it) whose file is `loader`."""
 
+    by_soname = False  # musl knows a loaded library by the name it was loaded as, not its SONAME
+
     def __init__(self, loader_name: str, *, loader: str | None = None, arch: str | None = None,
                  library_path: Sequence[str] = (), proc: bool = True, within: str | None = None) -> None:
         self.loader = loader
@@ -98,6 +100,10 @@ class MuslRules:
 
     def accepts(self, path: str, needer: Node) -> bool:
         return True  # musl maps the first file it opens, whatever it is
+
+    def candidates(self, name: str, needer: Node) -> Iterator[tuple[str, str]]:
+        for directory in self.search_dirs(needer):
+            yield directory, os.path.join(directory, name)
 
     def search_dirs(self, needer: Node) -> Iterator[str]:
         yield from self.library_path

@@ -19,10 +19,14 @@ from .musl import ORIGIN, split_list
 ORIGIN_ENTRY = re.compile(r"\$(?:ORIGIN|\{ORIGIN\})(/.*)?")
 
 
+RPATH, RUNPATH = "RPATH", "RUNPATH"
+
+
 @dataclass(frozen=True)
 class SearchPathChange:
-    value: str | None  # the new DT_RUNPATH; None removes DT_RPATH and DT_RUNPATH
+    value: str | None  # the new list; None removes DT_RPATH and DT_RUNPATH
     reason: str
+    tag: str = RUNPATH  # which entry holds the new list: RUNPATH, or RPATH (glibc passes it on)
 
 
 def origin_entry(dest: str, directory: str) -> str:
@@ -50,10 +54,31 @@ def outside_entries(obj: LinkedObject, dest: str) -> list[str]:
     return [e for e in split_list(text) if entry_in_tree(e, dest) is None]
 
 
-def plan_search_path(obj: LinkedObject, dest: str, lib_dir: str | None) -> SearchPathChange | None:
+def current_tag(obj: LinkedObject) -> str | None:
+    """The entry the loader takes the object's list from (RUNPATH wins when both exist)."""
+    if obj.runpath is not None:
+        return RUNPATH
+    return RPATH if obj.rpath is not None else None
+
+
+def plan_search_path(obj: LinkedObject, dest: str, lib_dir: str | None,
+                     tag: str | None = None) -> SearchPathChange | None:
     """What the list of `obj`, placed at `dest`, must become: entries that leave the tree
     dropped, and `lib_dir` (when given) searched first unless the list already names it.
-    None when it is fine as it is: the file is then left untouched."""
+    `tag`: the entry that must hold the list (None: either).  None when it is fine as it
+    is: the file is then left untouched."""
+    change = _plan_entries(obj, dest, lib_dir)
+    if tag is None:
+        return change
+    if change is None:
+        if obj.search_path is None or current_tag(obj) == tag:
+            return None
+        return SearchPathChange(obj.search_path, f"{current_tag(obj)} becomes {tag}: "
+                                                 "glibc passes only RPATH on to the libraries", tag)
+    return SearchPathChange(change.value, change.reason, tag)
+
+
+def _plan_entries(obj: LinkedObject, dest: str, lib_dir: str | None) -> SearchPathChange | None:
     text = obj.search_path or ""
     entries = split_list(text)
     if "$" in ORIGIN.sub("", text):

@@ -2,12 +2,17 @@
 
 Static checks, with the tree as the whole world (anything outside it counts as absent):
 - each program's loader: patched programs' candidates lie inside the tree, exist, and
-  are a loader for the program's machine; an unpatched program's PT_INTERP is outside;
+  are a musl or glibc loader for the program's machine; an unpatched program's PT_INTERP
+  is outside;
 - every NEEDED name (of the programs, and of every library in a tree given as a
-  directory, as if dlopen()ed) resolves inside the tree under the loader's rules;
+  directory, as if dlopen()ed) resolves inside the tree under the loader's rules
+  (relinterp.musl, relinterp.glibc; for glibc without running anything from the tree, so
+  `$LIB` and `$PLATFORM`, which only the loader knows, count as unresolvable);
 - no RPATH/RUNPATH entry leaves the tree (absolute, relative to the working directory,
   or climbing out), no symbolic link leaves it or is absolute;
-- every ELF file is for one machine; no file needs a relocation format its loader lacks.
+- every ELF file is for one machine; no file needs a relocation format its loader lacks;
+  under glibc, the files link together (relinterp.linkcheck: one glibc build, symbol
+  versions).
 With a command line to run, each program also runs in an empty root (relinterp.sandbox).
 
 The tree of a program given by itself is the smallest directory holding the program, its
@@ -17,6 +22,7 @@ loader candidates and the directories its `$ORIGIN` entries name.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -24,10 +30,15 @@ from .closure import FILE, MISSING, inside, resolve_closure
 from .dynamic import LinkedObject, is_elf, read_linked_object
 from .elf import read_executable
 from .errors import RelinterpError
-from .musl import ORIGIN, RELR_SINCE, MuslRules, is_musl_loader, musl_version, split_list
+from .hostfiles import host_file_notes
+from .libc import GLIBC, MUSL
+from .linkcheck import link_problems
+from .loaders import loader_family, loader_rules
+from .musl import ORIGIN, RELR_SINCE, musl_version, split_list
 from .searchpath import entry_in_tree
 
 JSON_SCHEMA = 1
+LOADER_TOKEN = re.compile(r"\$(\{(LIB|PLATFORM)\}|(LIB|PLATFORM)(?![A-Za-z0-9_]))")
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,7 @@ class Finding:
 class ProgramReport:
     path: str
     loader: str | None = None
+    family: str | None = None  # MUSL or GLIBC: whose loader that is
     libraries: dict[str, str] = field(default_factory=dict)  # NEEDED name -> file in the tree
     findings: list[Finding] = field(default_factory=list)
     run: object = None  # a sandbox.RunResult
@@ -56,6 +68,7 @@ class TreeReport:
     tree: str
     programs: list[ProgramReport] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # about the tree as a whole
+    notes: list[Finding] = field(default_factory=list)  # worth knowing, not failures (relinterp.hostfiles)
 
     @property
     def ok(self) -> bool:
@@ -87,10 +100,14 @@ def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
         tree, elves, unreadable = _tree_of(programs[0]), None, []
     report = TreeReport(target, tree, findings=[Finding(_rel(e.path, tree), "file", e.reason) for e in unreadable])
     libraries = [o.path for o in elves or () if not o.is_program]
-    seen: dict[str, LinkedObject] = {o.path: o for o in elves or ()}
+    # every ELF file met, once: a closure reaches lib/x as bin/../lib/x
+    seen: dict[str, LinkedObject] = {os.path.normpath(o.path): o for o in elves or ()}
     for program in programs:
         report.programs.append(_check_program(program, tree, libraries, seen, options))
-    report.findings += _check_files(tree, list(seen.values()), programs[0])
+    family = next((p.family for p in report.programs if p.family), MUSL)
+    report.findings += _check_files(tree, list(seen.values()), programs[0], family)
+    if family == GLIBC:
+        report.notes = [Finding(_rel(path, tree), "host", note) for path, note in host_file_notes(seen.values())]
     if elves is not None:
         report.findings += _check_symlinks(tree)
     return report
@@ -99,10 +116,11 @@ def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
 def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen: dict,
                    options: VerifyOptions) -> ProgramReport:
     report = ProgramReport(_rel(program.path, tree))
-    loader = _check_loader(program, tree, report)
-    if loader is not None:
+    found = _check_loader(program, tree, report)
+    if found is not None:
+        loader, family = found.path, report.family
         ldso_name = os.path.normpath(os.path.abspath(loader))
-        rules = MuslRules(ldso_name, loader=loader, proc=options.proc, within=tree)
+        rules = loader_rules(family, ldso_name, found, proc=options.proc, within=tree, ask_loader=False)
         others = [lib for lib in libraries if os.path.realpath(lib) != os.path.realpath(loader)]
         closure = resolve_closure(program, rules, dlopen=others, within=tree, excluded=options.exclude)
         for r in closure.resolutions:
@@ -111,9 +129,13 @@ def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen:
             elif r.kind == MISSING:
                 report.findings.append(Finding(_rel(r.needed_by, tree), "libraries",
                                                f"{r.name}: not found inside the tree"))
-        report.findings += _check_relocations(closure.objects, loader, tree)
+        if family == MUSL:
+            report.findings += _check_relocations(closure.objects, loader, tree)
+        else:
+            report.findings += [Finding(_rel(path, tree), "glibc", reason)
+                                for path, reason in link_problems(closure, loader)]
         for obj in closure.objects:
-            seen.setdefault(obj.path, obj)
+            seen.setdefault(os.path.normpath(os.path.abspath(obj.path)), obj)
     if options.run is not None:
         report.run = _run(program, tree, options)
         if report.run.status != 0:
@@ -121,7 +143,7 @@ def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen:
     return report
 
 
-def _check_loader(program: LinkedObject, tree: str, report: ProgramReport) -> str | None:
+def _check_loader(program: LinkedObject, tree: str, report: ProgramReport) -> LinkedObject | None:
     """The loader file the program will use, or None (with the reason among the findings)."""
     here = report.path
     if program.interp is None and not program.patched:
@@ -148,11 +170,12 @@ def _check_loader(program: LinkedObject, tree: str, report: ProgramReport) -> st
         report.findings.append(Finding(here, "loader", f"{report.loader} is not a loader for {program.machine} "
                                                        f"({program.elfclass}-bit)"))
         return None
-    if not is_musl_loader(chosen):
-        report.findings.append(Finding(here, "loader", f"{report.loader}: not a musl loader; only musl's "
-                                                       "search rules are known"))
+    report.family = loader_family(loader)
+    if report.family is None:
+        report.findings.append(Finding(here, "loader", f"{report.loader}: not a musl or glibc loader; only "
+                                                       "their search rules are known"))
         return None
-    return chosen
+    return loader
 
 
 def _check_relocations(objects: list[LinkedObject], loader: str, tree: str) -> list[Finding]:
@@ -165,7 +188,7 @@ def _check_relocations(objects: list[LinkedObject], loader: str, tree: str) -> l
                                                        f"the loader is {have}") for o in objects if o.relr]
 
 
-def _check_files(tree: str, objects: list[LinkedObject], first: LinkedObject) -> list[Finding]:
+def _check_files(tree: str, objects: list[LinkedObject], first: LinkedObject, family: str) -> list[Finding]:
     findings = []
     for obj in sorted(objects, key=lambda o: o.path):
         here = _rel(obj.path, tree)
@@ -173,13 +196,17 @@ def _check_files(tree: str, objects: list[LinkedObject], first: LinkedObject) ->
             findings.append(Finding(here, "machine", f"{obj.machine} ({obj.elfclass}-bit) differs from "
                                                      f"{_rel(first.path, tree)}'s {first.machine}"))
         text = obj.search_path or ""
-        if "$" in ORIGIN.sub("", text):
+        if family == MUSL and "$" in ORIGIN.sub("", text):
             findings.append(Finding(here, "search-path", f"{text!r} uses a token musl does not expand "
                                                          "(it ignores the whole list)"))
             continue
         dest = os.path.relpath(os.path.abspath(obj.path), tree)
         for entry in split_list(text):
-            if entry_in_tree(entry, dest) is None:
+            if family == GLIBC and LOADER_TOKEN.search(entry):
+                findings.append(Finding(here, "search-path", f"RPATH/RUNPATH entry {entry} depends on the loader's "
+                                                             "$LIB or $PLATFORM (its build, the CPU): name the "
+                                                             "directory relative to $ORIGIN"))
+            elif entry_in_tree(entry, dest) is None:
                 findings.append(Finding(here, "search-path", f"RPATH/RUNPATH entry {entry} leaves the tree"))
     return findings
 
@@ -256,6 +283,7 @@ def as_json(reports: list[TreeReport]) -> dict:
         "trees": [{
             "target": r.target, "tree": r.tree, "ok": r.ok,
             "findings": [_finding_json(f) for f in r.findings],
+            "notes": [_finding_json(f) for f in r.notes],
             "programs": [_program_json(p) for p in r.programs],
         } for r in reports],
     }

@@ -131,12 +131,13 @@ def test_dt_relr_is_refused_for_a_loader_older_than_musl_1_2_4(project, tmp_path
     assert crashed.returncode < 0  # what the refusal spares: musl 1.2.3 crashes on it
 
 
-def test_glibc_programs_are_refused_for_now(tmp_path):
-    glibc = tmp_path / "hello-glibc"
-    assert run(["gcc", "-o", glibc, PROGRAMS / "hello.c"]).returncode == 0
-    result = bundle(glibc, "-o", tmp_path / "dist")
+def test_a_program_for_an_unknown_loader_is_refused(tmp_path):
+    other = tmp_path / "hello-other"
+    assert run(["gcc", "-o", other, PROGRAMS / "hello.c", "-Wl,--dynamic-linker,/opt/rt/ld-custom.so"]).returncode == 0
+    result = bundle(other, "-o", tmp_path / "dist")
     assert result.returncode == 1
-    assert result.stderr.startswith(f"{glibc}: not a musl program (PT_INTERP /lib64/ld-linux-x86-64.so.2)")
+    assert result.stderr.startswith(f"{other}: not a musl or glibc program (PT_INTERP /opt/rt/ld-custom.so)")
+    assert not (tmp_path / "dist").exists()
 
 
 def test_one_name_for_two_different_files_is_refused(project, tmp_path):
