@@ -36,6 +36,14 @@ class Node:
     needed_by: Optional[Node]
     kernel_mapped: bool = False  # the program itself: its $ORIGIN comes from /proc/self/exe
 
+    def origin(self, proc: bool) -> str | None:
+        """$ORIGIN as the loader computes it: for the program, the directory of
+        /proc/self/exe (unknown without /proc); for a library, that of the path it was
+        loaded by."""
+        if self.kernel_mapped:
+            return os.path.dirname(os.path.realpath(self.object.path)) if proc else None
+        return os.path.dirname(self.object.path) or "."
+
     def chain(self) -> Iterator[Node]:
         node: Node | None = self
         while node is not None:

@@ -208,7 +208,7 @@ class GlibcRules:
 
     def expand(self, entry: str, node: Node) -> str | None:
         """`entry` with its tokens replaced; None when one of them has no value."""
-        values = {"ORIGIN": self._origin(node), "LIB": self.facts.lib, "PLATFORM": self.facts.platform}
+        values = {"ORIGIN": node.origin(self.proc), "LIB": self.facts.lib, "PLATFORM": self.facts.platform}
         missing = []
 
         def value(match: re.Match) -> str:
@@ -220,13 +220,6 @@ class GlibcRules:
 
         expanded = TOKEN.sub(value, entry)
         return None if missing or not expanded else expanded
-
-    def _origin(self, node: Node) -> str | None:
-        if node.kernel_mapped:
-            if not self.proc:
-                return None
-            return os.path.dirname(os.path.realpath(node.object.path))
-        return os.path.dirname(node.object.path) or "."
 
     def _in_system_dir(self, path: str) -> bool:
         return any(path.startswith(directory.rstrip("/") + "/") for directory in self.facts.system_dirs)

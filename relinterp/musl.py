@@ -119,18 +119,11 @@ class MuslRules:
         if "$" in text:
             if "$" in ORIGIN.sub("", text):
                 return []  # a token musl does not know: it ignores the whole list
-            origin = self._origin(node)
+            origin = node.origin(self.proc)
             if origin is None:
                 return []
             text = ORIGIN.sub(lambda _: origin, text)
         return split_list(text)
-
-    def _origin(self, node: Node) -> str | None:
-        if node.kernel_mapped:
-            if not self.proc:
-                return None
-            return os.path.dirname(os.path.realpath(node.object.path))
-        return os.path.dirname(node.object.path) or "."
 
     @staticmethod
     def _path_file(loader_name: str, arch: str | None) -> str | None:
