@@ -127,16 +127,22 @@ def check_tools() -> None:
 # ---------------------------------------------------------------- machine
 
 
-def describe_machine() -> dict[str, str]:
+def describe_machine(**tools: str) -> dict[str, str]:
+    """The machine and the tools a report's figures depend on: musl and patchelf by
+    default, or the `tools` given (name=version)."""
+    if not tools:
+        tools = {
+            "musl": check_output(["dpkg-query", "-W", "-f", "${Version}\\n", "musl"]).split()[0],  # one line per arch
+            "patchelf": check_output(["patchelf", "--version"]).strip(),
+        }
     return {
         "Date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "Kernel": platform.release(),
         "CPU": cpu_model(),
         "nproc": str(len(os.sched_getaffinity(0))),
         "Python": f"{platform.python_version()} ({sys.executable})",
-        "musl": check_output(["dpkg-query", "-W", "-f", "${Version}", "musl"]),
         "gcc": check_output(["gcc", "--version"]).splitlines()[0],
-        "patchelf": check_output(["patchelf", "--version"]).strip(),
+        **tools,
         "relinterp": relinterp_revision(),
     }
 
@@ -366,6 +372,26 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def ratio(run: dict[str, Spread], name: str, base: str = "unpatched") -> float:
+    """A variant's median start-up as a multiple of `base`'s, in one pass."""
+    return run[name].median / run[base].median
+
+
+def startup_table(passes: list[dict[str, Spread]], base: str = "unpatched") -> str:
+    """Median (p10–p90) and ratio to `base`, per variant and pass."""
+    headers = ["Variant"]
+    for n in range(1, len(passes) + 1):
+        headers += [f"pass {n}: median µs (p10–p90)", f"pass {n}: × {base}"]
+    rows = []
+    for name in passes[0]:
+        row = [name]
+        for run in passes:
+            s = run[name]
+            row += [f"{s.median:.0f} ({s.p10:.0f}–{s.p90:.0f})", f"{ratio(run, name, base):.3f}"]
+        rows.append(row)
+    return table(headers, rows)
+
+
 def mib(kib: int) -> str:
     return f"{kib / 1024:.1f}"
 
@@ -393,9 +419,6 @@ class Results:
     relinterp: Path
     elapsed_s: float
 
-    def startup_ratio(self, run: dict[str, Spread], name: str) -> float:
-        return run[name].median / run["unpatched"].median
-
     def patch_wall_ms(self, tool: str) -> float:
         return statistics.median(u.wall_ns for u in self.patching[tool]) / 1e6
 
@@ -403,7 +426,7 @@ class Results:
         return max(u.peak_rss_kib for u in self.patching[tool])
 
     def targets(self) -> list[Target]:
-        startup = [self.startup_ratio(run, "patched") for run in self.startup]
+        startup = [ratio(run, "patched") for run in self.startup]
         time_ratio = self.patch_wall_ms(RELINTERP) / self.patch_wall_ms(PATCHELF)
         peak = self.patch_peak_kib(RELINTERP)
         help_ms = self.latency[0][1].median
@@ -422,17 +445,6 @@ class Results:
 
 
 def render(r: Results) -> str:
-    startup_rows = []
-    for name in r.startup[0]:
-        row = [name]
-        for run in r.startup:
-            s = run[name]
-            row += [f"{s.median:.0f} ({s.p10:.0f}–{s.p90:.0f})", f"{r.startup_ratio(run, name):.3f}"]
-        startup_rows.append(row)
-    startup_headers = ["Variant"]
-    for n in range(1, len(r.startup) + 1):
-        startup_headers += [f"pass {n}: median µs (p10–p90)", f"pass {n}: × unpatched"]
-
     relinterp_ms, relinterp_kib = r.patch_wall_ms(RELINTERP), r.patch_peak_kib(RELINTERP)
     patchelf_ms, patchelf_kib = r.patch_wall_ms(PATCHELF), r.patch_peak_kib(PATCHELF)
     patch_rows = []
@@ -468,7 +480,7 @@ variant and pass after {WARMUP_ROUNDS} warm-up rounds, the variants interleaved 
 order each round; time from `posix_spawn` to `waitpid`.  The sh wrapper finds its
 directory with `${{0%/*}}` (no `dirname` process).
 
-{table(startup_headers, startup_rows)}
+{startup_table(r.startup)}
 
 ## 2. Patching a big file
 

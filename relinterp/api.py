@@ -1,72 +1,150 @@
 """The operations, as a Python API; the command line is a thin layer over these.
 
+Each takes one file and returns a frozen result (relinterp.report) with `to_json()`.
 Errors are RelinterpError subclasses (relinterp.errors), the same the CLI reports.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
 
+from . import __version__
+from .candidates import choose_candidates, config_flags, recorded_candidates
+from .config import CONFIG_SCHEMA
 from .elf import Executable, read_executable
-from .errors import CandidateError, ModifiedError, NotPatchedError
-from .plan import RewritePlan, plan_patch, plan_restore
+from .errors import ModifiedError, NotPatchedError, RelinterpError
+from .libc import libc_family
+from .plan import check_patchable, plan_patch, plan_restore, plan_working_restore
+from .report import (ALREADY_PATCHED, PATCHED, RESTORED, RESTORED_NOT_EXACT, WOULD_PATCH, Inspection,
+                     PatchInfo, PatchResult, RestoreResult, StubInfo, StubSegment)
 from .stub import StubBlob, stub_for
+
+if TYPE_CHECKING:
+    from .candidates import LoaderCandidate
 from .write import apply_plan
 
-PATCHED = "patched"
-ALREADY_PATCHED = "already patched"
-RESTORED = "restored"
+__all__ = ["PatchOptions", "patch", "restore", "inspect", "PatchResult", "RestoreResult", "Inspection",
+           "PATCHED", "ALREADY_PATCHED", "WOULD_PATCH", "RESTORED", "RESTORED_NOT_EXACT"]
 
 
 @dataclass(frozen=True)
-class PatchResult:
-    path: str  # the file written, or left as it was
-    status: str  # PATCHED, ALREADY_PATCHED or RESTORED
-    executable: Executable  # the input as read
-    plan: RewritePlan | None  # None when nothing had to be written
+class PatchOptions:
+    """How to patch: the keyword arguments of `patch` other than the file, as one value
+    that a run over many files passes to each."""
+
+    loader_rel: tuple[str, ...] = ()
+    loader: tuple[str, ...] = ()
+    fallback_system: bool = False
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def patch(
     path: str | os.PathLike[str],
     *,
-    loader_rel: str | Sequence[str],
+    loader_rel: str | Sequence[str] = (),
+    loader: str | Sequence[str] = (),
+    fallback_system: bool = False,
     output: str | os.PathLike[str] | None = None,
+    dry_run: bool = False,
 ) -> PatchResult:
-    """Make the executable at `path` load its loader from `loader_rel` (relative to the
-    executable's directory; several are tried in order).  In place unless `output`."""
+    """Make the executable at `path` find its loader at run time: `loader_rel` (relative
+    to the executable's directory), then `loader` (absolute), each tried in order, then
+    with `fallback_system` its original interpreter.  With neither `loader_rel` nor
+    `loader`, candidates are derived from its DT_RUNPATH (relinterp.candidates).
+    In place unless `output`; with `dry_run`, plan only and write nothing."""
     path = os.fspath(path)
-    candidates = (loader_rel,) if isinstance(loader_rel, str) else tuple(loader_rel)
-    for candidate in candidates:
-        if candidate.startswith("/"):
-            raise CandidateError(path, f"--loader-rel {candidate}: must be relative to the program's directory")
     exe = read_executable(path)
     stub = stub_for(exe.machine, exe.elfclass, exe.little_endian)
+    base = exe.unpatched
+    if base is not None:
+        check_patchable(base, stub)  # a static program is refused as such, before its candidates
+    chosen = choose_candidates(base if base is not None else exe, loader_rel=loader_rel, loader=loader,
+                               fallback_system=fallback_system)
+    candidates, flags = tuple(c.path for c in chosen), config_flags(chosen)
     target = _target(path, output)
     same = exe.patch is not None and stub is not None and exe.patch.stub_code == stub.code \
-        and exe.patch.config.candidates == candidates
+        and (exe.patch.config.candidates, exe.patch.config.flags) == (candidates, flags)
     if same and os.path.exists(target) and os.path.samefile(path, target):
-        return PatchResult(path=target, status=ALREADY_PATCHED, executable=exe, plan=None)
-    if exe.unpatched is None:
-        raise ModifiedError(path, "patched, then changed (stripped?), so it cannot be patched again "
-                                  "with other options: patch the original file")
-    plan = plan_patch(exe, stub, candidates)
-    apply_plan(plan, path, target)
-    return PatchResult(path=target, status=ALREADY_PATCHED if same else PATCHED, executable=exe, plan=plan)
+        return _unchanged(exe, target, chosen)
+    original = recorded_original(exe)
+    if original is None:
+        raise ModifiedError(path, "patched, then changed (stripped?), so it cannot be patched again with "
+                                  "other options: `relinterp restore` it, or patch the original file")
+    plan = plan_patch(exe, stub, candidates, flags=flags)
+    if not dry_run:
+        apply_plan(plan, path, target)
+    assert plan.segment is not None and original.interp is not None
+    return PatchResult(
+        path=path, status=WOULD_PATCH if dry_run else ALREADY_PATCHED if same else PATCHED, output=target,
+        written=not dry_run, candidates=chosen, interpreter=original.interp, machine=original.machine,
+        elf_type=original.elf_type, size_before=original.file_size, size_after=plan.size,
+        segment=_segment(plan.segment),
+    )
 
 
-def restore(path: str | os.PathLike[str], *, output: str | os.PathLike[str] | None = None) -> PatchResult:
-    """Give back the exact bytes the file had before `patch`.  In place unless `output`."""
+def restore(path: str | os.PathLike[str], *, output: str | os.PathLike[str] | None = None) -> RestoreResult:
+    """Give back the exact bytes the file had before `patch`.  If it changed since (was
+    stripped, say), give back a working file with its PT_INTERP instead: the result's
+    `exact` is then False and its status RESTORED_NOT_EXACT.  In place unless `output`."""
     path = os.fspath(path)
     exe = read_executable(path)
     if exe.patch is None:
         raise NotPatchedError(path, "not patched by relinterp, nothing to restore")
-    _check_unmodified(exe)
-    plan = plan_restore(exe)
+    exact = recorded_original(exe) is not None
+    plan = plan_restore(exe) if exact else plan_working_restore(exe)
     target = _target(path, output)
     apply_plan(plan, path, target)
-    return PatchResult(path=target, status=RESTORED, executable=exe, plan=plan)
+    return RestoreResult(path=path, status=RESTORED if exact else RESTORED_NOT_EXACT, output=target,
+                         exact=exact, interpreter=exe.patch.original_interp, size_before=exe.file_size,
+                         size_after=plan.size)
+
+
+def inspect(path: str | os.PathLike[str]) -> Inspection:
+    """What relinterp sees in the ELF file at `path`: patched or not, and with what."""
+    exe = read_executable(os.fspath(path))
+    interp = exe.interp if exe.patch is None else exe.patch.original_interp
+    exact = recorded_original(exe) is not None
+    reason = _why_not_patchable(exe, exact)
+    return Inspection(
+        path=exe.path, elfclass=exe.elfclass, little_endian=exe.little_endian, machine=exe.machine,
+        elf_type=exe.elf_type, pie=exe.pie, interpreter=exe.interp,
+        libc=None if interp is None else libc_family(interp), patch=_patch_info(exe, exact),
+        patchable=reason is None, not_patchable_reason=reason,
+        needed=exe.needed, runpath=exe.runpath, rpath=exe.rpath,
+    )
+
+
+def recorded_original(exe: Executable) -> Executable | None:
+    """The executable `exe` was patched from (itself if it is not patched), or None when
+    the file changed since it was patched, so that its original bytes are lost.
+
+    Only a file that is exactly what patching its recorded original gives (with the
+    stub and candidates it records) counts: then the original is known byte for byte."""
+    patch = exe.patch
+    if patch is None:
+        return exe
+    if patch.original is None:
+        return None
+    recorded = StubBlob(
+        arch="recorded", machine=exe.machine, elfclass=exe.elfclass, little_endian=exe.little_endian,
+        code=patch.stub_code, entry_offset=exe.entry - patch.segment.vaddr,
+        config_offset=len(patch.stub_code), sha256="",
+    )
+    try:
+        header, phdrs, appended = plan_patch(exe, recorded, patch.config.candidates, flags=patch.config.flags).writes
+    except RelinterpError:
+        return None
+    if (header.data, phdrs.data) != (exe.header, exe.phdrs) or appended.offset + len(appended.data) != exe.file_size:
+        return None
+    with open(exe.path, "rb") as stream:
+        stream.seek(appended.offset)
+        return patch.original if stream.read(len(appended.data)) == appended.data else None
 
 
 def _target(path: str, output: str | os.PathLike[str] | None) -> str:
@@ -74,26 +152,42 @@ def _target(path: str, output: str | os.PathLike[str] | None) -> str:
     return os.path.realpath(path) if output is None else os.fspath(output)
 
 
-def _check_unmodified(exe: Executable) -> None:
-    """The file must be exactly what patching its original gives (with the stub and
-    candidates it records); only then is the restored file the original, byte for byte."""
+def _segment(seg) -> StubSegment:
+    return StubSegment(offset=seg.offset, vaddr=seg.vaddr, size=seg.filesz, align=seg.align)
+
+
+def _unchanged(exe: Executable, target: str, chosen: tuple[LoaderCandidate, ...]) -> PatchResult:
+    """The result of patching a file that is already patched so."""
     patch = exe.patch
     assert patch is not None
-    if patch.original is None or not _as_patched(exe):
-        raise ModifiedError(exe.path, "changed since it was patched (stripped?): "
-                                      "cannot give back the original byte for byte")
-
-
-def _as_patched(exe: Executable) -> bool:
-    patch = exe.patch
-    recorded = StubBlob(
-        arch="recorded", machine=exe.machine, elfclass=exe.elfclass, little_endian=exe.little_endian,
-        code=patch.stub_code, entry_offset=exe.entry - patch.segment.vaddr,
-        config_offset=len(patch.stub_code), sha256="",
+    return PatchResult(
+        path=exe.path, status=ALREADY_PATCHED, output=target, written=False, candidates=chosen,
+        interpreter=patch.original_interp or "", machine=exe.machine, elf_type=exe.elf_type,
+        size_before=patch.config.restore.original_size, size_after=exe.file_size, segment=_segment(patch.segment),
     )
-    header, phdrs, appended = plan_patch(exe, recorded, patch.config.candidates).writes
-    if (header.data, phdrs.data) != (exe.header, exe.phdrs) or appended.offset + len(appended.data) != exe.file_size:
-        return False
-    with open(exe.path, "rb") as stream:
-        stream.seek(appended.offset)
-        return stream.read(len(appended.data)) == appended.data
+
+
+def _why_not_patchable(exe: Executable, exact: bool) -> str | None:
+    if exe.patch is not None:
+        return None if exact else "patched, then changed (stripped?): restore it before patching with other options"
+    try:
+        check_patchable(exe, stub_for(exe.machine, exe.elfclass, exe.little_endian))
+    except RelinterpError as error:
+        return error.reason
+    return None
+
+
+def _patch_info(exe: Executable, exact: bool) -> PatchInfo | None:
+    patch = exe.patch
+    if patch is None:
+        return None
+    shipped = stub_for(exe.machine, exe.elfclass, exe.little_endian)
+    return PatchInfo(
+        candidates=recorded_candidates(exe),
+        original_interpreter=patch.original_interp,
+        stub=StubInfo(sha256=hashlib.sha256(patch.stub_code).hexdigest(), size=len(patch.stub_code),
+                      config_schema=CONFIG_SCHEMA,
+                      relinterp=__version__ if shipped is not None and shipped.code == patch.stub_code else None),
+        segment=_segment(patch.segment),
+        exact_restore=exact,
+    )

@@ -1,7 +1,11 @@
-"""The command line: parse, print, exit status.  The work is done in relinterp.api."""
+"""The command line: parse, print, exit status.  The work is done in relinterp.api, run
+over many files by relinterp.batch; relinterp.render words the results, relinterp.report
+shapes --json.  Heavy imports wait until a command runs, so that --help stays instant."""
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 
 import click
@@ -12,10 +16,13 @@ from .errors import EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_USAGE
 EXIT_STATUS_HELP = f"""
 \b
 Exit status:
-  {EXIT_OK}  done (or already done)
-  {EXIT_FAILED}  an input was refused or could not be written; it is unchanged
+  {EXIT_OK}  done (or already done) for every input
+  {EXIT_FAILED}  an input was refused or could not be written (it is unchanged; the
+     other inputs were still processed)
   {EXIT_USAGE}  usage error
-  {EXIT_NOTHING_TO_DO}  nothing to do: a static executable to patch, an unpatched file to restore
+  {EXIT_NOTHING_TO_DO}  nothing to do: no input had anything to be done to it (a static
+     executable to patch, an unpatched file to restore, a directory with
+     nothing to process)
 """
 
 
@@ -31,6 +38,34 @@ class RelativePath(click.ParamType):
         return value
 
 
+class AbsolutePath(click.ParamType):
+    """A loader path that is the same wherever the program is."""
+
+    name = "PATH"
+
+    def convert(self, value, param, ctx):
+        if not value.startswith("/") or "\0" in value:
+            self.fail(f"{value!r}: must be an absolute path, e.g. /lib/ld-musl-x86_64.so.1", param, ctx)
+        return value
+
+
+def many_files(command):
+    """The options every command has for working on many files at once."""
+    options = [
+        click.argument("paths", metavar="PATH...", nargs=-1, required=True),
+        click.option("-r", "--recursive", is_flag=True,
+                     help="Walk directories among PATH; files there that the command does not apply to "
+                          "are skipped (listed with -v). Symlinks in them are not followed."),
+        click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
+                     help="Work on N files at a time (default: the number of CPUs)."),
+        click.option("--json", "as_json", is_flag=True,
+                     help="Print one JSON document (versioned; schema shipped as "
+                          "relinterp/schema/report.schema.json) instead of text."),
+        click.option("-v", "--verbose", is_flag=True, help="Say more about each file, and list what was skipped."),
+    ]
+    return functools.reduce(lambda f, option: option(f), reversed(options), command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_STATUS_HELP)
 @click.version_option(__version__, prog_name="relinterp")
 def main() -> None:
@@ -42,59 +77,246 @@ def main() -> None:
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
-@click.argument("app", metavar="APP")
-@click.option("--loader-rel", "loader_rel", multiple=True, required=True, type=RelativePath(),
-              help="The loader's path relative to APP's directory ($ORIGIN). Repeat to give "
+@click.option("--loader-rel", "loader_rel", multiple=True, type=RelativePath(),
+              help="The loader's path relative to the program's directory ($ORIGIN). Repeat to give "
                    "fallbacks, tried in order.")
-@click.option("-o", "--output", metavar="OUT", help="Write the patched program to OUT instead of in place.")
-@click.option("-v", "--verbose", is_flag=True, help="Say where the stub goes and how the file grows.")
-def patch(app: str, loader_rel: tuple[str, ...], output: str | None, verbose: bool) -> None:
-    """Patch APP so that it loads its loader from --loader-rel.
+@click.option("--loader", "loader", multiple=True, type=AbsolutePath(),
+              help="An absolute loader path, tried after every --loader-rel. Repeatable.")
+@click.option("--fallback-system", is_flag=True,
+              help="Try the program's original interpreter (its PT_INTERP) last.")
+@click.option("-o", "--output", metavar="OUT", help="Write the patched program to OUT instead of in place "
+                                                    "(one PATH only).")
+@click.option("-n", "--dry-run", is_flag=True, help="Print the plan (where the stub goes, sizes, candidates); "
+                                                     "write nothing.")
+@many_files
+def patch(paths, recursive, jobs, as_json, verbose, output, dry_run, **options) -> None:
+    """Patch each PATH so that it finds its loader relative to itself.
 
-    In place unless -o is given; the file is replaced atomically, keeping its mode.
-    Patching again with the same options changes nothing.
+    At run time RELINTERP_LOADER (an absolute path; not in setuid programs) is tried
+    first, then each --loader-rel, each --loader, and with --fallback-system the
+    original interpreter.  Without --loader-rel and --loader, the candidates are derived
+    from the program's DT_RUNPATH (or DT_RPATH) entries that start with $ORIGIN.
+
+    In place unless -o is given; each file is replaced atomically, keeping its mode.
+    A file already patched with the same options is left untouched; with other
+    options it is patched again from the original it records.  -v lists the
+    candidates and where each came from.
     """
-    from .api import PATCHED, patch as patch_file
+    from .api import PatchOptions
+    from .batch import Task
 
-    result = _run(patch_file, app, loader_rel=loader_rel, output=output)
-    shown = ", ".join(f"$ORIGIN/{c}" for c in loader_rel)
-    if result.status == PATCHED:
-        click.echo(f"{result.path}: patched (loader: {shown})")
-    elif result.plan is None:
-        click.echo(f"{result.path}: already patched (loader: {shown}), unchanged")
-    else:
-        click.echo(f"{result.path}: written; {app} was already patched (loader: {shown})")
-    plan = result.plan
-    if verbose and plan is not None and plan.segment is not None:
-        seg = plan.segment
-        old = result.executable.unpatched
-        click.echo(f"  interpreter was {old.interp}; machine {old.machine}, {old.elf_type}")
-        click.echo(f"  stub segment: file offset {seg.offset:#x}, address {seg.vaddr:#x}, "
-                   f"{seg.filesz} bytes, align {seg.align:#x}")
-        click.echo(f"  size: {old.file_size} -> {plan.size} bytes (+{plan.size - old.file_size})")
+    task = Task("patch", options=PatchOptions(**options), output=output, dry_run=dry_run)
+    _run(task, paths, recursive, jobs, as_json, verbose, dry_run=dry_run)
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
-@click.argument("app", metavar="APP")
-@click.option("-o", "--output", metavar="OUT", help="Write the original to OUT instead of in place.")
-def restore(app: str, output: str | None) -> None:
-    """Give back APP exactly as it was before `relinterp patch`."""
-    from .api import restore as restore_file
+@click.option("-o", "--output", metavar="OUT", help="Write the result to OUT instead of in place (one PATH only).")
+@many_files
+def restore(paths, recursive, jobs, as_json, verbose, output) -> None:
+    """Give back each PATH exactly as it was before `relinterp patch`.
 
-    result = _run(restore_file, app, output=output)
-    click.echo(f"{result.path}: restored ({result.plan.size} bytes, as before patching)")
+    A patched file that changed since (stripped, say) has lost its original bytes: it
+    gets its PT_INTERP back and runs with the system loader again, and relinterp says
+    it is not the byte-exact original (status restored-not-exact; exit status 0).
+    """
+    from .batch import Task
+
+    _run(Task("restore", output=output), paths, recursive, jobs, as_json, verbose)
 
 
-def _run(operation, *args, **kwargs):
-    """Run an api operation; report its refusal as "PATH: reason" and exit with its status."""
-    from .errors import RelinterpError
+@main.command(epilog=EXIT_STATUS_HELP)
+@many_files
+def inspect(paths, recursive, jobs, as_json, verbose) -> None:
+    """Show what relinterp sees in each PATH.
+
+    ELF class, machine and type, libc, whether it is patched (with what loader
+    candidates, stub and original interpreter) or can be (or why not), NEEDED and
+    RUNPATH.  Reads program headers only, so stripped files work too.
+    """
+    from .batch import Task
+
+    _run(Task("inspect"), paths, recursive, jobs, as_json, verbose)
+
+
+def _run(task, paths, recursive: bool, jobs: int | None, as_json: bool, verbose: bool, **fields) -> None:
+    """Run `task` over the inputs, print each result as it comes, then the summary;
+    exit with the run's status."""
+    import json
+
+    from .batch import exit_status, gather, run
+    from .render import render, summary_line
+    from .report import document
     from .stub import StubMismatch
 
+    _check_usage(paths, recursive, task.output)
+    items = gather(paths, recursive)
+    results = []
     try:
-        return operation(*args, **kwargs)
+        for result in run(task, items, jobs or os.cpu_count() or 1):
+            results.append(result)
+            out, err = render(result, verbose)
+            for line in [] if as_json else out:
+                click.echo(line)
+            for line in err:
+                click.echo(line, err=True)
+    except StubMismatch as error:
+        click.echo(f"relinterp: broken installation: {error}", err=True)
+        sys.exit(EXIT_FAILED)
+    status = exit_status(results)
+    if as_json:
+        click.echo(json.dumps(document(task.command, results, status, **fields), indent=2))
+    if len(results) > 1 or recursive:
+        click.echo(summary_line(results), err=as_json)
+    sys.exit(status)
+
+
+def _check_usage(paths: tuple[str, ...], recursive: bool, output: str | None) -> None:
+    if output is not None and (len(paths) > 1 or recursive):
+        raise click.UsageError("-o/--output takes exactly one PATH and no -r")
+    if not recursive:
+        for path in paths:
+            if os.path.isdir(path):
+                raise click.UsageError(f"{path}: is a directory (use -r to process the files in it)")
+
+
+# ---------------------------------------------------------------- bundle and verify
+# Release trees: `bundle` makes one, `verify` proves it needs nothing from the host.
+# Their modules are imported inside the commands, so that `relinterp patch` stays light.
+
+TREE_STATUS_HELP = f"""
+\b
+Exit status:
+  {EXIT_OK}  done: the tree is complete (bundle), every check passed (verify)
+  {EXIT_FAILED}  refused, nothing written (bundle); a check failed (verify)
+  {EXIT_USAGE}  usage error
+"""
+
+
+@main.command(epilog=TREE_STATUS_HELP)
+@click.argument("apps", nargs=-1, required=True, metavar="APP...")
+@click.option("-o", "--output", required=True, metavar="DIR",
+              help="The tree to make. An earlier tree there (only BIN_DIR and LIB_DIR) is replaced "
+                   "atomically; anything else there is refused.")
+@click.option("--lib-dir", default="lib", show_default=True, metavar="LIB_DIR",
+              help="Where the libraries and the loader go, inside DIR.")
+@click.option("--bin-dir", default="bin", show_default=True, metavar="BIN_DIR",
+              help="Where the programs go, inside DIR.")
+@click.option("--loader", metavar="PATH", help="The loader to ship (default: the programs' PT_INTERP).")
+@click.option("--include", multiple=True, metavar="LIB_OR_GLOB",
+              help="A library the programs dlopen(): a name (searched as dlopen would), a path or a glob. "
+                   "Repeatable.")
+@click.option("--exclude", multiple=True, metavar="GLOB",
+              help="Leave libraries whose NEEDED name matches GLOB to the target system. Repeatable.")
+@click.option("--library-path", multiple=True, metavar="DIRS",
+              help="Search these ':'-separated directories first, as LD_LIBRARY_PATH would be. Repeatable.")
+@click.option("--tar", "tarball", metavar="OUT.tar.gz",
+              help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners).")
+def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_path, tarball) -> None:
+    """Make DIR, a tree that runs APP... on any Linux: the programs in BIN_DIR, patched to
+    find their loader in LIB_DIR, with every library they need (musl or glibc programs)."""
+    from .assemble import build_bundle
+    from .bundle import BundleOptions, plan_bundle
+    from .musl import split_list
+
+    options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
+                            library_path=tuple(d for dirs in library_path for d in split_list(dirs)))
+    result = _or_refuse(lambda: build_bundle(plan_bundle(apps, output, options), tarball))
+    _show_bundle(result)
+
+
+def _show_bundle(result) -> None:
+    from .bundle import ALIAS, LIBRARY, LOADER_FILE, PROGRAM
+
+    for item in result.files:
+        where = f"{result.output}/{item.dest}"
+        if item.role == ALIAS:
+            click.echo(f"{where} -> {item.link}")
+            continue
+        notes = []
+        if item.search_path is not None:
+            change = item.search_path
+            notes.append(f"{change.tag} {change.value}" if change.value else "RPATH/RUNPATH removed")
+        if item.role == PROGRAM and item.loader_rel:
+            notes.append(f"patched, loader $ORIGIN/{item.loader_rel}")
+        if item.role == LOADER_FILE:
+            notes.append("loader")
+        click.echo(f"{where} <- {item.source}" + (f" ({'; '.join(notes)})" if notes else ""))
+    programs, libraries, loaders = (sum(f.role == role for f in result.files)
+                                    for role in (PROGRAM, LIBRARY, LOADER_FILE))
+    state = "replaced the earlier tree" if result.replaced else "new tree"
+    loader = " and the loader" if loaders else ""
+    click.echo(f"{result.output}: {_count(programs, 'program', 'programs')}, "
+               f"{_count(libraries, 'library', 'libraries')}{loader} ({state})")
+    if result.tarball:
+        click.echo(f"{result.tarball}: {result.tar_entries} entries")
+
+
+@main.command(epilog=TREE_STATUS_HELP)
+@click.argument("targets", nargs=-1, required=True, metavar="DIR_OR_APP...")
+@click.option("--run", "run_args", metavar="'ARGS'",
+              help="Also run each program with ARGS (shell-quoted) in an empty root holding only the tree "
+                   "and /proc, /dev, /tmp; it must exit with status 0.")
+@click.option("--no-proc", is_flag=True, help="With --run: leave /proc out of the empty root.")
+@click.option("--timeout", default=60.0, show_default=True, metavar="SECONDS", help="With --run: the time limit.")
+@click.option("--sandbox", type=click.Choice(["bwrap", "unshare+chroot"]),
+              help="With --run: how to make the empty root (default: bwrap where it works, else, as root, "
+                   "unshare+chroot).")
+@click.option("--exclude", multiple=True, metavar="GLOB",
+              help="Libraries whose NEEDED name matches GLOB are expected from the target system. Repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print one versioned JSON object.")
+def verify(targets, run_args, no_proc, timeout, sandbox, exclude, as_json) -> None:
+    """Check that each tree (or program) needs nothing from the machine it runs on."""
+    import json
+
+    from .verify import VerifyOptions, as_json as to_json, verify as verify_target
+
+    options = VerifyOptions(run=run_args, exclude=exclude, proc=not no_proc, timeout=timeout, sandbox=sandbox)
+    reports = _or_refuse(lambda: [verify_target(target, options) for target in targets])
+    if as_json:
+        click.echo(json.dumps(to_json(reports), indent=2))
+    else:
+        for report in reports:
+            _show_verify(report)
+    sys.exit(EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED)
+
+
+def _show_verify(report) -> None:
+    """One line per program and per failed check, prefixed by the tree (relative to the
+    working directory when it lies there); the program's output indented with "|"."""
+    import os
+
+    here = os.getcwd()
+    tree = os.path.relpath(report.tree) if (report.tree + "/").startswith(here + "/") else report.tree
+    for program in report.programs:
+        libs = _count(len(program.libraries), "library", "libraries")
+        click.echo(f"{tree}: {program.path}: loader {program.loader or '-'}, {libs} inside the tree")
+        if program.run is not None:
+            status = "timed out" if program.run.status is None else f"exit status {program.run.status}"
+            click.echo(f"{tree}: {program.path}: ran {' '.join(program.run.argv)} in an empty root: {status}")
+            for line in (program.run.stdout + program.run.stderr).splitlines():
+                click.echo(f"  | {line}")
+    for note in report.notes:
+        click.echo(f"{tree}: NOTE {note.path}: {note.check}: {note.message}")
+    for finding in [f for p in report.programs for f in p.findings] + report.findings:
+        click.echo(f"{tree}: FAIL {finding.path}: {finding.check}: {finding.message}")
+    problems = sum(len(p.findings) for p in report.programs) + len(report.findings)
+    click.echo(f"{report.target}: " + ("ok" if report.ok else f"FAILED ({_count(problems, 'problem', 'problems')})"))
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _or_refuse(operation):
+    """operation(), or its refusal as "PATH: reason" lines on stderr and its exit status."""
+    from .errors import RelinterpError
+    from .sandbox import SandboxUnavailable
+
+    try:
+        return operation()
     except RelinterpError as error:
         click.echo(str(error), err=True)
         sys.exit(error.exit_code)
-    except StubMismatch as error:
-        click.echo(f"relinterp: broken installation: {error}", err=True)
+    except SandboxUnavailable as error:
+        click.echo(f"relinterp: {error}", err=True)
         sys.exit(EXIT_FAILED)

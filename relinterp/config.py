@@ -22,10 +22,16 @@ from elftools.construct import Bytes, Container, Struct, UBInt32, UBInt64, ULInt
 CONFIG_SCHEMA = 1
 TRAILER_MAGIC = b"RELINTRP"
 # The stub builds "$ORIGIN/candidate" in a 4096-byte buffer (PATH_SIZE in relinterp.c);
-# leave room for the program's directory.
+# leave room for the program's directory.  It sizes its failure message for
+# MAX_CANDIDATES paths.  Mirrored in stub/config.h.
 MAX_CANDIDATE_BYTES = 1024
 MAX_CANDIDATES = 16
 ALIGN = 8
+
+# `flags`: where the candidates came from, for tools; the stub does not read them.
+FLAG_DERIVED = 0x1  # derived from DT_RUNPATH/DT_RPATH
+FLAG_SYSTEM_FALLBACK = 0x2  # the last candidate is the original PT_INTERP (--fallback-system)
+CONFIG_FLAGS = {"FLAG_DERIVED": FLAG_DERIVED, "FLAG_SYSTEM_FALLBACK": FLAG_SYSTEM_FALLBACK}
 
 # (name, bits) in order; stub/config.h declares the same fields.
 CONFIG_FIELDS = (

@@ -1,27 +1,30 @@
-"""A read-only model of an executable: what relinterp needs to know, read via pyelftools.
+"""A read-only model of an executable: what relinterp needs to know, parsed with
+pyelftools' struct definitions.
 
 Works for both ELF classes and byte orders.  Program headers, not section names, are
-the source of truth (PT_INTERP, PT_DYNAMIC), so stripped files read the same.  A file
+the source of truth (PT_INTERP, PT_DYNAMIC), so stripped files read the same.  Only the
+headers, the dynamic entries and relinterp's own record are read: not pyelftools'
+ELFFile, which builds every section object and costs more than the patch itself.  A file
 relinterp patched carries a record of its original headers; `read_executable` models
-that original too, from the record laid over the file (see `_OriginalView`).
+that original too, from the record laid over the file (see relinterp.overlay).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
-from elftools.common.exceptions import ELFError
 from elftools.construct import ConstructError
-from elftools.elf.elffile import ELFFile
 from elftools.elf.structs import ELFStructs
 
+from .bounds import check_program_table, check_section_table, check_segments
 from .config import CONFIG_SCHEMA, TRAILER_MAGIC, StubConfig, trailer_size, trailer_struct
-from .errors import MalformedElfError, NotElfError, RelinterpError, UnsupportedError
+from .dyntable import DynamicInfo, read_dynamic
+from .overlay import OverlayView
+from .errors import MalformedElfError, NotElfError, ReadError, RelinterpError, UnsupportedError
 
 ELF_MAGIC = b"\x7fELF"
-PN_XNUM = 0xFFFF
-DF_1_PIE = 0x08000000
 MAX_STUB_SEGMENT = 1 << 20  # larger last segments are the program's own, not a stub's
 
 
@@ -44,6 +47,12 @@ class Segment:
 
     def covers_file_range(self, start: int, size: int) -> bool:
         return self.offset <= start and start + size <= self.offset + self.filesz
+
+    def file_offset_of(self, vaddr: int, size: int) -> int | None:
+        """Where the `size` bytes at address `vaddr` are in the file, if this segment maps them."""
+        if self.vaddr <= vaddr and vaddr + size <= self.vaddr + self.filesz:
+            return self.offset + vaddr - self.vaddr
+        return None
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,9 @@ class Executable:
     interp: str | None  # PT_INTERP
     dynamic: int  # p_vaddr of PT_DYNAMIC, 0 if none
     pie: bool  # DT_FLAGS_1 has DF_1_PIE
+    needed: tuple[str, ...]  # DT_NEEDED, in order
+    runpath: str | None  # DT_RUNPATH, as written
+    rpath: str | None  # DT_RPATH, as written
     patch: Patch | None  # set when relinterp patched this file
 
     @property
@@ -87,10 +99,7 @@ class Executable:
 
     def structs(self) -> ELFStructs:
         """pyelftools' struct definitions for this file's class, byte order and machine."""
-        structs = ELFStructs(self.little_endian, self.elfclass)
-        structs.create_basic_structs()
-        structs.create_advanced_structs(self.elf_type, self.machine, None)
-        return structs
+        return elf_structs(self.little_endian, self.elfclass, self.elf_type, self.machine)
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,8 @@ class Patch:
     # The input as it was before the patch; None when the file changed since (stripped,
     # say) so that the recorded headers no longer describe it.
     original: Executable | None
+    original_segments: tuple[Segment, ...]  # the recorded program header table
+    original_interp: str | None  # the PT_INTERP path the patch removed, None if not found
 
 
 def read_executable(path: str | os.PathLike[str]) -> Executable:
@@ -112,12 +123,23 @@ def read_executable(path: str | os.PathLike[str]) -> Executable:
             size = os.fstat(stream.fileno()).st_size
             return _read(path, stream, size, find_patch=True)
     except OSError as error:
-        raise RelinterpError(path, f"cannot read ({error.strerror})") from None
+        raise ReadError(path, f"cannot read ({error.strerror})") from None
+
+
+@lru_cache(maxsize=None)
+def elf_structs(little_endian: bool, elfclass: int, elf_type: str | None = None,
+                machine: str | None = None) -> ELFStructs:
+    """pyelftools' struct definitions, built once per class, byte order, type and machine
+    (building them costs more than reading a small file's headers)."""
+    structs = ELFStructs(little_endian, elfclass)
+    structs.create_basic_structs()
+    if elf_type is not None:
+        structs.create_advanced_structs(elf_type, machine, None)
+    return structs
 
 
 def _read(path: str, stream, size: int, *, find_patch: bool) -> Executable:
     ident = stream.read(16)
-    stream.seek(0)
     if len(ident) < 4 or ident[:4] != ELF_MAGIC:
         raise NotElfError(path, "not an ELF file")
     if len(ident) < 16:
@@ -126,12 +148,13 @@ def _read(path: str, stream, size: int, *, find_patch: bool) -> Executable:
         raise MalformedElfError(path, f"invalid ELF class (EI_CLASS={ident[4]})")
     if ident[5] not in (1, 2):
         raise MalformedElfError(path, f"invalid byte order (EI_DATA={ident[5]})")
-    if size < (64 if ident[4] == 2 else 52):  # sizeof(Elf64_Ehdr), sizeof(Elf32_Ehdr)
+    basic = elf_structs(ident[5] == 1, 64 if ident[4] == 2 else 32)
+    if size < basic.Elf_Ehdr.sizeof():
         raise MalformedElfError(path, f"truncated ELF header (file is {size} bytes)")
     try:
-        elf = ELFFile(stream)
-        return _model(path, stream, size, elf, find_patch)
-    except (ELFError, ConstructError, ValueError, KeyError) as error:
+        header = _pread(stream, 0, basic.Elf_Ehdr.sizeof())
+        return _model(path, stream, size, header, basic.Elf_Ehdr.parse(header), find_patch)
+    except (ConstructError, ValueError, KeyError) as error:
         raise MalformedElfError(path, f"invalid ELF headers ({error})") from None
 
 
@@ -140,54 +163,33 @@ def _pread(stream, offset: int, size: int) -> bytes:
     return stream.read(size)
 
 
-def _model(path: str, stream, size: int, elf: ELFFile, find_patch: bool) -> Executable:
-    h = elf.header
-    phentsize = elf.structs.Elf_Phdr.sizeof()
-    shentsize = elf.structs.Elf_Shdr.sizeof()
-    if h.e_phnum == PN_XNUM or (h.e_shnum == 0 and h.e_shoff != 0):
-        raise UnsupportedError(path, "extended ELF header numbering (over 65279 entries) is not supported")
-    if h.e_ehsize != elf.structs.Elf_Ehdr.sizeof():
-        raise MalformedElfError(path, f"bad ELF header size (e_ehsize={h.e_ehsize})")
-    if h.e_phnum and h.e_phentsize != phentsize:
-        raise MalformedElfError(path, f"bad program header size (e_phentsize={h.e_phentsize})")
-    if h.e_phoff + h.e_phnum * phentsize > size:
-        raise MalformedElfError(path, f"program header table outside the file (e_phoff={h.e_phoff:#x}, "
-                                      f"e_phnum={h.e_phnum}, file size {size})")
+def _model(path: str, stream, size: int, header: bytes, h, find_patch: bool) -> Executable:
+    little_endian, elfclass = header[5] == 1, 64 if header[4] == 2 else 32
+    structs = elf_structs(little_endian, elfclass, h.e_type, h.e_machine)
+    phentsize, shentsize = structs.Elf_Phdr.sizeof(), structs.Elf_Shdr.sizeof()
+    check_program_table(path, h, size, len(header), phentsize)
     phdrs = _pread(stream, h.e_phoff, h.e_phnum * phentsize)
-    segments = tuple(_segment(i, elf.structs.Elf_Phdr.parse(phdrs[i * phentsize :]))
-                     for i in range(h.e_phnum))
-    _check_segments(path, segments, size)
-    if h.e_shnum and h.e_shentsize != shentsize:
-        raise MalformedElfError(path, f"bad section header size (e_shentsize={h.e_shentsize})")
-    if h.e_shoff + h.e_shnum * shentsize > size:
-        raise MalformedElfError(path, f"section header table outside the file (e_shoff={h.e_shoff:#x}, "
-                                      f"e_shnum={h.e_shnum}, file size {size})")
+    segments = parse_segments(structs, phdrs)
+    check_segments(path, segments, size)
+    check_section_table(path, h, size, shentsize)
     section_headers = _pread(stream, h.e_shoff, h.e_shnum * shentsize) if h.e_shnum else b""
-    section_names = b""
-    if h.e_shnum and h.e_shstrndx < h.e_shnum:
-        names = elf.get_section(h.e_shstrndx).header
-        if names.sh_offset + names.sh_size <= size and names.sh_type != "SHT_NOBITS":
-            section_names = _pread(stream, names.sh_offset, names.sh_size)
-
-    interp, dynamic, pie = None, 0, False
-    for s in segments:
-        if s.type == "PT_INTERP":
-            interp = elf.get_segment(s.index).get_interp_name()
-        elif s.type == "PT_DYNAMIC":
-            dynamic = s.vaddr
-            for tag in elf.get_segment(s.index).iter_tags():
-                if tag.entry.d_tag == "DT_FLAGS_1":
-                    pie = bool(tag.entry.d_val & DF_1_PIE)
+    section_names = _section_names(stream, structs, section_headers, h.e_shstrndx, size)
+    interp = next((os.fsdecode(_pread(stream, s.offset, s.filesz).split(b"\0")[0])
+                   for s in segments if s.type == "PT_INTERP"), None)
+    dynamic = next((s for s in segments if s.type == "PT_DYNAMIC"), None)
+    loads = [s for s in segments if s.type == "PT_LOAD"]
+    info = DynamicInfo() if dynamic is None else \
+        read_dynamic(stream, structs, dynamic, lambda vaddr, n: file_offset(loads, vaddr, n))
 
     exe = Executable(
         path=path,
         file_size=size,
-        elfclass=elf.elfclass,
-        little_endian=elf.little_endian,
+        elfclass=elfclass,
+        little_endian=little_endian,
         machine=h.e_machine,
         elf_type=h.e_type,
         entry=h.e_entry,
-        header=_pread(stream, 0, h.e_ehsize),
+        header=header,
         phoff=h.e_phoff,
         phentsize=phentsize,
         phdrs=phdrs,
@@ -198,8 +200,11 @@ def _model(path: str, stream, size: int, elf: ELFFile, find_patch: bool) -> Exec
         section_headers=section_headers,
         section_names=section_names,
         interp=interp,
-        dynamic=dynamic,
-        pie=pie,
+        dynamic=0 if dynamic is None else dynamic.vaddr,
+        pie=info.pie,
+        needed=info.needed,
+        runpath=info.runpath,
+        rpath=info.rpath,
         patch=None,
     )
     if find_patch and interp is None:
@@ -207,6 +212,24 @@ def _model(path: str, stream, size: int, elf: ELFFile, find_patch: bool) -> Exec
         if patch is not None:
             return replace(exe, patch=patch)
     return exe
+
+
+def _section_names(stream, structs: ELFStructs, section_headers: bytes, shstrndx: int, size: int) -> bytes:
+    """The contents of the section name table (.shstrtab), if the file has one."""
+    shentsize = structs.Elf_Shdr.sizeof()
+    if shstrndx >= len(section_headers) // shentsize:
+        return b""
+    names = structs.Elf_Shdr.parse(section_headers[shstrndx * shentsize :])
+    if names.sh_offset + names.sh_size > size or names.sh_type == "SHT_NOBITS":
+        return b""
+    return _pread(stream, names.sh_offset, names.sh_size)
+
+
+def parse_segments(structs: ELFStructs, phdrs: bytes) -> tuple[Segment, ...]:
+    """The entries of a program header table (the file's, or one recorded by a patch)."""
+    size = structs.Elf_Phdr.sizeof()
+    return tuple(_segment(i, structs.Elf_Phdr.parse(phdrs[i * size : (i + 1) * size]))
+                 for i in range(len(phdrs) // size))
 
 
 def _segment(index: int, header) -> Segment:
@@ -220,20 +243,6 @@ def _segment(index: int, header) -> Segment:
         memsz=header.p_memsz,
         align=header.p_align,
     )
-
-
-def _check_segments(path: str, segments: tuple[Segment, ...], size: int) -> None:
-    for s in segments:
-        if s.filesz and s.offset + s.filesz > size:
-            raise MalformedElfError(path, f"segment {s.index} ({s.type}) outside the file "
-                                          f"(p_offset={s.offset:#x}, p_filesz={s.filesz:#x}, file size {size})")
-        if s.type == "PT_LOAD" and s.filesz > s.memsz:
-            raise MalformedElfError(path, f"segment {s.index} (PT_LOAD) has p_filesz > p_memsz")
-    loads = sorted((s for s in segments if s.type == "PT_LOAD"), key=lambda s: s.vaddr)
-    for a, b in zip(loads, loads[1:]):
-        if a.end > b.vaddr:
-            raise MalformedElfError(path, f"segments overlap: PT_LOAD {a.index} "
-                                          f"[{a.vaddr:#x}, {a.end:#x}) and PT_LOAD {b.index} at {b.vaddr:#x}")
 
 
 def _read_patch(exe: Executable, stream) -> Patch | None:
@@ -258,40 +267,30 @@ def _read_patch(exe: Executable, stream) -> Patch | None:
     record = config.restore
     original = None
     if record.original_size <= exe.file_size:
-        view = _OriginalView(stream, record.original_size, {0: record.header, exe.phoff: record.phdrs})
+        view = OverlayView(stream, record.original_size, {0: record.header, exe.phoff: record.phdrs})
         try:
             original = _read(exe.path, view, record.original_size, find_patch=False)
-        except MalformedElfError:
+        except RelinterpError:
             pass
-    return Patch(segment=segment, stub_code=data[: trailer.config_offset], config=config, original=original)
+    recorded = parse_segments(exe.structs(), record.phdrs)
+    return Patch(segment=segment, stub_code=data[: trailer.config_offset], config=config, original=original,
+                 original_segments=recorded, original_interp=_recorded_interp(stream, recorded, loads[:-1]))
 
 
-class _OriginalView:
-    """A file seen as it was before patching: cut at the original size, with the
-    original header bytes laid over the patched ones."""
+def _recorded_interp(stream, recorded: tuple[Segment, ...], loads: list[Segment]) -> str | None:
+    """The original PT_INTERP path.  The patch leaves its bytes in place, and `strip` may
+    move them in the file but not in memory, so they are found by address."""
+    interp = next((s for s in recorded if s.type == "PT_INTERP"), None)
+    if interp is None or interp.filesz == 0:
+        return None
+    offset = file_offset(loads, interp.vaddr, interp.filesz)
+    if offset is None:
+        return None
+    raw = _pread(stream, offset, interp.filesz)
+    return os.fsdecode(raw[:-1]) if raw.endswith(b"\0") and b"\0" not in raw[:-1] else None
 
-    def __init__(self, stream, size: int, overlays: dict[int, bytes]) -> None:
-        self._stream = stream
-        self._size = size
-        self._overlays = overlays
-        self._pos = 0
 
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
-        self._pos = base + offset
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def read(self, n: int = -1) -> bytes:
-        end = self._size if n < 0 else min(self._size, self._pos + n)
-        if end <= self._pos:
-            return b""
-        data = bytearray(_pread(self._stream, self._pos, end - self._pos))
-        for at, patch in self._overlays.items():
-            lo, hi = max(at, self._pos), min(at + len(patch), self._pos + len(data))
-            if lo < hi:
-                data[lo - self._pos : hi - self._pos] = patch[lo - at : hi - at]
-        self._pos += len(data)
-        return bytes(data)
+def file_offset(loads, vaddr: int, size: int) -> int | None:
+    """Where the `size` bytes at address `vaddr` are in the file, through the PT_LOAD
+    segments `loads` (as the loader finds them in memory)."""
+    return next((o for o in (s.file_offset_of(vaddr, size) for s in loads) if o is not None), None)

@@ -6,6 +6,7 @@ Every error names the file it is about: str(error) is "PATH: reason".
 from __future__ import annotations
 
 import os
+import re
 
 # Exit statuses of the command line, documented in README.md and `relinterp --help`.
 EXIT_OK = 0
@@ -23,6 +24,21 @@ class RelinterpError(Exception):
         super().__init__(f"{os.fspath(path)}: {reason}")
         self.path = os.fspath(path)
         self.reason = reason
+
+    @property
+    def kind(self) -> str:
+        """A stable name for machines (--json): the class name, e.g. NotElfError -> "not-elf"."""
+        return error_kind(type(self))
+
+
+def error_kind(cls: type) -> str:
+    name = cls.__name__
+    name = name[: -len("Error")] if name.endswith("Error") and name != "Error" else name
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+class ReadError(RelinterpError):
+    """The file cannot be opened or read."""
 
 
 class NotElfError(RelinterpError):
@@ -63,3 +79,16 @@ class CandidateError(RelinterpError):
 
 class WriteError(RelinterpError):
     """The output could not be written; the input is unchanged."""
+
+
+class BundleError(RelinterpError):
+    """A release tree that cannot be made as asked.  Every problem found is listed, one
+    "PATH: reason" line each, and nothing was written."""
+
+    def __init__(self, target: str | os.PathLike[str], problems: list[RelinterpError]) -> None:
+        count = len(problems)
+        super().__init__(target, f"nothing written ({count} problem{'s' if count != 1 else ''})")
+        self.problems = tuple(problems)
+
+    def __str__(self) -> str:
+        return "\n".join([*(str(p) for p in self.problems), f"{self.path}: {self.reason}"])

@@ -22,8 +22,8 @@ from elftools.construct import Container
 from elftools.elf.constants import P_FLAGS, SH_FLAGS
 
 from .config import ALIGN, MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
-from .elf import Executable, Segment
-from .errors import CandidateError, NothingToPatchError, NotExecutableError, UnsupportedError
+from .elf import MAX_STUB_SEGMENT, Executable, Segment, file_offset
+from .errors import CandidateError, ModifiedError, NothingToPatchError, NotExecutableError, UnsupportedError
 from .stub import StubBlob, supported_arches
 
 SECTION_NAME = b".relinterp"
@@ -51,16 +51,18 @@ def align_up(value: int, alignment: int) -> int:
 
 
 def check_candidates(path: str, candidates: tuple[str, ...]) -> None:
+    """The stub's buffers are sized for these bounds: refuse here what would not fit there."""
     if not candidates:
         raise CandidateError(path, "no loader candidate given (use --loader-rel)")
     if len(candidates) > MAX_CANDIDATES:
         raise CandidateError(path, f"{len(candidates)} loader candidates, at most {MAX_CANDIDATES}")
-    for candidate in candidates:
+    for number, candidate in enumerate(candidates, 1):
         raw = os.fsencode(candidate)
         if not raw or b"\0" in raw:
             raise CandidateError(path, f"invalid loader path {candidate!r}")
         if len(raw) > MAX_CANDIDATE_BYTES:
-            raise CandidateError(path, f"loader path is {len(raw)} bytes, at most {MAX_CANDIDATE_BYTES}")
+            raise CandidateError(path, f"loader candidate {number} is {len(raw)} bytes long, "
+                                       f"at most {MAX_CANDIDATE_BYTES}: {candidate[:40]}...")
 
 
 def check_patchable(exe: Executable, stub: StubBlob | None) -> StubBlob:
@@ -87,8 +89,10 @@ def check_patchable(exe: Executable, stub: StubBlob | None) -> StubBlob:
     return stub
 
 
-def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...]) -> RewritePlan:
-    """Plan the patch of `exe` (of its recorded original, if it is patched already)."""
+def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *,
+               flags: int = 0) -> RewritePlan:
+    """Plan the patch of `exe` (of its recorded original, if it is patched already).
+    `flags` records the candidates' provenance (config.FLAG_*)."""
     base = exe.unpatched
     if base is None:
         raise ValueError(f"{exe.path}: the original of this patched file is unknown")
@@ -105,10 +109,15 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
         dynamic=base.dynamic,
         candidates=candidates,
         restore=RestoreRecord(original_size=base.file_size, header=base.header, phdrs=base.phdrs),
+        flags=flags,
     )
     segment_bytes = stub.code + config.pack(
         seg_vaddr + stub.config_offset, stub.config_offset, base.little_endian
     )
+    if len(segment_bytes) > MAX_STUB_SEGMENT:  # read_executable would not recognise it
+        raise UnsupportedError(exe.path, f"the stub segment would be {len(segment_bytes)} bytes "
+                                         f"(the record of {len(base.phdrs)} bytes of program headers "
+                                         f"included), at most {MAX_STUB_SEGMENT}")
     segment = Segment(
         index=len(base.segments) - 1,
         type="PT_LOAD",
@@ -199,3 +208,49 @@ def _elf_header(base: Executable, structs, *, entry: int, shoff: int, shnum: int
     header.e_entry, header.e_shoff, header.e_shnum, header.e_shstrndx = entry, shoff, shnum, shstrndx
     header.e_shentsize = structs.Elf_Shdr.sizeof()  # 0 in files that had no sections
     return structs.Elf_Ehdr.build(header)
+
+
+def plan_working_restore(exe: Executable) -> RewritePlan:
+    """Plan putting PT_INTERP back into a patched file that changed since (stripped,
+    typically), whose original bytes are lost: the result runs with the system loader.
+
+    `strip` keeps every segment's address and size but may move segments in the file,
+    so the recorded PT_INTERP entry is re-pointed, by address, at where the path now is.
+    The file keeps its size: the stub's bytes stay, no longer loaded, and its section
+    loses SHF_ALLOC, so no tool takes it for part of the program's memory image."""
+    patch = exe.patch
+    assert patch is not None
+    recorded, current = patch.original_segments, exe.segments
+    interp = next((s for s in recorded if s.type == "PT_INTERP"), None)
+    kept = [s for s in recorded if s.type != "PT_INTERP"]
+    if interp is None or [_shape(s) for s in kept] != [_shape(s) for s in current[:-1]]:
+        raise ModifiedError(exe.path, "changed beyond stripping since it was patched (its program headers "
+                                      "no longer match the recorded ones): cannot restore")
+    offset = file_offset(current[:-1], interp.vaddr, interp.filesz)
+    if offset is None or patch.original_interp is None:
+        raise ModifiedError(exe.path, "the original interpreter path is no longer in the file: cannot restore")
+    structs, size = exe.structs(), exe.phentsize
+    entries = [exe.phdrs[i : i + size] for i in range(0, len(exe.phdrs) - size, size)]
+    entry = structs.Elf_Phdr.parse(patch.config.restore.phdrs[interp.index * size :])
+    entry.p_offset = offset
+    entries.insert(interp.index, structs.Elf_Phdr.build(entry))
+    header = structs.Elf_Ehdr.parse(exe.header)
+    header.e_entry = patch.config.entry
+    writes = [Write(0, structs.Elf_Ehdr.build(header)), Write(exe.phoff, b"".join(entries))]
+    writes += _unload_stub_section(exe, structs, patch.segment)
+    return RewritePlan(keep=exe.file_size, writes=tuple(writes), size=exe.file_size)
+
+
+def _shape(segment: Segment) -> tuple:
+    """What `strip` keeps of a program header entry: all but the file offset."""
+    return segment.type, segment.flags, segment.vaddr, segment.filesz, segment.memsz, segment.align
+
+
+def _unload_stub_section(exe: Executable, structs, segment: Segment) -> list[Write]:
+    size = exe.shentsize
+    for at in range(0, len(exe.section_headers), size):
+        section = structs.Elf_Shdr.parse(exe.section_headers[at : at + size])
+        if (section.sh_offset, section.sh_size, section.sh_addr) == (segment.offset, segment.filesz, segment.vaddr):
+            section.sh_flags, section.sh_addr = 0, 0
+            return [Write(exe.shoff + at, structs.Elf_Shdr.build(section))]
+    return []

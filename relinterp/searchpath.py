@@ -1,0 +1,97 @@
+"""RPATH/RUNPATH entries seen from inside a release tree: which stay inside it when the
+tree moves, and what a file's list must become so its libraries are found there.
+
+Only `$ORIGIN`-relative entries move with the tree.  An absolute entry, one relative to
+the working directory, or one that climbs out of the tree names a directory of whatever
+machine the tree lands on: the loader would search it (before the tree's own lib
+directory, if it comes first) and could load a stranger's library.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from .dynamic import LinkedObject
+from .musl import ORIGIN, split_list
+
+ORIGIN_ENTRY = re.compile(r"\$(?:ORIGIN|\{ORIGIN\})(/.*)?")
+
+
+RPATH, RUNPATH = "RPATH", "RUNPATH"
+
+
+@dataclass(frozen=True)
+class SearchPathChange:
+    value: str | None  # the new list; None removes DT_RPATH and DT_RUNPATH
+    reason: str
+    tag: str = RUNPATH  # which entry holds the new list: RUNPATH, or RPATH (glibc passes it on)
+
+
+def origin_entry(dest: str, directory: str) -> str:
+    """The `$ORIGIN` entry that names tree directory `directory` from the file at `dest`."""
+    rel = os.path.relpath(directory, os.path.dirname(dest) or ".")
+    return "$ORIGIN" if rel == "." else f"$ORIGIN/{rel}"
+
+
+def entry_in_tree(entry: str, dest: str) -> str | None:
+    """The tree directory (relative, normalised) an entry of the file at `dest` names;
+    None when it does not stay inside the tree."""
+    match = ORIGIN_ENTRY.fullmatch(entry)
+    if match is None or "$" in (match.group(1) or ""):
+        return None
+    rest = (match.group(1) or "").strip("/")
+    path = os.path.normpath(os.path.join(os.path.dirname(dest), rest))
+    if path == ".." or path.startswith("../"):
+        return None
+    return path
+
+
+def outside_entries(obj: LinkedObject, dest: str) -> list[str]:
+    """The entries of the list the loader uses that do not stay inside the tree."""
+    text = obj.search_path or ""
+    return [e for e in split_list(text) if entry_in_tree(e, dest) is None]
+
+
+def current_tag(obj: LinkedObject) -> str | None:
+    """The entry the loader takes the object's list from (RUNPATH wins when both exist)."""
+    if obj.runpath is not None:
+        return RUNPATH
+    return RPATH if obj.rpath is not None else None
+
+
+def plan_search_path(obj: LinkedObject, dest: str, lib_dir: str | None,
+                     tag: str | None = None) -> SearchPathChange | None:
+    """What the list of `obj`, placed at `dest`, must become: entries that leave the tree
+    dropped, and `lib_dir` (when given) searched first unless the list already names it.
+    `tag`: the entry that must hold the list (None: either).  None when it is fine as it
+    is: the file is then left untouched."""
+    change = _plan_entries(obj, dest, lib_dir)
+    if tag is None:
+        return change
+    if change is None:
+        if obj.search_path is None or current_tag(obj) == tag:
+            return None
+        return SearchPathChange(obj.search_path, f"{current_tag(obj)} becomes {tag}: "
+                                                 "glibc passes only RPATH on to the libraries", tag)
+    return SearchPathChange(change.value, change.reason, tag)
+
+
+def _plan_entries(obj: LinkedObject, dest: str, lib_dir: str | None) -> SearchPathChange | None:
+    text = obj.search_path or ""
+    entries = split_list(text)
+    if "$" in ORIGIN.sub("", text):
+        entries = []  # a token the loader does not expand: it ignores the whole list
+    kept = [e for e in entries if entry_in_tree(e, dest) is not None]
+    wanted = list(kept)
+    if lib_dir is not None and os.path.normpath(lib_dir) not in {entry_in_tree(e, dest) for e in kept}:
+        wanted.insert(0, origin_entry(dest, lib_dir))
+    if wanted == split_list(text):
+        return None
+    dropped = [e for e in split_list(text) if e not in kept]
+    if not wanted:
+        return SearchPathChange(None, f"removed {text!r}: it leaves the tree")
+    if dropped:
+        return SearchPathChange(":".join(wanted), f"{':'.join(dropped)} leaves the tree")
+    return SearchPathChange(":".join(wanted), f"finds its libraries in {lib_dir}")

@@ -1,0 +1,303 @@
+"""`relinterp verify`: prove a tree needs nothing from the machine it lands on.
+
+Static checks, with the tree as the whole world (anything outside it counts as absent):
+- each program's loader: patched programs' candidates lie inside the tree, exist, and
+  are a musl or glibc loader for the program's machine; an unpatched program's PT_INTERP
+  is outside;
+- every NEEDED name (of the programs, and of every library in a tree given as a
+  directory, as if dlopen()ed) resolves inside the tree under the loader's rules
+  (relinterp.musl, relinterp.glibc; for glibc without running anything from the tree, so
+  `$LIB` and `$PLATFORM`, which only the loader knows, count as unresolvable);
+- no RPATH/RUNPATH entry leaves the tree (absolute, relative to the working directory,
+  or climbing out), no symbolic link leaves it or is absolute;
+- every ELF file is for one machine; no file needs a relocation format its loader lacks;
+  under glibc, the files link together (relinterp.linkcheck: one glibc build, symbol
+  versions).
+With a command line to run, each program also runs in an empty root (relinterp.sandbox).
+
+The tree of a program given by itself is the smallest directory holding the program, its
+loader candidates and the directories its `$ORIGIN` entries name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from .closure import FILE, MISSING, inside, resolve_closure
+from .dynamic import LinkedObject, is_elf, read_linked_object
+from .elf import read_executable
+from .errors import RelinterpError
+from .hostfiles import host_file_notes
+from .libc import GLIBC, MUSL
+from .linkcheck import link_problems
+from .loaders import loader_family, loader_rules
+from .musl import ORIGIN, RELR_SINCE, musl_version, split_list
+from .searchpath import entry_in_tree
+
+JSON_SCHEMA = 1
+LOADER_TOKEN = re.compile(r"\$(\{(LIB|PLATFORM)\}|(LIB|PLATFORM)(?![A-Za-z0-9_]))")
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str  # relative to the tree where it is inside
+    check: str  # file, loader, libraries, search-path, symlink, machine, relocations, run
+    message: str
+
+
+@dataclass
+class ProgramReport:
+    path: str
+    loader: str | None = None
+    family: str | None = None  # MUSL or GLIBC: whose loader that is
+    libraries: dict[str, str] = field(default_factory=dict)  # NEEDED name -> file in the tree
+    findings: list[Finding] = field(default_factory=list)
+    run: object = None  # a sandbox.RunResult
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+@dataclass
+class TreeReport:
+    target: str
+    tree: str
+    programs: list[ProgramReport] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # about the tree as a whole
+    notes: list[Finding] = field(default_factory=list)  # worth knowing, not failures (relinterp.hostfiles)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings and all(p.ok for p in self.programs)
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    run: str | None = None  # the arguments to run each program with (shell-quoted), or None
+    exclude: tuple[str, ...] = ()  # NEEDED names expected from the target system
+    proc: bool = True  # mount /proc in the empty root
+    timeout: float = 60
+    sandbox: str | None = None  # force one of relinterp.sandbox.SANDBOXES
+
+
+def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
+    if not os.path.exists(target):
+        raise RelinterpError(target, "no such file or directory")
+    if os.path.isdir(target):
+        tree = os.path.abspath(target)
+        elves, unreadable = _elf_files(tree)
+        programs = [obj for obj in elves if obj.is_program]
+        if not programs:
+            raise RelinterpError(target, "no program in this tree")
+    else:
+        programs = [read_linked_object(target)]
+        if not programs[0].is_program:
+            raise RelinterpError(target, f"not a program (ELF type {programs[0].elf_type})")
+        tree, elves, unreadable = _tree_of(programs[0]), None, []
+    report = TreeReport(target, tree, findings=[Finding(_rel(e.path, tree), "file", e.reason) for e in unreadable])
+    libraries = [o.path for o in elves or () if not o.is_program]
+    # every ELF file met, once: a closure reaches lib/x as bin/../lib/x
+    seen: dict[str, LinkedObject] = {os.path.normpath(o.path): o for o in elves or ()}
+    for program in programs:
+        report.programs.append(_check_program(program, tree, libraries, seen, options))
+    family = next((p.family for p in report.programs if p.family), MUSL)
+    report.findings += _check_files(tree, list(seen.values()), programs[0], family)
+    if family == GLIBC:
+        report.notes = [Finding(_rel(path, tree), "host", note) for path, note in host_file_notes(seen.values())]
+    if elves is not None:
+        report.findings += _check_symlinks(tree)
+    return report
+
+
+def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen: dict,
+                   options: VerifyOptions) -> ProgramReport:
+    report = ProgramReport(_rel(program.path, tree))
+    found = _check_loader(program, tree, report)
+    if found is not None:
+        loader, family = found.path, report.family
+        ldso_name = os.path.normpath(os.path.abspath(loader))
+        rules = loader_rules(family, ldso_name, found, proc=options.proc, within=tree, ask_loader=False)
+        others = [lib for lib in libraries if os.path.realpath(lib) != os.path.realpath(loader)]
+        closure = resolve_closure(program, rules, dlopen=others, within=tree, excluded=options.exclude)
+        for r in closure.resolutions:
+            if r.kind == FILE and not r.dlopen:
+                report.libraries.setdefault(r.name, _rel(r.path, tree))
+            elif r.kind == MISSING:
+                report.findings.append(Finding(_rel(r.needed_by, tree), "libraries",
+                                               f"{r.name}: not found inside the tree"))
+        if family == MUSL:
+            report.findings += _check_relocations(closure.objects, loader, tree)
+        else:
+            report.findings += [Finding(_rel(path, tree), "glibc", reason)
+                                for path, reason in link_problems(closure, loader)]
+        for obj in closure.objects:
+            seen.setdefault(os.path.normpath(os.path.abspath(obj.path)), obj)
+    if options.run is not None:
+        report.run = _run(program, tree, options)
+        if report.run.status != 0:
+            report.findings.append(Finding(report.path, "run", _describe_status(report.run.status, options)))
+    return report
+
+
+def _check_loader(program: LinkedObject, tree: str, report: ProgramReport) -> LinkedObject | None:
+    """The loader file the program will use, or None (with the reason among the findings)."""
+    here = report.path
+    if program.interp is None and not program.patched:
+        return None  # a static program: no loader, no libraries
+    if not program.patched:
+        report.findings.append(Finding(here, "loader", f"not patched: the kernel loads its loader from "
+                                                       f"PT_INTERP {program.interp}, outside the tree"))
+        return None
+    origin = os.path.dirname(os.path.realpath(program.path))
+    chosen = None
+    for candidate in read_executable(program.path).patch.config.candidates:
+        path = os.path.normpath(os.path.join(origin, candidate))
+        if os.path.isabs(candidate) or not inside(path, tree):
+            report.findings.append(Finding(here, "loader", f"loader candidate {candidate} is outside the tree"))
+        elif not os.path.exists(path):
+            report.findings.append(Finding(here, "loader", f"loader candidate {candidate} does not exist"))
+        elif chosen is None:
+            chosen = path
+    if chosen is None:
+        return None
+    report.loader = _rel(chosen, tree)
+    loader = read_linked_object(chosen)
+    if loader.elf_type != "ET_DYN" or loader.abi != program.abi:
+        report.findings.append(Finding(here, "loader", f"{report.loader} is not a loader for {program.machine} "
+                                                       f"({program.elfclass}-bit)"))
+        return None
+    report.family = loader_family(loader)
+    if report.family is None:
+        report.findings.append(Finding(here, "loader", f"{report.loader}: not a musl or glibc loader; only "
+                                                       "their search rules are known"))
+        return None
+    return loader
+
+
+def _check_relocations(objects: list[LinkedObject], loader: str, tree: str) -> list[Finding]:
+    version = musl_version(loader)
+    if version is not None and version >= RELR_SINCE:
+        return []
+    have = "musl " + ".".join(map(str, version)) if version else "a musl of unknown version"
+    need = ".".join(map(str, RELR_SINCE))
+    return [Finding(_rel(o.path, tree), "relocations", f"uses DT_RELR relocations, which need musl >= {need}; "
+                                                       f"the loader is {have}") for o in objects if o.relr]
+
+
+def _check_files(tree: str, objects: list[LinkedObject], first: LinkedObject, family: str) -> list[Finding]:
+    findings = []
+    for obj in sorted(objects, key=lambda o: o.path):
+        here = _rel(obj.path, tree)
+        if obj.abi != first.abi:
+            findings.append(Finding(here, "machine", f"{obj.machine} ({obj.elfclass}-bit) differs from "
+                                                     f"{_rel(first.path, tree)}'s {first.machine}"))
+        text = obj.search_path or ""
+        if family == MUSL and "$" in ORIGIN.sub("", text):
+            findings.append(Finding(here, "search-path", f"{text!r} uses a token musl does not expand "
+                                                         "(it ignores the whole list)"))
+            continue
+        dest = os.path.relpath(os.path.abspath(obj.path), tree)
+        for entry in split_list(text):
+            if family == GLIBC and LOADER_TOKEN.search(entry):
+                findings.append(Finding(here, "search-path", f"RPATH/RUNPATH entry {entry} depends on the loader's "
+                                                             "$LIB or $PLATFORM (its build, the CPU): name the "
+                                                             "directory relative to $ORIGIN"))
+            elif entry_in_tree(entry, dest) is None:
+                findings.append(Finding(here, "search-path", f"RPATH/RUNPATH entry {entry} leaves the tree"))
+    return findings
+
+
+def _check_symlinks(tree: str) -> list[Finding]:
+    findings = []
+    for directory, dirs, files in os.walk(tree):
+        for name in sorted(dirs + files):
+            path = os.path.join(directory, name)
+            if not os.path.islink(path):
+                continue
+            text = os.readlink(path)
+            target = os.path.normpath(os.path.join(os.path.relpath(directory, tree), text))
+            if os.path.isabs(text) or target == ".." or target.startswith("../"):
+                findings.append(Finding(_rel(path, tree), "symlink", f"points to {text}, outside the tree"))
+    return findings
+
+
+def _run(program: LinkedObject, tree: str, options: VerifyOptions):
+    from .sandbox import run_in_empty_root
+
+    rel = os.path.relpath(os.path.abspath(program.path), tree)
+    return run_in_empty_root(tree, rel, shlex.split(options.run), proc=options.proc, timeout=options.timeout,
+                             sandbox=options.sandbox)
+
+
+def _describe_status(status: int | None, options: VerifyOptions) -> str:
+    if status is None:
+        return f"did not finish within {options.timeout:g} s in the empty root"
+    if status < 0:
+        return f"killed by signal {-status} in the empty root"
+    return f"exited with status {status} in the empty root"
+
+
+def _elf_files(tree: str) -> tuple[list[LinkedObject], list[RelinterpError]]:
+    """Every ELF file in the tree, and the ones that cannot be read as such."""
+    found, unreadable = [], []
+    for directory, dirs, files in os.walk(tree):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(directory, name)
+            if os.path.islink(path) or not is_elf(path):
+                continue
+            try:
+                found.append(read_linked_object(path))
+            except RelinterpError as error:
+                unreadable.append(error)
+    return found, unreadable
+
+
+def _tree_of(program: LinkedObject) -> str:
+    origin = os.path.dirname(os.path.realpath(program.path))
+    places = [origin]
+    if program.patched:
+        places += [os.path.normpath(os.path.join(origin, c)) for c in
+                   read_executable(program.path).patch.config.candidates if not os.path.isabs(c)]
+    for entry in split_list(program.search_path or ""):
+        if ORIGIN.match(entry) and "$" not in ORIGIN.sub("", entry):
+            places.append(os.path.normpath(ORIGIN.sub(lambda _: origin, entry)))
+    return os.path.commonpath(places)
+
+
+def _rel(path: str, tree: str) -> str:
+    """`path` relative to the tree when it lies there (by name), else as it is."""
+    full = os.path.abspath(path)
+    return os.path.relpath(full, tree) if full.startswith(tree.rstrip("/") + "/") else full
+
+
+def as_json(reports: list[TreeReport]) -> dict:
+    """The versioned object `relinterp verify --json` prints."""
+    return {
+        "schema": JSON_SCHEMA,
+        "ok": all(r.ok for r in reports),
+        "trees": [{
+            "target": r.target, "tree": r.tree, "ok": r.ok,
+            "findings": [_finding_json(f) for f in r.findings],
+            "notes": [_finding_json(f) for f in r.notes],
+            "programs": [_program_json(p) for p in r.programs],
+        } for r in reports],
+    }
+
+
+def _finding_json(finding: Finding) -> dict:
+    return {"path": finding.path, "check": finding.check, "message": finding.message}
+
+
+def _program_json(program: ProgramReport) -> dict:
+    run = program.run
+    return {
+        "path": program.path, "ok": program.ok, "loader": program.loader, "libraries": program.libraries,
+        "findings": [_finding_json(f) for f in program.findings],
+        "run": None if run is None else {"argv": list(run.argv), "status": run.status, "stdout": run.stdout,
+                                         "stderr": run.stderr, "sandbox": run.sandbox},
+    }
