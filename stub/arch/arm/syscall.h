@@ -33,22 +33,4 @@ static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
 #define sys_pread(fd, buf, len, off) \
 	sys6(SYS_pread64, (fd), (long)(buf), (long)(len), 0, (long)(off), 0)
 
-/* At -Os GCC divides, even by a constant, by calling the EABI run-time helper.  libgcc's
-   is built for the toolchain's own (newer) architecture, so the stub brings its own:
-   quotient in r0, remainder in r1 (ARM run-time ABI), by shift and subtract. */
-uint64_t __aeabi_uidivmod(uint32_t n, uint32_t d);
-uint64_t __aeabi_uidivmod(uint32_t n, uint32_t d)
-{
-	uint32_t q = 0, r = 0;
-	for (int bit = 31; bit >= 0; bit--) {
-		uint32_t carry = r >> 31; /* r doubled may need 33 bits when d > 2^31 */
-		r = r << 1 | (n >> bit & 1);
-		if (carry || r >= d) {
-			r -= d;
-			q |= 1u << bit;
-		}
-	}
-	return q | (uint64_t)r << 32;
-}
-
 #endif
