@@ -178,6 +178,22 @@ def test_running_through_the_loader_still_works(dist):
     assert result.stdout == f"argc 3\n[{dist.app}]\n[args]\n[z]\n"
 
 
+def test_loader_override_and_trace(dist, tmp_path):
+    # The environment walk, and numbers in decimal and hexadecimal, on every architecture.
+    other = tmp_path / "other.so"
+    shutil.copy2(dist.target.loader, other)
+    env = {"PATH": os.environ["PATH"], "RELINTERP_LOADER": str(other), "RELINTERP_DEBUG": "1"}
+    result = dist.run("interp", env=env)
+    assert result.stdout.splitlines()[1:] == [f"interp {other}", f"libc {other}"], result.stderr
+    trace = [line.removeprefix("relinterp: ") for line in result.stderr.splitlines()]
+    assert trace[0].startswith(f"RELINTERP_LOADER={other}: loader mapped at 0x")
+    base = trace[0].split("loader mapped at ")[1].split(",")[0]
+    phnum = len(read_executable(dist.app).segments)
+    assert trace[1].startswith("auxv AT_PHDR 0x")
+    assert trace[2:4] == [f"auxv AT_PHNUM {phnum} -> {phnum + 1}", f"auxv AT_BASE 0x0 -> {base}"]
+    assert trace[5].startswith("entering the loader at 0x") and len(trace) == 6
+
+
 def test_missing_loader_exits_127_naming_what_was_tried(built, tmp_path):
     dist = make_dist(built, tmp_path / "dist")
     dist.loader.unlink()
@@ -188,7 +204,7 @@ def test_missing_loader_exits_127_naming_what_was_tried(built, tmp_path):
 
 def test_error_without_a_name_is_reported_by_number(built, tmp_path):
     # A socket cannot be opened (ENXIO, which the stub does not name): the number is
-    # printed in decimal (on arm by the stub's own division helper).
+    # printed in decimal.
     dist = make_dist(built, tmp_path / "dist")
     dist.loader.unlink()
     with socket.socket(socket.AF_UNIX) as sock:
