@@ -129,6 +129,7 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
         align=align,
     )
 
+    _check_address_space(base, segment)
     phdrs = _program_headers(base, structs, segment)
     names_offset = seg_offset + len(segment_bytes)
     names, shdrs, shstrndx = _section_headers(base, structs, segment, names_offset)
@@ -140,6 +141,12 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
     appended += segment_bytes + names + bytes(shoff - names_offset - len(names)) + shdrs
     writes = (Write(0, header), Write(base.phoff, phdrs), Write(base.file_size, bytes(appended)))
     return RewritePlan(keep=base.file_size, writes=writes, size=shoff + len(shdrs), segment=segment)
+
+
+def _check_address_space(base: Executable, segment: Segment) -> None:
+    if segment.end > 1 << base.elfclass:  # ELFCLASS32: addresses are 32 bits
+        raise UnsupportedError(base.path, f"no room for the stub above the program's segments in a "
+                                          f"{base.elfclass}-bit address space (it would end at {segment.end:#x})")
 
 
 def plan_restore(exe: Executable) -> RewritePlan:

@@ -14,8 +14,17 @@ packages=(
   util-linux                    # unshare, setpriv, mount
   bubblewrap                    # relinterp verify --run: the empty root
   python3-venv
+  # Other architectures: cross compilers, Debian's multiarch musl, qemu-user to run them.
+  gcc-aarch64-linux-gnu gcc-i686-linux-gnu gcc-arm-linux-gnueabihf gcc-riscv64-linux-gnu
+  musl:arm64 musl-dev:arm64 musl:i386 musl-dev:i386 musl:armhf musl-dev:armhf
+  qemu-user
+  libc6-arm64-cross             # glibc's aarch64 loader, which enforces BTI
+  debian-archive-keyring        # verifies the Debian 13 packages of scripts/musl-riscv64.sh
 )
 
+for arch in arm64 armhf i386; do
+  dpkg --print-foreign-architectures | grep -qx "$arch" || dpkg --add-architecture "$arch"
+done
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
@@ -23,9 +32,11 @@ done
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # One unreachable index must not stop the rest.
+  apt-get update -qq || echo "setup: apt-get update failed for some index; going on" >&2
+  apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
 fi
+"$root/scripts/musl-riscv64.sh"
 
 if [ ! -x "$root/.venv/bin/python" ]; then
   python3 -m venv "$root/.venv"

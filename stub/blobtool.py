@@ -28,9 +28,37 @@ STUB_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = STUB_DIR.parent
 MANIFEST_VERSION = 1
 
-# Relocations that only encode a distance within the blob.
+# Relocations that only encode a distance within the blob, per machine.
 PC_RELATIVE = {
     "EM_X86_64": {"R_X86_64_PC32", "R_X86_64_PLT32", "R_X86_64_PC64"},
+    # GOTPC is the GOT's distance from the PC, GOTOFF a symbol's distance from the GOT:
+    # together a distance within the blob.  The GOT's contents are never read (GOT32 would).
+    "EM_386": {"R_386_PC32", "R_386_PLT32", "R_386_GOTPC", "R_386_GOTOFF"},
+    "EM_AARCH64": {"R_AARCH64_ADR_PREL_LO21", "R_AARCH64_LD_PREL_LO19", "R_AARCH64_CALL26",
+                   "R_AARCH64_JUMP26", "R_AARCH64_CONDBR19", "R_AARCH64_TSTBR14",
+                   "R_AARCH64_PREL32", "R_AARCH64_PREL64"},
+    "EM_ARM": {"R_ARM_REL32", "R_ARM_CALL", "R_ARM_JUMP24", "R_ARM_THM_CALL", "R_ARM_THM_JUMP24",
+               "R_ARM_THM_JUMP19", "R_ARM_THM_JUMP11", "R_ARM_THM_JUMP8", "R_ARM_MOVW_PREL_NC",
+               "R_ARM_MOVT_PREL", "R_ARM_THM_MOVW_PREL_NC", "R_ARM_THM_MOVT_PREL"},
+    "EM_RISCV": {"R_RISCV_BRANCH", "R_RISCV_JAL", "R_RISCV_CALL", "R_RISCV_CALL_PLT",
+                 "R_RISCV_PCREL_HI20", "R_RISCV_PCREL_LO12_I", "R_RISCV_PCREL_LO12_S",
+                 "R_RISCV_RVC_BRANCH", "R_RISCV_RVC_JUMP", "R_RISCV_32_PCREL"},
+}
+# What to do about the relocations that a missing build option leaves.
+HINTS = {
+    "R_AARCH64_ADR_PREL_PG_HI21": "page-relative, and the blob is not page-aligned in the "
+                                  "program: build with -mcmodel=tiny",
+    "R_RISCV_RELAX": "the linker may turn PC-relative addressing gp-relative: build with -mno-relax",
+    "R_RISCV_NONE": "left by linker relaxation, which may make addressing gp-relative: "
+                    "build with -mno-relax",
+}
+# RISC-V psABI relocation numbers, which pyelftools does not name.
+RISCV_RELOCS = {
+    0: "R_RISCV_NONE", 1: "R_RISCV_32", 2: "R_RISCV_64", 16: "R_RISCV_BRANCH", 17: "R_RISCV_JAL",
+    18: "R_RISCV_CALL", 19: "R_RISCV_CALL_PLT", 20: "R_RISCV_GOT_HI20", 23: "R_RISCV_PCREL_HI20",
+    24: "R_RISCV_PCREL_LO12_I", 25: "R_RISCV_PCREL_LO12_S", 26: "R_RISCV_HI20", 27: "R_RISCV_LO12_I",
+    28: "R_RISCV_LO12_S", 43: "R_RISCV_ALIGN", 44: "R_RISCV_RVC_BRANCH", 45: "R_RISCV_RVC_JUMP",
+    51: "R_RISCV_RELAX", 57: "R_RISCV_32_PCREL",
 }
 # The only allocated section the blob may have (code and constants, see stub.ld).
 IMAGE_SECTION = ".text"
@@ -66,6 +94,12 @@ def toolchain(cc: str) -> dict[str, str]:
     return {"compiler": tool_version(cc, "--version"), "linker": tool_version(ld.stdout.strip(), "--version")}
 
 
+def reloc_name(elf: ELFFile, kind: int) -> str:
+    if elf["e_machine"] == "EM_RISCV":
+        return RISCV_RELOCS.get(kind, f"R_RISCV_{kind}")
+    return describe_reloc_type(kind, elf)
+
+
 def check_image(elf: ELFFile) -> None:
     machine = elf["e_machine"]
     allowed = PC_RELATIVE.get(machine)
@@ -77,10 +111,11 @@ def check_image(elf: ELFFile) -> None:
                              "have no writable data, GOT or PLT")
         if isinstance(section, RelocationSection):
             for reloc in section.iter_relocations():
-                kind = describe_reloc_type(reloc["r_info_type"], elf)
+                kind = reloc_name(elf, reloc["r_info_type"])
                 if kind not in allowed:
+                    hint = HINTS.get(kind, "")
                     raise UnsafeStub(f"{section.name}: relocation {kind} at {reloc['r_offset']:#x} "
-                                     "is not PC-relative")
+                                     "is not PC-relative" + (f" ({hint})" if hint else ""))
 
 
 def symbol_value(elf: ELFFile, name: str) -> int:

@@ -161,13 +161,14 @@ def test_rpath_is_shown_apart_from_runpath(musl_gcc, tmp_path):
 
 
 def test_programs_for_other_machines_and_classes_are_inspected_and_said_unpatchable(tmp_path):
-    arm = assemble(tmp_path, "arm64", "aarch64-linux-gnu-", [], ["-pie", "--dynamic-linker",
-                   "/lib/ld-musl-aarch64.so.1"], "_start:\n  mov x8, #93\n  svc #0\n")
+    # Big-endian AArch64: a machine with a stub, but not in this byte order.
+    arm = assemble(tmp_path, "arm64be", "aarch64-linux-gnu-", ["-EB"], ["-EB", "-pie", "--dynamic-linker",
+                   "/lib/ld-musl-aarch64_be.so.1"], "_start:\n  mov x8, #93\n  svc #0\n")
     x32 = assemble(tmp_path, "x32", "", ["--x32"], ["-m", "elf32_x86_64", "-pie", "--dynamic-linker",
                    "/lib64/ld-linux-x32.so.2"], EXIT_START)
     first, second = relinterp.inspect(arm), relinterp.inspect(x32)
     assert (first.machine, first.elfclass, first.libc, first.interpreter) == \
-           ("EM_AARCH64", 64, "musl", "/lib/ld-musl-aarch64.so.1")
+           ("EM_AARCH64", 64, "musl", "/lib/ld-musl-aarch64_be.so.1")
     assert (second.machine, second.elfclass, second.libc) == ("EM_X86_64", 32, "glibc")
     for info in (first, second):
         assert not info.patchable and info.not_patchable_reason.startswith("unsupported machine")

@@ -1,13 +1,16 @@
 """Planning arithmetic, on synthetic executables of every ELF class and byte order.
 
-No big-endian or 32-bit toolchain ships a stub yet, so these files are built from
-pyelftools' own struct definitions: the smallest layout a dynamic executable has
-(ELF header, PT_PHDR, PT_INTERP, one PT_LOAD over the whole file).
+No big-endian stub ships yet, so these files are built from pyelftools' own struct
+definitions: the smallest layout a dynamic executable has (ELF header, PT_PHDR,
+PT_INTERP, one PT_LOAD over the whole file).  Real 32-bit programs are patched and run
+in test_arch.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+
+import struct
 
 import pytest
 from elftools.construct import Container
@@ -25,7 +28,7 @@ LAYOUTS = [(32, True, "EM_386"), (32, False, "EM_PPC"), (64, True, "EM_X86_64"),
 
 
 def synthetic_executable(path, elfclass: int, little: bool, machine: str, align: int = 0x1000,
-                         null_phdrs: int = 0) -> None:
+                         base: int = 0, null_phdrs: int = 0) -> None:
     structs = ELFStructs(little, elfclass)
     structs.create_basic_structs()
     structs.create_advanced_structs("ET_DYN", machine, None)
@@ -35,14 +38,15 @@ def synthetic_executable(path, elfclass: int, little: bool, machine: str, align:
     size = interp_at + len(INTERP) + 100  # some "code"
 
     def phdr(kind, offset, filesz, flags=4, align_=1):
-        return structs.Elf_Phdr.build(Container(p_type=kind, p_flags=flags, p_offset=offset, p_vaddr=offset,
-                                                p_paddr=offset, p_filesz=filesz, p_memsz=filesz, p_align=align_))
+        return structs.Elf_Phdr.build(Container(p_type=kind, p_flags=flags, p_offset=offset, p_vaddr=base + offset,
+                                                p_paddr=base + offset, p_filesz=filesz, p_memsz=filesz,
+                                                p_align=align_))
 
     header = structs.Elf_Ehdr.build(Container(
         e_ident=Container(EI_MAG=[0x7F, 0x45, 0x4C, 0x46], EI_CLASS=f"ELFCLASS{elfclass}",
                           EI_DATA="ELFDATA2LSB" if little else "ELFDATA2MSB", EI_VERSION="EV_CURRENT",
                           EI_OSABI="ELFOSABI_SYSV", EI_ABIVERSION=0),
-        e_type="ET_DYN", e_machine=machine, e_version="EV_CURRENT", e_entry=interp_at + len(INTERP),
+        e_type="ET_DYN", e_machine=machine, e_version="EV_CURRENT", e_entry=base + interp_at + len(INTERP),
         e_phoff=ehsize, e_shoff=0, e_flags=0, e_ehsize=ehsize, e_phentsize=phentsize, e_phnum=phnum,
         e_shentsize=0, e_shnum=0, e_shstrndx=0))
     table = (phdr("PT_PHDR", ehsize, phnum * phentsize) + phdr("PT_INTERP", interp_at, len(INTERP))
@@ -87,9 +91,26 @@ def test_patch_then_restore_round_trips_every_class_and_byte_order(tmp_path, elf
     assert (tmp_path / "restored").read_bytes() == original.read_bytes()
 
 
+@pytest.mark.parametrize("elfclass,little,machine", LAYOUTS)
+def test_config_block_is_written_in_the_file_byte_order(tmp_path, elfclass, little, machine):
+    # The stub reads it with plain loads: the target's byte order, fixed-width fields.
+    synthetic_executable(tmp_path / "exe", elfclass, little, machine, base=0x10000)
+    exe = read_executable(tmp_path / "exe")
+    stub = fake_stub(exe)
+    plan = plan_patch(exe, stub, ("ld.so",))
+    apply_plan(plan, str(tmp_path / "exe"), str(tmp_path / "patched"))
+    data = (tmp_path / "patched").read_bytes()
+    at = plan.segment.offset + stub.config_offset
+    config_vaddr, entry, dynamic = struct.unpack_from("<QQQ" if little else ">QQQ", data, at)
+    assert (config_vaddr, entry, dynamic) == (plan.segment.vaddr + stub.config_offset, exe.entry, 0)
+    assert entry > 0xFFFF  # not a value that reads the same in either byte order
+
+
+@pytest.mark.parametrize("elfclass,little,machine", LAYOUTS)
 @pytest.mark.parametrize("align", [0x1000, 0x10000, 0x200000])
-def test_stub_segment_is_congruent_with_its_offset_without_padding_the_file(tmp_path, align):
-    synthetic_executable(tmp_path / "exe", 64, True, "EM_AARCH64", align=align)
+def test_stub_segment_is_congruent_with_its_offset_without_padding_the_file(tmp_path, align, elfclass, little,
+                                                                              machine):
+    synthetic_executable(tmp_path / "exe", elfclass, little, machine, align=align)
     exe = read_executable(tmp_path / "exe")
     segment = plan_patch(exe, fake_stub(exe), ("ld.so",)).segment
     assert segment.align == align
@@ -119,3 +140,13 @@ def test_a_config_too_large_to_be_found_again_is_refused(tmp_path):
     exe = read_executable(tmp_path / "exe")
     with pytest.raises(UnsupportedError, match=f"the stub segment would be .* bytes .*, at most {MAX_STUB_SEGMENT}"):
         plan_patch(exe, fake_stub(exe), ("ld.so",))
+
+
+@pytest.mark.parametrize("little,machine", [(True, "EM_386"), (False, "EM_PPC")])
+def test_32_bit_program_with_no_room_above_it_is_refused(tmp_path, little, machine):
+    synthetic_executable(tmp_path / "exe", 32, little, machine, base=0xFFFFF000)
+    exe = read_executable(tmp_path / "exe")
+    with pytest.raises(UnsupportedError, match="no room for the stub above the program's segments in a "
+                                               "32-bit address space") as error:
+        plan_patch(exe, fake_stub(exe), ("ld.so",))
+    assert str(error.value).startswith(f"{exe.path}: ")

@@ -7,13 +7,15 @@ import hashlib
 import importlib.util
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
+from arch_support import TARGETS
 from conftest import run, unavailable
 from relinterp.config import CONFIG_FIELDS, CONFIG_SCHEMA, config_struct
-from relinterp.stub import load_stub, manifest
+from relinterp.stub import load_stub, manifest, stub_for
 
 ROOT = Path(__file__).resolve().parents[1]
 STUB_DIR = ROOT / "stub"
@@ -50,9 +52,13 @@ def test_committed_blob_was_built_from_the_current_sources(arch):
 
 
 @pytest.mark.parametrize("arch", ARCHES)
-def test_fresh_build_is_byte_identical(arch, tmp_path, musl_gcc):
+def test_fresh_build_is_byte_identical(arch, tmp_path):
     entry = manifest()["stubs"][arch]
-    local = blobtool.toolchain(musl_gcc)
+    target = TARGETS[arch]
+    reason = target.missing()
+    if reason:
+        unavailable(f"{arch}: {reason}")
+    local = blobtool.toolchain(target.cc[0])
     if (local["compiler"], local["linker"]) != (entry["compiler"], entry["linker"]):
         pytest.skip(f"local toolchain {local} differs from the manifest's; byte equality not expected")
     if shutil.which("cmake") is None:
@@ -63,6 +69,39 @@ def test_fresh_build_is_byte_identical(arch, tmp_path, musl_gcc):
     built = run(["cmake", "--build", build])
     assert built.returncode == 0, built.stdout.decode() + built.stderr.decode()
     assert (build / arch / "stub.bin").read_bytes() == (STUBS / entry["file"]).read_bytes()
+
+
+# The first instruction of each entry that must be a landing pad for indirect branches.
+LANDING_PADS = {
+    "x86_64": bytes.fromhex("f30f1efa"),  # endbr64 (IBT)
+    "aarch64": (0xD50324DF).to_bytes(4, "little"),  # bti jc (BTI: reached by br or blr)
+}
+
+
+@pytest.mark.parametrize("arch", sorted(LANDING_PADS))
+def test_entry_starts_with_a_landing_pad(arch):
+    stub = load_stub(arch)
+    pad = LANDING_PADS[arch]
+    assert stub.code[stub.entry_offset : stub.entry_offset + len(pad)] == pad
+
+
+@pytest.mark.parametrize("machine,elfclass,little,arch", [
+    ("EM_X86_64", 64, True, "x86_64"),
+    ("EM_AARCH64", 64, True, "aarch64"),
+    ("EM_386", 32, True, "i386"),
+    ("EM_ARM", 32, True, "arm"),
+    ("EM_RISCV", 64, True, "riscv64"),
+    ("EM_X86_64", 32, True, None),  # x32
+    ("EM_AARCH64", 64, False, None),  # aarch64_be
+    ("EM_ARM", 32, False, None),  # armeb
+    ("EM_RISCV", 32, True, None),  # riscv32
+    ("EM_S390", 64, False, None),
+])
+def test_stub_is_chosen_by_machine_class_and_byte_order(machine, elfclass, little, arch):
+    stub = stub_for(machine, elfclass, little)
+    assert (stub.arch if stub else None) == arch
+    if stub:
+        assert (stub.machine, stub.elfclass, stub.little_endian) == (machine, elfclass, little)
 
 
 def test_config_block_layout_agrees_between_python_and_c(tmp_path):
@@ -83,23 +122,33 @@ def test_config_block_layout_agrees_between_python_and_c(tmp_path):
     assert run([tmp_path / "layout"], text=True).stdout.splitlines() == expected
 
 
-UNSAFE = {  # (source, code model, what the build must complain about)
-    "writable data": ("int counter = 1;\nint *entry(void) { return &counter; }\n", "-fPIE", "section .data"),
-    "absolute address": ('const char text[] = "x";\nlong entry(void) { return (long)text; }\n', "-fno-pie",
-                         "is not PC-relative"),
+UNSAFE = {  # (architecture, source, code generation, what the build must complain about)
+    "writable data": ("x86_64", "int counter = 1;\nint *entry(void) { return &counter; }\n", ["-fPIE"],
+                      "section .data"),
+    "absolute address": ("x86_64", 'const char text[] = "x";\nlong entry(void) { return (long)text; }\n',
+                         ["-fno-pie"], "is not PC-relative"),
+    # ADRP addresses 4 KiB pages: wrong once the blob sits at an offset that is not.
+    "aarch64 page-relative": ("aarch64", 'const char text[] = "x";\nconst char *entry(void) { return text; }\n',
+                              ["-fPIE"], "R_AARCH64_ADR_PREL_PG_HI21 at 0x"),
+    "riscv64 relaxation": ("riscv64", 'const char text[] = "x";\nconst char *entry(void) { return text; }\n',
+                           ["-fPIE"], "build with -mno-relax"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(UNSAFE))
-def test_build_refuses_a_stub_that_would_need_relocating(case, tmp_path, musl_gcc):
-    source, model, complaint = UNSAFE[case]
+def test_build_refuses_a_stub_that_would_need_relocating(case, tmp_path):
+    arch, source, model, complaint = UNSAFE[case]
+    target = TARGETS[arch]
+    reason = target.missing()
+    if reason:
+        unavailable(f"{arch}: {reason}")
     (tmp_path / "bad.c").write_text(f"{source}void _start(void) {{ entry(); }}\n")
     elf = tmp_path / "bad.elf"
-    linked = run([musl_gcc, "-Os", model, "-ffreestanding", "-fno-asynchronous-unwind-tables", "-nostdlib",
+    linked = run([*target.cc, "-Os", *model, "-ffreestanding", "-fno-asynchronous-unwind-tables", "-nostdlib",
                   "-static", "-Wl,-T," + str(STUB_DIR / "stub.ld"), "-Wl,--emit-relocs", "-o", elf, tmp_path / "bad.c"])
     assert linked.returncode == 0, linked.stderr.decode()
-    result = run([shutil.which("python3") or "python3", STUB_DIR / "blobtool.py", "extract", elf, "--arch", "x86_64",
-                  "--cc", musl_gcc, "--out", tmp_path / "bad.bin", "--meta", tmp_path / "bad.json"], text=True)
+    result = run([sys.executable, STUB_DIR / "blobtool.py", "extract", elf, "--arch", arch,
+                  "--cc", target.cc[0], "--out", tmp_path / "bad.bin", "--meta", tmp_path / "bad.json"], text=True)
     assert result.returncode == 1
-    assert "unsafe stub" in result.stderr and complaint in result.stderr
+    assert "unsafe stub" in result.stderr and complaint in result.stderr, result.stderr
     assert not (tmp_path / "bad.bin").exists()

@@ -1,0 +1,76 @@
+"""What the tests need to know about each architecture a stub is built for: its musl C
+compiler, where Debian keeps its musl loader, and how to run its programs on this
+machine (natively, or under qemu-user, which emulates /proc/self/exe for the guest).
+
+Debian 12 has musl for amd64, arm64, i386 and armhf (multiarch packages).  riscv64's
+comes from Debian 13 through scripts/musl-riscv64.sh into build/musl-riscv64/.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RISCV64_MUSL = ROOT / "build" / "musl-riscv64"
+
+
+@dataclass(frozen=True)
+class Target:
+    arch: str  # the stub's name: relinterp/_stubs/<arch>.bin
+    cc: tuple[str, ...]  # a C compiler that builds musl programs
+    musl_dir: Path  # holds the musl loader, libc.so; the tests hide it
+    qemu: str | None  # None: runs natively
+    install: str  # what provides all this
+    sysroot: Path | None = None  # qemu -L: where the loader's absolute path is found
+
+    @property
+    def loader(self) -> Path:
+        return self.musl_dir / "libc.so"
+
+    def command(self, argv) -> list:
+        """argv as a command line that runs it on this machine."""
+        if self.qemu is None:
+            return list(argv)
+        return [self.qemu, *(["-L", self.sysroot] if self.sysroot else []), *argv]
+
+    def missing(self) -> str | None:
+        """Why programs for this target cannot be built and run here, or None."""
+        if shutil.which(self.cc[0]) is None:
+            return f"{self.cc[0]} is missing ({self.install})"
+        specs = [Path(self.cc[i + 1]) for i, arg in enumerate(self.cc[:-1]) if arg == "-specs"]
+        for path in [*specs, self.loader]:
+            if not path.exists():
+                return f"{path} is missing ({self.install})"
+        if self.qemu and shutil.which(self.qemu) is None:
+            return f"{self.qemu} is missing (apt-get install qemu-user)"
+        return None
+
+
+def _multiarch(arch: str, gcc: str, triplet: str, debian: str) -> Target:
+    """A Debian 12 multiarch musl with its cross compiler (package gcc-<gcc's triplet>)."""
+    return Target(
+        arch=arch,
+        cc=(f"{gcc}-gcc", "-specs", f"/usr/lib/{triplet}/musl-gcc.specs"),
+        musl_dir=Path(f"/usr/lib/{triplet}"),
+        qemu=f"qemu-{arch}",
+        install=f"dpkg --add-architecture {debian}; apt-get install musl:{debian} musl-dev:{debian} gcc-{gcc}",
+    )
+
+
+TARGETS = {
+    "x86_64": Target("x86_64", ("musl-gcc",), Path("/usr/lib/x86_64-linux-musl"), None,
+                     "apt-get install musl-tools"),
+    "aarch64": _multiarch("aarch64", "aarch64-linux-gnu", "aarch64-linux-musl", "arm64"),
+    "i386": _multiarch("i386", "i686-linux-gnu", "i386-linux-musl", "i386"),
+    "arm": _multiarch("arm", "arm-linux-gnueabihf", "arm-linux-musleabihf", "armhf"),
+    "riscv64": Target(
+        arch="riscv64",
+        cc=("riscv64-linux-gnu-gcc", "-specs", str(RISCV64_MUSL / "musl-gcc.specs")),
+        musl_dir=RISCV64_MUSL / "root" / "usr" / "lib" / "riscv64-linux-musl",
+        qemu="qemu-riscv64",
+        install="apt-get install gcc-riscv64-linux-gnu; bash scripts/musl-riscv64.sh",
+        sysroot=RISCV64_MUSL / "root",
+    ),
+}
