@@ -19,6 +19,9 @@ packages=(
   musl:arm64 musl-dev:arm64 musl:i386 musl-dev:i386 musl:armhf musl-dev:armhf
   qemu-user
   libc6-arm64-cross             # glibc's aarch64 loader, which enforces BTI
+  # Debian's glibc for each of them (gcc-<triplet> only recommends it): start files,
+  # libc.so.6 and the loader that the glibc tests ship from /usr/<triplet>/lib.
+  libc6-dev-arm64-cross libc6-dev-i386-cross libc6-dev-armhf-cross libc6-dev-riscv64-cross
   debian-archive-keyring        # verifies the Debian 13 packages of scripts/musl-riscv64.sh
 )
 

@@ -4,10 +4,13 @@ machine (natively, or under qemu-user, which emulates /proc/self/exe for the gue
 
 Debian 12 has musl for amd64, arm64, i386 and armhf (multiarch packages).  riscv64's
 comes from Debian 13 through scripts/musl-riscv64.sh into build/musl-riscv64/.
+For glibc, each cross gcc links against Debian's cross glibc in /usr/<triplet>/lib
+(libc6-dev-<arch>-cross), whose loader and libc.so.6 the tests ship with the programs.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,4 +76,61 @@ TARGETS = {
         install="apt-get install gcc-riscv64-linux-gnu; bash scripts/musl-riscv64.sh",
         sysroot=RISCV64_MUSL / "root",
     ),
+}
+
+
+@dataclass(frozen=True)
+class CrossGlibc:
+    """Debian's glibc for another architecture (libc6-<debian>-cross), as gcc-<triplet>
+    links against it, and what could give a guest program a glibc other than its bundle's."""
+
+    arch: str  # the stub's name, and qemu-<arch>
+    triplet: str  # gcc-<triplet>; the libraries are in /usr/<triplet>/lib
+    loader_name: str  # the file name of PT_INTERP, e.g. ld-linux-aarch64.so.1
+    debian: str  # Debian's architecture name
+    multiarch: str  # Debian's directory for it: /usr/lib/<multiarch> (i386: not i686)
+
+    @property
+    def cc(self) -> str:
+        return f"{self.triplet}-gcc"
+
+    @property
+    def qemu(self) -> str:
+        return f"qemu-{self.arch}"
+
+    @property
+    def lib_dir(self) -> Path:
+        return Path(f"/usr/{self.triplet}/lib")
+
+    @property
+    def install(self) -> str:
+        return f"apt-get install gcc-{self.triplet} libc6-dev-{self.debian}-cross qemu-user"
+
+    @property
+    def hidden(self) -> tuple[Path, ...]:
+        """Where a glibc for this machine may be found, to be hidden from the guest: the cross
+        glibc, the multiarch one (libc6:<debian>, which also makes PT_INTERP's /lib/<loader>
+        resolve) and qemu's default prefix for the loader's path (no -L, no QEMU_LD_PREFIX)."""
+        places = {self.lib_dir, Path(f"/usr/lib/{self.multiarch}"), Path(f"/lib/{self.multiarch}"),
+                  Path(f"/etc/qemu-binfmt/{self.arch}")}
+        return tuple(sorted({Path(os.path.realpath(p)) for p in places if p.is_dir()}))
+
+    def missing(self) -> str | None:
+        """Why glibc programs for this machine cannot be built and run here, or None."""
+        for tool in (self.cc, self.qemu):
+            if shutil.which(tool) is None:
+                return f"{tool} is missing ({self.install})"
+        for name in (self.loader_name, "libc.so.6", "libc.so", "Scrt1.o", "crt1.o"):
+            if not (self.lib_dir / name).exists():
+                return f"{self.lib_dir / name} is missing ({self.install})"
+        return None
+
+
+CROSS_GLIBC = {
+    "aarch64": CrossGlibc("aarch64", "aarch64-linux-gnu", "ld-linux-aarch64.so.1", "arm64",
+                          "aarch64-linux-gnu"),
+    "i386": CrossGlibc("i386", "i686-linux-gnu", "ld-linux.so.2", "i386", "i386-linux-gnu"),
+    "arm": CrossGlibc("arm", "arm-linux-gnueabihf", "ld-linux-armhf.so.3", "armhf", "arm-linux-gnueabihf"),
+    "riscv64": CrossGlibc("riscv64", "riscv64-linux-gnu", "ld-linux-riscv64-lp64d.so.1", "riscv64",
+                          "riscv64-linux-gnu"),
 }

@@ -31,6 +31,17 @@ OWN_LIBS = ("libprobe.so", "libplugin.so", "libthrower.so")
 # libraries' too, and libstdc++.so.6 needs libm.so.6, which it must find in the bundle.
 RUNPATH = "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib"
 RPATH = "-Wl,--disable-new-dtags,-rpath,$ORIGIN/../lib"
+# What the probe's `lifecycle` prints: constructors before main, exit handlers in reverse
+# order, then the destructors, which glibc's _dl_fini runs (reached through rtld_fini).
+LIFECYCLE = """\
+libprobe constructor
+main constructor
+main
+atexit registered second
+atexit registered first
+main destructor
+libprobe destructor
+"""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from elftools.elf.elffile import ELFFile
 
 from conftest import relinterp, run
 from glibc_support import (  # noqa: F401 (fixtures)
-    LOADER_REL, glibc_programs, make_bundle, system_glibc, without_glibc,
+    LIFECYCLE, LOADER_REL, glibc_programs, make_bundle, system_glibc, without_glibc,
 )
 
 PT_PHDR, PT_INTERP = 6, 3
@@ -130,17 +130,6 @@ def test_dlopen_finds_a_library_beside_it_and_its_tls_is_per_thread(make_bundle,
     lines = result.stdout.splitlines()
     assert lines[0] == "plugin 42 tls 22 other thread 1", result.stderr
     assert os.path.realpath(lines[1].removeprefix("from ")) == str(bundle.lib / "libplugin.so")
-
-
-LIFECYCLE = """\
-libprobe constructor
-main constructor
-main
-atexit registered second
-atexit registered first
-main destructor
-libprobe destructor
-"""
 
 
 @C_PROGRAMS

@@ -205,6 +205,13 @@ int main(int argc, char **argv)
 	const char *what = argc > 1 ? argv[1] : "hello";
 	if (!strcmp(what, "hello")) {
 		puts("hello");
+	} else if (!strcmp(what, "args")) {
+		printf("argc %d\n", argc);
+		for (int i = 0; i < argc; i++)
+			printf("[%s]\n", argv[i]);
+	} else if (!strcmp(what, "env")) {
+		const char *v = getenv(argv[2]);
+		printf("%s=%s\n", argv[2], v ? v : "(unset)");
 	} else if (!strcmp(what, "exe")) {
 		char buf[4096];
 		ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
