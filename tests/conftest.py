@@ -103,18 +103,27 @@ def programs(tmp_path_factory, musl_gcc) -> Programs:
 
 
 @dataclass(frozen=True)
-class Dist:
-    """A shipped tree: bin/app, lib/ld-musl.so and the program's libraries."""
+class ShippedTree:
+    """A shipped tree: bin/app, and lib/ with the loader (under `loader_name`) and the
+    program's libraries."""
 
     root: Path
+    loader_name: str = "ld-musl.so"
 
     @property
     def app(self) -> Path:
         return self.root / "bin" / "app"
 
     @property
+    def lib(self) -> Path:
+        return self.root / "lib"
+
+    @property
     def loader(self) -> Path:
-        return self.root / "lib" / "ld-musl.so"
+        return self.lib / self.loader_name
+
+
+Dist = ShippedTree  # the musl tree most tests use
 
 
 LOADER_REL = "../lib/ld-musl.so"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROGRAMS, relinterp, run, unavailable
+from conftest import PROGRAMS, ShippedTree, relinterp, run, unavailable
 from relinterp.elf import read_executable
 
 SOURCES = PROGRAMS / "glibc"
@@ -138,31 +138,12 @@ def glibc_programs(tmp_path_factory, system_glibc) -> GlibcPrograms:
     return GlibcPrograms(d)
 
 
-@dataclass(frozen=True)
-class Bundle:
-    """A shipped tree: bin/app, and lib/ with glibc's loader, its libraries and the app's own."""
-
-    root: Path
-
-    @property
-    def app(self) -> Path:
-        return self.root / "bin" / "app"
-
-    @property
-    def lib(self) -> Path:
-        return self.root / "lib"
-
-    @property
-    def loader(self) -> Path:
-        return self.lib / LOADER_NAME
-
-
 @pytest.fixture
 def make_bundle(tmp_path, system_glibc, glibc_programs):
-    """make_bundle(program, patch=True) -> Bundle, patched through the real command line."""
+    """make_bundle(program, patch=True) -> ShippedTree, patched through the real command line."""
 
-    def make(program: str, patch: bool = True) -> Bundle:
-        bundle = Bundle(tmp_path / f"bundle-{program}")
+    def make(program: str, patch: bool = True) -> ShippedTree:
+        bundle = ShippedTree(tmp_path / f"bundle-{program}", LOADER_NAME)
         (bundle.root / "bin").mkdir(parents=True)
         bundle.lib.mkdir()
         shutil.copy2(glibc_programs[program], bundle.app)

@@ -20,7 +20,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from arch_support import TARGETS, Target
-from conftest import LOADER_REL, PROGRAMS, relinterp, run, unavailable
+from conftest import LOADER_REL, PROGRAMS, ShippedTree, relinterp, run, unavailable
 from relinterp.elf import read_executable
 
 pytestmark = pytest.mark.usefixtures("namespace")
@@ -90,24 +90,15 @@ def built(request, build) -> Built:
 
 
 @dataclass(frozen=True)
-class Dist:
-    target: Target
-    root: Path
-
-    @property
-    def app(self) -> Path:
-        return self.root / "bin" / "app"
-
-    @property
-    def loader(self) -> Path:
-        return self.root / "lib" / "ld-musl.so"
+class Dist(ShippedTree):
+    target: Target | None = None
 
     def run(self, *args, **kwargs):
         return run_on(self.target, [self.app, *args], **kwargs)
 
 
 def make_dist(built: Built, root: Path, program: str = "probe", patch: bool = True) -> Dist:
-    dist = Dist(built.target, root)
+    dist = Dist(root, target=built.target)
     (root / "bin").mkdir(parents=True)
     (root / "lib").mkdir()
     shutil.copy2(built[program], dist.app)

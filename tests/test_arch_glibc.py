@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from arch_support import CROSS_GLIBC, CrossGlibc
-from conftest import relinterp, run, unavailable
+from conftest import ShippedTree, relinterp, run, unavailable
 from glibc_support import LIFECYCLE, RPATH, SOURCES
 from relinterp.elf import read_executable
 
@@ -88,21 +88,8 @@ def built(request, glibc_builds) -> Built:
 
 
 @dataclass(frozen=True)
-class Dist:
-    glibc: CrossGlibc
-    root: Path
-
-    @property
-    def app(self) -> Path:
-        return self.root / "bin" / "app"
-
-    @property
-    def lib(self) -> Path:
-        return self.root / "lib"
-
-    @property
-    def loader(self) -> Path:
-        return self.lib / self.glibc.loader_name
+class Dist(ShippedTree):
+    glibc: CrossGlibc | None = None
 
     def run(self, *args, through_loader: bool = False, **kwargs):
         argv = [self.loader, self.app, *args] if through_loader else [self.app, *args]
@@ -111,7 +98,7 @@ class Dist:
 
 def make_dist(built: Built, root: Path, program: str = "probe", patch: bool = True) -> Dist:
     """bin/app, and in lib/ the cross glibc's loader and libc.so.6 and the probe's libraries."""
-    dist = Dist(built.glibc, root)
+    dist = Dist(root, built.glibc.loader_name, built.glibc)
     (root / "bin").mkdir(parents=True)
     dist.lib.mkdir()
     shutil.copy2(built[program], dist.app)
