@@ -90,8 +90,8 @@ def plan_bundle(apps: Sequence[str], output: str, options: BundleOptions = Bundl
     version = musl_version(loader.file) if loader and loader.family == MUSL else None
     _check_objects(closures, loader, version, problems)
     _raise_if(problems, output)
-    return BundlePlan(output, options, tuple(files), loader.file if loader else None, version, closures,
-                      loader.family if loader else None)
+    return BundlePlan(output=output, options=options, files=tuple(files), loader=loader.file if loader else None,
+                      musl_version=version, family=loader.family if loader else None, closures=closures)
 
 
 def _raise_if(problems: list[RelinterpError], output: str) -> None:

@@ -15,6 +15,7 @@ import pytest
 from bundle_support import (TREE_LOADER, bundle, bundle_chain, closure_listing, compile_c, copy_loader_to,
                             musl_listing, project, tree_files)  # noqa: F401 (project: a fixture)
 from conftest import MUSL_LOADER, PROGRAMS, relinterp, run, run_hidden, sha256
+from relinterp.bundle import BundleOptions, plan_bundle
 from relinterp.closure import resolve_closure
 from relinterp.dynamic import read_linked_object
 from relinterp.musl import MuslRules
@@ -35,6 +36,16 @@ def test_bundled_tree_runs_from_another_directory_with_the_system_loader_hidden(
     assert run_hidden([moved / "bin/chain"]).stdout == "mid 42\n"
     assert run_hidden([moved / "bin/chain", "plugin"]).stdout == "plugin 84\n"
     assert run_hidden([project["chain"]]).returncode == 127  # control: the build itself cannot start there
+
+
+def test_plan_names_the_loader_family_and_each_programs_closure(project, tmp_path):
+    plan = plan_bundle([str(project["chain"])], str(tmp_path / "dist"),
+                       BundleOptions(library_path=(str(project.build),)))
+    assert plan.family == "musl"
+    assert plan.musl_version is not None and plan.musl_version >= (1, 2, 0)
+    assert list(plan.closures) == [str(project["chain"])]
+    assert sorted(plan.closures[str(project["chain"])].libraries()) == ["libbase.so", "libmid.so"]  # libc.so: the loader itself
+    assert not (tmp_path / "dist").exists()  # planning writes nothing
 
 
 # ---------------------------------------------------------------- the closure, against musl's own listing
