@@ -31,6 +31,7 @@ from .dynamic import LinkedObject, is_elf, read_linked_object
 from .elf import read_executable
 from .errors import RelinterpError
 from .hostfiles import host_file_notes
+from .sandbox import RunResult
 from .libc import GLIBC, MUSL
 from .linkcheck import link_problems
 from .loaders import loader_family, loader_rules
@@ -55,7 +56,7 @@ class ProgramReport:
     family: str | None = None  # MUSL or GLIBC: whose loader that is
     libraries: dict[str, str] = field(default_factory=dict)  # NEEDED name -> file in the tree
     findings: list[Finding] = field(default_factory=list)
-    run: object = None  # a sandbox.RunResult
+    run: RunResult | None = None
 
     @property
     def ok(self) -> bool:
