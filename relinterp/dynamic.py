@@ -16,13 +16,14 @@ from elftools.common.exceptions import ELFError
 from elftools.construct import ConstructError
 from elftools.elf.elffile import ELFFile
 
+from .dyntable import DF_1_PIE
+from .elf import ELF_MAGIC, read_executable
 from .errors import MalformedElfError, NotElfError, RelinterpError
 
 # Tag numbers for the packed relative relocations (gABI, 2022); older pyelftools
 # releases have no names for them.
 DT_RELRSZ, DT_RELR = 35, 36
 RELR_TAGS = frozenset(("DT_RELR", "DT_RELRSZ", DT_RELR, DT_RELRSZ))
-DF_1_PIE = 0x08000000
 DF_1_NODEFLIB = 0x00000800  # ld -z nodefaultlib: glibc skips ld.so.cache and its system directories
 VER_FLG_BASE, VER_FLG_WEAK = 0x1, 0x2
 
@@ -73,7 +74,7 @@ class LinkedObject:
 def is_elf(path: str | os.PathLike[str]) -> bool:
     try:
         with open(path, "rb") as stream:
-            return stream.read(4) == b"\x7fELF"
+            return stream.read(4) == ELF_MAGIC
     except OSError:
         return False
 
@@ -82,7 +83,7 @@ def read_linked_object(path: str | os.PathLike[str]) -> LinkedObject:
     path = os.fspath(path)
     try:
         with open(path, "rb") as stream:
-            if stream.read(4) != b"\x7fELF":
+            if stream.read(4) != ELF_MAGIC:
                 raise NotElfError(path, "not an ELF file")
             stream.seek(0)
             return _read(path, ELFFile(stream))
@@ -147,8 +148,6 @@ def _versions(elf: ELFFile) -> dict:
 
 def _recorded_interp(path: str) -> tuple[str | None, bool]:
     """The PT_INTERP a relinterp-patched program had before it was patched."""
-    from .elf import read_executable
-
     try:
         exe = read_executable(path)
     except RelinterpError:

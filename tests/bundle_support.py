@@ -13,30 +13,26 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import MUSL_LOADER, PROGRAMS, relinterp, run
+from conftest import MUSL_LOADER, PROGRAMS, Programs, compile_program, relinterp, run
 
 SYSTEM_LOADER = "/lib/ld-musl-x86_64.so.1"  # the programs' PT_INTERP
 TREE_LOADER = "lib/ld-musl-x86_64.so.1"
 LISTING_LINE = re.compile(r"\t(\S+) => (\S+) \(0x[0-9a-f]+\)")
 
 
-@dataclass(frozen=True)
-class Project:
-    build: Path
-
-    def __getitem__(self, name: str) -> Path:
-        return self.build / name
+class Project(Programs):
+    @property
+    def build(self) -> Path:
+        """The project's build directory, as a build system would leave it."""
+        return self.dir
 
 
 def compile_c(out: Path, *args) -> Path:
-    result = run(["musl-gcc", "-o", out, *args])
-    assert result.returncode == 0, result.stderr.decode()
-    return out
+    return compile_program("musl-gcc", out, *args)
 
 
 @pytest.fixture(scope="session")

@@ -73,7 +73,7 @@ def namespace() -> None:
 
 @dataclass(frozen=True)
 class Programs:
-    """Everything built once per run, in `dir`."""
+    """Programs built once per run, in `dir`: programs["name"] is the file."""
 
     dir: Path
 
@@ -81,24 +81,28 @@ class Programs:
         return self.dir / name
 
 
-def _build(cc: str, out: Path, *args) -> None:
-    result = run([cc, "-o", out, *args])
+def compile_program(compiler, out: Path, *args) -> Path:
+    """Build `out` with a real toolchain: `compiler` is its command, a name or a list
+    (with flags); the test fails with the compiler's diagnostics if it cannot."""
+    command = [compiler] if isinstance(compiler, (str, os.PathLike)) else list(compiler)
+    result = run([*command, "-o", out, *args])
     assert result.returncode == 0, result.stderr.decode()
+    return out
 
 
 @pytest.fixture(scope="session")
 def programs(tmp_path_factory, musl_gcc) -> Programs:
     d = tmp_path_factory.mktemp("programs")
-    _build(musl_gcc, d / "libshared.so", "-shared", "-fPIC", PROGRAMS / "shared.c")
-    _build(musl_gcc, d / "libplugin.so", "-shared", "-fPIC", PROGRAMS / "plugin.c")
+    compile_program(musl_gcc, d / "libshared.so", "-shared", "-fPIC", PROGRAMS / "shared.c")
+    compile_program(musl_gcc, d / "libplugin.so", "-shared", "-fPIC", PROGRAMS / "plugin.c")
     probe = [PROGRAMS / "probe.c", f"-L{d}", "-lshared", "-pthread", "-rdynamic",
              "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib"]
-    _build(musl_gcc, d / "probe", "-pie", "-fPIE", *probe)
-    _build(musl_gcc, d / "probe-nopie", "-no-pie", "-fno-pie", *probe)
-    _build(musl_gcc, d / "hello", PROGRAMS / "hello.c")
-    _build(musl_gcc, d / "static", "-static", PROGRAMS / "hello.c")
-    _build(musl_gcc, d / "static-pie", "-static-pie", "-Wl,--no-dynamic-linker", PROGRAMS / "hello.c")
-    _build(musl_gcc, d / "object.o", "-c", PROGRAMS / "hello.c")
+    compile_program(musl_gcc, d / "probe", "-pie", "-fPIE", *probe)
+    compile_program(musl_gcc, d / "probe-nopie", "-no-pie", "-fno-pie", *probe)
+    compile_program(musl_gcc, d / "hello", PROGRAMS / "hello.c")
+    compile_program(musl_gcc, d / "static", "-static", PROGRAMS / "hello.c")
+    compile_program(musl_gcc, d / "static-pie", "-static-pie", "-Wl,--no-dynamic-linker", PROGRAMS / "hello.c")
+    compile_program(musl_gcc, d / "object.o", "-c", PROGRAMS / "hello.c")
     return Programs(d)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROGRAMS, ShippedTree, relinterp, run, unavailable
+from conftest import PROGRAMS, Programs, ShippedTree, compile_program, relinterp, run, unavailable
 from relinterp.elf import read_executable
 
 SOURCES = PROGRAMS / "glibc"
@@ -107,21 +107,12 @@ def without_glibc(system_glibc) -> SystemGlibc:
     return system_glibc
 
 
-@dataclass(frozen=True)
-class GlibcPrograms:
-    dir: Path
-
-    def __getitem__(self, name: str) -> Path:
-        return self.dir / name
-
-
 def _build(compiler: str, out: Path, *args) -> None:
-    result = run([compiler, "-O2", "-Wall", "-Wextra", "-o", out, *args], text=True)
-    assert result.returncode == 0, result.stderr
+    compile_program([compiler, "-O2", "-Wall", "-Wextra"], out, *args)
 
 
 @pytest.fixture(scope="session")
-def glibc_programs(tmp_path_factory, system_glibc) -> GlibcPrograms:
+def glibc_programs(tmp_path_factory, system_glibc) -> Programs:
     d = tmp_path_factory.mktemp("glibc-programs")
     _build("gcc", d / "libprobe.so", "-shared", "-fPIC", SOURCES / "libprobe.c")
     _build("gcc", d / "libplugin.so", "-shared", "-fPIC", SOURCES / "plugin.c")
@@ -135,7 +126,7 @@ def glibc_programs(tmp_path_factory, system_glibc) -> GlibcPrograms:
     _build("gcc", d / "hello-norunpath", PROGRAMS / "hello.c")
     _build("gcc", d / "static", "-static", PROGRAMS / "hello.c")
     _build("gcc", d / "static-pie", "-static-pie", PROGRAMS / "hello.c")
-    return GlibcPrograms(d)
+    return Programs(d)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from arch_support import TARGETS, Target
-from conftest import LOADER_REL, PROGRAMS, ShippedTree, relinterp, run, unavailable
+from conftest import LOADER_REL, PROGRAMS, Programs, ShippedTree, compile_program, relinterp, run, unavailable
 from relinterp.elf import read_executable
 
 pytestmark = pytest.mark.usefixtures("namespace")
@@ -41,17 +41,12 @@ def run_on(target: Target, argv, *, hidden: bool = True, **kwargs):
 
 
 @dataclass(frozen=True)
-class Built:
-    target: Target
-    dir: Path
-
-    def __getitem__(self, name: str) -> Path:
-        return self.dir / name
+class Built(Programs):
+    target: Target | None = None
 
 
 def _build(target: Target, out: Path, *args) -> None:
-    result = run([*target.cc, "-o", out, *args])
-    assert result.returncode == 0, result.stderr.decode()
+    compile_program(target.cc, out, *args)
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +76,7 @@ def _build_programs(target: Target, d: Path) -> Built:
         "ET_DYN", "ET_EXEC")
     if target.arch == "aarch64":
         _build(target, d / "probe-64k", "-pie", "-fPIE", "-Wl,-z,max-page-size=65536", *probe)
-    return Built(target, d)
+    return Built(d, target)
 
 
 @pytest.fixture(scope="session", params=EMULATED)

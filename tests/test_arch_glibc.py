@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from arch_support import CROSS_GLIBC, CrossGlibc
-from conftest import ShippedTree, relinterp, run, unavailable
+from conftest import Programs, ShippedTree, compile_program, relinterp, run, unavailable
 from glibc_support import LIFECYCLE, RPATH, SOURCES
 from relinterp.elf import read_executable
 
@@ -45,17 +45,12 @@ def run_guest(glibc: CrossGlibc, argv, *, hidden: bool = True, sysroot: Path | N
 
 
 @dataclass(frozen=True)
-class Built:
-    glibc: CrossGlibc
-    dir: Path
-
-    def __getitem__(self, name: str) -> Path:
-        return self.dir / name
+class Built(Programs):
+    glibc: CrossGlibc | None = None
 
 
 def _compile(glibc: CrossGlibc, out: Path, *args) -> None:
-    result = run([glibc.cc, "-O2", "-Wall", "-Wextra", "-o", out, *args], text=True)
-    assert result.returncode == 0, result.stderr
+    compile_program([glibc.cc, "-O2", "-Wall", "-Wextra"], out, *args)
 
 
 def _build_programs(glibc: CrossGlibc, d: Path) -> Built:
@@ -65,7 +60,7 @@ def _build_programs(glibc: CrossGlibc, d: Path) -> Built:
         _compile(glibc, d / name, *mode, SOURCES / "probe.c", f"-L{d}", "-lprobe", "-pthread", RPATH)
     assert (read_executable(d / "probe").elf_type, read_executable(d / "probe-nopie").elf_type) == (
         "ET_DYN", "ET_EXEC")
-    return Built(glibc, d)
+    return Built(d, glibc)
 
 
 @pytest.fixture(scope="session")
