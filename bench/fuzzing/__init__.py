@@ -1,0 +1,1 @@
+"""A structure-aware fuzzer for relinterp's patch, inspect and restore (bench/fuzz.py)."""
