@@ -69,7 +69,8 @@ def patch(
     candidates, flags = tuple(c.path for c in chosen), config_flags(chosen)
     target = _target(path, output)
     same = exe.patch is not None and stub is not None and exe.patch.stub_code == stub.code \
-        and (exe.patch.config.candidates, exe.patch.config.flags) == (candidates, flags)
+        and (exe.patch.config.candidates, exe.patch.config.flags) == (candidates, flags) \
+        and _stub_entry_offset(exe) is not None
     if same and os.path.exists(target) and os.path.samefile(path, target):
         return _unchanged(exe, target, chosen)
     original = recorded_original(exe)
@@ -129,11 +130,12 @@ def recorded_original(exe: Executable) -> Executable | None:
     patch = exe.patch
     if patch is None:
         return exe
-    if patch.original is None:
+    entry_offset = _stub_entry_offset(exe)
+    if patch.original is None or entry_offset is None:
         return None
     recorded = StubBlob(
         arch="recorded", machine=exe.machine, elfclass=exe.elfclass, little_endian=exe.little_endian,
-        code=patch.stub_code, entry_offset=exe.entry - patch.segment.vaddr,
+        code=patch.stub_code, entry_offset=entry_offset,
         config_offset=len(patch.stub_code), sha256="",
     )
     try:
@@ -145,6 +147,14 @@ def recorded_original(exe: Executable) -> Executable | None:
     with open(exe.path, "rb") as stream:
         stream.seek(appended.offset)
         return patch.original if stream.read(len(appended.data)) == appended.data else None
+
+
+def _stub_entry_offset(exe: Executable) -> int | None:
+    """Where e_entry is in the stub's code; None if it is not there (the segment or the
+    entry moved since the patch: the program would not start)."""
+    assert exe.patch is not None
+    offset = exe.entry - exe.patch.segment.vaddr
+    return offset if 0 <= offset < len(exe.patch.stub_code) else None
 
 
 def _target(path: str, output: str | os.PathLike[str] | None) -> str:

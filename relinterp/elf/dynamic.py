@@ -13,14 +13,22 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
 from elftools.elf.enums import ENUM_D_TAG_COMMON as DT
 
+from ..errors import MalformedElfError
+
 DF_1_PIE = 0x08000000
 STRING_CHUNK = 256  # dynamic strings are short: read them a little at a time
+# Bounds on what a file can make relinterp read and keep (docs/robustness.md); real
+# programs have tens of entries and strings of a few hundred bytes.
+MAX_DYNAMIC_ENTRIES = 1 << 16
+DYNAMIC_CHUNK = 4096
+MAX_STRING = 1 << 16  # one DT_NEEDED, DT_RUNPATH or DT_RPATH string
+MAX_STRING_BYTES = 1 << 20  # all of them together
 
 
 @dataclass(frozen=True)
@@ -37,35 +45,53 @@ class DynamicInfo:
         return bool(self.flags_1 & DF_1_PIE)
 
 
-def read_dynamic(stream, structs, dynamic, locate: Callable[[int, int], int | None]) -> DynamicInfo:
+def read_dynamic(path: str, stream, structs, dynamic, locate: Callable[[int, int], int | None]) -> DynamicInfo:
     """Parse the Elf_Dyn entries of the segment `dynamic` up to DT_NULL, then resolve
     their strings; `locate(vaddr, size)` says where an address is in the file."""
-    stream.seek(dynamic.offset)
-    table = stream.read(dynamic.filesz)
-    layout = _entry_layout(structs)
     tags: dict[int, int] = {}
     needed: list[int] = []
-    for tag, value in layout.iter_unpack(table[: len(table) - len(table) % layout.size]):
-        if tag == DT["DT_NULL"]:
-            break
+    for tag, value in _entries(path, stream, dynamic, _entry_layout(structs)):
         if tag == DT["DT_NEEDED"]:
             needed.append(value)
         else:
             tags.setdefault(tag, value)
     strsz = tags.get(DT["DT_STRSZ"], 0)
     strtab = locate(tags[DT["DT_STRTAB"]], strsz) if DT["DT_STRTAB"] in tags else None
+    budget = MAX_STRING_BYTES
 
-    def string(offset: int | None) -> str | None:
+    def string(offset: int | None, name: str) -> str | None:
+        nonlocal budget
         if offset is None or strtab is None or offset >= strsz:
             return None
-        return _read_string(stream, strtab + offset, strsz - offset)
+        text = _read_string(path, stream, strtab + offset, strsz - offset, name)
+        budget -= 0 if text is None else len(text)
+        if budget < 0:
+            raise MalformedElfError(path, f"dynamic strings longer than {MAX_STRING_BYTES} bytes in all")
+        return text
 
     return DynamicInfo(
         flags_1=tags.get(DT["DT_FLAGS_1"], 0),
-        needed=tuple(s for s in map(string, needed) if s is not None),
-        runpath=string(tags.get(DT["DT_RUNPATH"])),
-        rpath=string(tags.get(DT["DT_RPATH"])),
+        needed=tuple(s for s in (string(n, "DT_NEEDED") for n in needed) if s is not None),
+        runpath=string(tags.get(DT["DT_RUNPATH"]), "DT_RUNPATH"),
+        rpath=string(tags.get(DT["DT_RPATH"]), "DT_RPATH"),
     )
+
+
+def _entries(path: str, stream, dynamic, layout: struct.Struct) -> Iterator[tuple[int, int]]:
+    """The (d_tag, d_val) pairs before DT_NULL, read a chunk at a time: a table is
+    tens of entries, whatever p_filesz claims.  The loader reads up to DT_NULL and no
+    further, so a table without one within p_filesz is malformed."""
+    size = min(dynamic.filesz, MAX_DYNAMIC_ENTRIES * layout.size)
+    for start in range(0, size - size % layout.size, DYNAMIC_CHUNK):
+        stream.seek(dynamic.offset + start)
+        chunk = stream.read(min(DYNAMIC_CHUNK, size - start))
+        for tag, value in layout.iter_unpack(chunk[: len(chunk) - len(chunk) % layout.size]):
+            if tag == DT["DT_NULL"]:
+                return
+            yield tag, value
+    if dynamic.filesz >= MAX_DYNAMIC_ENTRIES * layout.size:
+        raise MalformedElfError(path, f"dynamic table has no DT_NULL in its first {MAX_DYNAMIC_ENTRIES} entries")
+    raise MalformedElfError(path, "dynamic table has no DT_NULL (a loader would read past PT_DYNAMIC)")
 
 
 @lru_cache(maxsize=None)
@@ -76,16 +102,17 @@ def _entry_layout(structs) -> struct.Struct:
     return struct.Struct(tag + value[1:])  # one byte-order prefix for both
 
 
-def _read_string(stream, offset: int, limit: int) -> str | None:
-    """The NUL-terminated string at `offset`, if it ends within `limit` bytes."""
+def _read_string(path: str, stream, offset: int, limit: int, name: str) -> str | None:
+    """The NUL-terminated string at `offset`, if it ends within `limit` bytes; read in
+    one go up to MAX_STRING (short strings in one small read)."""
     stream.seek(offset)
-    data = b""
-    while len(data) < limit:
-        chunk = stream.read(min(STRING_CHUNK, limit - len(data)))
-        end = chunk.find(b"\0")
-        if end >= 0:
-            return os.fsdecode(data + chunk[:end])
-        if not chunk:
-            break
-        data += chunk
+    data = stream.read(min(STRING_CHUNK, limit))
+    end = data.find(b"\0")
+    if end < 0 and len(data) < limit:
+        data += stream.read(min(MAX_STRING, limit) - len(data))
+        end = data.find(b"\0")
+    if end >= 0:
+        return os.fsdecode(data[:end])
+    if limit > MAX_STRING and len(data) == MAX_STRING:
+        raise MalformedElfError(path, f"{name} string longer than {MAX_STRING} bytes (no NUL)")
     return None  # runs off the string table: not a string

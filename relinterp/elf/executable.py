@@ -26,6 +26,8 @@ from ..errors import MalformedElfError, NotElfError, ReadError, RelinterpError, 
 
 ELF_MAGIC = b"\x7fELF"
 MAX_STUB_SEGMENT = 1 << 20  # larger last segments are the program's own, not a stub's
+PATH_MAX = 4096  # the kernel's bound on PT_INTERP
+MAX_SECTION_NAMES = 1 << 20  # .shstrtab is read whole, to be rewritten with one name more
 
 
 @dataclass(frozen=True)
@@ -173,13 +175,12 @@ def _model(path: str, stream, size: int, header: bytes, h, find_patch: bool) -> 
     check_segments(path, segments, size)
     check_section_table(path, h, size, shentsize)
     section_headers = _pread(stream, h.e_shoff, h.e_shnum * shentsize) if h.e_shnum else b""
-    section_names = _section_names(stream, structs, section_headers, h.e_shstrndx, size)
-    interp = next((os.fsdecode(_pread(stream, s.offset, s.filesz).split(b"\0")[0])
-                   for s in segments if s.type == "PT_INTERP"), None)
+    section_names = _section_names(stream, structs, section_headers, h.e_shstrndx, size, path)
+    interp = _interp(path, stream, segments)
     dynamic = next((s for s in segments if s.type == "PT_DYNAMIC"), None)
     loads = [s for s in segments if s.type == "PT_LOAD"]
     info = DynamicInfo() if dynamic is None else \
-        read_dynamic(stream, structs, dynamic, lambda vaddr, n: file_offset(loads, vaddr, n))
+        read_dynamic(path, stream, structs, dynamic, lambda vaddr, n: file_offset(loads, vaddr, n))
 
     exe = Executable(
         path=path,
@@ -214,7 +215,23 @@ def _model(path: str, stream, size: int, header: bytes, h, find_patch: bool) -> 
     return exe
 
 
-def _section_names(stream, structs: ELFStructs, section_headers: bytes, shstrndx: int, size: int) -> bytes:
+def _interp(path: str, stream, segments: tuple[Segment, ...]) -> str | None:
+    """PT_INTERP's path, checked as the kernel checks it before running the file
+    (binfmt_elf): 2 to PATH_MAX bytes, the last one a NUL."""
+    segment = next((s for s in segments if s.type == "PT_INTERP"), None)
+    if segment is None:
+        return None
+    if not 2 <= segment.filesz <= PATH_MAX:
+        raise MalformedElfError(path, f"PT_INTERP is {segment.filesz} bytes long: not a path "
+                                      f"(2 to {PATH_MAX} bytes with its NUL)")
+    raw = _pread(stream, segment.offset, segment.filesz)
+    if not raw.endswith(b"\0"):
+        raise MalformedElfError(path, "PT_INTERP is not a NUL-terminated path")
+    return os.fsdecode(raw.split(b"\0")[0])
+
+
+def _section_names(stream, structs: ELFStructs, section_headers: bytes, shstrndx: int, size: int,
+                   path: str) -> bytes:
     """The contents of the section name table (.shstrtab), if the file has one."""
     shentsize = structs.Elf_Shdr.sizeof()
     if shstrndx >= len(section_headers) // shentsize:
@@ -222,6 +239,8 @@ def _section_names(stream, structs: ELFStructs, section_headers: bytes, shstrndx
     names = structs.Elf_Shdr.parse(section_headers[shstrndx * shentsize :])
     if names.sh_offset + names.sh_size > size or names.sh_type == "SHT_NOBITS":
         return b""
+    if names.sh_size > MAX_SECTION_NAMES:
+        raise UnsupportedError(path, f"section name table of {names.sh_size} bytes, at most {MAX_SECTION_NAMES}")
     return _pread(stream, names.sh_offset, names.sh_size)
 
 
@@ -264,6 +283,9 @@ def _read_patch(exe: Executable, stream) -> Patch | None:
     if trailer.config_offset >= len(data) - tsize:
         raise MalformedElfError(exe.path, "relinterp record is corrupt (config offset out of range)")
     config = StubConfig.unpack(data[trailer.config_offset : -tsize], exe.little_endian)
+    if max(config.entry, config.dynamic) >> exe.elfclass:
+        raise MalformedElfError(exe.path, f"relinterp record is corrupt (entry {config.entry:#x}, dynamic "
+                                          f"{config.dynamic:#x}: not {exe.elfclass}-bit addresses)")
     record = config.restore
     original = None
     if record.original_size <= exe.file_size:

@@ -23,11 +23,13 @@ from elftools.elf.constants import P_FLAGS, SH_FLAGS
 
 from .config import ALIGN, MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
 from ..elf.executable import MAX_STUB_SEGMENT, Executable, Segment, file_offset
-from ..errors import CandidateError, ModifiedError, NothingToPatchError, NotExecutableError, UnsupportedError
+from ..errors import (CandidateError, MalformedElfError, ModifiedError, NothingToPatchError, NotExecutableError,
+                      UnsupportedError)
 from .stub import StubBlob, supported_arches
 
 SECTION_NAME = b".relinterp"
 SEGMENT_FILE_ALIGN = 16  # the stub's code alignment; no page padding is needed
+SHN_LORESERVE = 0xFF00  # e_shnum and e_shstrndx must stay below it (or use extended numbering)
 
 
 @dataclass(frozen=True)
@@ -80,13 +82,26 @@ def check_patchable(exe: Executable, stub: StubBlob | None) -> StubBlob:
         order = "little" if exe.little_endian else "big"
         raise UnsupportedError(exe.path, f"unsupported machine {exe.machine} ({exe.elfclass}-bit, "
                                          f"{order}-endian); supported: {', '.join(supported_arches())}")
+    _check_layout(exe)
+    return stub
+
+
+def _check_layout(exe: Executable) -> None:
+    """What the stub relies on at run time, checked here so that it need not be there:
+    the tables it reads through the program's memory are mapped from the file."""
+    interps = sum(s.type == "PT_INTERP" for s in exe.segments)
+    if interps > 1:
+        raise MalformedElfError(exe.path, f"{interps} PT_INTERP entries (a program has at most one)")
     loads = exe.loads()
     if not loads:
         raise UnsupportedError(exe.path, "no PT_LOAD segment")
     if not any(s.covers_file_range(exe.phoff, len(exe.phdrs)) for s in loads):
         raise UnsupportedError(exe.path, "program header table not covered by a PT_LOAD segment, "
                                          "so the program cannot find it in memory")
-    return stub
+    dynamic = next((s for s in exe.segments if s.type == "PT_DYNAMIC"), None)
+    if dynamic is not None and file_offset(loads, dynamic.vaddr, dynamic.filesz) != dynamic.offset:
+        raise MalformedElfError(exe.path, f"PT_DYNAMIC is not in a PT_LOAD segment (p_vaddr={dynamic.vaddr:#x}, "
+                                          f"p_offset={dynamic.offset:#x}), so the program cannot find it in memory")
 
 
 def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *,
@@ -104,6 +119,7 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
     align = max(max(s.align for s in loads), 1)
     seg_offset = align_up(base.file_size, SEGMENT_FILE_ALIGN)
     seg_vaddr = align_up(max(s.end for s in loads), align) + seg_offset % align
+    _check_address_space(base, seg_vaddr + len(stub.code))  # before anything is packed at that address
     config = StubConfig(
         entry=base.entry,
         dynamic=base.dynamic,
@@ -129,7 +145,7 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
         align=align,
     )
 
-    _check_address_space(base, segment)
+    _check_address_space(base, segment.end)
     phdrs = _program_headers(base, structs, segment)
     names_offset = seg_offset + len(segment_bytes)
     names, shdrs, shstrndx = _section_headers(base, structs, segment, names_offset)
@@ -143,10 +159,10 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
     return RewritePlan(keep=base.file_size, writes=writes, size=shoff + len(shdrs), segment=segment)
 
 
-def _check_address_space(base: Executable, segment: Segment) -> None:
-    if segment.end > 1 << base.elfclass:  # ELFCLASS32: addresses are 32 bits
+def _check_address_space(base: Executable, end: int) -> None:
+    if end > 1 << base.elfclass:  # ELFCLASS32: addresses are 32 bits
         raise UnsupportedError(base.path, f"no room for the stub above the program's segments in a "
-                                          f"{base.elfclass}-bit address space (it would end at {segment.end:#x})")
+                                          f"{base.elfclass}-bit address space (it would end at {end:#x})")
 
 
 def plan_restore(exe: Executable) -> RewritePlan:
@@ -188,6 +204,9 @@ def _section_headers(base: Executable, structs, segment: Segment, names_offset: 
     entries.append(_section(structs, len(names), "SHT_PROGBITS", SH_FLAGS.SHF_ALLOC | SH_FLAGS.SHF_EXECINSTR,
                             segment.vaddr, segment.offset, segment.filesz, SEGMENT_FILE_ALIGN))
     names += SECTION_NAME + b"\0"
+    if len(entries) + (not has_names) >= SHN_LORESERVE:
+        raise UnsupportedError(base.path, f"too many sections ({len(base.section_headers) // size}) to add one "
+                                          "without extended numbering")
     if has_names:
         shstrndx = base.shstrndx
         table = structs.Elf_Shdr.parse(entries[shstrndx])
