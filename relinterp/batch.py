@@ -14,6 +14,7 @@ none of the run's business.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -25,7 +26,7 @@ from .errors import (EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, NotElfError, NotE
 from .report import (ERROR, PATCHED, RESTORED, RESTORED_NOT_EXACT, SAME_FILE, SKIPPED, FileError,
                      FileResult, PatchResult, RestoreResult, SameFile, Skipped)
 from .rewrite.stub import StubMismatch, load_stub, supported_arches
-from .rewrite.write import relink
+from .rewrite.write import STAGING_SUFFIX, relink
 
 # What a file found in a directory may be without it being an error: it is skipped.
 SKIPPABLE = {
@@ -34,6 +35,9 @@ SKIPPABLE = {
     "inspect": (NotElfError,),
 }
 REWRITTEN = (PATCHED, RESTORED, RESTORED_NOT_EXACT)
+# What relinterp names its temporary files (relinterp.rewrite.write; mkstemp's or its own
+# eight characters): one left by a run that was killed is no program of the tree.
+LEFTOVER = re.compile(r"\..+\.[A-Za-z0-9_]{8}" + re.escape(STAGING_SUFFIX) + "$")
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,12 @@ def _walk(top: str) -> Iterator[tuple[str, os.stat_result | Item]]:
             except OSError as error:
                 yield path, FileError.of(ReadError(path, f"cannot read ({error.strerror})"))
                 continue
-            yield path, Skipped(path, "symbolic link, not followed") if stat.S_ISLNK(info.st_mode) else info
+            if stat.S_ISLNK(info.st_mode):
+                yield path, Skipped(path, "symbolic link, not followed")
+            elif stat.S_ISREG(info.st_mode) and LEFTOVER.match(name):
+                yield path, Skipped(path, "temporary file left by an interrupted relinterp run")
+            else:
+                yield path, info
     yield from _unreadable(unreadable)
 
 
