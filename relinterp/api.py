@@ -16,6 +16,7 @@ from . import __version__
 from .rewrite.candidates import choose_candidates, config_flags, recorded_candidates
 from .rewrite.config import CONFIG_SCHEMA
 from .elf.executable import Executable, read_executable
+from .elf.regular import open_regular
 from .errors import ModifiedError, NotPatchedError, RelinterpError
 from .loaders.family import libc_family
 from .rewrite.plan import check_patchable, plan_patch, plan_restore, plan_working_restore
@@ -144,7 +145,7 @@ def recorded_original(exe: Executable) -> Executable | None:
         return None
     if (header.data, phdrs.data) != (exe.header, exe.phdrs) or appended.offset + len(appended.data) != exe.file_size:
         return None
-    with open(exe.path, "rb") as stream:
+    with open_regular(exe.path) as stream:
         stream.seek(appended.offset)
         return patch.original if stream.read(len(appended.data)) == appended.data else None
 

@@ -23,6 +23,7 @@ from ..rewrite.config import CONFIG_SCHEMA, TRAILER_MAGIC, StubConfig, trailer_s
 from .dynamic import DynamicInfo, read_dynamic
 from .overlay import OverlayView
 from ..errors import MalformedElfError, NotElfError, ReadError, RelinterpError, UnsupportedError
+from .regular import open_regular
 
 ELF_MAGIC = b"\x7fELF"
 MAX_STUB_SEGMENT = 1 << 20  # larger last segments are the program's own, not a stub's
@@ -121,7 +122,7 @@ class Patch:
 def read_executable(path: str | os.PathLike[str]) -> Executable:
     path = os.fspath(path)
     try:
-        with open(path, "rb") as stream:
+        with open_regular(path) as stream:
             size = os.fstat(stream.fileno()).st_size
             return _read(path, stream, size, find_patch=True)
     except OSError as error:

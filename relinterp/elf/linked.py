@@ -19,6 +19,7 @@ from elftools.elf.elffile import ELFFile
 from .dynamic import DF_1_PIE
 from .executable import ELF_MAGIC, read_executable
 from ..errors import MalformedElfError, NotElfError, RelinterpError
+from .regular import open_regular
 
 # Tag numbers for the packed relative relocations (gABI, 2022); older pyelftools
 # releases have no names for them.
@@ -73,7 +74,7 @@ class LinkedObject:
 
 def is_elf(path: str | os.PathLike[str]) -> bool:
     try:
-        with open(path, "rb") as stream:
+        with open_regular(path) as stream:
             return stream.read(4) == ELF_MAGIC
     except OSError:
         return False
@@ -82,7 +83,7 @@ def is_elf(path: str | os.PathLike[str]) -> bool:
 def read_linked_object(path: str | os.PathLike[str]) -> LinkedObject:
     path = os.fspath(path)
     try:
-        with open(path, "rb") as stream:
+        with open_regular(path) as stream:
             if stream.read(4) != ELF_MAGIC:
                 raise NotElfError(path, "not an ELF file")
             stream.seek(0)

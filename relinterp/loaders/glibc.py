@@ -41,6 +41,7 @@ from elftools.elf.enums import ENUM_E_MACHINE
 from .closure import Node, inside
 from .ldcache import read_cache
 from .family import GLIBC, libc_family
+from ..elf.regular import open_regular
 
 CACHE = "ld.so.cache"
 PRIVATE = "GLIBC_PRIVATE"  # the versions by which libc.so.6 and the loader share internals
@@ -112,7 +113,7 @@ def is_glibc_loader(path: str, soname: str | None) -> bool:
     if not is_glibc_interp(soname or ""):
         return False
     try:
-        with open(path, "rb") as stream:
+        with open_regular(path) as stream:
             return PRIVATE.encode() + b"\0" in stream.read()
     except OSError:
         return False
@@ -123,7 +124,7 @@ def glibc_build(path: str) -> str | None:
     """Which glibc build the file is from, by the banner libc.so.6 and ld.so carry:
     "PACKAGE VERSION RELEASE", e.g. "Debian GLIBC 2.36-9+deb12u14 2.36 stable"."""
     try:
-        with open(path, "rb") as stream:
+        with open_regular(path) as stream:
             match = BANNER.search(stream.read())
     except OSError:
         return None
@@ -228,7 +229,7 @@ class GlibcRules:
 def _elf_ident(path: str) -> tuple[str, int, bool] | None:
     """(machine, class, little-endian) from an ELF header; None for anything else."""
     try:
-        with open(path, "rb") as stream:
+        with open_regular(path) as stream:
             head = stream.read(20)
     except OSError:
         return None

@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from .closure import Node, inside
+from ..elf.regular import open_regular
 
 RESERVED = ("c.", "pthread.", "rt.", "m.", "dl.", "util.", "xnet.")
 DEFAULT_SYS_PATH = ("/lib", "/usr/local/lib", "/usr/lib")
@@ -55,7 +56,7 @@ def musl_version(loader: str) -> tuple[int, int, int] | None:
     """The version of the musl whose loader is the file `loader`; None when the file is
     not a musl loader or its version string cannot be told apart."""
     try:
-        with open(loader, "rb") as stream:
+        with open_regular(loader) as stream:
             data = stream.read()
     except OSError:
         return None
@@ -67,7 +68,7 @@ def musl_version(loader: str) -> tuple[int, int, int] | None:
 
 def is_musl_loader(loader: str) -> bool:
     try:
-        with open(loader, "rb") as stream:
+        with open_regular(loader) as stream:
             return MUSL_MARK in stream.read()
     except OSError:
         return False
@@ -139,8 +140,8 @@ class MuslRules:
         if path_file is None or (within is not None and not inside(path_file, within)):
             return DEFAULT_SYS_PATH
         try:
-            with open(path_file, encoding="utf-8", errors="surrogateescape") as stream:
-                return tuple(split_list(stream.read()))
+            with open_regular(path_file) as stream:
+                return tuple(split_list(stream.read().decode("utf-8", errors="surrogateescape")))
         except FileNotFoundError:
             return DEFAULT_SYS_PATH
         except OSError:

@@ -25,6 +25,7 @@ from elftools.elf.elffile import ELFFile
 
 from ..elf.linked import LinkedObject
 from ..loaders.glibc import PRIVATE
+from ..elf.regular import open_regular
 
 NSS = ("getpwnam", "getpwnam_r", "getpwuid", "getpwuid_r", "getpwent", "getgrnam", "getgrnam_r", "getgrgid",
        "getgrgid_r", "getgrent", "getgrouplist", "initgroups", "getspnam", "getspnam_r", "getaddrinfo",
@@ -45,7 +46,7 @@ KINDS = (
 
 def imported_names(path: str) -> frozenset[str]:
     """The undefined symbols of a file's dynamic symbol table, without version suffixes."""
-    with open(path, "rb") as stream:
+    with open_regular(path) as stream:
         elf = ELFFile(stream)
         names = set()
         for section in elf.iter_sections():

@@ -1,0 +1,32 @@
+"""Opening the files relinterp reads: regular files only, and never a wait.
+
+A FIFO (or a device) named as a program, a loader or a library, or met in a tree,
+would block `open` until a writer came, and `read` after that; a directory would fail
+later with a less useful reason.  O_NONBLOCK makes the open return at once and fstat
+says what the file is; for a regular file O_NONBLOCK changes nothing."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from typing import BinaryIO
+
+
+class NotRegularFileError(OSError):
+    """The path names something other than a regular file (`strerror` says so)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(errno.EINVAL, "not a regular file", path)
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """The regular file at `path`, opened for reading; OSError otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFileError(os.fspath(path))
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
