@@ -21,8 +21,8 @@ import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .config import FLAG_DERIVED, FLAG_SYSTEM_FALLBACK
-from ..elf.executable import Executable
+from ..elf.record import FLAG_DERIVED, FLAG_SYSTEM_FALLBACK
+from ..elf.model import Executable
 from ..errors import CandidateError
 
 # Where a candidate came from.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .config import CONFIG_SCHEMA
+from ..elf.record import CONFIG_SCHEMA
 
 STUBS = Path(__file__).resolve().parent.parent / "_stubs"  # package data, in the package root
 
