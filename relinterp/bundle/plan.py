@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from ..loaders.closure import FILE, Closure, resolve_closure
 from ..elf.linked import LinkedObject, read_linked_object
 from ..errors import BundleError, RelinterpError, UnsupportedError
-from ..loaders.family import GLIBC, MUSL
+from ..loaders.family import GLIBC, MUSL, UNKNOWN, libc_family
 from ..loaders.linkcheck import link_problems
-from ..loaders.rules import interp_family, loader_family, loader_rules
+from ..loaders.rules import loader_family, loader_rules
 from ..loaders.musl import RELR_SINCE, musl_version
 from ..loaders.searchpath import RPATH, SearchPathChange, current_tag, plan_search_path
 
@@ -127,7 +127,7 @@ def _read_program(app: str, problems: list) -> LinkedObject | None:
         problems.append(RelinterpError(app, f"not an executable (ELF type {obj.elf_type}, no PT_INTERP)"))
     elif obj.patched and obj.interp is None:
         problems.append(RelinterpError(app, "patched, then changed (stripped?): bundle the original program"))
-    elif obj.interp is not None and interp_family(obj.interp) is None:
+    elif obj.interp is not None and libc_family(obj.interp) == UNKNOWN:
         problems.append(UnsupportedError(app, f"not a musl or glibc program (PT_INTERP {obj.interp}): bundle "
                                               "knows the search rules of those two loaders only"))
     else:
@@ -139,7 +139,7 @@ def _choose_loader(programs: list[LinkedObject], options: BundleOptions, problem
     """One loader for every program: --loader, or the file their PT_INTERP names."""
     names = {os.path.basename(p.interp) for p in programs}
     files = {os.path.realpath(p.interp) for p in programs}
-    families = {interp_family(p.interp) for p in programs}
+    families = {libc_family(p.interp) for p in programs}
     if len(families) > 1:
         problems.append(RelinterpError(programs[0].path, "musl and glibc programs cannot share one loader: "
                                                          "bundle them into two trees"))

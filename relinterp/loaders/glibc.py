@@ -101,13 +101,9 @@ def _index(item: tuple[str, str]) -> tuple[str, int]:
     return key, 0
 
 
-def is_glibc_interp(interp: str | None) -> bool:
-    return libc_family(interp) == GLIBC
-
-
 def is_glibc_loader(path: str, soname: str | None) -> bool:
     """glibc's loader: named like one, and the keeper of GLIBC_PRIVATE."""
-    if not is_glibc_interp(soname or ""):
+    if libc_family(soname) != GLIBC:
         return False
     try:
         with open(path, "rb") as stream:

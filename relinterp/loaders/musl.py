@@ -35,16 +35,13 @@ MUSL_MARK = b"musl libc ("  # the loader's usage text: "musl libc (x86_64)\nVers
 RELR_SINCE = (1, 2, 4)  # musl applies DT_RELR relocations from 1.2.4 on
 
 
-def is_musl_interp(interp: str | None) -> bool:
-    return interp is not None and os.path.basename(interp).startswith("ld-musl-")
-
-
 def musl_arch(interp: str | None) -> str | None:
-    """LDSO_ARCH from the loader's conventional name, ld-musl-ARCH.so.1."""
-    if not is_musl_interp(interp):
+    """LDSO_ARCH from the loader's conventional name, ld-musl-ARCH.so.1 (None when it is
+    known by another name, such as Debian's .../x86_64-linux-musl/libc.so)."""
+    name = os.path.basename(interp or "")
+    if not name.startswith("ld-musl-"):
         return None
-    name = os.path.basename(interp)[len("ld-musl-"):]
-    return name.split(".so", 1)[0] or None
+    return name[len("ld-musl-"):].split(".so", 1)[0] or None
 
 
 def provided_by_loader(name: str) -> bool:
