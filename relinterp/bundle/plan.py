@@ -27,9 +27,9 @@ from ..loaders.closure import FILE, Closure, resolve_closure
 from ..elf.linked import LinkedObject, read_linked_object
 from ..errors import BundleError, RelinterpError, UnsupportedError
 from ..loaders.family import GLIBC, MUSL, UNKNOWN, libc_family
-from ..loaders.linkcheck import link_problems
+from ..loaders.linkcheck import link_problems, machine_problem, relr_problem
 from ..loaders.rules import loader_family, loader_rules
-from ..loaders.musl import RELR_SINCE, musl_version
+from ..loaders.musl import musl_version
 from ..loaders.searchpath import RPATH, SearchPathChange, current_tag, plan_search_path
 
 PROGRAM, LIBRARY, LOADER_FILE, ALIAS = "program", "library", "loader", "alias"
@@ -272,12 +272,10 @@ def _check_objects(closures: dict, loader: LoaderChoice | None, version, problem
             if obj.path in seen:
                 continue
             seen.add(obj.path)
-            if obj.abi != closure.program.abi:
-                problems.append(UnsupportedError(obj.path, f"machine {obj.machine} ({obj.elfclass}-bit) differs "
-                                                           f"from the program's {closure.program.machine}"))
-            if obj.relr and loader.family == MUSL and (version is None or version < RELR_SINCE):
-                have = "musl " + ".".join(map(str, version)) if version else "a musl of unknown version"
-                problems.append(UnsupportedError(obj.path, f"uses DT_RELR relocations, which need musl >= "
-                                                           f"{'.'.join(map(str, RELR_SINCE))}; the loader "
-                                                           f"{loader.file} is {have}"))
+            mismatch = machine_problem(obj, closure.program, "the program's")
+            if mismatch:
+                problems.append(UnsupportedError(obj.path, f"machine {mismatch}"))
+            relr = relr_problem(obj, version, loader.file) if loader.family == MUSL else None
+            if relr:
+                problems.append(UnsupportedError(obj.path, relr))
 

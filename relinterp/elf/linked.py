@@ -18,6 +18,7 @@ from functools import cached_property
 from ..errors import MalformedElfError, ReadError
 from .executable import read_executable
 from .model import Executable
+from .searchlist import search_list
 from .structs import ELF_MAGIC
 
 VER_FLG_BASE, VER_FLG_WEAK = 0x1, 0x2
@@ -48,9 +49,8 @@ class LinkedObject:
 
     @property
     def search_path(self) -> str | None:
-        """The search list the object carries: RUNPATH wins over RPATH when both exist
-        (musl: decode_dyn; glibc: RPATH is ignored when RUNPATH is present)."""
-        return self.runpath if self.runpath is not None else self.rpath
+        """The search list the loader takes from the object (relinterp.elf.searchlist)."""
+        return search_list(self.runpath, self.rpath)[1]
 
     @property
     def is_program(self) -> bool:
