@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..errors import BundleError, RelinterpError, WriteError
+from ..errors import BundleError, MissingToolError, ReadError, WriteError
 from ..rewrite import write
 from ..rewrite.write import PATCHELF_HINT, SearchListEditor
 from . import staging as stage
@@ -33,7 +33,7 @@ def build_bundle(plan: BundlePlan, tarball: str | None = None) -> BundleResult:
     editor = write.search_list_editor()
     if editor is None and any(f.search_path for f in plan.files):
         needing = [f.dest for f in plan.files if f.search_path]
-        raise BundleError(plan.output, [RelinterpError(needing[0], f"patchelf is needed to change the search path "
+        raise BundleError(plan.output, [MissingToolError(needing[0], f"patchelf is needed to change the search path "
                                                                    f"of {', '.join(needing)}: {PATCHELF_HINT}")])
     staging = stage.make_staging_dir(plan.output)
     try:
@@ -60,7 +60,7 @@ def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
     try:
         write.copy_file(item.source, target, 0o755 if item.executable else 0o644)
     except OSError as error:
-        raise RelinterpError(item.source, f"cannot copy ({error.strerror})") from None
+        raise ReadError(item.source, f"cannot copy ({error.strerror})") from None
     program = item.role == PROGRAM and item.loader_rel is not None
     if program:
         write.unpatch_file(target)  # a program relinterp patched before is bundled from its original bytes

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 
 from ..elf.linked import LinkedObject
-from ..elf.searchlist import RPATH, RUNPATH, origin_relative, other_tokens, search_list, split_list
+from ..elf.searchlist import RUNPATH, origin_relative, other_tokens, search_list, split_list
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from ..loaders.closure import FILE, MISSING, inside, resolve_closure
 from ..elf.linked import LinkedObject, is_elf, read_linked_object
-from ..errors import RelinterpError
+from ..errors import NotExecutableError, ReadError, RelinterpError
 from .hostfiles import host_file_notes
 from .sandbox import RunResult
 from ..loaders.family import GLIBC, MUSL
@@ -38,7 +38,6 @@ from ..elf.searchlist import expand_origin, origin_relative, other_tokens, split
 from ..loaders.musl import musl_version
 from ..loaders.searchpath import entry_in_tree
 
-JSON_SCHEMA = 1
 LOADER_TOKEN = re.compile(r"\$(\{(LIB|PLATFORM)\}|(LIB|PLATFORM)(?![A-Za-z0-9_]))")
 
 
@@ -87,17 +86,17 @@ class VerifyOptions:
 
 def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
     if not os.path.exists(target):
-        raise RelinterpError(target, "no such file or directory")
+        raise ReadError(target, "no such file or directory")
     if os.path.isdir(target):
         tree = os.path.abspath(target)
         elves, unreadable = _elf_files(tree)
         programs = [obj for obj in elves if obj.is_program]
         if not programs:
-            raise RelinterpError(target, "no program in this tree")
+            raise NotExecutableError(target, "no program in this tree")
     else:
         programs = [read_linked_object(target)]
         if not programs[0].is_program:
-            raise RelinterpError(target, f"not a program (ELF type {programs[0].elf_type})")
+            raise NotExecutableError(target, f"not a program (ELF type {programs[0].elf_type})")
         tree, elves, unreadable = _tree_of(programs[0]), None, []
     report = TreeReport(target, tree, findings=[Finding(_rel(e.path, tree), "file", e.reason) for e in unreadable])
     libraries = [o.path for o in elves or () if not o.is_program]
@@ -270,31 +269,3 @@ def _rel(path: str, tree: str) -> str:
     """`path` relative to the tree when it lies there (by name), else as it is."""
     full = os.path.abspath(path)
     return os.path.relpath(full, tree) if full.startswith(tree.rstrip("/") + "/") else full
-
-
-def as_json(reports: list[TreeReport]) -> dict:
-    """The versioned object `relinterp verify --json` prints."""
-    return {
-        "schema": JSON_SCHEMA,
-        "ok": all(r.ok for r in reports),
-        "trees": [{
-            "target": r.target, "tree": r.tree, "ok": r.ok,
-            "findings": [_finding_json(f) for f in r.findings],
-            "notes": [_finding_json(f) for f in r.notes],
-            "programs": [_program_json(p) for p in r.programs],
-        } for r in reports],
-    }
-
-
-def _finding_json(finding: Finding) -> dict:
-    return {"path": finding.path, "check": finding.check, "message": finding.message}
-
-
-def _program_json(program: ProgramReport) -> dict:
-    run = program.run
-    return {
-        "path": program.path, "ok": program.ok, "loader": program.loader, "libraries": program.libraries,
-        "findings": [_finding_json(f) for f in program.findings],
-        "run": None if run is None else {"argv": list(run.argv), "status": run.status, "stdout": run.stdout,
-                                         "stderr": run.stderr, "sandbox": run.sandbox},
-    }
