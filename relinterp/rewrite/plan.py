@@ -98,36 +98,8 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
     stub = check_patchable(base, stub)
     check_candidates(exe.path, candidates)
     structs = base.layouts()
-    loads = base.loads()
-
-    align = max(max(s.align for s in loads), 1)
-    seg_offset = align_up(base.file_size, SEGMENT_FILE_ALIGN)
-    seg_vaddr = align_up(max(s.end for s in loads), align) + seg_offset % align
-    config = StubConfig(
-        entry=base.entry,
-        dynamic=base.dynamic,
-        candidates=candidates,
-        restore=RestoreRecord(original_size=base.file_size, header=base.header, phdrs=base.phdrs),
-        flags=flags,
-    )
-    segment_bytes = stub.code + config.pack(
-        seg_vaddr + stub.config_offset, stub.config_offset, base.little_endian
-    )
-    if len(segment_bytes) > MAX_STUB_SEGMENT:  # read_executable would not recognise it
-        raise UnsupportedError(exe.path, f"the stub segment would be {len(segment_bytes)} bytes "
-                                         f"(the record of {len(base.phdrs)} bytes of program headers "
-                                         f"included), at most {MAX_STUB_SEGMENT}")
-    segment = Segment(
-        index=len(base.segments) - 1,
-        type="PT_LOAD",
-        flags=PF_R | PF_X,
-        offset=seg_offset,
-        vaddr=seg_vaddr,
-        filesz=len(segment_bytes),
-        memsz=len(segment_bytes),
-        align=align,
-    )
-
+    segment, segment_bytes = _stub_segment(base, stub, candidates, flags)
+    seg_offset, seg_vaddr = segment.offset, segment.vaddr
     _check_address_space(base, segment)
     phdrs = _program_headers(base, structs, segment)
     names_offset = seg_offset + len(segment_bytes)
@@ -140,6 +112,25 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
     appended += segment_bytes + names + bytes(shoff - names_offset - len(names)) + shdrs
     writes = (Write(0, header), Write(base.phoff, phdrs), Write(base.file_size, bytes(appended)))
     return RewritePlan(keep=base.file_size, writes=writes, size=shoff + len(shdrs), segment=segment)
+
+
+def _stub_segment(base: Executable, stub: StubBlob, candidates: tuple[str, ...],
+                  flags: int) -> tuple[Segment, bytes]:
+    """The PT_LOAD for the stub, appended at EOF above every segment, and its bytes."""
+    loads = base.loads()
+    align = max(max(s.align for s in loads), 1)
+    seg_offset = align_up(base.file_size, SEGMENT_FILE_ALIGN)
+    seg_vaddr = align_up(max(s.end for s in loads), align) + seg_offset % align
+    config = StubConfig(entry=base.entry, dynamic=base.dynamic, candidates=candidates, flags=flags,
+                        restore=RestoreRecord(original_size=base.file_size, header=base.header, phdrs=base.phdrs))
+    segment_bytes = stub.code + config.pack(seg_vaddr + stub.config_offset, stub.config_offset, base.little_endian)
+    if len(segment_bytes) > MAX_STUB_SEGMENT:  # read_executable would not recognise it
+        raise UnsupportedError(base.path, f"the stub segment would be {len(segment_bytes)} bytes "
+                                          f"(the record of {len(base.phdrs)} bytes of program headers "
+                                          f"included), at most {MAX_STUB_SEGMENT}")
+    segment = Segment(index=len(base.segments) - 1, type="PT_LOAD", flags=PF_R | PF_X, offset=seg_offset,
+                      vaddr=seg_vaddr, filesz=len(segment_bytes), memsz=len(segment_bytes), align=align)
+    return segment, segment_bytes
 
 
 def _check_address_space(base: Executable, segment: Segment) -> None:
