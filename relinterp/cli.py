@@ -12,6 +12,7 @@ import click
 
 from . import __version__
 from .errors import EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_USAGE
+from .params import NonEmpty, Seconds, ShellWords
 
 EXIT_STATUS_HELP = f"""
 \b
@@ -84,7 +85,7 @@ def main() -> None:
               help="An absolute loader path, tried after every --loader-rel. Repeatable.")
 @click.option("--fallback-system", is_flag=True,
               help="Try the program's original interpreter (its PT_INTERP) last.")
-@click.option("-o", "--output", metavar="OUT", help="Write the patched program to OUT instead of in place "
+@click.option("-o", "--output", type=NonEmpty(), metavar="OUT", help="Write the patched program to OUT instead of in place "
                                                     "(one PATH only).")
 @click.option("-n", "--dry-run", is_flag=True, help="Print the plan (where the stub goes, sizes, candidates); "
                                                      "write nothing.")
@@ -110,7 +111,7 @@ def patch(paths, recursive, jobs, as_json, verbose, output, dry_run, **options) 
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
-@click.option("-o", "--output", metavar="OUT", help="Write the result to OUT instead of in place (one PATH only).")
+@click.option("-o", "--output", type=NonEmpty(), metavar="OUT", help="Write the result to OUT instead of in place (one PATH only).")
 @many_files
 def restore(paths, recursive, jobs, as_json, verbose, output) -> None:
     """Give back each PATH exactly as it was before `relinterp patch`.
@@ -193,22 +194,22 @@ Exit status:
 
 @main.command(epilog=TREE_STATUS_HELP)
 @click.argument("apps", nargs=-1, required=True, metavar="APP...")
-@click.option("-o", "--output", required=True, metavar="DIR",
+@click.option("-o", "--output", required=True, type=NonEmpty(), metavar="DIR",
               help="The tree to make. An earlier tree there (only BIN_DIR and LIB_DIR) is replaced "
                    "atomically; anything else there is refused.")
-@click.option("--lib-dir", default="lib", show_default=True, metavar="LIB_DIR",
+@click.option("--lib-dir", default="lib", type=NonEmpty(), show_default=True, metavar="LIB_DIR",
               help="Where the libraries and the loader go, inside DIR.")
-@click.option("--bin-dir", default="bin", show_default=True, metavar="BIN_DIR",
+@click.option("--bin-dir", default="bin", type=NonEmpty(), show_default=True, metavar="BIN_DIR",
               help="Where the programs go, inside DIR.")
-@click.option("--loader", metavar="PATH", help="The loader to ship (default: the programs' PT_INTERP).")
-@click.option("--include", multiple=True, metavar="LIB_OR_GLOB",
+@click.option("--loader", type=NonEmpty(), metavar="PATH", help="The loader to ship (default: the programs' PT_INTERP).")
+@click.option("--include", multiple=True, type=NonEmpty(), metavar="LIB_OR_GLOB",
               help="A library the programs dlopen(): a name (searched as dlopen would), a path or a glob. "
                    "Repeatable.")
-@click.option("--exclude", multiple=True, metavar="GLOB",
+@click.option("--exclude", multiple=True, type=NonEmpty(), metavar="GLOB",
               help="Leave libraries whose NEEDED name matches GLOB to the target system. Repeatable.")
 @click.option("--library-path", multiple=True, metavar="DIRS",
               help="Search these ':'-separated directories first, as LD_LIBRARY_PATH would be. Repeatable.")
-@click.option("--tar", "tarball", metavar="OUT.tar.gz",
+@click.option("--tar", "tarball", type=NonEmpty(), metavar="OUT.tar.gz",
               help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners).")
 def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_path, tarball) -> None:
     """Make DIR, a tree that runs APP... on any Linux: the programs in BIN_DIR, patched to
@@ -227,15 +228,15 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
 
 @main.command(epilog=TREE_STATUS_HELP)
 @click.argument("targets", nargs=-1, required=True, metavar="DIR_OR_APP...")
-@click.option("--run", "run_args", metavar="'ARGS'",
+@click.option("--run", "run_args", type=ShellWords(), metavar="'ARGS'",
               help="Also run each program with ARGS (shell-quoted) in an empty root holding only the tree "
                    "and /proc, /dev, /tmp; it must exit with status 0.")
 @click.option("--no-proc", is_flag=True, help="With --run: leave /proc out of the empty root.")
-@click.option("--timeout", default=60.0, show_default=True, metavar="SECONDS", help="With --run: the time limit.")
+@click.option("--timeout", default=60.0, show_default=True, type=Seconds(), metavar="SECONDS", help="With --run: the time limit.")
 @click.option("--sandbox", type=click.Choice(["bwrap", "unshare+chroot"]),
               help="With --run: how to make the empty root (default: bwrap where it works, else, as root, "
                    "unshare+chroot).")
-@click.option("--exclude", multiple=True, metavar="GLOB",
+@click.option("--exclude", multiple=True, type=NonEmpty(), metavar="GLOB",
               help="Libraries whose NEEDED name matches GLOB are expected from the target system. Repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print one versioned JSON object.")
 def verify(targets, run_args, no_proc, timeout, sandbox, exclude, as_json) -> None:

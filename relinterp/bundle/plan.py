@@ -104,8 +104,8 @@ def _raise_if(problems: list[RelinterpError], output: str) -> None:
 def _check_output(output: str, options: BundleOptions, problems: list) -> None:
     for name, value in (("--lib-dir", options.lib_dir), ("--bin-dir", options.bin_dir)):
         norm = os.path.normpath(value)
-        if os.path.isabs(value) or norm == ".." or norm.startswith("../"):
-            problems.append(OptionError(value, f"{name} must be a directory inside the tree"))
+        if os.path.isabs(value) or norm in (".", "..") or norm.startswith("../"):  # "" is "." too
+            problems.append(OptionError(value or "''", f"{name} must be a directory inside the tree"))
     if not os.path.lexists(output):
         return
     if os.path.islink(output) or not os.path.isdir(output):
@@ -187,7 +187,9 @@ def _expand_includes(include: Sequence[str], problems: list) -> list[str]:
     """A bare name stays a name (searched like dlopen(name)); a glob becomes its matches."""
     names = []
     for item in include:
-        if GLOB_CHARS & set(item):
+        if not item:
+            problems.append(OptionError("''", "--include: an empty name"))
+        elif GLOB_CHARS & set(item):
             matches = sorted(glob.glob(item))
             if not matches:
                 problems.append(MissingLibraryError(item, "--include: no file matches"))
