@@ -21,7 +21,7 @@ from .structs import (DF_1_NODEFLIB, DF_1_PIE, DT_FLAGS_1, DT_NEEDED, DT_NULL, D
 STRING_CHUNK = 256  # dynamic strings are short: read them a little at a time
 # Bounds on what a file can make relinterp read and keep (docs/robustness.md); real
 # programs have tens of entries and strings of a few hundred bytes.
-MAX_DYNAMIC_ENTRIES = 1 << 16
+MAX_DYNAMIC_ENTRIES = 1 << 14
 DYNAMIC_CHUNK = 4096  # bytes: whole entries of either class
 MAX_STRING = 1 << 16  # one DT_NEEDED, DT_SONAME, DT_RUNPATH or DT_RPATH string
 MAX_STRING_BYTES = 1 << 20  # all of them together
@@ -89,7 +89,8 @@ def _entries(path: str, stream, layouts: ElfLayouts, dynamic) -> Iterator[tuple[
     size = min(dynamic.filesz, MAX_DYNAMIC_ENTRIES * layouts.dyn.size)
     for start in range(0, size - size % layouts.dyn.size, DYNAMIC_CHUNK):
         stream.seek(dynamic.offset + start)
-        for tag, value in layouts.dyn.parse_all(stream.read(min(DYNAMIC_CHUNK, size - start))):
+        chunk = stream.read(min(DYNAMIC_CHUNK, size - start))
+        for tag, value in layouts.dyn.struct.iter_unpack(chunk[: len(chunk) - len(chunk) % layouts.dyn.size]):
             if tag == DT_NULL:
                 return
             yield tag, value
