@@ -371,7 +371,7 @@ static long check_header(const Ehdr *eh, size_t n)
    and not a crash: inside the file, p_filesz <= p_memsz, no wrap around the address
    space, ascending and apart (the kernel's total_mapping_size assumes it), file offset
    congruent to the address, the entry point in code.  Sets [*lo, *hi), page-rounded. */
-static long check_segments(const Ehdr *eh, const Phdr *ph, uint64_t file_size, size_t page, uintptr_t *lo,
+static long check_segments(const Ehdr *eh, const Phdr *ph, unsigned long file_size, size_t page, uintptr_t *lo,
                            uintptr_t *hi)
 {
 	const uintptr_t top = UINTPTR_MAX - page; /* page-rounding an end must not wrap */
