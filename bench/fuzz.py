@@ -30,7 +30,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fuzzing.case import Limits, run_forked  # noqa: E402
+from fuzzing.case import Case, Limits, run_cases  # noqa: E402
 from fuzzing.mutate import mutate  # noqa: E402
 from fuzzing.seeds import Seed, build_seeds  # noqa: E402
 
@@ -38,7 +38,7 @@ BENCH = Path(__file__).resolve().parent
 WORK = BENCH / "work" / "fuzz"
 RESULTS = BENCH / "RESULTS-fuzz.md"
 EXAMPLES_PER_DEFECT = 3
-TARGET_RSS_MIB = 64
+PROGRESS_EVERY = 5000
 
 
 def relinterp_modules():
@@ -115,14 +115,17 @@ def work(worker: int, jobs: int, args, seeds: list[Seed], modules, deadline: flo
     scratch = Path(tempfile.mkdtemp(prefix=f"relinterp-fuzz-{worker}-", dir=args.scratch))
     case_dir = scratch / "case"
     case_dir.mkdir()
+    path = str(case_dir / "app")
     try:
-        for index in range(args.first + worker, args.first + args.cases, jobs):
+        numbers = range(args.first + worker, args.first + args.cases, jobs)
+        for start in range(0, len(numbers), args.batch):
             if time.time() > deadline:
                 break
-            seed, data, mutations, options = make_case(args.seed, index, seeds)
-            report = run_forked(index, str(case_dir / "app"), data, options, limits, modules)
-            tally.add(index, seed, mutations, options, report)
-            if worker == 0 and tally.cases % 5000 == 0:
+            made = [(index, *make_case(args.seed, index, seeds)) for index in numbers[start : start + args.batch]]
+            cases = [Case(index, data, options) for index, _, data, _, options in made]
+            for (index, seed, _, mutations, options), report in zip(made, run_cases(cases, path, limits, modules)):
+                tally.add(index, seed, mutations, options, report)
+            if worker == 0 and tally.cases // PROGRESS_EVERY != (tally.cases - len(made)) // PROGRESS_EVERY:
                 print(f"fuzz: {tally.cases * jobs} cases, {sum(tally.defects.values())} defects (worker 0)",
                       file=sys.stderr, flush=True)
     finally:
@@ -181,8 +184,8 @@ def replay(args, seeds: list[Seed], modules) -> int:
         print(f"  written to {args.keep}")
     with tempfile.TemporaryDirectory(dir=args.scratch) as scratch:
         (Path(scratch) / "case").mkdir()
-        report = run_forked(args.replay, str(Path(scratch) / "case" / "app"), data, options,
-                            Limits(args.time_limit, args.memory_limit << 20), modules)
+        report = run_cases([Case(args.replay, data, options)], str(Path(scratch) / "case" / "app"),
+                           Limits(args.time_limit, args.memory_limit << 20), modules)[0]
     print(json.dumps(report, indent=2))
     return 1 if report["defects"] else 0
 
@@ -193,6 +196,8 @@ def main() -> int:
     parser.add_argument("--first", type=int, default=0, help="the first case number")
     parser.add_argument("-j", "--jobs", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--seed", type=int, default=1, help="the run's seed: case N is the same for the same seed")
+    parser.add_argument("--batch", type=int, default=16, help="cases per forked child (a child that dies has its "
+                        "case run again alone)")
     parser.add_argument("--time-limit", type=int, default=20, help="seconds per case before it counts as a hang")
     parser.add_argument("--memory-limit", type=int, default=1024, help="MiB of address space per case")
     parser.add_argument("--max-seconds", type=float, default=0, help="stop after this long (0: no limit)")

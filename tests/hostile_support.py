@@ -5,7 +5,6 @@ the file through the reader it tests."""
 from __future__ import annotations
 
 import shutil
-import struct
 import sys
 from pathlib import Path
 
@@ -30,8 +29,7 @@ class Edit:
         return Layout(self.data)
 
     def put(self, field: Field, value: int) -> Edit:
-        fmt = {1: "B", 2: "H", 4: "I", 8: "Q"}[field.size]
-        struct.pack_into(self.layout.order + fmt, self.data, field.offset, value)
+        self.layout.write(field, value)
         return self
 
     def header(self, name: str, value: int) -> Edit:

@@ -1,8 +1,9 @@
 """One case: a mutated file run through relinterp in a forked child, with a time and
 memory limit, and everything that must hold checked.
 
-The child (forked from a process that has imported relinterp and loaded its stubs, so
-a case costs a fork, not an interpreter) runs, on its own copy of the file:
+A child (forked from a process that has imported relinterp and loaded its stubs, so a
+case costs a share of a fork, not an interpreter) runs a batch of cases, each with the
+time limit restarted, one after the other on a fresh copy of its file:
 `restore -o`, `inspect`, `patch -n` and `patch` in place through the Python API, then
 `restore` in place if the patch was written; one case in CLI_EVERY first runs
 `inspect --json`, `patch -n -v` and `restore -o` through the command line's entry point.
@@ -13,6 +14,8 @@ byte-identical; nothing but the file (and a written output) is left in its direc
 a patch restored gives back the input's bytes; the command line exits 0, 1 or 3 and
 prints no internal error, no traceback, valid --json.  The parent adds what the child
 cannot see: a hang (killed by the time limit), a crash (any other signal), peak RSS.
+A child that dies has the case it was running run again alone, so that a hang or crash
+is charged to its case; the rest of the batch goes on in a new child.
 """
 
 from __future__ import annotations
@@ -163,43 +166,78 @@ class Limits:
     memory: int = 1 << 30  # address space, bytes
 
 
-def run_forked(case_index: int, path: str, data: bytes, options: dict, limits: Limits, modules) -> dict:
-    """Run the case in a child; return {"ops", "defects", "rss_kib", "signal"}."""
-    api, errors, main = modules
-    with open(path, "wb") as stream:
-        stream.write(data)
+@dataclass(frozen=True)
+class Case:
+    index: int
+    data: bytes
+    options: dict
+
+
+def run_cases(cases: list[Case], path: str, limits: Limits, modules) -> list[dict]:
+    """Run the cases, a batch at a time in a forked child; each case's report is
+    {"ops", "defects", "rss_kib"}.  When a child dies (the time limit, a signal), the
+    case it was running is run again alone, so that it is the one charged with it,
+    and the rest of the batch goes on in a new child."""
+    reports: list[dict] = []
+    while len(reports) < len(cases):
+        pending = cases[len(reports):]
+        done, died, rss = _run_batch(pending, path, limits, modules)
+        reports += [{**report, "rss_kib": rss} for report in done]
+        if died is None:
+            continue
+        culprit = pending[len(done)]
+        if len(pending) == 1:  # it ran alone: it is the one
+            reports.append({"ops": {}, "defects": [died], "rss_kib": rss})
+            continue
+        alone, died_alone, rss_alone = _run_batch([culprit], path, limits, modules)
+        report = alone[0] if alone else {"ops": {}, "defects": []}
+        report["defects"].append(died_alone or ("died-after-other-cases", f"{died[0]}: {died[1]}"))
+        reports.append({**report, "rss_kib": rss_alone})
+    return reports
+
+
+def _run_batch(cases: list[Case], path: str, limits: Limits, modules) -> tuple[list[dict], tuple | None, int]:
+    """(the reports of the cases the child finished, why it died if it did, its peak RSS in KiB)."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
-        status = 0
-        try:
-            os.close(read_end)
-            resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
-            signal.alarm(limits.seconds)
-            checker = Checker(api, errors, path, data)
-            if case_index % CLI_EVERY == 0:  # first: the API's patch and restore change the file
-                checker.run_cli(main, options)
-            checker.run(options)
-            outcome = checker.outcome
-            os.write(write_end, json.dumps({"ops": outcome.ops, "defects": outcome.defects}).encode())
-        except BaseException as error:  # noqa: BLE001
-            os.write(write_end, json.dumps({"ops": {}, "defects": [("fuzzer", repr(error))]}).encode())
-            status = 1
-        finally:
-            os._exit(status)
+        os.close(read_end)
+        os._exit(_child(cases, path, limits, modules, write_end))
     os.close(write_end)
-    chunks = []
-    while chunk := os.read(read_end, 1 << 16):
-        chunks.append(chunk)
-    os.close(read_end)
+    with os.fdopen(read_end, "rb") as stream:
+        lines = stream.read().splitlines()
     _, status, usage = os.wait4(pid, 0)
-    report = json.loads(b"".join(chunks)) if chunks else {"ops": {}, "defects": []}
-    report["rss_kib"] = usage.ru_maxrss
-    report["signal"] = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-    if report["signal"] == signal.SIGALRM:
-        report["defects"].append(("hang", f"killed after {limits.seconds} s"))
-    elif report["signal"]:
-        report["defects"].append(("crash", f"signal {signal.Signals(report['signal']).name}"))
-    for name in os.listdir(os.path.dirname(path)):
-        os.unlink(os.path.join(os.path.dirname(path), name))
-    return report
+    _clear(os.path.dirname(path))
+    died = None
+    if os.WIFSIGNALED(status):
+        signal_number = os.WTERMSIG(status)
+        died = ("hang", f"killed after {limits.seconds} s") if signal_number == signal.SIGALRM else \
+            ("crash", f"signal {signal.Signals(signal_number).name}")
+    elif len(lines) < len(cases):
+        died = ("crash", f"exited early, status {os.WEXITSTATUS(status)}")
+    return [json.loads(line) for line in lines], died, usage.ru_maxrss
+
+
+def _child(cases: list[Case], path: str, limits: Limits, modules, out: int) -> int:
+    api, errors, main = modules
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
+    for case in cases:
+        signal.alarm(limits.seconds)
+        try:
+            with open(path, "wb") as stream:
+                stream.write(case.data)
+            checker = Checker(api, errors, path, case.data)
+            if case.index % CLI_EVERY == 0:  # first: the API's patch and restore change the file
+                checker.run_cli(main, case.options)
+            checker.run(case.options)
+            report = {"ops": checker.outcome.ops, "defects": checker.outcome.defects}
+        except BaseException as error:  # noqa: BLE001 - a defect of the fuzzer itself: reported, not hidden
+            report = {"ops": {}, "defects": [("fuzzer", repr(error))]}
+        os.write(out, json.dumps(report).encode() + b"\n")
+        _clear(os.path.dirname(path))
+    return 0
+
+
+def _clear(directory: str) -> None:
+    for name in os.listdir(directory):
+        os.unlink(os.path.join(directory, name))

@@ -34,6 +34,7 @@ CONFIG = (("config_vaddr", 0, 8), ("entry", 8, 8), ("dynamic", 16, 8), ("flags",
 RESTORE_HEAD = (("original_size", 0, 8), ("header_size", 8, 4), ("phdrs_size", 12, 4))
 TRAILER_SIZE, TRAILER_MAGIC = 16, b"RELINTRP"
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
+FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}  # struct's unsigned format for each field width
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,14 @@ class Layout:
             self.ok = False
 
     def read(self, field: Field) -> int:
-        fmt = {1: "B", 2: "H", 4: "I", 8: "Q"}[field.size]
         if field.offset + field.size > len(self.data):
             return 0
-        return struct.unpack_from(self.order + fmt, self.data, field.offset)[0]
+        return struct.unpack_from(self.order + FORMATS[field.size], self.data, field.offset)[0]
+
+    def write(self, field: Field, value: int) -> None:
+        """Set `field` in the data (a bytearray), cut to the field's width."""
+        value &= (1 << (8 * field.size)) - 1
+        struct.pack_into(self.order + FORMATS[field.size], self.data, field.offset, value)
 
     def header_fields(self) -> list[Field]:
         return [Field(n, o, s) for n, o, s in EHDR[self.bits]] if self.ok else []

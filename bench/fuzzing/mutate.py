@@ -10,7 +10,6 @@ applicable to this file); the description says exactly what changed, for the rep
 from __future__ import annotations
 
 import random
-import struct
 
 from .layout import PHDR, PT_DYNAMIC, PT_INTERP, PT_LOAD, SHDR, Field, Layout
 
@@ -30,8 +29,7 @@ def interesting(rng: random.Random, old: int, size: int, file_size: int) -> int:
 def set_field(rng: random.Random, data: bytearray, layout: Layout, field: Field, where: str) -> str:
     old = layout.read(field)
     new = interesting(rng, old, field.size, len(data))
-    fmt = {1: "B", 2: "H", 4: "I", 8: "Q"}[field.size]
-    struct.pack_into(layout.order + fmt, data, field.offset, new)
+    layout.write(field, new)
     return f"{where}{field.name} {old:#x} -> {new:#x}"
 
 
@@ -84,9 +82,8 @@ def dynamic_entry(rng, data, layout) -> str | None:
     tag, value = layout.dynamic_fields(at)
     where = f"dyn[{entries.index(at)}]."
     if rng.random() < 0.4:
-        fmt = {4: "I", 8: "Q"}[tag.size]
         new = rng.choice(DT_TAGS)
-        struct.pack_into(layout.order + fmt, data, tag.offset, new)
+        layout.write(tag, new)
         return f"{where}d_tag -> {new:#x}"
     return set_field(rng, data, layout, value, where)
 
@@ -145,7 +142,7 @@ def second_interp(rng, data, layout) -> str | None:
     if interp and rng.random() < 0.7:
         data[at : at + size] = data[interp[0] : interp[0] + size]
     else:
-        struct.pack_into(layout.order + "I", data, at, PT_INTERP)
+        layout.write(Field("p_type", at, 4), PT_INTERP)
     return f"phdr[{entries.index(at)}] made a second PT_INTERP"
 
 
@@ -158,7 +155,7 @@ def unmapped_dynamic(rng, data, layout) -> str | None:
     top = max(s["p_vaddr"] + s["p_memsz"] for s in loads)
     field = next(f for f in layout.fields_at(PHDR, dyn[0]) if f.name == "p_vaddr")
     new = (top + 0x10000) & ((1 << (8 * field.size)) - 1)
-    struct.pack_into(layout.order + ("Q" if field.size == 8 else "I"), data, field.offset, new)
+    layout.write(field, new)
     return f"PT_DYNAMIC p_vaddr -> {new:#x}, outside every PT_LOAD"
 
 
@@ -192,9 +189,8 @@ def grow(rng, data, layout) -> str | None:
         return f"{extra} bytes appended"
     at = rng.choice(targets)
     fields = {f.name: f for f in layout.fields_at(PHDR, at)}
-    fmt = layout.order + ("Q" if layout.bits == 64 else "I")
-    struct.pack_into(fmt, data, fields["p_offset"].offset, start)
-    struct.pack_into(fmt, data, fields["p_filesz"].offset, extra)
+    layout.write(fields["p_offset"], start)
+    layout.write(fields["p_filesz"], extra)
     return f"{extra} bytes appended, phdr[{layout.phdrs().index(at)}] pointed at them"
 
 

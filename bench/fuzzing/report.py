@@ -20,8 +20,8 @@ def write_report(path: Path, tally, seconds: float, args, seeds, missing: list[s
 
     lines = ["# Fuzzing patch, inspect and restore", "",
              f"Command: `{shlex.join(['python3', 'bench/fuzz.py', *argv[1:]])}` (seed {args.seed}, "
-             f"cases {args.first}..{args.first + args.cases - 1}, {args.time_limit} s and "
-             f"{args.memory_limit} MiB of address space per case)", ""]
+             f"cases {args.first}..{args.first + args.cases - 1}, {args.batch} cases per forked child, "
+             f"{args.time_limit} s per case and {args.memory_limit} MiB of address space per child)", ""]
     lines += [f"- {k}: {v}" for k, v in describe_machine().items()]
     lines += ["", "## Summary", "",
               f"{tally.cases:,} cases in {seconds:,.0f} s with {args.jobs} workers: "
@@ -61,8 +61,9 @@ def _defects(tally) -> list[str]:
 
 
 def _rss(tally) -> list[str]:
-    lines = ["## Peak RSS per case", "", "The child's peak resident set (it starts as a fork of a worker that "
-             "has relinterp imported).", "", "| MiB | cases |", "|---|---|"]
+    lines = ["## Peak RSS per case", "", "The peak resident set of the child that ran the case (a fork of a "
+             "worker that has relinterp imported; shared by the cases of one batch).", "", "| MiB | cases |",
+             "|---|---|"]
     lines += [f"| {mib} | {n:,} |" for mib, n in sorted(tally.rss_kib.items())]
     return lines + [""]
 
