@@ -85,8 +85,8 @@ def main() -> None:
               help="An absolute loader path, tried after every --loader-rel. Repeatable.")
 @click.option("--fallback-system", is_flag=True,
               help="Try the program's original interpreter (its PT_INTERP) last.")
-@click.option("-o", "--output", type=NonEmpty(), metavar="OUT", help="Write the patched program to OUT instead of in place "
-                                                    "(one PATH only).")
+@click.option("-o", "--output", type=NonEmpty(), metavar="OUT",
+              help="Write the patched program to OUT instead of in place (one PATH only).")
 @click.option("-n", "--dry-run", is_flag=True, help="Print the plan (where the stub goes, sizes, candidates); "
                                                      "write nothing.")
 @many_files
@@ -111,7 +111,8 @@ def patch(paths, recursive, jobs, as_json, verbose, output, dry_run, **options) 
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
-@click.option("-o", "--output", type=NonEmpty(), metavar="OUT", help="Write the result to OUT instead of in place (one PATH only).")
+@click.option("-o", "--output", type=NonEmpty(), metavar="OUT",
+              help="Write the result to OUT instead of in place (one PATH only).")
 @many_files
 def restore(paths, recursive, jobs, as_json, verbose, output) -> None:
     """Give back each PATH exactly as it was before `relinterp patch`.
@@ -201,7 +202,8 @@ Exit status:
               help="Where the libraries and the loader go, inside DIR.")
 @click.option("--bin-dir", default="bin", type=NonEmpty(), show_default=True, metavar="BIN_DIR",
               help="Where the programs go, inside DIR.")
-@click.option("--loader", type=NonEmpty(), metavar="PATH", help="The loader to ship (default: the programs' PT_INTERP).")
+@click.option("--loader", type=NonEmpty(), metavar="PATH",
+              help="The loader to ship (default: the programs' PT_INTERP).")
 @click.option("--include", multiple=True, type=NonEmpty(), metavar="LIB_OR_GLOB",
               help="A library the programs dlopen(): a name (searched as dlopen would), a path or a glob. "
                    "Repeatable.")
@@ -232,7 +234,8 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
               help="Also run each program with ARGS (shell-quoted) in an empty root holding only the tree "
                    "and /proc, /dev, /tmp; it must exit with status 0.")
 @click.option("--no-proc", is_flag=True, help="With --run: leave /proc out of the empty root.")
-@click.option("--timeout", default=60.0, show_default=True, type=Seconds(), metavar="SECONDS", help="With --run: the time limit.")
+@click.option("--timeout", default=60.0, show_default=True, type=Seconds(), metavar="SECONDS",
+              help="With --run: the time limit.")
 @click.option("--sandbox", type=click.Choice(["bwrap", "unshare+chroot"]),
               help="With --run: how to make the empty root (default: bwrap where it works, else, as root, "
                    "unshare+chroot).")

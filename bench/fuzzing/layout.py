@@ -130,15 +130,15 @@ class Layout:
             return []
         fields = [Field(n, block + o, s) for n, o, s in CONFIG]
         fields.append(Field("trailer.config_offset", self._trailer_end() - 8, 4))
-        restore = block + self.read(fields[7])
-        fields += [Field(f"restore.{n}", restore + o, s) for n, o, s in RESTORE_HEAD]
+        restore = block + self.read(next(f for f in fields if f.name == "restore"))
+        sizes = [Field(f"restore.{n}", restore + o, s) for n, o, s in RESTORE_HEAD]
         recorded_header = restore + 16
-        fields += [Field(f"recorded.{n}", recorded_header + o, s) for n, o, s in EHDR[self.bits]]
-        header_size = self.read(fields[-len(EHDR[self.bits]) - 2])  # restore.header_size
-        phdrs_at = recorded_header + header_size
+        phdrs_at = recorded_header + self.read(sizes[1])  # after restore.header_size bytes
+        fields += sizes + [Field(f"recorded.{n}", recorded_header + o, s) for n, o, s in EHDR[self.bits]]
         entry = 56 if self.bits == 64 else 32
-        for i in range(4):
-            fields += [Field(f"recorded.{f.name}", f.offset, f.size) for f in self.fields_at(PHDR, phdrs_at + i * entry)]
+        for i in range(4):  # the first recorded program headers: PT_PHDR, PT_INTERP, PT_LOADs
+            recorded = self.fields_at(PHDR, phdrs_at + i * entry)
+            fields += [Field(f"recorded.phdr[{i}].{f.name}", f.offset, f.size) for f in recorded]
         return [f for f in fields if f.offset + f.size <= len(self.data)]
 
     def _trailer_end(self) -> int:
