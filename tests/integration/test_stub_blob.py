@@ -17,7 +17,7 @@ from conftest import run, unavailable
 from relinterp.elf.record import CONFIG_FIELDS, CONFIG_SCHEMA, config_struct
 from relinterp.rewrite.stub import load_stub, manifest, stub_for
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STUB_DIR = ROOT / "stub"
 STUBS = ROOT / "relinterp" / "_stubs"
 
