@@ -30,8 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from many import build_programs, build_tree, commands, timed_run  # noqa: E402
-from run import (BENCH, MIB, SHUFFLE_SEED, SRC, build_probe, check_tools, describe_machine, make_dist,  # noqa: E402
-                 measure_usage, musl_gcc, relinterp_script, table)
+from run import (BENCH, MIB, SHUFFLE_SEED, SRC, build_probe, make_dist, measure_usage, musl_gcc,  # noqa: E402
+                 start_bench, table)
 
 WORK = BENCH / "work" / "scale"
 RESULTS = BENCH / "RESULTS-scale.md"
@@ -181,11 +181,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="timed runs per command and count")
     args = parser.parse_args()
     started = time.monotonic()
-    check_tools()
-    script = relinterp_script()
-    shutil.rmtree(WORK, ignore_errors=True)
-    WORK.mkdir(parents=True)
-    machine = describe_machine()
+    script, machine = start_bench(WORK)
     probe = build_probe(WORK)
     hello = musl_gcc(WORK / "hello", SRC / "hello.c")
     dist = make_dist(WORK)
