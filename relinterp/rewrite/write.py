@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tempfile
 from ..elf.executable import read_executable
 from ..elf.searchlist import RPATH
 from ..errors import WriteError
@@ -24,11 +23,7 @@ COPY_CHUNK = 1 << 20
 
 def apply_plan(plan: RewritePlan, source: str, target: str) -> None:
     info = os.stat(source)
-    directory = os.path.dirname(os.path.abspath(target))
-    try:
-        fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".relinterp", dir=directory)
-    except OSError as error:
-        raise WriteError(target, f"cannot write ({error.strerror})") from None
+    fd, temp = _new_file_beside(target)
     try:
         with open(source, "rb") as src:
             _copy_prefix(src.fileno(), fd, plan.keep)
@@ -83,12 +78,30 @@ def _keep_owner(fd: int, info: os.stat_result) -> None:
             pass  # not ours to give away; the file keeps its content and mode
 
 
+def _temporary_name(path: str) -> str:
+    """A name beside `path` for its next version (hidden, marked as relinterp's)."""
+    directory, base = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f".{base}.{os.urandom(4).hex()}.relinterp")
+
+
+def _new_file_beside(target: str) -> tuple[int, str]:
+    """A new, private file beside `target` (as mkstemp makes, without importing tempfile,
+    which `relinterp patch` would pay for at every start)."""
+    while True:
+        temp = _temporary_name(target)
+        try:
+            return os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), temp
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise WriteError(target, f"cannot write ({error.strerror})") from None
+
+
 def relink(existing: str, name: str) -> None:
     """Make `name` another hard link to `existing`, atomically: a new link made beside
     `name`, then renamed over it.  Used after rewriting a file that had other names."""
-    directory, base = os.path.split(os.path.abspath(name))
     while True:
-        temp = os.path.join(directory, f".{base}.{os.urandom(4).hex()}.relinterp")
+        temp = _temporary_name(name)
         try:
             os.link(existing, temp)
             break
