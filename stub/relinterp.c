@@ -494,22 +494,21 @@ static long map_image(long fd, const Ehdr *eh, const Phdr *ph, uintptr_t lo, uin
 /* Check a loader candidate and map it, with `room` bytes after it; 0 or why not.  Opened
    without blocking (a FIFO would wait for a writer); its size, which the segments are
    checked against, from lseek, which also refuses a FIFO or a socket. */
-static long load(const char *path, size_t page, size_t room, struct loader *ld)
+static long load(const char *path, union headers *h, size_t page, size_t room, struct loader *ld)
 {
-	union headers h;
-	const Phdr *ph = (const Phdr *)(h.raw + sizeof(Ehdr));
+	const Phdr *ph = (const Phdr *)(h->raw + sizeof(Ehdr));
 	uintptr_t lo = 0, hi = 0;
 	long fd = sys4(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
 	if (failed(fd))
 		return fd;
 	long size = sys3(SYS_lseek, fd, 0, SEEK_END);
 	long r = size == -ESPIPE ? -NOT_REGULAR : size; /* reasons and errors are negative */
-	if (r >= 0 && (r = sys_pread(fd, h.raw, sizeof h.raw, 0)) >= 0 && !(r = check_header(&h.eh, (size_t)r))) {
-		ph = (const Phdr *)(h.raw + h.eh.e_phoff);
-		r = check_segments(&h.eh, ph, (unsigned long)size, page, &lo, &hi);
+	if (r >= 0 && (r = sys_pread(fd, h->raw, sizeof h->raw, 0)) >= 0 && !(r = check_header(&h->eh, (size_t)r))) {
+		ph = (const Phdr *)(h->raw + h->eh.e_phoff);
+		r = check_segments(&h->eh, ph, (unsigned long)size, page, &lo, &hi);
 	}
 	if (!r)
-		r = map_image(fd, &h.eh, ph, lo, hi, room, page, ld);
+		r = map_image(fd, &h->eh, ph, lo, hi, room, page, ld);
 	sys1(SYS_close, fd);
 	return r;
 }
@@ -582,14 +581,19 @@ static int linked_already(const size_t aux[AUX_CNT], uintptr_t bias)
 	return 0;
 }
 
-/* The search for a loader: where the program is, and what was tried. */
+/* The search for a loader: where the program is, and what was tried.  A normal start
+   writes the headers, the aux vector copy and the fields near the top of the stack, and
+   $ORIGIN and the candidate's path, packed, at the start of `paths`: three pages at
+   most, and seldom more than the loader and the program touch there anyway. */
 struct search {
-	const size_t *aux;
-	int secure, trace;
-	struct text origin;  /* $ORIGIN, once looked up */
-	long origin_state;   /* 1: not looked up yet, 0: found, else why not */
-	struct text path;    /* the candidate being tried, resolved */
+	char paths[2 * PATH_SIZE];
+	union headers headers;
 	long why[RELINTERP_MAX_CANDIDATES + 1]; /* [0] RELINTERP_LOADER, then each candidate */
+	struct text origin; /* $ORIGIN, once looked up, at the start of `paths` */
+	struct text path;   /* the candidate being tried, resolved, behind $ORIGIN */
+	long origin_state;  /* 1: not looked up yet, 0: found, else why not */
+	int secure, trace;
+	size_t aux[AUX_CNT]; /* the aux vector by tag */
 };
 
 static COLD void trace_origin(const struct search *s, long proc, const char *execfn)
@@ -662,6 +666,7 @@ static void find_origin(struct search *s)
 			;
 		o->buf[o->len] = 0;
 	}
+	s->path = text_at(o->buf + o->len + 1, PATH_SIZE);
 	if (s->trace)
 		trace_origin(s, n, execfn);
 }
@@ -743,7 +748,8 @@ static int attempt(struct search *s, unsigned i, unsigned n, const char *cand, s
 {
 	long why = resolve_candidate(s, cand, i == 0);
 	if (!why)
-		why = load(s->path.buf, s->aux[AT_PAGESZ], (s->aux[AT_PHNUM] + 2) * sizeof(Phdr) + s->path.len + 1, ld);
+		why = load(s->path.buf, &s->headers, s->aux[AT_PAGESZ],
+		           (s->aux[AT_PHNUM] + 2) * sizeof(Phdr) + s->path.len + 1, ld);
 	if (s->trace)
 		trace_try(s, i, n, cand, why, ld);
 	s->why[i] = why;
@@ -862,7 +868,10 @@ uintptr_t relinterp_start(size_t *sp)
 	char **argv = (char **)(sp + 1);
 	struct env env;
 	size_t *auxv = scan_env(argv + argc + 1, &env);
-	size_t aux[AUX_CNT] = { [AT_PAGESZ] = 4096 };
+	struct search s;
+	size_t *aux = s.aux;
+	memset(aux, 0, sizeof s.aux);
+	aux[AT_PAGESZ] = 4096;
 	read_aux(auxv, aux);
 	int secure = aux[AT_SECURE] || aux[AT_UID] != aux[AT_EUID] || aux[AT_GID] != aux[AT_EGID];
 	/* No trace for setuid/setgid programs: it would show the unprivileged caller where a
@@ -877,9 +886,10 @@ uintptr_t relinterp_start(size_t *sp)
 		return entry;
 	}
 
-	char origin[PATH_SIZE], path[PATH_SIZE];
-	struct search s = { .aux = aux, .secure = secure, .trace = trace, .origin_state = 1,
-	                    .origin = text_at(origin, PATH_SIZE), .path = text_at(path, PATH_SIZE) };
+	s.secure = secure;
+	s.trace = trace;
+	s.origin_state = 1;
+	s.origin = s.path = text_at(s.paths, PATH_SIZE); /* the path moves behind $ORIGIN once found */
 	struct loader ld;
 	unsigned n = cfg->ncandidates > RELINTERP_MAX_CANDIDATES ? RELINTERP_MAX_CANDIDATES : cfg->ncandidates;
 	const char *first = (const char *)cfg + cfg->candidates, *cand = first;
