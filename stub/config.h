@@ -1,7 +1,7 @@
 /*
  * The config block the patcher appends right after the stub's code.
  *
- * The layout is defined once, in relinterp/rewrite/config.py (CONFIG_FIELDS); this is
+ * The layout is defined once, in relinterp/elf/record.py (CONFIG_FIELDS); this is
  * its C mirror, and tests/test_stub_blob.py compiles it and checks every field's offset
  * and size and every constant below against the Python definition.  Fields are
  * fixed-width whatever the ELF class, in the byte order of the patched file (which is

@@ -16,7 +16,7 @@ from arch_support import TARGETS
 from conftest import run, unavailable
 import re
 
-from relinterp.rewrite.config import (CONFIG_FIELDS, CONFIG_FLAGS, CONFIG_SCHEMA, MAX_CANDIDATE_BYTES, MAX_CANDIDATES,
+from relinterp.elf.record import (CONFIG_FIELDS, CONFIG_FLAGS, CONFIG_SCHEMA, MAX_CANDIDATE_BYTES, MAX_CANDIDATES,
                                       config_struct)
 from relinterp.rewrite.stub import load_stub, manifest, stub_for
 
@@ -130,7 +130,7 @@ def test_config_block_layout_agrees_between_python_and_c(tmp_path):
     assert print_from_c(tmp_path, fields + 'printf("size %zu\\n", sizeof(struct relinterp_config));') == expected
 
 
-# Every constant stub/config.h defines, and its value in relinterp/rewrite/config.py.
+# Every constant stub/config.h defines, and its value in relinterp/elf/record.py.
 CONSTANTS = {
     "RELINTERP_CONFIG_SCHEMA": CONFIG_SCHEMA,
     "RELINTERP_MAX_CANDIDATES": MAX_CANDIDATES,
