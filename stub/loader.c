@@ -40,9 +40,10 @@ static long check_header(const Ehdr *eh, size_t n)
 }
 
 /* The PT_LOADs, checked before anything is mapped, so that a broken loader is a reason
-   and not a crash: inside the file, p_filesz <= p_memsz, no wrap around the address
-   space, ascending and apart (the kernel's total_mapping_size assumes it), file offset
-   congruent to the address, the entry point in code.  Sets [*lo, *hi), page-rounded. */
+   and not a crash: p_filesz <= p_memsz, file bytes inside the file and their offset
+   congruent to the address (a segment of bss only has none), no wrap around the address
+   space, ascending and apart (the kernel's total_mapping_size assumes it), the entry
+   point in code.  Sets [*lo, *hi), page-rounded. */
 static long check_segments(const Ehdr *eh, const Phdr *ph, unsigned long file_size, size_t page, uintptr_t *lo,
                            uintptr_t *hi)
 {
@@ -55,11 +56,11 @@ static long check_segments(const Ehdr *eh, const Phdr *ph, unsigned long file_si
 			continue;
 		if (p->p_filesz > p->p_memsz)
 			return -FILESZ_OVER_MEMSZ;
-		if (p->p_offset > file_size || p->p_filesz > file_size - p->p_offset)
+		if (p->p_filesz && (p->p_offset > file_size || p->p_filesz > file_size - p->p_offset))
 			return -PAST_EOF;
 		if (p->p_vaddr > top || p->p_memsz > top - p->p_vaddr)
 			return -WRAPS;
-		if ((p->p_vaddr - p->p_offset) & (page - 1))
+		if (p->p_filesz && ((p->p_vaddr - p->p_offset) & (page - 1)))
 			return -INCONGRUENT;
 		if (!p->p_memsz)
 			continue;

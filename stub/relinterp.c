@@ -14,7 +14,7 @@
  * that finding the aux vector needs anyway, so they cost nothing when unset.
  *
  * What a start costs: readlinkat (only for a candidate relative to $ORIGIN), then per
- * candidate tried openat, read, lseek, close, and for the one used one mmap per PT_LOAD
+ * candidate tried openat, lseek, pread, close, and for the one used one mmap per PT_LOAD
  * plus one for its bss and the page after it, which holds the program header table the
  * loader is given.  Nothing else is mapped: scratch space is on the stack.
  *
@@ -96,10 +96,10 @@ static int linked_already(const size_t aux[AUX_CNT], uintptr_t bias)
 	return 0;
 }
 
-/* The search for a loader: where the program is, and what was tried.  A normal start
-   writes the headers, the aux vector copy and the fields near the top of the stack, and
-   $ORIGIN and the candidate's path, packed, at the start of `paths`: three pages at
-   most, and seldom more than the loader and the program touch there anyway. */
+/* The search for a loader: where the program is, and what was tried.  On the stack, and
+   what a normal start writes lies close together: the headers, the fields and the aux
+   vector by tag, and $ORIGIN with the candidate's path packed behind it at the start of
+   `paths`. */
 struct search {
 	char paths[2 * PATH_SIZE];
 	union headers headers;
