@@ -7,9 +7,10 @@ The surgery (DESIGN.md):
   padding; the new segment's address lies above every existing segment (past .bss),
   congruent with its file offset modulo the largest p_align, as the ELF spec requires;
 - e_entry points at the stub;
-- a `.relinterp` section covers the segment, or `strip` would drop it: the section
-  header table (plus that entry) and the section name table (plus that name) are
-  written anew after the segment.  The old ones stay where they were, untouched.
+- a new section header table, written after the segment, tells tools what the file now
+  is (sections.py): a section covers the segment, or `strip` would drop it, and a
+  `_dl_debug_state` symbol lets gdb follow the loader.  The old table stays where it
+  was, untouched.
 Nothing else in the file changes.
 """
 
@@ -19,14 +20,14 @@ import os
 from dataclasses import dataclass
 
 from elftools.construct import Container
-from elftools.elf.constants import P_FLAGS, SH_FLAGS
+from elftools.elf.constants import P_FLAGS
 
-from .config import ALIGN, MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
+from .config import MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
 from .elf import MAX_STUB_SEGMENT, Executable, Segment, file_offset
+from .sections import plan_sections, read_symbol_table
 from .errors import CandidateError, ModifiedError, NothingToPatchError, NotExecutableError, UnsupportedError
 from .stub import StubBlob, supported_arches
 
-SECTION_NAME = b".relinterp"
 SEGMENT_FILE_ALIGN = 16  # the stub's code alignment; no page padding is needed
 
 
@@ -131,16 +132,14 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
 
     _check_address_space(base, segment)
     phdrs = _program_headers(base, structs, segment)
-    names_offset = seg_offset + len(segment_bytes)
-    names, shdrs, shstrndx = _section_headers(base, structs, segment, names_offset)
-    shoff = align_up(names_offset + len(names), ALIGN)
-    header = _elf_header(base, structs, entry=seg_vaddr + stub.entry_offset, shoff=shoff,
-                         shnum=len(shdrs) // base.shentsize, shstrndx=shstrndx)
+    sections = plan_sections(base, structs, segment, seg_vaddr + stub.debug_state_offset,
+                             seg_offset + len(segment_bytes), read_symbol_table(base, structs))
+    header = _elf_header(base, structs, entry=seg_vaddr + stub.entry_offset, shoff=sections.shoff,
+                         shnum=sections.shnum, shstrndx=sections.shstrndx)
 
-    appended = bytearray(seg_offset - base.file_size)
-    appended += segment_bytes + names + bytes(shoff - names_offset - len(names)) + shdrs
-    writes = (Write(0, header), Write(base.phoff, phdrs), Write(base.file_size, bytes(appended)))
-    return RewritePlan(keep=base.file_size, writes=writes, size=shoff + len(shdrs), segment=segment)
+    appended = bytes(seg_offset - base.file_size) + segment_bytes + sections.data
+    writes = (Write(0, header), Write(base.phoff, phdrs), Write(base.file_size, appended))
+    return RewritePlan(keep=base.file_size, writes=writes, size=base.file_size + len(appended), segment=segment)
 
 
 def _check_address_space(base: Executable, segment: Segment) -> None:
@@ -167,38 +166,6 @@ def _program_headers(base: Executable, structs, segment: Segment) -> bytes:
         p_paddr=segment.vaddr, p_filesz=segment.filesz, p_memsz=segment.memsz, p_align=segment.align,
     )))
     return b"".join(entries)
-
-
-def _section(structs, name: int, kind: str, flags: int, addr: int, offset: int, size: int,
-             addralign: int) -> bytes:
-    return structs.Elf_Shdr.build(Container(
-        sh_name=name, sh_type=kind, sh_flags=flags, sh_addr=addr, sh_offset=offset, sh_size=size,
-        sh_link=0, sh_info=0, sh_addralign=addralign, sh_entsize=0,
-    ))
-
-
-def _section_headers(base: Executable, structs, segment: Segment, names_offset: int):
-    """The section header table with `.relinterp` added, and its name table."""
-    size = base.shentsize
-    entries = [base.section_headers[i : i + size] for i in range(0, len(base.section_headers), size)]
-    if not entries:
-        entries.append(_section(structs, 0, "SHT_NULL", 0, 0, 0, 0, 0))
-    has_names = bool(base.section_names) and 0 < base.shstrndx < len(entries)
-    names = base.section_names if has_names else b"\0"
-    entries.append(_section(structs, len(names), "SHT_PROGBITS", SH_FLAGS.SHF_ALLOC | SH_FLAGS.SHF_EXECINSTR,
-                            segment.vaddr, segment.offset, segment.filesz, SEGMENT_FILE_ALIGN))
-    names += SECTION_NAME + b"\0"
-    if has_names:
-        shstrndx = base.shstrndx
-        table = structs.Elf_Shdr.parse(entries[shstrndx])
-        table.sh_offset, table.sh_size = names_offset, len(names)
-        entries[shstrndx] = structs.Elf_Shdr.build(table)
-    else:
-        shstrndx = len(entries)
-        name = len(names)
-        names += b".shstrtab\0"
-        entries.append(_section(structs, name, "SHT_STRTAB", 0, 0, names_offset, len(names), 1))
-    return names, b"".join(entries), shstrndx
 
 
 def _elf_header(base: Executable, structs, *, entry: int, shoff: int, shnum: int, shstrndx: int) -> bytes:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .config import CONFIG_SCHEMA
 
+DEBUG_STATE_SIZE = 16  # stub/debug_hook.h
 STUBS = Path(__file__).resolve().parent / "_stubs"  # package data, installed beside this module
 
 
@@ -31,6 +32,12 @@ class StubBlob:
     entry_offset: int
     config_offset: int
     sha256: str
+
+    @property
+    def debug_state_offset(self) -> int:
+        """The stub's own `_dl_debug_state`: the last DEBUG_STATE_SIZE bytes of its code
+        (stub/stub.ld; stub/blobtool.py checks it)."""
+        return self.config_offset - DEBUG_STATE_SIZE
 
 
 @lru_cache(maxsize=1)

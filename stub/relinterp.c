@@ -797,6 +797,8 @@ static void trace_aux(struct workspace *w, const char *name, uintptr_t old, uint
 	line_end(t);
 }
 
+#include "debug_hook.h"
+
 /* Hand the program to the mapped loader as the kernel would have: returns its entry. */
 static uintptr_t enter_loader(struct workspace *w, const struct aux *aux, const struct loader *ld,
                               uintptr_t bias, uintptr_t entry)
@@ -806,7 +808,10 @@ static uintptr_t enter_loader(struct workspace *w, const struct aux *aux, const 
 	uintptr_t phnum = set_aux(aux->vec, AT_PHNUM, count);
 	uintptr_t base = set_aux(aux->vec, AT_BASE, ld->base);
 	uintptr_t old_entry = set_aux(aux->vec, AT_ENTRY, entry);
+	int hooked = hook_debugger(ld->base, aux->page);
 	if (w->trace) {
+		if (hooked)
+			trace_value(&w->line, "debugger: the loader's _dl_debug_state jumps to the program's", 0);
 		trace_aux(w, "AT_PHDR", phdr, (uintptr_t)w->table, 1);
 		trace_aux(w, "AT_PHNUM", phnum, count, 0);
 		trace_aux(w, "AT_BASE", base, ld->base, 1);

@@ -1,0 +1,165 @@
+"""The section header table of a patched file: what it tells tools and debuggers.
+
+The patch appends a new table and leaves the original one where it was, untouched
+(restore puts e_shoff back and cuts the file).  The new table is the original, plus:
+- `.text.relinterp` (PROGBITS, ALLOC|EXEC) covering the stub's segment, so that
+  `strip` keeps it.  Not `.relinterp`: names starting `.rel` denote relocation
+  sections (gABI), and elfutils checks them as such; `.text.*` is how code is named.
+- `.interp` renamed `.interp.orig`: the path in it is no longer this program's
+  interpreter, and gdb, patchelf and BFD find the interpreter by that section name.
+- a `_dl_debug_state` symbol on the stub's own debug-state function, where gdb puts its
+  shared-library event breakpoint when it cannot find the loader (stub/debug_hook.h).
+  BFD reads only the first SHT_SYMTAB, so a file with a `.symtab` gets a copy of it with
+  the symbol appended (the entry, and its `.strtab`'s, point at the copies); a file
+  without one gets a new `.symtab` and `.strtab`.
+More than SHN_LORESERVE sections use the gABI's extended numbering (the count in
+section 0's sh_size, the name table's index in its sh_link).  The symbol needs its
+section's index below SHN_LORESERVE: past that, the file is patched without it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from elftools.construct import Container
+from elftools.elf.constants import SH_FLAGS, SHN_INDICES
+
+from .config import ALIGN
+
+STUB_SECTION = b".text.relinterp"
+OLD_INTERP_SECTION = b".interp.orig"
+DEBUG_STATE_SYMBOL = b"_dl_debug_state"
+SHN_LORESERVE = SHN_INDICES.SHN_LORESERVE
+SHN_XINDEX = SHN_INDICES.SHN_XINDEX
+STUB_CODE_ALIGN = 16  # the stub's code alignment
+
+
+@dataclass(frozen=True)
+class SymbolTable:
+    """A file's first SHT_SYMTAB and the string table it links to, by index and contents."""
+
+    index: int
+    symbols: bytes
+    strings_index: int
+    strings: bytes
+
+
+@dataclass(frozen=True)
+class SectionTable:
+    """Bytes to append at `offset` (names, symbols, then the table at `shoff`)."""
+
+    data: bytes
+    shoff: int
+    shnum: int  # for e_shnum: 0 under extended numbering
+    shstrndx: int  # for e_shstrndx: SHN_XINDEX under extended numbering
+
+
+def align_up(value: int, alignment: int) -> int:
+    return -(-value // alignment) * alignment
+
+
+def _section(structs, name: int, kind: str, flags: int = 0, addr: int = 0, size: int = 0, *,
+             link: int = 0, info: int = 0, align: int = 1, entsize: int = 0) -> Container:
+    return Container(sh_name=name, sh_type=kind, sh_flags=flags, sh_addr=addr, sh_offset=0,
+                     sh_size=size, sh_link=link, sh_info=info, sh_addralign=align, sh_entsize=entsize)
+
+
+def _name_at(names: bytes, offset: int) -> bytes:
+    return names[offset : names.find(b"\0", offset)] if offset < len(names) else b""
+
+
+def plan_sections(base, structs, segment, debug_state: int, offset: int,
+                  symbols: SymbolTable | None) -> SectionTable:
+    """The new section header table for `base` patched with `segment`, whose debug-state
+    function is at address `debug_state`; everything it needs appended from `offset`."""
+    size = structs.Elf_Shdr.sizeof()
+    raw = base.section_headers
+    entries = [structs.Elf_Shdr.parse(raw[i : i + size]) for i in range(0, len(raw), size)]
+    if not entries:
+        entries.append(_section(structs, 0, "SHT_NULL", align=0))
+    has_names = bool(base.section_names) and 0 < base.shstrndx < len(entries)
+    names = bytearray(base.section_names if has_names else b"\0")
+
+    def name(text: bytes) -> int:
+        names.extend(text + b"\0")
+        return len(names) - len(text) - 1
+
+    for entry in entries:
+        if has_names and _name_at(base.section_names, entry.sh_name) == b".interp":
+            entry.sh_name = name(OLD_INTERP_SECTION)
+    stub_index = len(entries)
+    entries.append(_section(structs, name(STUB_SECTION), "SHT_PROGBITS",
+                            SH_FLAGS.SHF_ALLOC | SH_FLAGS.SHF_EXECINSTR, segment.vaddr, segment.filesz,
+                            align=STUB_CODE_ALIGN))
+    entries[stub_index].sh_offset = segment.offset
+    shstrndx = base.shstrndx if has_names else len(entries)
+    if not has_names:
+        entries.append(_section(structs, name(b".shstrtab"), "SHT_STRTAB"))
+    blocks = [(shstrndx, names)]
+    if stub_index < SHN_LORESERVE:
+        blocks += _debug_symbol(structs, entries, symbols, stub_index, debug_state, name)
+    return _lay_out(structs, entries, blocks, offset, shstrndx)
+
+
+def _debug_symbol(structs, entries: list, symbols: SymbolTable | None, section: int, address: int,
+                  name) -> list[tuple[int, bytearray]]:
+    """The `_dl_debug_state` symbol: its symbol and string tables, by section index."""
+    sym = structs.Elf_Sym
+    if symbols is None:
+        strings = bytearray(b"\0")
+        table = bytearray(sym.build(Container(st_name=0, st_value=0, st_size=0, st_info=Container(
+            bind="STB_LOCAL", type="STT_NOTYPE"), st_other=Container(local=0, visibility="STV_DEFAULT"), st_shndx=0)))
+        strings_index = len(entries) + 1
+        entries.append(_section(structs, name(b".symtab"), "SHT_SYMTAB", link=strings_index, info=1,
+                                align=ALIGN, entsize=sym.sizeof()))
+        entries.append(_section(structs, name(b".strtab"), "SHT_STRTAB"))
+        index = strings_index - 1
+    else:
+        index, strings_index = symbols.index, symbols.strings_index
+        strings, table = bytearray(symbols.strings), bytearray(symbols.symbols)
+    at = len(strings)
+    strings += DEBUG_STATE_SYMBOL + b"\0"
+    table += sym.build(Container(
+        st_name=at, st_value=address, st_size=16, st_info=Container(bind="STB_GLOBAL", type="STT_FUNC"),
+        st_other=Container(local=0, visibility="STV_DEFAULT"), st_shndx=section))
+    return [(index, table), (strings_index, strings)]
+
+
+def _lay_out(structs, entries: list, blocks, offset: int, shstrndx: int) -> SectionTable:
+    data = bytearray()
+    for index, contents in blocks:
+        data += bytes(align_up(offset + len(data), ALIGN) - offset - len(data))
+        entries[index].sh_offset, entries[index].sh_size = offset + len(data), len(contents)
+        data += contents
+    shoff = align_up(offset + len(data), ALIGN)
+    data += bytes(shoff - offset - len(data))
+    shnum = len(entries)
+    if shnum >= SHN_LORESERVE:
+        entries[0].sh_size, shnum = shnum, 0
+    if shstrndx >= SHN_LORESERVE:
+        entries[0].sh_link, shstrndx = shstrndx, SHN_XINDEX
+    for entry in entries:
+        data += structs.Elf_Shdr.build(entry)
+    return SectionTable(bytes(data), shoff, shnum, shstrndx)
+
+
+def read_symbol_table(base, structs) -> SymbolTable | None:
+    """The first SHT_SYMTAB of `base` and its strings, or None if it has none usable."""
+    size = structs.Elf_Shdr.sizeof()
+    raw = base.section_headers
+    entries = [structs.Elf_Shdr.parse(raw[i : i + size]) for i in range(0, len(raw), size)]
+    index = next((i for i, e in enumerate(entries) if e.sh_type == "SHT_SYMTAB"), None)
+    if index is None:
+        return None
+    table = entries[index]
+    if table.sh_entsize != structs.Elf_Sym.sizeof() or not 0 < table.sh_link < len(entries):
+        return None
+    strings = entries[table.sh_link]
+    if strings.sh_type != "SHT_STRTAB" or max(table.sh_offset + table.sh_size,
+                                               strings.sh_offset + strings.sh_size) > base.file_size:
+        return None
+    with open(base.path, "rb") as stream:
+        stream.seek(table.sh_offset)
+        symbols = stream.read(table.sh_size)
+        stream.seek(strings.sh_offset)
+        return SymbolTable(index, symbols, table.sh_link, stream.read(strings.sh_size))
