@@ -15,7 +15,7 @@ from pathlib import Path
 from .config import CONFIG_SCHEMA
 
 DEBUG_STATE_SIZE = 16  # stub/debug_hook.h
-STUBS = Path(__file__).resolve().parent / "_stubs"  # package data, installed beside this module
+STUBS = Path(__file__).resolve().parent.parent / "_stubs"  # package data, in the package root
 
 
 class StubMismatch(Exception):
