@@ -1,0 +1,67 @@
+"""gdb on a patched program shows what it shows on the unpatched one: a breakpoint set
+before `run` in a dlopen()ed plugin is hit, a crash's backtrace names the functions, the
+libraries' symbols are read, glibc's threads come through libthread_db, a thread-local
+variable prints, and attaching and core files work."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from conftest import HIDE_MUSL, run, run_hidden
+from debug_support import CRASH_SESSION, VARIANTS, Transcript, Variant, debuggees, gdb  # noqa: F401
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.name)
+def test_crash_session_reads_the_same_as_on_the_unpatched_program(debuggees, variant: Variant):
+    sessions = {patched: Transcript.parse(gdb(["--args", debuggees.tree(variant, patched).app, "crash"], CRASH_SESSION))
+                for patched in (False, True)}
+    unpatched = sessions[False]
+    assert unpatched.breakpoint_hit and unpatched.crashed
+    assert unpatched.frames[0] == "plugin_fn"
+    assert dict(unpatched.libraries) == {"loader": "Yes", "libtls.so": "Yes", "libcrash.so": "Yes",
+                                         **({"libc.so.6": "Yes"} if variant.libc == "glibc" else {})}
+    if variant.libc == "glibc":
+        assert unpatched.threads == ("Thread",) * 4 and unpatched.tls_var == "42"
+    assert sessions[True] == unpatched
+
+
+def test_gdb_follows_the_shipped_musl_loader_where_the_system_one_is_hidden(debuggees, namespace):
+    variant = Variant("musl", pie=True, stripped=False)
+    tree = debuggees.tree(variant, patched=True)
+    control = run_hidden([debuggees.tree(variant, patched=False).app, "load"])
+    assert control.returncode != 0, "the unpatched program must not start without the system loader"
+    hidden = Transcript.parse(gdb(["--args", tree.app, "crash"], CRASH_SESSION, prefix=["unshare", "-m", "sh", "-c",
+                                                                             HIDE_MUSL, "sh"]))
+    present = Transcript.parse(gdb(["--args", debuggees.tree(variant, patched=False).app, "crash"], CRASH_SESSION))
+    assert hidden.breakpoint_hit and hidden == present
+
+
+@pytest.mark.parametrize("libc", ["musl", "glibc"])
+def test_attaching_shows_the_libraries_and_threads(debuggees, libc):
+    variant = Variant(libc, pie=True, stripped=False)
+    seen = {}
+    for patched in (False, True):
+        app = debuggees.tree(variant, patched).app
+        with subprocess.Popen([app, "wait"], stdout=subprocess.PIPE, text=True) as process:
+            try:
+                assert process.stdout.readline().startswith("ready")
+                text = gdb(["-p", str(process.pid)], ["info threads", "print tls_var", "info sharedlibrary"])
+            finally:
+                process.kill()
+        seen[patched] = Transcript.parse(text)
+    assert len(seen[False].threads) == 4 and ("libtls.so", "Yes") in seen[False].libraries
+    assert seen[True] == seen[False]
+
+
+@pytest.mark.parametrize("libc", ["musl", "glibc"])
+def test_core_file_of_a_crash_has_the_backtrace_and_libraries(debuggees, libc, tmp_path):
+    variant = Variant(libc, pie=True, stripped=False)
+    seen = {}
+    for patched in (False, True):
+        app, core = debuggees.tree(variant, patched).app, tmp_path / f"core-{patched}"
+        gdb(["--args", app, "crash"], ["run", f"generate-core-file {core}"])
+        seen[patched] = Transcript.parse(gdb([app, core], ["bt", "info sharedlibrary"]))
+    assert seen[False].frames[0] == "plugin_fn" and ("libcrash.so", "Yes") in seen[False].libraries
+    assert seen[True] == seen[False]
