@@ -12,9 +12,8 @@ The patch appends a new table and leaves the original one where it was, untouche
   BFD reads only the first SHT_SYMTAB, so a file with a `.symtab` gets a copy of it with
   the symbol appended (the entry, and its `.strtab`'s, point at the copies); a file
   without one gets a new `.symtab` and `.strtab`.
-More than SHN_LORESERVE sections use the gABI's extended numbering (the count in
-section 0's sh_size, the name table's index in its sh_link).  The symbol needs its
-section's index below SHN_LORESERVE: past that, the file is patched without it.
+The new table must stay below SHN_LORESERVE entries: past that the gABI's extended
+numbering begins, which the reader refuses (elf/bounds.py), so such a file is refused.
 """
 
 from __future__ import annotations
@@ -24,13 +23,14 @@ from dataclasses import dataclass
 from elftools.construct import Container
 from elftools.elf.constants import SH_FLAGS, SHN_INDICES
 
+from ..errors import UnsupportedError
 from .config import ALIGN
+from .stub import DEBUG_STATE_SIZE
 
 STUB_SECTION = b".text.relinterp"
 OLD_INTERP_SECTION = b".interp.orig"
 DEBUG_STATE_SYMBOL = b"_dl_debug_state"
 SHN_LORESERVE = SHN_INDICES.SHN_LORESERVE
-SHN_XINDEX = SHN_INDICES.SHN_XINDEX
 STUB_CODE_ALIGN = 16  # the stub's code alignment
 
 
@@ -50,8 +50,8 @@ class SectionTable:
 
     data: bytes
     shoff: int
-    shnum: int  # for e_shnum: 0 under extended numbering
-    shstrndx: int  # for e_shstrndx: SHN_XINDEX under extended numbering
+    shnum: int
+    shstrndx: int
 
 
 def align_up(value: int, alignment: int) -> int:
@@ -95,20 +95,22 @@ def plan_sections(base, structs, segment, debug_state: int, offset: int,
     shstrndx = base.shstrndx if has_names else len(entries)
     if not has_names:
         entries.append(_section(structs, name(b".shstrtab"), "SHT_STRTAB"))
-    blocks = [(shstrndx, names)]
-    if stub_index < SHN_LORESERVE:
-        blocks += _debug_symbol(structs, entries, symbols, stub_index, debug_state, name)
+    blocks = [(shstrndx, names), *_debug_symbol(structs, entries, symbols, stub_index, debug_state, name,
+                                                shstrndx)]
+    if len(entries) >= SHN_LORESERVE:
+        raise UnsupportedError(base.path, f"{len(base.section_headers) // size} sections: with the patch's "
+                                          f"the section header table would need extended numbering")
     return _lay_out(structs, entries, blocks, offset, shstrndx)
 
 
 def _debug_symbol(structs, entries: list, symbols: SymbolTable | None, section: int, address: int,
-                  name) -> list[tuple[int, bytearray]]:
-    """The `_dl_debug_state` symbol: its symbol and string tables, by section index."""
+                  name, shstrndx: int) -> list[tuple[int, bytearray]]:
+    """The `_dl_debug_state` symbol: its symbol and string tables, by section index.
+    `name` adds a section name; some linkers keep symbol names in that table too."""
     sym = structs.Elf_Sym
     if symbols is None:
         strings = bytearray(b"\0")
-        table = bytearray(sym.build(Container(st_name=0, st_value=0, st_size=0, st_info=Container(
-            bind="STB_LOCAL", type="STT_NOTYPE"), st_other=Container(local=0, visibility="STV_DEFAULT"), st_shndx=0)))
+        table = bytearray(_symbol(sym, 0, 0, 0, "STB_LOCAL", "STT_NOTYPE", 0))  # the null symbol
         strings_index = len(entries) + 1
         entries.append(_section(structs, name(b".symtab"), "SHT_SYMTAB", link=strings_index, info=1,
                                 align=ALIGN, entsize=sym.sizeof()))
@@ -117,12 +119,18 @@ def _debug_symbol(structs, entries: list, symbols: SymbolTable | None, section: 
     else:
         index, strings_index = symbols.index, symbols.strings_index
         strings, table = bytearray(symbols.strings), bytearray(symbols.symbols)
-    at = len(strings)
-    strings += DEBUG_STATE_SYMBOL + b"\0"
-    table += sym.build(Container(
-        st_name=at, st_value=address, st_size=16, st_info=Container(bind="STB_GLOBAL", type="STT_FUNC"),
-        st_other=Container(local=0, visibility="STV_DEFAULT"), st_shndx=section))
-    return [(index, table), (strings_index, strings)]
+    if strings_index == shstrndx:
+        at, blocks = name(DEBUG_STATE_SYMBOL), [(index, table)]
+    else:
+        at, blocks = len(strings), [(index, table), (strings_index, strings)]
+        strings += DEBUG_STATE_SYMBOL + b"\0"
+    table += _symbol(sym, at, address, DEBUG_STATE_SIZE, "STB_GLOBAL", "STT_FUNC", section)
+    return blocks
+
+
+def _symbol(sym, name: int, value: int, size: int, bind: str, kind: str, section: int) -> bytes:
+    return sym.build(Container(st_name=name, st_value=value, st_size=size, st_info=Container(bind=bind, type=kind),
+                               st_other=Container(local=0, visibility="STV_DEFAULT"), st_shndx=section))
 
 
 def _lay_out(structs, entries: list, blocks, offset: int, shstrndx: int) -> SectionTable:
@@ -133,14 +141,9 @@ def _lay_out(structs, entries: list, blocks, offset: int, shstrndx: int) -> Sect
         data += contents
     shoff = align_up(offset + len(data), ALIGN)
     data += bytes(shoff - offset - len(data))
-    shnum = len(entries)
-    if shnum >= SHN_LORESERVE:
-        entries[0].sh_size, shnum = shnum, 0
-    if shstrndx >= SHN_LORESERVE:
-        entries[0].sh_link, shstrndx = shstrndx, SHN_XINDEX
     for entry in entries:
         data += structs.Elf_Shdr.build(entry)
-    return SectionTable(bytes(data), shoff, shnum, shstrndx)
+    return SectionTable(bytes(data), shoff, len(entries), shstrndx)
 
 
 def read_symbol_table(base, structs) -> SymbolTable | None:
