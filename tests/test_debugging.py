@@ -5,9 +5,12 @@ variable prints, and attaching and core files work."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import sys
 
 import pytest
+from elftools.elf.elffile import ELFFile
 
 from conftest import HIDE_MUSL, run, run_hidden
 from debug_support import CRASH_SESSION, VARIANTS, Transcript, Variant, debuggees, gdb  # noqa: F401
@@ -65,3 +68,49 @@ def test_core_file_of_a_crash_has_the_backtrace_and_libraries(debuggees, libc, t
         seen[patched] = Transcript.parse(gdb([app, core], ["bt", "info sharedlibrary"]))
     assert seen[False].frames[0] == "plugin_fn" and ("libcrash.so", "Yes") in seen[False].libraries
     assert seen[True] == seen[False]
+
+
+REDIRECTED = "relinterp: debugger: the loader's _dl_debug_state jumps to the program's"
+# prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN): from here on, through exec, no mapping may
+# become writable and executable (Linux 6.3) - a W^X policy like SELinux's execmod.
+REFUSE_WRITABLE_CODE = ("import ctypes, os, sys\n"
+                        "if ctypes.CDLL(None).prctl(65, 1, 0, 0, 0): sys.exit('no PR_SET_MDWE')\n"
+                        "os.execvp(sys.argv[1], sys.argv[1:])\n")
+
+
+@pytest.mark.parametrize("libc", ["musl", "glibc"])
+def test_the_loader_is_changed_only_under_a_debugger(debuggees, libc):
+    app = debuggees.tree(Variant(libc, pie=True, stripped=False), patched=True).app
+    alone = run([app, "load"], env={"RELINTERP_DEBUG": "1"}, text=True)
+    assert alone.returncode == 0 and "entering the loader" in alone.stderr
+    assert REDIRECTED not in alone.stderr
+    assert REDIRECTED in gdb(["--args", app, "load"], ["set environment RELINTERP_DEBUG=1", "run"])
+
+
+def test_where_code_cannot_be_made_writable_the_program_runs_as_without_a_debugger(debuggees):
+    app = debuggees.tree(Variant("musl", pie=True, stripped=False), patched=True).app
+    probe = run([sys.executable, "-c", REFUSE_WRITABLE_CODE, "true"], text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"this kernel cannot refuse writable code: {probe.stderr.strip()}")
+    text = gdb(["--args", app, "load"], ["set environment RELINTERP_DEBUG=1", "break plugin_fn", "run"],
+               prefix=[sys.executable, "-c", REFUSE_WRITABLE_CODE])
+    assert "plugin returned 7, tls_var 42" in text and "exited normally" in text
+    assert "entering the loader" in text and REDIRECTED not in text
+
+
+def test_a_loader_whose_debug_hook_is_not_a_bare_return_is_left_alone(debuggees, tmp_path):
+    tree = debuggees.tree(Variant("musl", pie=True, stripped=False), patched=True)
+    copy = tmp_path / "tree"
+    shutil.copytree(tree.root, copy, symlinks=True)
+    loader = copy / "lib" / "ld-musl.so"
+    with open(loader, "rb") as stream:
+        elf = ELFFile(stream)
+        hook = elf.get_section_by_name(".dynsym").get_symbol_by_name("_dl_debug_state")[0]["st_value"]
+        offset = next(elf.address_offsets(hook))
+    data = bytearray(loader.read_bytes())
+    assert data[offset] == 0xC3  # ret; the padding after it is never executed
+    data[offset + 1] = 0x48  # a REX prefix: not padding, so maybe code
+    loader.write_bytes(data)
+    text = gdb(["--args", copy / "bin" / "app", "load"], ["set environment RELINTERP_DEBUG=1", "run"])
+    assert "plugin returned 7, tls_var 42" in text and "entering the loader" in text
+    assert REDIRECTED not in text
