@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LOADER_REL, MUSL_LOADER, PROGRAMS, ShippedTree, compile_program, relinterp, run, unavailable
+from conftest import MUSL_LOADER, PROGRAMS, ShippedTree, compile_program, relinterp, run, unavailable
 
 SOURCES = PROGRAMS / "debug"
-GLIBC_LOADER = "ld-linux-x86-64.so.2"
 RUNPATH = "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib"
 # Every gdb run: no init files, no questions, pending breakpoints allowed.
 GDB_SETUP = ("set pagination off", "set confirm off", "set breakpoint pending on")
@@ -29,14 +28,40 @@ class Variant:
     libc: str  # "musl" or "glibc"
     pie: bool
     stripped: bool
+    arch: str = "x86_64"  # or "i386", which gdb debugs natively here too
 
     @property
     def name(self) -> str:
-        return f"{self.libc}-{'pie' if self.pie else 'nopie'}{'-stripped' if self.stripped else ''}"
+        return (f"{self.libc}-{'pie' if self.pie else 'nopie'}{'-stripped' if self.stripped else ''}"
+                f"{'' if self.arch == 'x86_64' else '-' + self.arch}")
 
 
 VARIANTS = [Variant(libc, pie, stripped) for libc in ("musl", "glibc") for pie in (True, False)
             for stripped in (False, True)]
+I386_VARIANTS = [Variant("musl", True, False, "i386"), Variant("musl", False, True, "i386"),
+                 Variant("glibc", True, False, "i386")]
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    cc: tuple[str, ...]  # a C compiler for the libc and machine
+    loader: Path  # what is shipped as lib/<loader_name>
+    loader_name: str
+    libc: Path | None  # glibc's libc.so.6, shipped beside its loader
+
+
+def _gcc_file(cc: str, name: str) -> Path:
+    return Path(run([cc, f"-print-file-name={name}"], text=True).stdout.strip()).resolve()
+
+
+def toolchain(libc: str, arch: str) -> Toolchain:
+    if (libc, arch) == ("musl", "x86_64"):
+        return Toolchain(("musl-gcc",), MUSL_LOADER, "ld-musl.so", None)
+    if (libc, arch) == ("musl", "i386"):
+        return Toolchain(("i686-linux-gnu-gcc", "-specs", "/usr/lib/i386-linux-musl/musl-gcc.specs"),
+                         Path("/usr/lib/i386-linux-musl/libc.so"), "ld-musl.so", None)
+    cc, name = ("gcc", "ld-linux-x86-64.so.2") if arch == "x86_64" else ("i686-linux-gnu-gcc", "ld-linux.so.2")
+    return Toolchain((cc,), _gcc_file(cc, name), name, _gcc_file(cc, "libc.so.6"))
 
 
 @dataclass(frozen=True)
@@ -49,51 +74,42 @@ class Debuggees:
         return self.trees[(variant.name, patched)]
 
 
-def _compiler(libc: str) -> str:
-    name = "musl-gcc" if libc == "musl" else "gcc"
-    if shutil.which(name) is None:
-        unavailable(f"{name} is needed to build the program to debug")
-    return name
-
-
-def _build(root: Path, variant: Variant) -> None:
-    cc, lib = _compiler(variant.libc), root / "lib"
+def _build(root: Path, variant: Variant, tools: Toolchain) -> None:
+    cc, lib = [*tools.cc, "-g"], root / "lib"
     lib.mkdir(parents=True)
     (root / "bin").mkdir()
-    compile_program([cc, "-g"], lib / "libtls.so", "-shared", "-fPIC", SOURCES / "tls.c")
-    compile_program([cc, "-g"], lib / "libcrash.so", "-shared", "-fPIC", SOURCES / "crash.c")
+    compile_program(cc, lib / "libtls.so", "-shared", "-fPIC", SOURCES / "tls.c")
+    compile_program(cc, lib / "libcrash.so", "-shared", "-fPIC", SOURCES / "crash.c")
     mode = ["-pie", "-fPIE"] if variant.pie else ["-no-pie", "-fno-pie"]
-    app = compile_program([cc, "-g", *mode], root / "bin" / "app", SOURCES / "app.c", f"-L{lib}", "-ltls",
+    app = compile_program([*cc, *mode], root / "bin" / "app", SOURCES / "app.c", f"-L{lib}", "-ltls",
                           "-pthread", "-ldl", RUNPATH)
     if variant.stripped:
         assert run(["strip", app]).returncode == 0
 
 
-def _ship_loader(root: Path, libc: str) -> str:
+def _ship_loader(root: Path, tools: Toolchain) -> str:
     """Copy the loader (and glibc's libc) into lib/; returns --loader-rel."""
-    if libc == "musl":
-        shutil.copy2(MUSL_LOADER, root / "lib" / "ld-musl.so")
-        return LOADER_REL
-    for name in (GLIBC_LOADER, "libc.so.6"):
-        found = run(["gcc", f"-print-file-name={name}"], text=True).stdout.strip()
-        shutil.copy2(Path(found).resolve(), root / "lib" / name)
-    return f"../lib/{GLIBC_LOADER}"
+    shutil.copy2(tools.loader, root / "lib" / tools.loader_name)
+    if tools.libc is not None:
+        shutil.copy2(tools.libc, root / "lib" / "libc.so.6")
+    return f"../lib/{tools.loader_name}"
 
 
 @pytest.fixture(scope="session")
 def debuggees(tmp_path_factory) -> Debuggees:
     if shutil.which("gdb") is None:
         unavailable("gdb is needed (apt-get install gdb)")
-    if not MUSL_LOADER.exists():
-        unavailable("Debian's musl loader is needed (apt-get install musl-tools)")
     base = tmp_path_factory.mktemp("debuggees")
     trees = {}
-    for variant in VARIANTS:
+    for variant in VARIANTS + I386_VARIANTS:
+        tools = toolchain(variant.libc, variant.arch)
+        if shutil.which(tools.cc[0]) is None or not tools.loader.exists():
+            unavailable(f"{tools.cc[0]} and {tools.loader} are needed (bash scripts/setup.sh)")
         plain = base / variant.name
-        _build(plain, variant)
+        _build(plain, variant, tools)
         patched = base / f"{variant.name}-patched"
         shutil.copytree(plain, patched, symlinks=True)
-        result = relinterp("patch", patched / "bin" / "app", "--loader-rel", _ship_loader(patched, variant.libc))
+        result = relinterp("patch", patched / "bin" / "app", "--loader-rel", _ship_loader(patched, tools))
         assert result.returncode == 0, result.stderr
         trees[(variant.name, False)] = ShippedTree(plain)
         trees[(variant.name, True)] = ShippedTree(patched)

@@ -13,7 +13,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from conftest import HIDE_MUSL, run, run_hidden
-from debug_support import CRASH_SESSION, VARIANTS, Transcript, Variant, debuggees, gdb  # noqa: F401
+from debug_support import CRASH_SESSION, I386_VARIANTS, VARIANTS, Transcript, Variant, debuggees, gdb  # noqa: F401
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.name)
@@ -28,6 +28,24 @@ def test_crash_session_reads_the_same_as_on_the_unpatched_program(debuggees, var
     if variant.libc == "glibc":
         assert unpatched.threads == ("Thread",) * 4 and unpatched.tls_var == "42"
     assert sessions[True] == unpatched
+
+
+@pytest.mark.parametrize("variant", [v for v in I386_VARIANTS if v.libc == "musl"], ids=lambda v: v.name)
+def test_i386_crash_session_reads_the_same_as_on_the_unpatched_program(debuggees, variant: Variant):
+    sessions = [Transcript.parse(gdb(["--args", debuggees.tree(variant, patched).app, "crash"], CRASH_SESSION))
+                for patched in (False, True)]
+    assert sessions[0].breakpoint_hit and sessions[0].frames[0] == "plugin_fn"
+    assert sessions[1] == sessions[0]
+
+
+def test_i386_glibc_crash_session_has_threads_tls_and_libraries(debuggees):
+    """The machine has no i386 glibc to run the unpatched program with: what it would show."""
+    tree = debuggees.tree(Variant("glibc", True, False, "i386"), patched=True)
+    session = Transcript.parse(gdb(["--args", tree.app, "crash"], CRASH_SESSION))
+    assert session.breakpoint_hit and session.crashed and session.tls_var == "42"
+    assert session.threads == ("Thread",) * 4
+    assert session.frames == ("plugin_fn", "run_plugin", "main")
+    assert dict(session.libraries) == {"loader": "Yes", "libtls.so": "Yes", "libcrash.so": "Yes", "libc.so.6": "Yes"}
 
 
 def test_gdb_follows_the_shipped_musl_loader_where_the_system_one_is_hidden(debuggees, namespace):
