@@ -11,7 +11,7 @@ packages=(
   g++ libc6-dev                 # glibc test programs, C and C++, bundled with the machine's glibc
   binutils-aarch64-linux-gnu    # real foreign-machine ELF files for refusal tests
   patchelf                      # benchmark baseline
-  gdb gdb-multiarch             # debugging patched programs, natively and under qemu-user
+  gdb gdb-multiarch ltrace      # debugging and tracing patched programs, natively and under qemu-user
   elfutils pax-utils            # what tools read from a patched file: eu-elflint, eu-strip, scanelf, lddtree
   util-linux                    # unshare, setpriv, mount
   bubblewrap                    # relinterp verify --run: the empty root

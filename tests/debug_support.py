@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import MUSL_LOADER, PROGRAMS, ShippedTree, compile_program, relinterp, run, unavailable
+from arch_support import TARGETS
+from conftest import PROGRAMS, ShippedTree, compile_program, relinterp, run, unavailable
 
 SOURCES = PROGRAMS / "debug"
 RUNPATH = "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib"
@@ -38,6 +41,8 @@ class Variant:
 
 VARIANTS = [Variant(libc, pie, stripped) for libc in ("musl", "glibc") for pie in (True, False)
             for stripped in (False, True)]
+# Run under qemu-user, debugged through its gdbstub with gdb-multiarch.
+QEMU_VARIANTS = [Variant("musl", True, False, arch) for arch in ("aarch64", "arm", "riscv64")]
 I386_VARIANTS = [Variant("musl", True, False, "i386"), Variant("musl", False, True, "i386"),
                  Variant("glibc", True, False, "i386")]
 
@@ -55,11 +60,9 @@ def _gcc_file(cc: str, name: str) -> Path:
 
 
 def toolchain(libc: str, arch: str) -> Toolchain:
-    if (libc, arch) == ("musl", "x86_64"):
-        return Toolchain(("musl-gcc",), MUSL_LOADER, "ld-musl.so", None)
-    if (libc, arch) == ("musl", "i386"):
-        return Toolchain(("i686-linux-gnu-gcc", "-specs", "/usr/lib/i386-linux-musl/musl-gcc.specs"),
-                         Path("/usr/lib/i386-linux-musl/libc.so"), "ld-musl.so", None)
+    if libc == "musl":
+        target = TARGETS[arch]
+        return Toolchain(target.cc, target.loader, "ld-musl.so", None)
     cc, name = ("gcc", "ld-linux-x86-64.so.2") if arch == "x86_64" else ("i686-linux-gnu-gcc", "ld-linux.so.2")
     return Toolchain((cc,), _gcc_file(cc, name), name, _gcc_file(cc, "libc.so.6"))
 
@@ -101,10 +104,12 @@ def debuggees(tmp_path_factory) -> Debuggees:
         unavailable("gdb is needed (apt-get install gdb)")
     base = tmp_path_factory.mktemp("debuggees")
     trees = {}
-    for variant in VARIANTS + I386_VARIANTS:
+    for variant in VARIANTS + I386_VARIANTS + QEMU_VARIANTS:
         tools = toolchain(variant.libc, variant.arch)
         if shutil.which(tools.cc[0]) is None or not tools.loader.exists():
             unavailable(f"{tools.cc[0]} and {tools.loader} are needed (bash scripts/setup.sh)")
+        if variant.arch in TARGETS and TARGETS[variant.arch].missing():
+            unavailable(TARGETS[variant.arch].missing())
         plain = base / variant.name
         _build(plain, variant, tools)
         patched = base / f"{variant.name}-patched"
@@ -116,12 +121,29 @@ def debuggees(tmp_path_factory) -> Debuggees:
     return Debuggees(trees)
 
 
-def gdb(args, commands, *, prefix=(), timeout: int = 120) -> str:
+def gdb(args, commands, *, prefix=(), program: str = "gdb", timeout: int = 120) -> str:
     """gdb in batch mode: `commands` run in order on `args` (the program and its
     arguments, or options such as -p PID); `prefix` runs gdb itself (unshare ...)."""
     script = [arg for command in (*GDB_SETUP, *commands) for arg in ("-ex", command)]
-    result = run([*prefix, "gdb", "-nx", "-batch", *script, *args], text=True, timeout=timeout)
+    result = run([*prefix, program, "-nx", "-batch", *script, *args], text=True, timeout=timeout)
     return result.stdout + result.stderr
+
+
+def gdb_under_qemu(arch: str, argv, commands) -> str:
+    """gdb-multiarch on argv run by qemu-<arch> -g: qemu waits for it, and gdb retries the
+    connection until qemu listens (`set tcp auto-retry`, on by default)."""
+    if shutil.which("gdb-multiarch") is None:
+        unavailable("gdb-multiarch is needed (apt-get install gdb-multiarch)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = TARGETS[arch].command(argv)
+    command[1:1] = ["-g", str(port)]
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as qemu:
+        try:
+            return gdb([argv[0]], [f"target remote 127.0.0.1:{port}", *commands], program="gdb-multiarch")
+        finally:
+            qemu.kill()
 
 
 CRASH_SESSION = ("break plugin_fn", "run", "info threads", "print tls_var", "continue", "bt",
@@ -153,7 +175,7 @@ class Transcript:
                 break
         libraries = re.findall(r"^0x[0-9a-f]+\s+0x[0-9a-f]+\s+(Yes|No)(?: \(\*\))?\s+(\S+)$", text, re.M)
         return cls(
-            breakpoint_hit=re.search(r"hit Breakpoint 1, .*plugin_fn", text) is not None,
+            breakpoint_hit=re.search(r"hit Breakpoint \d+, .*plugin_fn", text) is not None,
             threads=tuple(threads),
             tls_var=tls.group(1) if tls else None,
             crashed="SIGSEGV" in text,

@@ -5,6 +5,7 @@ variable prints, and attaching and core files work."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -132,3 +133,23 @@ def test_a_loader_whose_debug_hook_is_not_a_bare_return_is_left_alone(debuggees,
     text = gdb(["--args", copy / "bin" / "app", "load"], ["set environment RELINTERP_DEBUG=1", "run"])
     assert "plugin returned 7, tls_var 42" in text and "entering the loader" in text
     assert REDIRECTED not in text
+
+
+@pytest.mark.parametrize("libc", ["musl", "glibc"])
+def test_ltrace_shows_the_programs_library_calls_as_on_the_unpatched_program(debuggees, libc):
+    if shutil.which("ltrace") is None:
+        pytest.skip("ltrace is not installed (apt-get install ltrace)")
+    calls = {}
+    for patched in (False, True):
+        text = run(["ltrace", "-f", debuggees.tree(Variant(libc, True, False), patched).app, "load"], text=True).stderr
+        calls[patched] = sorted(re.findall(r"^(?:\[pid \d+\] )?(\w+)\(", text, re.M))
+    assert {"dlopen", "tls_bump", "pthread_create"} <= set(calls[False])
+    assert calls[True] == calls[False]
+
+
+@pytest.mark.parametrize("libc", ["musl", "glibc"])
+def test_gdb_dprintf_traces_a_function_of_a_dlopened_library(debuggees, libc):
+    """What `ltrace -x plugin_fn` cannot do on a patched program (docs/debugging.md)."""
+    app = debuggees.tree(Variant(libc, True, False), patched=True).app
+    text = gdb(["--args", app, "load"], ['dprintf plugin_fn,"traced plugin_fn(%d)\\n",crash', "run"])
+    assert "traced plugin_fn(0)" in text and "plugin returned 7" in text
