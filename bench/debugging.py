@@ -40,6 +40,7 @@ RESULTS = common.BENCH / "RESULTS-debugging.md"
 GLIBC_LOADER = "ld-linux-x86-64.so.2"
 REP_RET = b"\xf3\xc3"
 TARGET_RATIO = 1.02  # patched / unpatched
+TARGET_HOOK_RATIO = 1.01  # patched / patched without the hook: within noise
 
 
 def git(*args: str) -> bytes:
@@ -112,9 +113,10 @@ def render(command: str, machine: dict[str, str], spawns: int, baseline: str,
            passes: list[dict[str, common.Spread]], elapsed_s: float) -> str:
     rows = []
     for libc in ("musl", "glibc"):
-        ratios = [common.ratio(run, f"{libc} patched", f"{libc} unpatched") for run in passes]
-        rows.append([f"{libc}: patched / unpatched ≤ {TARGET_RATIO}", " and ".join(f"{r:.3f}" for r in ratios),
-                     "met" if all(r <= TARGET_RATIO for r in ratios) else "**missed**"])
+        for base, bound in (("unpatched", TARGET_RATIO), ("patched, no hook", TARGET_HOOK_RATIO)):
+            ratios = [common.ratio(run, f"{libc} patched", f"{libc} {base}") for run in passes]
+            rows.append([f"{libc}: patched / {base} ≤ {bound}", " and ".join(f"{r:.3f}" for r in ratios),
+                         "met" if all(r <= bound for r in ratios) else "**missed**"])
     tables = "\n\n".join(f"### {libc}\n\n" + common.startup_table(
         [{k: v for k, v in run.items() if k.startswith(libc)} for run in passes], f"{libc} unpatched")
         for libc in ("musl", "glibc"))
