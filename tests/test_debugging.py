@@ -153,3 +153,14 @@ def test_gdb_dprintf_traces_a_function_of_a_dlopened_library(debuggees, libc):
     app = debuggees.tree(Variant(libc, True, False), patched=True).app
     text = gdb(["--args", app, "load"], ['dprintf plugin_fn,"traced plugin_fn(%d)\\n",crash', "run"])
     assert "traced plugin_fn(0)" in text and "plugin returned 7" in text
+
+
+def test_stripped_after_patching_gdb_follows_the_loader_if_the_symbol_is_kept(debuggees):
+    tree = debuggees.tree(Variant("musl", True, False), patched=True)
+    sessions = {}
+    for keep in (False, True):
+        app = tree.root / "bin" / f"app-{keep}"
+        assert run(["strip", *(["-K", "_dl_debug_state"] if keep else []), tree.app, "-o", app]).returncode == 0
+        sessions[keep] = Transcript.parse(gdb(["--args", app, "crash"], CRASH_SESSION))
+    assert sessions[True].breakpoint_hit and ("libcrash.so", "Yes") in sessions[True].libraries
+    assert not sessions[False].breakpoint_hit  # docs/debugging.md, Limitations
