@@ -18,7 +18,6 @@ Builds in bench/work/debugging/ (wiped first), writes bench/RESULTS-debugging.md
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import shutil
@@ -150,9 +149,7 @@ interpreter (`--spawns` for a shorter run).
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--spawns", type=common.at_least(2), default=2000,
-                        help="start-ups per variant and pass (default: %(default)s)")
+    parser = common.spawns_parser(__doc__, 2000)
     parser.add_argument("--baseline", help="git revision of the stub without the hook")
     args = parser.parse_args()
     started = time.monotonic()
