@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import glibc as counting  # noqa: E402  (bench/glibc.py: faults, system calls, instructions)
 import run as common  # noqa: E402  (bench/run.py)
 
 from relinterp.elf.executable import read_executable  # noqa: E402
@@ -40,6 +41,7 @@ GLIBC_LOADER = "ld-linux-x86-64.so.2"
 REP_RET = b"\xf3\xc3"
 TARGET_RATIO = 1.02  # patched / unpatched
 TARGET_HOOK_RATIO = 1.01  # patched / patched without the hook: within noise
+FAULT_RUNS = 50
 
 
 def git(*args: str) -> bytes:
@@ -109,7 +111,7 @@ def build(libc: str, baseline: StubBlob) -> list[common.Variant]:
 
 
 def render(command: str, machine: dict[str, str], spawns: int, baseline: str,
-           passes: list[dict[str, common.Spread]], elapsed_s: float) -> str:
+           passes: list[dict[str, common.Spread]], counts: dict, elapsed_s: float) -> str:
     rows = []
     for libc in ("musl", "glibc"):
         for base, bound in (("unpatched", TARGET_RATIO), ("patched, no hook", TARGET_HOOK_RATIO)):
@@ -141,6 +143,14 @@ shuffled order each round; time from `posix_spawn` to `waitpid` (as in
 
 {tables}
 
+## What a start does
+
+Exact counts, where timings on a shared machine are noisy: minor page faults (mean of
+{FAULT_RUNS} starts), system calls (`strace -f`) and user-mode instructions (valgrind's
+callgrind) of one start.
+
+{counting.counts_table(counts)}
+
 ## How to reproduce
 
 `python3 bench/debugging.py` from a git checkout, with relinterp installed for that
@@ -160,8 +170,9 @@ def main() -> None:
     variants = build("musl", stub) + build("glibc", stub)
     print(f"{common.STARTUP_PASSES} passes of {args.spawns} interleaved spawns per variant", flush=True)
     passes = common.measure_startup(variants, args.spawns)
+    counts, _ = counting.count(variants, FAULT_RUNS, WORK)
     command = shlex.join(["python3", *sys.argv])
-    RESULTS.write_text(render(command, machine, args.spawns, baseline, passes, time.monotonic() - started))
+    RESULTS.write_text(render(command, machine, args.spawns, baseline, passes, counts, time.monotonic() - started))
     for name in passes[0]:
         libc = name.split()[0]
         ratios = " and ".join(f"{common.ratio(run, name, f'{libc} unpatched'):.3f}" for run in passes)
