@@ -4,7 +4,7 @@
 Four ways to start a hello world, per libc, interleaved:
 - `unpatched`: the kernel loads PT_INTERP;
 - `patched, no hook`: patched with the stub as it was before the hook (the blob at
-  --baseline, by default the parent of the commit that added stub/debug_hook.h);
+  --baseline, by default the newest commit whose stub has no stub/debug_hook.h);
 - `patched`: patched with the installed stub: without a debugger the hook reads one byte;
 - `patched, hook always on`: the same file with the first instruction of the stub's
   `_dl_debug_state` made `rep ret` (f3 c3) - still a return, but no longer the one the
@@ -49,10 +49,11 @@ def git(*args: str) -> bytes:
 
 
 def default_baseline() -> str:
-    added = git("log", "--diff-filter=A", "--format=%H", "--", "stub/debug_hook.h").decode().split()
-    if not added:
-        sys.exit("stub/debug_hook.h has no history here: give --baseline")
-    return f"{added[-1]}^"
+    """The newest commit whose stub blobs were built without the hook."""
+    for rev in git("rev-list", "HEAD", "--", "relinterp/_stubs/manifest.json").decode().split():
+        if "stub/debug_hook.h" not in git("ls-tree", "-r", "--name-only", rev, "stub/").decode().split():
+            return rev
+    sys.exit("no commit without stub/debug_hook.h here: give --baseline")
 
 
 def baseline_stub(rev: str) -> StubBlob:
