@@ -11,6 +11,9 @@ packages=(
   g++ libc6-dev                 # glibc test programs, C and C++, bundled with the machine's glibc
   binutils-aarch64-linux-gnu    # real foreign-machine ELF files for refusal tests
   patchelf                      # benchmark baseline
+  strace                        # the stub's system calls: a test, bench/startup.py
+  gdb gdb-multiarch ltrace      # debugging and tracing patched programs, natively and under qemu-user
+  elfutils pax-utils            # what tools read from a patched file: eu-elflint, eu-strip, scanelf, lddtree
   util-linux                    # unshare, setpriv, mount
   bubblewrap                    # relinterp verify --run: the empty root
   python3-venv

@@ -149,7 +149,7 @@ def capture(main, args: list[str]) -> tuple[object, str, str]:
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err
     try:
-        main(args, prog_name="relinterp")
+        main(args)  # the console script's entry point: relinterp.launch, then relinterp.cli
         code: object = 0
     except SystemExit as exit:
         code = exit.code

