@@ -87,8 +87,8 @@ def measure(work: Path, app: Path, runs: int) -> dict[str, list[float]]:
 
 
 def in_process(work: Path, app: Path, runs: int) -> list[float]:
-    from relinterp.assemble import build_bundle
-    from relinterp.bundle import BundleOptions, plan_bundle
+    from relinterp.bundle.assemble import build_bundle
+    from relinterp.bundle.plan import BundleOptions, plan_bundle
 
     options = BundleOptions(library_path=(str(work / "build"),))
     times = []
@@ -113,9 +113,9 @@ def machine_table(libc: str) -> dict[str, str]:
     """bench/run.py's description, with the C library and patchelf `bundle` actually uses."""
     import os
 
-    from relinterp.assemble import find_patchelf
-    from relinterp.glibc import glibc_build
-    from relinterp.musl import musl_version
+    from relinterp.bundle.assemble import find_patchelf
+    from relinterp.loaders.glibc import glibc_build
+    from relinterp.loaders.musl import musl_version
 
     machine = describe_machine()
     if libc == "musl":

@@ -13,19 +13,19 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .candidates import choose_candidates, config_flags, recorded_candidates
-from .config import CONFIG_SCHEMA
-from .elf import Executable, read_executable
+from .rewrite.candidates import choose_candidates, config_flags, recorded_candidates
+from .rewrite.config import CONFIG_SCHEMA
+from .elf.executable import Executable, read_executable
 from .errors import ModifiedError, NotPatchedError, RelinterpError
-from .libc import libc_family
-from .plan import check_patchable, plan_patch, plan_restore, plan_working_restore
+from .loaders.family import libc_family
+from .rewrite.plan import check_patchable, plan_patch, plan_restore, plan_working_restore
 from .report import (ALREADY_PATCHED, PATCHED, RESTORED, RESTORED_NOT_EXACT, WOULD_PATCH, Inspection,
                      PatchInfo, PatchResult, RestoreResult, StubInfo, StubSegment)
-from .stub import StubBlob, stub_for
+from .rewrite.stub import StubBlob, stub_for
 
 if TYPE_CHECKING:
-    from .candidates import LoaderCandidate
-from .write import apply_plan
+    from .rewrite.candidates import LoaderCandidate
+from .rewrite.write import apply_plan
 
 __all__ = ["PatchOptions", "patch", "restore", "inspect", "PatchResult", "RestoreResult", "Inspection",
            "PATCHED", "ALREADY_PATCHED", "WOULD_PATCH", "RESTORED", "RESTORED_NOT_EXACT"]
@@ -56,7 +56,7 @@ def patch(
     """Make the executable at `path` find its loader at run time: `loader_rel` (relative
     to the executable's directory), then `loader` (absolute), each tried in order, then
     with `fallback_system` its original interpreter.  With neither `loader_rel` nor
-    `loader`, candidates are derived from its DT_RUNPATH (relinterp.candidates).
+    `loader`, candidates are derived from its DT_RUNPATH (relinterp.rewrite.candidates).
     In place unless `output`; with `dry_run`, plan only and write nothing."""
     path = os.fspath(path)
     exe = read_executable(path)

@@ -24,8 +24,8 @@ from .errors import (EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, NotElfError, NotE
                      NothingToPatchError, NotPatchedError, ReadError, RelinterpError, WriteError)
 from .report import (ERROR, PATCHED, RESTORED, RESTORED_NOT_EXACT, SAME_FILE, SKIPPED, FileError,
                      FileResult, PatchResult, RestoreResult, SameFile, Skipped)
-from .stub import StubMismatch, load_stub, supported_arches
-from .write import relink
+from .rewrite.stub import StubMismatch, load_stub, supported_arches
+from .rewrite.write import relink
 
 # What a file found in a directory may be without it being an error: it is skipped.
 SKIPPABLE = {

@@ -146,7 +146,7 @@ def _run(task, paths, recursive: bool, jobs: int | None, as_json: bool, verbose:
     from .batch import exit_status, gather, run
     from .render import render, summary_line
     from .report import document
-    from .stub import StubMismatch
+    from .rewrite.stub import StubMismatch
 
     _check_usage(paths, recursive, task.output)
     items = gather(paths, recursive)
@@ -214,9 +214,9 @@ Exit status:
 def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_path, tarball) -> None:
     """Make DIR, a tree that runs APP... on any Linux: the programs in BIN_DIR, patched to
     find their loader in LIB_DIR, with every library they need (musl or glibc programs)."""
-    from .assemble import build_bundle
-    from .bundle import BundleOptions, plan_bundle
-    from .musl import split_list
+    from .bundle.assemble import build_bundle
+    from .bundle.plan import BundleOptions, plan_bundle
+    from .loaders.musl import split_list
 
     options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
                             library_path=tuple(d for dirs in library_path for d in split_list(dirs)))
@@ -225,7 +225,7 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
 
 
 def _show_bundle(result) -> None:
-    from .bundle import ALIAS, LIBRARY, LOADER_FILE, PROGRAM
+    from .bundle.plan import ALIAS, LIBRARY, LOADER_FILE, PROGRAM
 
     for item in result.files:
         where = f"{result.output}/{item.dest}"
@@ -268,7 +268,7 @@ def verify(targets, run_args, no_proc, timeout, sandbox, exclude, as_json) -> No
     """Check that each tree (or program) needs nothing from the machine it runs on."""
     import json
 
-    from .verify import VerifyOptions, as_json as to_json, verify as verify_target
+    from .verify.check import VerifyOptions, as_json as to_json, verify as verify_target
 
     options = VerifyOptions(run=run_args, exclude=exclude, proc=not no_proc, timeout=timeout, sandbox=sandbox)
     reports = _or_refuse(lambda: [verify_target(target, options) for target in targets])
@@ -310,7 +310,7 @@ def _count(n: int, one: str, many: str) -> str:
 def _or_refuse(operation):
     """operation(), or its refusal as "PATH: reason" lines on stderr and its exit status."""
     from .errors import RelinterpError
-    from .sandbox import SandboxUnavailable
+    from .verify.sandbox import SandboxUnavailable
 
     try:
         return operation()

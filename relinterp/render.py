@@ -10,14 +10,14 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from .libc import libc_family
+from .loaders.family import libc_family
 
 from .report import (ALREADY_PATCHED, ERROR, INSPECTED, PATCHED, RESTORED, RESTORED_NOT_EXACT, SAME_FILE,
                      SKIPPED, WOULD_PATCH, FileError, FileResult, Inspection, PatchResult, RestoreResult,
                      SameFile, Skipped)
 
 if TYPE_CHECKING:
-    from .candidates import LoaderCandidate
+    from .rewrite.candidates import LoaderCandidate
 
 # In the order the summary line lists them.
 LABELS = {

@@ -15,7 +15,7 @@ from . import __version__
 from .errors import RelinterpError
 
 if TYPE_CHECKING:
-    from .candidates import LoaderCandidate
+    from .rewrite.candidates import LoaderCandidate
 
 # Bumped when a field changes meaning or disappears; new fields keep the number.
 SCHEMA = 1

@@ -68,7 +68,7 @@ def musl_listing(program: Path, *, loader: str = SYSTEM_LOADER, env: dict | None
 
 def closure_listing(closure, loader: str = SYSTEM_LOADER) -> dict[str, str]:
     """The same shape from relinterp's closure: names the loader provides map to it."""
-    from relinterp.closure import FILE, LOADER
+    from relinterp.loaders.closure import FILE, LOADER
 
     listing = {}
     for r in closure.resolutions:

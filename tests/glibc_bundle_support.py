@@ -85,7 +85,7 @@ def glibc_listing(loader: str, program: Path, *, env: dict | None = None, cache:
 
 def closure_listing(closure) -> Listing:
     """The same shape from relinterp's closure."""
-    from relinterp.closure import FILE, MISSING
+    from relinterp.loaders.closure import FILE, MISSING
 
     found, paths = [], set()
     for r in closure.resolutions:
@@ -98,8 +98,8 @@ def closure_listing(closure) -> Listing:
 def glibc_rules(system_glibc, *, library_path=(), cache: Path | None = None):
     """relinterp's model of the machine's glibc loader, as bundle makes it; with `cache`,
     reading that file as its ld.so.cache."""
-    from relinterp.dynamic import read_linked_object
-    from relinterp.glibc import GlibcRules, loader_facts
+    from relinterp.elf.linked import read_linked_object
+    from relinterp.loaders.glibc import GlibcRules, loader_facts
 
     loader = read_linked_object(os.path.realpath(system_glibc.interp))
     facts = loader_facts(loader.path, loader.elfclass)

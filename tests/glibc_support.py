@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PROGRAMS, Programs, ShippedTree, compile_program, relinterp, run, unavailable
-from relinterp.elf import read_executable
+from relinterp.elf.executable import read_executable
 
 SOURCES = PROGRAMS / "glibc"
 LOADER_NAME = "ld-linux-x86-64.so.2"

@@ -21,7 +21,7 @@ from elftools.elf.elffile import ELFFile
 
 from arch_support import TARGETS, Target
 from conftest import LOADER_REL, PROGRAMS, Programs, ShippedTree, compile_program, relinterp, run, unavailable
-from relinterp.elf import read_executable
+from relinterp.elf.executable import read_executable
 
 pytestmark = pytest.mark.usefixtures("namespace")
 

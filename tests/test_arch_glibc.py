@@ -21,7 +21,7 @@ import pytest
 from arch_support import CROSS_GLIBC, CrossGlibc
 from conftest import Programs, ShippedTree, compile_program, relinterp, run, unavailable
 from glibc_support import LIFECYCLE, RPATH, SOURCES
-from relinterp.elf import read_executable
+from relinterp.elf.executable import read_executable
 
 pytestmark = pytest.mark.usefixtures("namespace")
 

@@ -15,10 +15,10 @@ import pytest
 from bundle_support import (TREE_LOADER, bundle, bundle_chain, closure_listing, compile_c, copy_loader_to,
                             musl_listing, project, tree_files)  # noqa: F401 (project: a fixture)
 from conftest import MUSL_LOADER, PROGRAMS, relinterp, run, run_hidden, sha256
-from relinterp.bundle import BundleOptions, plan_bundle
-from relinterp.closure import resolve_closure
-from relinterp.dynamic import read_linked_object
-from relinterp.musl import MuslRules
+from relinterp.bundle.plan import BundleOptions, plan_bundle
+from relinterp.loaders.closure import resolve_closure
+from relinterp.elf.linked import read_linked_object
+from relinterp.loaders.musl import MuslRules
 
 pytestmark = pytest.mark.usefixtures("musl_gcc")
 

@@ -15,8 +15,8 @@ import pytest
 from conftest import MUSL_LOADER, PROGRAMS, relinterp, run, sha256
 from glibc_bundle_support import FOUND, gcc
 from glibc_support import LOADER_NAME, glibc_programs, system_glibc, without_glibc  # noqa: F401 (fixtures)
-from relinterp.dynamic import read_linked_object
-from relinterp.glibc import glibc_build
+from relinterp.elf.linked import read_linked_object
+from relinterp.loaders.glibc import glibc_build
 
 GLIBC = PROGRAMS / "glibc"
 TREE_LIBS = ["ld-linux-x86-64.so.2", "libc.so.6", "libgcc_s.so.1", "libm.so.6", "libplugin.so", "libprobe.so",

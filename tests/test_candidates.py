@@ -1,5 +1,5 @@
 """Which loader candidates a program gets, in what order, from where, and the bounds the
-stub relies on: unit tests of relinterp.candidates over a real program's model, with
+stub relies on: unit tests of relinterp.rewrite.candidates over a real program's model, with
 its DT_RUNPATH, DT_RPATH and PT_INTERP replaced, and the patch-time limits via the CLI."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import pytest
 
 from conftest import PROGRAMS, relinterp, run, sha256
 from relinterp import api
-from relinterp.candidates import (
+from relinterp.rewrite.candidates import (
     OPTION, RPATH, RUNPATH, SYSTEM, LoaderCandidate, choose_candidates, config_flags, recorded_candidates,
     runpath_candidates,
 )
-from relinterp.config import CONFIG_FLAGS, MAX_CANDIDATE_BYTES, MAX_CANDIDATES
-from relinterp.elf import read_executable
+from relinterp.rewrite.config import CONFIG_FLAGS, MAX_CANDIDATE_BYTES, MAX_CANDIDATES
+from relinterp.elf.executable import read_executable
 from relinterp.errors import CandidateError
 
 MUSL = "/lib/ld-musl-x86_64.so.1"

@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from conftest import LOADER_REL, MUSL_LOADER, PROGRAMS, relinterp, run, run_hidden, sha256
-from relinterp.elf import read_executable
+from relinterp.elf.executable import read_executable
 from discovery_support import env_with, i386_shared_object, patch, run_traced
 
 pytestmark = pytest.mark.usefixtures("namespace")

@@ -14,8 +14,8 @@ from conftest import run, unavailable
 from glibc_bundle_support import (ChainLibs, chain_libs, chain_program, closure_listing,  # noqa: F401 (fixtures)
                                   glibc_listing, glibc_rules, private_cache, shared)
 from glibc_support import glibc_programs, system_glibc  # noqa: F401 (fixtures)
-from relinterp.closure import resolve_closure
-from relinterp.glibc import loader_facts
+from relinterp.loaders.closure import resolve_closure
+from relinterp.loaders.glibc import loader_facts
 
 RPATH, RUNPATH = "-Wl,--disable-new-dtags,-rpath,", "-Wl,--enable-new-dtags,-rpath,"
 

@@ -12,7 +12,7 @@ from elftools.elf.elffile import ELFFile
 import relinterp
 from conftest import LOADER_REL, PROGRAMS, run
 from relinterp.errors import EXIT_FAILED, EXIT_OK, NotElfError
-from relinterp.stub import load_stub
+from relinterp.rewrite.stub import load_stub
 from report_support import copied, invoke, json_run, stripped, without_section_headers
 from test_refusals import EXIT_START, assemble
 

@@ -12,7 +12,7 @@ import pytest
 import relinterp
 from conftest import LOADER_REL, relinterp as relinterp_cli
 from relinterp import report
-from relinterp.candidates import OPTION, SYSTEM, LoaderCandidate
+from relinterp.rewrite.candidates import OPTION, SYSTEM, LoaderCandidate
 from relinterp.errors import EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, NotElfError
 from report_support import json_run, report_schema, valid_document
 

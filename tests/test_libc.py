@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from relinterp.libc import GLIBC, MUSL, UNKNOWN, libc_family
+from relinterp.loaders.family import GLIBC, MUSL, UNKNOWN, libc_family
 
 
 @pytest.mark.parametrize("interp", [

@@ -16,12 +16,12 @@ import pytest
 from elftools.construct import Container
 from elftools.elf.structs import ELFStructs
 
-from relinterp.config import MAX_CANDIDATE_BYTES, MAX_CANDIDATES
-from relinterp.elf import MAX_STUB_SEGMENT, read_executable
+from relinterp.rewrite.config import MAX_CANDIDATE_BYTES, MAX_CANDIDATES
+from relinterp.elf.executable import MAX_STUB_SEGMENT, read_executable
 from relinterp.errors import CandidateError, UnsupportedError
-from relinterp.plan import SEGMENT_FILE_ALIGN, plan_patch, plan_restore
-from relinterp.stub import StubBlob
-from relinterp.write import apply_plan
+from relinterp.rewrite.plan import SEGMENT_FILE_ALIGN, plan_patch, plan_restore
+from relinterp.rewrite.stub import StubBlob
+from relinterp.rewrite.write import apply_plan
 
 INTERP = b"/lib/ld-test.so.1\0"
 LAYOUTS = [(32, True, "EM_386"), (32, False, "EM_PPC"), (64, True, "EM_X86_64"), (64, False, "EM_S390")]

@@ -8,7 +8,7 @@ import shutil
 
 import relinterp
 from conftest import LOADER_REL, sha256
-from relinterp.elf import read_executable
+from relinterp.elf.executable import read_executable
 from relinterp.errors import EXIT_OK
 from report_support import invoke
 

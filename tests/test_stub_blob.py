@@ -14,8 +14,8 @@ import pytest
 
 from arch_support import TARGETS
 from conftest import run, unavailable
-from relinterp.config import CONFIG_FIELDS, CONFIG_SCHEMA, config_struct
-from relinterp.stub import load_stub, manifest, stub_for
+from relinterp.rewrite.config import CONFIG_FIELDS, CONFIG_SCHEMA, config_struct
+from relinterp.rewrite.stub import load_stub, manifest, stub_for
 
 ROOT = Path(__file__).resolve().parents[1]
 STUB_DIR = ROOT / "stub"

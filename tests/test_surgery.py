@@ -13,10 +13,10 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.hash import ELFHashTable, GNUHashTable
 
 from conftest import LOADER_REL, relinterp, run, sha256
-from relinterp.config import ALIGN
-from relinterp.elf import read_executable
-from relinterp.plan import SEGMENT_FILE_ALIGN
-from relinterp.stub import load_stub
+from relinterp.rewrite.config import ALIGN
+from relinterp.elf.executable import read_executable
+from relinterp.rewrite.plan import SEGMENT_FILE_ALIGN
+from relinterp.rewrite.stub import load_stub
 
 
 @pytest.fixture(params=["probe", "probe-nopie"], ids=["pie", "nopie"])

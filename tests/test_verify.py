@@ -11,7 +11,7 @@ import pytest
 
 from bundle_support import bundle, bundle_chain, compile_c, project  # noqa: F401 (project: a fixture)
 from conftest import PROGRAMS, relinterp, run
-from relinterp.sandbox import SANDBOXES
+from relinterp.verify.sandbox import SANDBOXES
 
 pytestmark = pytest.mark.usefixtures("musl_gcc")
 

@@ -4,8 +4,8 @@ for the names it dlopen()s), found by that loader's own search rules.
 The walk is the loader's: breadth first in load order, a name already loaded is not
 searched again, a file reached under a second name (same device and inode) is the same
 object.  Where to look, which names the loader provides itself, and which found files it
-takes differ between C libraries: a `LoaderRules` says it.  relinterp.musl has musl's,
-relinterp.glibc glibc's (its order of RPATH, LD_LIBRARY_PATH and RUNPATH, RUNPATH not
+takes differ between C libraries: a `LoaderRules` says it.  relinterp.loaders.musl has musl's,
+relinterp.loaders.glibc glibc's (its order of RPATH, LD_LIBRARY_PATH and RUNPATH, RUNPATH not
 passed along the needed-by chain, ld.so.cache, files for another machine skipped, an
 object answering to its SONAME).
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Optional, Protocol
 
-from .dynamic import LinkedObject, read_linked_object
+from ..elf.linked import LinkedObject, read_linked_object
 
 LOADER = "loader"  # a Resolution's `kind`: the loader itself provides the name
 FILE = "file"  # found as a file

@@ -3,7 +3,7 @@ file and do not overlap: what must hold before anything else is read or planned.
 
 from __future__ import annotations
 
-from .errors import MalformedElfError, UnsupportedError
+from ..errors import MalformedElfError, UnsupportedError
 
 PN_XNUM = 0xFFFF  # e_phnum's escape to extended numbering (the count is in section 0)
 

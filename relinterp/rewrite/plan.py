@@ -1,6 +1,6 @@
 """Pure planning: from an executable, a stub and loader candidates to the bytes to write.
 
-The surgery (DESIGN.md):
+The surgery (docs/how-it-works.md):
 - the program header table keeps its place and its size: the PT_INTERP entry goes,
   later entries move up one, and one PT_LOAD (R+X) for the stub is added last;
 - the stub, its config block and the restore record are appended at EOF with no page
@@ -22,8 +22,8 @@ from elftools.construct import Container
 from elftools.elf.constants import P_FLAGS, SH_FLAGS
 
 from .config import ALIGN, MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
-from .elf import MAX_STUB_SEGMENT, Executable, Segment, file_offset
-from .errors import CandidateError, ModifiedError, NothingToPatchError, NotExecutableError, UnsupportedError
+from ..elf.executable import MAX_STUB_SEGMENT, Executable, Segment, file_offset
+from ..errors import CandidateError, ModifiedError, NothingToPatchError, NotExecutableError, UnsupportedError
 from .stub import StubBlob, supported_arches
 
 SECTION_NAME = b".relinterp"

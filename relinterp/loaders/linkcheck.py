@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterator
 
 from .closure import FILE, LOADER, Closure
-from .dynamic import LinkedObject
+from ..elf.linked import LinkedObject
 from .glibc import PRIVATE, glibc_build
 
 

@@ -15,7 +15,7 @@ import shutil
 import stat
 import tempfile
 
-from .errors import WriteError
+from ..errors import WriteError
 from .plan import RewritePlan
 
 COPY_CHUNK = 1 << 20

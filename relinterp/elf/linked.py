@@ -16,9 +16,9 @@ from elftools.common.exceptions import ELFError
 from elftools.construct import ConstructError
 from elftools.elf.elffile import ELFFile
 
-from .dyntable import DF_1_PIE
-from .elf import ELF_MAGIC, read_executable
-from .errors import MalformedElfError, NotElfError, RelinterpError
+from .dynamic import DF_1_PIE
+from .executable import ELF_MAGIC, read_executable
+from ..errors import MalformedElfError, NotElfError, RelinterpError
 
 # Tag numbers for the packed relative relocations (gABI, 2022); older pyelftools
 # releases have no names for them.

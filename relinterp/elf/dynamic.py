@@ -1,7 +1,7 @@
 """The dynamic table entries the executable model carries (DT_NEEDED, DT_RUNPATH,
 DT_RPATH, DT_FLAGS_1), read from PT_DYNAMIC, never from section headers, and without
 pyelftools' ELFFile: this runs for every file `relinterp patch` reads.  (The fuller view
-a loader has, for bundling, is relinterp.dynamic.)
+a loader has, for bundling, is relinterp.elf.linked.)
 
 A stripped file, or one whose section headers are gone altogether, still has its
 dynamic segment: the loader reads nothing else.  Its strings (DT_NEEDED, DT_RUNPATH,

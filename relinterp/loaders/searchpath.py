@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from .dynamic import LinkedObject
+from ..elf.linked import LinkedObject
 from .musl import ORIGIN, split_list
 
 ORIGIN_ENTRY = re.compile(r"\$(?:ORIGIN|\{ORIGIN\})(/.*)?")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .config import CONFIG_SCHEMA
 
-STUBS = Path(__file__).resolve().parent / "_stubs"  # package data, installed beside this module
+STUBS = Path(__file__).resolve().parent.parent / "_stubs"  # package data, in the package root
 
 
 class StubMismatch(Exception):

@@ -6,14 +6,14 @@ Static checks, with the tree as the whole world (anything outside it counts as a
   is outside;
 - every NEEDED name (of the programs, and of every library in a tree given as a
   directory, as if dlopen()ed) resolves inside the tree under the loader's rules
-  (relinterp.musl, relinterp.glibc; for glibc without running anything from the tree, so
+  (relinterp.loaders.musl, relinterp.loaders.glibc; for glibc without running anything from the tree, so
   `$LIB` and `$PLATFORM`, which only the loader knows, count as unresolvable);
 - no RPATH/RUNPATH entry leaves the tree (absolute, relative to the working directory,
   or climbing out), no symbolic link leaves it or is absolute;
 - every ELF file is for one machine; no file needs a relocation format its loader lacks;
   under glibc, the files link together (relinterp.linkcheck: one glibc build, symbol
   versions).
-With a command line to run, each program also runs in an empty root (relinterp.sandbox).
+With a command line to run, each program also runs in an empty root (relinterp.verify.sandbox).
 
 The tree of a program given by itself is the smallest directory holding the program, its
 loader candidates and the directories its `$ORIGIN` entries name.
@@ -26,17 +26,17 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from .closure import FILE, MISSING, inside, resolve_closure
-from .dynamic import LinkedObject, is_elf, read_linked_object
-from .elf import read_executable
-from .errors import RelinterpError
+from ..loaders.closure import FILE, MISSING, inside, resolve_closure
+from ..elf.linked import LinkedObject, is_elf, read_linked_object
+from ..elf.executable import read_executable
+from ..errors import RelinterpError
 from .hostfiles import host_file_notes
 from .sandbox import RunResult
-from .libc import GLIBC, MUSL
-from .linkcheck import link_problems
-from .loaders import loader_family, loader_rules
-from .musl import ORIGIN, RELR_SINCE, musl_version, split_list
-from .searchpath import entry_in_tree
+from ..loaders.family import GLIBC, MUSL
+from ..loaders.linkcheck import link_problems
+from ..loaders.rules import loader_family, loader_rules
+from ..loaders.musl import ORIGIN, RELR_SINCE, musl_version, split_list
+from ..loaders.searchpath import entry_in_tree
 
 JSON_SCHEMA = 1
 LOADER_TOKEN = re.compile(r"\$(\{(LIB|PLATFORM)\}|(LIB|PLATFORM)(?![A-Za-z0-9_]))")
@@ -82,7 +82,7 @@ class VerifyOptions:
     exclude: tuple[str, ...] = ()  # NEEDED names expected from the target system
     proc: bool = True  # mount /proc in the empty root
     timeout: float = 60
-    sandbox: str | None = None  # force one of relinterp.sandbox.SANDBOXES
+    sandbox: str | None = None  # force one of relinterp.verify.sandbox.SANDBOXES
 
 
 def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:

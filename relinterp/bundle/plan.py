@@ -1,6 +1,6 @@
 """`relinterp bundle`: plan a release tree (which file goes where, which file needs a
-search path), refusing with every problem at once; then build it (relinterp.layout
-applies the plan).
+search path), refusing with every problem at once; relinterp.bundle.assemble then builds
+the tree the plan describes.
 
 The tree: programs in BIN_DIR, every library and the loader in LIB_DIR.  Libraries keep
 the name the loader looks for (the NEEDED name, which is normally the SONAME), as real
@@ -23,14 +23,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .closure import FILE, Closure, resolve_closure
-from .dynamic import LinkedObject, read_linked_object
-from .errors import BundleError, RelinterpError, UnsupportedError
-from .libc import GLIBC, MUSL
-from .linkcheck import link_problems
-from .loaders import interp_family, loader_family, loader_rules
-from .musl import RELR_SINCE, musl_version
-from .searchpath import RPATH, SearchPathChange, current_tag, plan_search_path
+from ..loaders.closure import FILE, Closure, resolve_closure
+from ..elf.linked import LinkedObject, read_linked_object
+from ..errors import BundleError, RelinterpError, UnsupportedError
+from ..loaders.family import GLIBC, MUSL
+from ..loaders.linkcheck import link_problems
+from ..loaders.rules import interp_family, loader_family, loader_rules
+from ..loaders.musl import RELR_SINCE, musl_version
+from ..loaders.searchpath import RPATH, SearchPathChange, current_tag, plan_search_path
 
 PROGRAM, LIBRARY, LOADER_FILE, ALIAS = "program", "library", "loader", "alias"
 GLOB_CHARS = frozenset("*?[")

@@ -19,10 +19,10 @@ from elftools.construct import ConstructError
 from elftools.elf.structs import ELFStructs
 
 from .bounds import check_program_table, check_section_table, check_segments
-from .config import CONFIG_SCHEMA, TRAILER_MAGIC, StubConfig, trailer_size, trailer_struct
-from .dyntable import DynamicInfo, read_dynamic
+from ..rewrite.config import CONFIG_SCHEMA, TRAILER_MAGIC, StubConfig, trailer_size, trailer_struct
+from .dynamic import DynamicInfo, read_dynamic
 from .overlay import OverlayView
-from .errors import MalformedElfError, NotElfError, ReadError, RelinterpError, UnsupportedError
+from ..errors import MalformedElfError, NotElfError, ReadError, RelinterpError, UnsupportedError
 
 ELF_MAGIC = b"\x7fELF"
 MAX_STUB_SEGMENT = 1 << 20  # larger last segments are the program's own, not a stub's

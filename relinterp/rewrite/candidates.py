@@ -22,8 +22,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .config import FLAG_DERIVED, FLAG_SYSTEM_FALLBACK
-from .elf import Executable
-from .errors import CandidateError
+from ..elf.executable import Executable
+from ..errors import CandidateError
 
 # Where a candidate came from.
 OPTION = "option"  # --loader-rel or --loader

@@ -23,8 +23,8 @@ from collections.abc import Iterable
 
 from elftools.elf.elffile import ELFFile
 
-from .dynamic import LinkedObject
-from .glibc import PRIVATE
+from ..elf.linked import LinkedObject
+from ..loaders.glibc import PRIVATE
 
 NSS = ("getpwnam", "getpwnam_r", "getpwuid", "getpwuid_r", "getpwent", "getgrnam", "getgrnam_r", "getgrgid",
        "getgrgid_r", "getgrent", "getgrouplist", "initgroups", "getspnam", "getspnam_r", "getaddrinfo",

@@ -40,7 +40,7 @@ from elftools.elf.enums import ENUM_E_MACHINE
 
 from .closure import Node, inside
 from .ldcache import read_cache
-from .libc import GLIBC, libc_family
+from .family import GLIBC, libc_family
 
 CACHE = "ld.so.cache"
 PRIVATE = "GLIBC_PRIVATE"  # the versions by which libc.so.6 and the loader share internals

@@ -1,0 +1,1 @@
+"""`relinterp bundle`: plan a self-contained tree, assemble it, archive it."""

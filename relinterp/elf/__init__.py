@@ -1,0 +1,1 @@
+"""Reading ELF files: one model per file (header, program headers, dynamic table, strings)."""

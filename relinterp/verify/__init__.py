@@ -1,0 +1,1 @@
+"""`relinterp verify`: static checks of a shipped tree, notes on host files, a sandboxed run."""
