@@ -66,8 +66,49 @@ def many_files(command):
     return functools.reduce(lambda f, option: option(f), reversed(options), command)
 
 
+def _eager(name: str, help: str):
+    """A flag that prints something about the installation and exits, like --version."""
+
+    def decorate(show):
+        def callback(ctx, param, value):
+            if value and not ctx.resilient_parsing:
+                ctx.exit(show())
+        return click.option(name, is_flag=True, expose_value=False, is_eager=True, callback=callback,
+                            help=help)
+
+    return decorate
+
+
+@_eager("--version", "Show the version and each prebuilt stub (architecture, size, sha256), then exit.")
+def _show_version() -> int:
+    from .rewrite.stub import StubMismatch, load_stub, manifest
+
+    data = manifest()
+    click.echo(f"relinterp {__version__}")
+    click.echo(f"stubs: manifest {data['manifest_version']}, config schema {data['config_schema']}")
+    broken = 0
+    for arch in sorted(data["stubs"]):
+        try:
+            stub = load_stub(arch)
+        except StubMismatch as error:
+            click.echo(f"relinterp: broken installation: {error}", err=True)
+            broken += 1
+            continue
+        click.echo(f"  {arch}: {len(stub.code)} bytes, sha256 {stub.sha256}")
+    return EXIT_FAILED if broken else EXIT_OK
+
+
+@_eager("--cmakedir", "Print the directory holding relinterpConfig.cmake (for -Drelinterp_DIR=...), then exit.")
+def _show_cmakedir() -> int:
+    from pathlib import Path
+
+    click.echo(Path(__file__).resolve().parent / "cmake")
+    return EXIT_OK
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_STATUS_HELP)
-@click.version_option(__version__, prog_name="relinterp")
+@_show_version
+@_show_cmakedir
 def main() -> None:
     """Make dynamic Linux executables find their loader relative to themselves.
 

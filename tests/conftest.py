@@ -22,6 +22,8 @@ PROGRAMS = Path(__file__).parent / "programs"
 MUSL_DIR = Path("/lib/x86_64-linux-musl")  # Debian's musl: the loader is libc.so in here
 MUSL_LOADER = MUSL_DIR / "libc.so"
 IN_CI = os.environ.get("CI") == "true"
+# The sdist, the wheel and the wheel installed in a new environment, built once a run.
+pytest_plugins = ["packaging_support"]
 # A private mount namespace in which the system musl loader does not exist.
 HIDE_MUSL = f'mount -t tmpfs none {MUSL_DIR} && exec "$@"'
 

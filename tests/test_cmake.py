@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import MUSL_LOADER, run, run_hidden, unavailable
-from packaging_support import ROOT, distributions, installed_wheel  # noqa: F401 (fixtures)
+from packaging_support import ROOT
 
 EXAMPLE = ROOT / "examples" / "cmake"
 
@@ -55,6 +55,11 @@ def project(tmp_path, installed_wheel, cmake, musl_gcc):
         return Project(copy, tmp_path, cmakedir)
 
     return make
+
+
+def message(result) -> str:
+    """CMake's error text with its line wrapping undone."""
+    return " ".join(result.stderr.split())
 
 
 def runpath(path: Path) -> str:
@@ -110,7 +115,7 @@ def test_install_fails_saying_what_to_do_when_the_destination_is_not_the_targets
     assert p.configure().returncode == 0
     installed = p.build_and_install()
     assert installed.returncode != 0
-    assert f"{p.prefix}/libexec/tool was not installed: give relinterp_patch() the DESTINATION" in installed.stderr
+    assert f"{p.prefix}/libexec/tool was not installed: give relinterp_patch() the DESTINATION" in message(installed)
     assert "relinterp: patching" not in installed.stdout
 
 
@@ -121,7 +126,7 @@ def test_find_package_refuses_a_version_this_release_is_not_compatible_with(proj
                                           "find_package(relinterp 9.0 CONFIG REQUIRED)\n")
     configured = p.configure()
     assert configured.returncode != 0
-    assert "relinterpConfigVersion.cmake" in configured.stderr and "9.0" in configured.stderr
+    assert 'Could not find a configuration file for package "relinterp" that is compatible with requested version "9.0"' in message(configured)
 
 
 def test_config_refuses_the_relinterp_command_of_another_installation(project, tmp_path):
@@ -131,4 +136,4 @@ def test_config_refuses_the_relinterp_command_of_another_installation(project, t
     p = project()
     configured = p.configure(f"-DRELINTERP_EXECUTABLE={other}")
     assert configured.returncode != 0
-    assert f"{other} belongs to another installation" in configured.stderr
+    assert f"{other} belongs to another installation" in message(configured)

@@ -16,7 +16,7 @@ import pytest
 
 from arch_support import TARGETS
 from conftest import LOADER_REL, run, run_hidden, unavailable
-from packaging_support import ROOT, distributions, installed_wheel  # noqa: F401 (fixtures)
+from packaging_support import ROOT
 
 import relinterp
 
@@ -129,7 +129,7 @@ def test_installed_cmakedir_is_inside_the_installed_package(installed_wheel):
     shown = run([installed_wheel.relinterp, "--cmakedir"], text=True)
     assert shown.returncode == 0, shown.stderr
     cmakedir = shown.stdout.strip()
-    site = run([installed_wheel.venv / "bin" / "python", "-c", "import relinterp; print(relinterp.__file__)"],
+    site = run([installed_wheel.venv / "bin" / "python", "-I", "-c", "import relinterp; print(relinterp.__file__)"],
                text=True).stdout.strip()
     assert cmakedir == str(Path(site).parent / "cmake")
     assert (Path(cmakedir) / "relinterpConfig.cmake").is_file()
