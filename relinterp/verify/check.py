@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from ..loaders.closure import FILE, MISSING, inside, resolve_closure
 from ..elf.linked import LinkedObject, is_elf, read_linked_object
 from ..elf.executable import read_executable
-from ..errors import RelinterpError
+from ..errors import RelinterpError, SandboxError
 from .hostfiles import host_file_notes
 from .sandbox import RunResult
 from ..loaders.family import GLIBC, MUSL
@@ -38,7 +38,6 @@ from ..loaders.rules import loader_family, loader_rules
 from ..loaders.musl import ORIGIN, RELR_SINCE, musl_version, split_list
 from ..loaders.searchpath import entry_in_tree
 
-JSON_SCHEMA = 1
 LOADER_TOKEN = re.compile(r"\$(\{(LIB|PLATFORM)\}|(LIB|PLATFORM)(?![A-Za-z0-9_]))")
 
 
@@ -88,6 +87,8 @@ class VerifyOptions:
 def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
     if not os.path.exists(target):
         raise RelinterpError(target, "no such file or directory")
+    if options.run is not None:
+        _require_sandbox(target, options)
     if os.path.isdir(target):
         tree = os.path.abspath(target)
         elves, unreadable = _elf_files(tree)
@@ -226,6 +227,16 @@ def _check_symlinks(tree: str) -> list[Finding]:
     return findings
 
 
+def _require_sandbox(target: str, options: VerifyOptions) -> None:
+    """Before any check: a run that cannot happen here is the machine's problem, not the tree's."""
+    from .sandbox import SandboxUnavailable, available_sandbox
+
+    try:
+        available_sandbox(options.sandbox)
+    except SandboxUnavailable as error:
+        raise SandboxError(target, f"--run: {error}") from None
+
+
 def _run(program: LinkedObject, tree: str, options: VerifyOptions):
     from .sandbox import run_in_empty_root
 
@@ -274,31 +285,3 @@ def _rel(path: str, tree: str) -> str:
     """`path` relative to the tree when it lies there (by name), else as it is."""
     full = os.path.abspath(path)
     return os.path.relpath(full, tree) if full.startswith(tree.rstrip("/") + "/") else full
-
-
-def as_json(reports: list[TreeReport]) -> dict:
-    """The versioned object `relinterp verify --json` prints."""
-    return {
-        "schema": JSON_SCHEMA,
-        "ok": all(r.ok for r in reports),
-        "trees": [{
-            "target": r.target, "tree": r.tree, "ok": r.ok,
-            "findings": [_finding_json(f) for f in r.findings],
-            "notes": [_finding_json(f) for f in r.notes],
-            "programs": [_program_json(p) for p in r.programs],
-        } for r in reports],
-    }
-
-
-def _finding_json(finding: Finding) -> dict:
-    return {"path": finding.path, "check": finding.check, "message": finding.message}
-
-
-def _program_json(program: ProgramReport) -> dict:
-    run = program.run
-    return {
-        "path": program.path, "ok": program.ok, "loader": program.loader, "libraries": program.libraries,
-        "findings": [_finding_json(f) for f in program.findings],
-        "run": None if run is None else {"argv": list(run.argv), "status": run.status, "stdout": run.stdout,
-                                         "stderr": run.stderr, "sandbox": run.sandbox},
-    }
