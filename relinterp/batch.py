@@ -21,7 +21,7 @@ from typing import Union
 
 from . import api
 from .errors import (EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, NotElfError, NotExecutableError,
-                     NothingToPatchError, NotPatchedError, ReadError, RelinterpError, WriteError)
+                     NothingToPatchError, NotPatchedError, ReadError, RelinterpError, WriteError, unreadable)
 from .report import (ERROR, PATCHED, RESTORED, RESTORED_NOT_EXACT, SAME_FILE, SKIPPED, FileError,
                      FileResult, PatchResult, RestoreResult, SameFile, Skipped)
 from .rewrite.stub import StubMismatch, load_stub, supported_arches
@@ -110,7 +110,7 @@ def _walk(top: str) -> Iterator[tuple[str, os.stat_result | Item]]:
             try:
                 info = os.lstat(path)
             except OSError as error:
-                yield path, FileError.of(ReadError(path, f"cannot read ({error.strerror})"))
+                yield path, FileError.of(unreadable(path, error))
                 continue
             yield path, Skipped(path, "symbolic link, not followed") if stat.S_ISLNK(info.st_mode) else info
     yield from _unreadable(unreadable)
@@ -119,7 +119,7 @@ def _walk(top: str) -> Iterator[tuple[str, os.stat_result | Item]]:
 def _unreadable(errors: list[OSError]) -> Iterator[tuple[str, Item]]:
     while errors:
         error = errors.pop(0)
-        yield error.filename, FileError.of(ReadError(error.filename, f"cannot read ({error.strerror})"))
+        yield error.filename, FileError.of(unreadable(error.filename, error))
 
 
 def run(task: Task, items: list[Item], jobs: int) -> Iterator[FileResult]:

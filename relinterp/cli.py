@@ -57,7 +57,8 @@ def many_files(command):
                      help="Walk directories among PATH; files there that the command does not apply to "
                           "are skipped (listed with -v). Symlinks in them are not followed."),
         click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
-                     help="Work on N files at a time (default: the number of CPUs)."),
+                     help="Work on N files at a time (default: the CPUs this process may use: its "
+                          "affinity, within its cgroup's CPU quota)."),
         click.option("--json", "as_json", is_flag=True,
                      help="Print one JSON document (versioned; schema shipped as "
                           "relinterp/schema/report.schema.json) instead of text."),
@@ -185,6 +186,7 @@ def _run(task, paths, recursive: bool, jobs: int | None, as_json: bool, verbose:
     import json
 
     from .batch import exit_status, gather, run
+    from .cpus import usable_cpus
     from .render import render, summary_line
     from .report import document
     from .rewrite.stub import StubMismatch
@@ -193,7 +195,7 @@ def _run(task, paths, recursive: bool, jobs: int | None, as_json: bool, verbose:
     items = gather(paths, recursive)
     results = []
     try:
-        for result in run(task, items, jobs or os.cpu_count() or 1):
+        for result in run(task, items, jobs or usable_cpus()):
             results.append(result)
             out, err = render(result, verbose)
             for line in [] if as_json else out:
@@ -217,7 +219,7 @@ def _check_usage(paths: tuple[str, ...], recursive: bool, output: str | None) ->
     if not recursive:
         for path in paths:
             if os.path.isdir(path):
-                raise click.UsageError(f"{path}: is a directory (use -r to process the files in it)")
+                raise click.UsageError(f"{path}: is a directory, not a file (use -r to process the files in it)")
 
 
 # ---------------------------------------------------------------- bundle and verify

@@ -42,6 +42,13 @@ class ReadError(RelinterpError):
     """The file cannot be opened or read."""
 
 
+def unreadable(path: str | os.PathLike[str], error: OSError) -> ReadError:
+    """The one wording, in every command, of a file that cannot be read."""
+    if isinstance(error, IsADirectoryError):
+        return ReadError(path, "is a directory, not a file")
+    return ReadError(path, f"cannot read ({error.strerror})")
+
+
 class NotElfError(RelinterpError):
     """The file is not an ELF file at all."""
 

@@ -186,3 +186,26 @@ def test_verify_run_works_unprivileged(installed_wheel, project, sandbox):
             in result.stdout.splitlines()
     finally:
         shutil.rmtree(shared)
+
+
+# ---------------------------------------------------------------- one wording, paths as given
+
+COMMANDS = [("patch",), ("inspect",), ("restore",), ("bundle", "-o", "out"), ("verify",)]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[c[0] for c in COMMANDS])
+def test_every_command_words_a_missing_file_alike_with_the_path_as_given(tmp_path, command):
+    result = relinterp(command[0], "missing", *command[1:], cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == "missing: cannot read (No such file or directory)"
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[c[0] for c in COMMANDS])
+def test_every_command_words_a_directory_alike(tmp_path, command):
+    (tmp_path / "empty").mkdir()
+    result = relinterp(command[0], "empty", *command[1:], cwd=tmp_path)
+    assert result.returncode in (1, 2)
+    if command[0] == "verify":  # verify takes trees: a directory is what it checks
+        assert result.stderr == "empty: no program in this tree\n"
+    else:
+        assert "empty: is a directory, not a file" in result.stderr

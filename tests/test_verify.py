@@ -143,7 +143,8 @@ def test_json_report(tree, project):
 
 def test_a_path_that_does_not_exist_is_refused(tmp_path):
     result = verify(tmp_path / "nothing")
-    assert (result.returncode, result.stderr) == (1, f"{tmp_path / 'nothing'}: no such file or directory\n")
+    assert (result.returncode, result.stderr) == \
+        (1, f"{tmp_path / 'nothing'}: cannot read (No such file or directory)\n")
 
 
 def test_an_unreadable_elf_file_is_caught(tree):

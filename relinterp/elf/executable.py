@@ -22,7 +22,7 @@ from .bounds import check_program_table, check_section_table, check_segments
 from ..rewrite.config import CONFIG_SCHEMA, TRAILER_MAGIC, StubConfig, trailer_size, trailer_struct
 from .dynamic import DynamicInfo, read_dynamic
 from .overlay import OverlayView
-from ..errors import MalformedElfError, NotElfError, ReadError, RelinterpError, UnsupportedError
+from ..errors import MalformedElfError, NotElfError, RelinterpError, UnsupportedError, unreadable
 
 ELF_MAGIC = b"\x7fELF"
 MAX_STUB_SEGMENT = 1 << 20  # larger last segments are the program's own, not a stub's
@@ -123,7 +123,7 @@ def read_executable(path: str | os.PathLike[str]) -> Executable:
             size = os.fstat(stream.fileno()).st_size
             return _read(path, stream, size, find_patch=True)
     except OSError as error:
-        raise ReadError(path, f"cannot read ({error.strerror})") from None
+        raise unreadable(path, error) from None
 
 
 @lru_cache(maxsize=None)

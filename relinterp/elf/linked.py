@@ -18,7 +18,7 @@ from elftools.elf.elffile import ELFFile
 
 from .dynamic import DF_1_PIE
 from .executable import ELF_MAGIC, read_executable
-from ..errors import MalformedElfError, NotElfError, RelinterpError
+from ..errors import MalformedElfError, NotElfError, RelinterpError, unreadable
 
 # Tag numbers for the packed relative relocations (gABI, 2022); older pyelftools
 # releases have no names for them.
@@ -88,7 +88,7 @@ def read_linked_object(path: str | os.PathLike[str]) -> LinkedObject:
             stream.seek(0)
             return _read(path, ELFFile(stream))
     except OSError as error:
-        raise RelinterpError(path, f"cannot read ({error.strerror})") from None
+        raise unreadable(path, error) from None
     except (ELFError, ConstructError, ValueError, KeyError) as error:
         raise MalformedElfError(path, f"invalid ELF headers ({error})") from None
 

@@ -21,6 +21,7 @@ loader candidates and the directories its `$ORIGIN` entries name.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shlex
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from ..loaders.closure import FILE, MISSING, inside, resolve_closure
 from ..elf.linked import LinkedObject, is_elf, read_linked_object
 from ..elf.executable import read_executable
-from ..errors import RelinterpError, SandboxError
+from ..errors import RelinterpError, SandboxError, unreadable as read_error
 from .hostfiles import host_file_notes
 from .sandbox import RunResult
 from ..loaders.family import GLIBC, MUSL
@@ -86,7 +87,7 @@ class VerifyOptions:
 
 def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
     if not os.path.exists(target):
-        raise RelinterpError(target, "no such file or directory")
+        raise read_error(target, FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT)))
     if options.run is not None:
         _require_sandbox(target, options)
     if os.path.isdir(target):
