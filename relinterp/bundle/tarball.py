@@ -20,7 +20,8 @@ import tarfile
 from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
-# zlib's own default: as fast as `tar -czf`; level 9 takes about 3 times as long for 1%.
+# zlib's own default: as fast as `tar -czf`; level 9 took 2.6 times as long for 0.4% less
+# (bench/RESULTS-archive.md).
 LEVELS = {"gzip": (6, 1, 9), "xz": (6, 0, 9), "zstd": (3, 1, 19), "none": (None, None, None)}
 SUFFIXES = {".tar.gz": "gzip", ".tgz": "gzip", ".tar.xz": "xz", ".txz": "xz", ".tar.zst": "zstd",
             ".tar": "none"}
