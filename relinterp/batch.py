@@ -20,11 +20,12 @@ from dataclasses import dataclass, replace
 from typing import Union
 
 from . import api
-from .errors import (EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, NotElfError, NotExecutableError,
-                     NothingToPatchError, NotPatchedError, ReadError, RelinterpError, WriteError, unreadable)
+from .errors import (EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, BrokenInstallationError, NotElfError,
+                     NotExecutableError, NothingToPatchError, NotPatchedError, ReadError, RelinterpError, WriteError,
+                     unreadable as read_error)
 from .report import (ERROR, PATCHED, RESTORED, RESTORED_NOT_EXACT, SAME_FILE, SKIPPED, FileError,
                      FileResult, PatchResult, RestoreResult, SameFile, Skipped)
-from .rewrite.stub import StubMismatch, load_stub, supported_arches
+from .rewrite.stub import load_stub, supported_arches
 from .rewrite.write import relink
 
 # What a file found in a directory may be without it being an error: it is skipped.
@@ -110,7 +111,7 @@ def _walk(top: str) -> Iterator[tuple[str, os.stat_result | Item]]:
             try:
                 info = os.lstat(path)
             except OSError as error:
-                yield path, FileError.of(unreadable(path, error))
+                yield path, FileError.of(read_error(path, error))
                 continue
             yield path, Skipped(path, "symbolic link, not followed") if stat.S_ISLNK(info.st_mode) else info
     yield from _unreadable(unreadable)
@@ -119,7 +120,7 @@ def _walk(top: str) -> Iterator[tuple[str, os.stat_result | Item]]:
 def _unreadable(errors: list[OSError]) -> Iterator[tuple[str, Item]]:
     while errors:
         error = errors.pop(0)
-        yield error.filename, FileError.of(unreadable(error.filename, error))
+        yield error.filename, FileError.of(read_error(error.filename, error))
 
 
 def run(task: Task, items: list[Item], jobs: int) -> Iterator[FileResult]:
@@ -147,13 +148,12 @@ class _Guarded:
     def __call__(self, item: Input) -> FileResult:
         try:
             return self.task(item.path)
+        except BrokenInstallationError as error:  # about relinterp, reported for the file it stopped
+            return FileError(item.path, error.kind, f"{item.path}: {error.reason}", error.exit_code)
         except RelinterpError as error:
             if item.found and isinstance(error, SKIPPABLE[self.task.command]):
                 return Skipped(item.path, error.reason)
             return FileError.of(error)
-        except StubMismatch as error:
-            return FileError(item.path, "broken-installation", f"{item.path}: broken installation: {error}",
-                             EXIT_FAILED)
         except Exception as error:  # a defect: report it for this file, go on with the others
             return FileError(item.path, "internal", f"{item.path}: internal error: {type(error).__name__}: "
                                                     f"{error}", EXIT_FAILED)

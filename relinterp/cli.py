@@ -83,7 +83,8 @@ def _eager(name: str, help: str):
 
 @_eager("--version", "Show the version and each prebuilt stub (architecture, size, sha256), then exit.")
 def _show_version() -> int:
-    from .rewrite.stub import StubMismatch, load_stub, manifest
+    from .errors import BrokenInstallationError
+    from .rewrite.stub import load_stub, manifest
 
     data = manifest()
     click.echo(f"relinterp {__version__}")
@@ -92,8 +93,8 @@ def _show_version() -> int:
     for arch in sorted(data["stubs"]):
         try:
             stub = load_stub(arch)
-        except StubMismatch as error:
-            click.echo(f"relinterp: broken installation: {error}", err=True)
+        except BrokenInstallationError as error:
+            click.echo(str(error), err=True)
             broken += 1
             continue
         click.echo(f"  {arch}: {len(stub.code)} bytes, sha256 {stub.sha256}")
@@ -192,9 +193,8 @@ def _run(task, paths, recursive: bool, jobs: int | None, as_json: bool, verbose:
 
     from .batch import exit_status, gather, run
     from .cpus import usable_cpus
-    from .render import render, summary_line
-    from .report import document
-    from .rewrite.stub import StubMismatch
+    from .errors import RelinterpError
+    from .render.files import document, render, summary_line
 
     _check_usage(paths, recursive, task.output)
     items = gather(paths, recursive)
@@ -207,9 +207,9 @@ def _run(task, paths, recursive: bool, jobs: int | None, as_json: bool, verbose:
                 click.echo(line)
             for line in err:
                 click.echo(line, err=True)
-    except StubMismatch as error:
-        click.echo(f"relinterp: broken installation: {error}", err=True)
-        sys.exit(EXIT_FAILED)
+    except RelinterpError as error:  # not about one input (a broken installation): nothing more can run
+        click.echo(str(error), err=True)
+        sys.exit(error.exit_code)
     status = exit_status(results)
     if as_json:
         click.echo(json.dumps(document(task.command, results, status, **fields), indent=2))

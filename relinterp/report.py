@@ -6,12 +6,10 @@ shape, which relinterp/schema/report.schema.json describes (a test checks they a
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
 
-from . import __version__
 from .errors import RelinterpError
 
 if TYPE_CHECKING:
@@ -196,20 +194,6 @@ class FileError:
 FileResult = Union[PatchResult, RestoreResult, Inspection, Skipped, SameFile, FileError]
 
 
-def summary(results: Iterable[FileResult]) -> dict[str, int]:
-    """How many files ended in each status, and in all."""
-    counts = Counter(r.status for r in results)
-    return {"files": sum(counts.values()), **dict(sorted(counts.items()))}
-
-
-def document(command: str, results: list[FileResult], exit_code: int, **fields: Any) -> dict[str, Any]:
-    """The --json document: one per run, whatever the number of files."""
-    return {
-        "relinterp": __version__, "schema": SCHEMA, "command": command, **fields,
-        "files": [r.to_json() for r in results], "summary": summary(results), "exit_code": exit_code,
-    }
-
-
 def candidates_json(candidates: Iterable[LoaderCandidate]) -> list[dict[str, Any]]:
     return [{"path": c.path, "kind": c.kind, "provenance": c.provenance, "derived_from": c.derived_from}
             for c in candidates]
@@ -217,72 +201,3 @@ def candidates_json(candidates: Iterable[LoaderCandidate]) -> list[dict[str, Any
 
 def _path_list(value: str | None) -> list[str] | None:
     return None if value is None else value.split(":")
-
-
-# ---------------------------------------------------------------- bundle and verify
-# Each has its own schema file beside report.schema.json, with the same envelope:
-# relinterp, schema, command, exit_code.
-
-BUNDLE_SCHEMA = 1
-VERIFY_SCHEMA = 1
-
-
-def bundle_document(result, exit_code: int) -> dict[str, Any]:
-    """`bundle --json`: the tree made (or, with --dry-run, planned), file by file."""
-    archive = result.archive
-    return {
-        "relinterp": __version__, "schema": BUNDLE_SCHEMA, "command": "bundle", "dry_run": result.dry_run,
-        "output": result.output, "replaced": result.replaced,
-        "files": [_tree_file_json(f) for f in result.files],
-        "archive": None if archive is None else {"path": archive.path, "compression": str(archive.compression),
-                                                 "entries": result.tar_entries},
-        "errors": [], "exit_code": exit_code,
-    }
-
-
-def _tree_file_json(item) -> dict[str, Any]:
-    change = item.search_path
-    return {"path": item.dest, "role": item.role, "source": item.source, "link": item.link,
-            "search_path": None if change is None else {"tag": change.tag, "value": change.value},
-            "loader": item.loader_rel}
-
-
-def refusal_document(command: str, error: RelinterpError) -> dict[str, Any]:
-    """The --json document of a command that refused before doing anything: every problem
-    it found, each as it is printed on stderr."""
-    problems = getattr(error, "problems", None) or (error,)
-    return {"relinterp": __version__, "schema": BUNDLE_SCHEMA if command == "bundle" else VERIFY_SCHEMA,
-            "command": command, "errors": [_error_json(p) for p in problems], "exit_code": error.exit_code}
-
-
-def _error_json(error: RelinterpError) -> dict[str, Any]:
-    return {"path": error.path, "kind": error.kind, "message": str(error), "exit_code": error.exit_code}
-
-
-def verify_document(reports, exit_code: int) -> dict[str, Any]:
-    """`verify --json`: each tree's (or program's) checks, notes and runs."""
-    return {
-        "relinterp": __version__, "schema": VERIFY_SCHEMA, "command": "verify",
-        "ok": all(r.ok for r in reports),
-        "trees": [{
-            "target": r.target, "tree": r.tree, "ok": r.ok,
-            "findings": [_finding_json(f) for f in r.findings],
-            "notes": [_finding_json(f) for f in r.notes],
-            "programs": [_program_json(p) for p in r.programs],
-        } for r in reports],
-        "errors": [], "exit_code": exit_code,
-    }
-
-
-def _finding_json(finding) -> dict[str, Any]:
-    return {"path": finding.path, "check": finding.check, "message": finding.message}
-
-
-def _program_json(program) -> dict[str, Any]:
-    run = program.run
-    return {
-        "path": program.path, "ok": program.ok, "loader": program.loader, "libraries": program.libraries,
-        "findings": [_finding_json(f) for f in program.findings],
-        "run": None if run is None else {"argv": list(run.argv), "status": run.status, "stdout": run.stdout,
-                                         "stderr": run.stderr, "sandbox": run.sandbox},
-    }

@@ -1,6 +1,6 @@
 """The release-tree commands: `bundle` makes a tree, `verify` proves it needs nothing
 from the host.  Their modules are imported inside the commands, so that `relinterp
-patch` stays light; relinterp.render words their results, relinterp.report shapes --json."""
+patch` stays light; relinterp.render.trees words their results and --json documents."""
 
 from __future__ import annotations
 
@@ -74,9 +74,8 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
     from .bundle.assemble import Archive, build_bundle, plan_result
     from .bundle.plan import BundleOptions, plan_bundle
     from .bundle.progress import Progress
-    from .loaders.musl import split_list
-    from .render import bundle_lines
-    from .report import bundle_document
+    from .elf.searchlist import split_list
+    from .render.trees import bundle_document, bundle_lines
 
     archive = Archive(tarball, _archive_compression(tarball, compression)) if tarball else None
     options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
@@ -131,8 +130,7 @@ def _print_json(document) -> None:
               help="Print one JSON document (versioned; schema shipped as relinterp/schema/verify.schema.json).")
 def verify(targets, run_args, no_proc, timeout, sandbox, exclude, as_json) -> None:
     """Check that each tree (or program) needs nothing from the machine it runs on."""
-    from .render import verify_lines
-    from .report import verify_document
+    from .render.trees import verify_document, verify_lines
     from .verify.check import VerifyOptions, verify as verify_target
 
     options = VerifyOptions(run=run_args, exclude=exclude, proc=not no_proc, timeout=timeout, sandbox=sandbox)
@@ -152,7 +150,7 @@ def _or_refuse(operation, json_command: str | None = None):
     """operation(), or its refusal as "PATH: reason" lines on stderr and its exit status
     (and, for --json, the document that says so on stdout)."""
     from .errors import RelinterpError
-    from .report import refusal_document
+    from .render.trees import refusal_document
 
     try:
         return operation()

@@ -14,7 +14,7 @@ import pytest
 
 from arch_support import TARGETS
 from conftest import run, unavailable
-from relinterp.rewrite.config import CONFIG_FIELDS, CONFIG_SCHEMA, config_struct
+from relinterp.elf.record import CONFIG_FIELDS, CONFIG_SCHEMA, config_struct
 from relinterp.rewrite.stub import load_stub, manifest, stub_for
 
 ROOT = Path(__file__).resolve().parents[1]

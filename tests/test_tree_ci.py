@@ -166,7 +166,7 @@ def test_no_sandbox_is_its_own_error_not_a_programs_failure(tree, tmp_path):
                               "unshare+chroot: unshare not found)")
     assert "apt-get install bubblewrap" in message and "user namespaces" in message
     document = valid_document(relinterp("verify", tree, "--run", "value", "--json", env=env).stdout, "verify")
-    assert (document["exit_code"], document["errors"][0]["kind"]) == (EXIT_NO_SANDBOX, "sandbox")
+    assert (document["exit_code"], document["errors"][0]["kind"]) == (EXIT_NO_SANDBOX, "sandbox-unavailable")
 
 
 @pytest.mark.parametrize("sandbox", ["bwrap", "unshare+chroot"])

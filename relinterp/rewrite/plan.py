@@ -18,11 +18,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from elftools.construct import Container
-from elftools.elf.constants import P_FLAGS, SH_FLAGS
-
-from .config import ALIGN, MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
-from ..elf.executable import MAX_STUB_SEGMENT, Executable, Segment, file_offset
+from ..elf.executable import MAX_STUB_SEGMENT
+from ..elf.model import Executable, Segment, file_offset
+from ..elf.record import ALIGN, MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
+from ..elf.structs import PF_R, PF_X, PT_LOAD, SHF_ALLOC, SHF_EXECINSTR, SHT_NULL, SHT_PROGBITS, SHT_STRTAB, Phdr, Shdr
 from ..errors import CandidateError, ModifiedError, NothingToPatchError, NotExecutableError, UnsupportedError
 from .stub import StubBlob, supported_arches
 
@@ -98,37 +97,9 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
         raise ValueError(f"{exe.path}: the original of this patched file is unknown")
     stub = check_patchable(base, stub)
     check_candidates(exe.path, candidates)
-    structs = base.structs()
-    loads = base.loads()
-
-    align = max(max(s.align for s in loads), 1)
-    seg_offset = align_up(base.file_size, SEGMENT_FILE_ALIGN)
-    seg_vaddr = align_up(max(s.end for s in loads), align) + seg_offset % align
-    config = StubConfig(
-        entry=base.entry,
-        dynamic=base.dynamic,
-        candidates=candidates,
-        restore=RestoreRecord(original_size=base.file_size, header=base.header, phdrs=base.phdrs),
-        flags=flags,
-    )
-    segment_bytes = stub.code + config.pack(
-        seg_vaddr + stub.config_offset, stub.config_offset, base.little_endian
-    )
-    if len(segment_bytes) > MAX_STUB_SEGMENT:  # read_executable would not recognise it
-        raise UnsupportedError(exe.path, f"the stub segment would be {len(segment_bytes)} bytes "
-                                         f"(the record of {len(base.phdrs)} bytes of program headers "
-                                         f"included), at most {MAX_STUB_SEGMENT}")
-    segment = Segment(
-        index=len(base.segments) - 1,
-        type="PT_LOAD",
-        flags=P_FLAGS.PF_R | P_FLAGS.PF_X,
-        offset=seg_offset,
-        vaddr=seg_vaddr,
-        filesz=len(segment_bytes),
-        memsz=len(segment_bytes),
-        align=align,
-    )
-
+    structs = base.layouts()
+    segment, segment_bytes = _stub_segment(base, stub, candidates, flags)
+    seg_offset, seg_vaddr = segment.offset, segment.vaddr
     _check_address_space(base, segment)
     phdrs = _program_headers(base, structs, segment)
     names_offset = seg_offset + len(segment_bytes)
@@ -141,6 +112,25 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
     appended += segment_bytes + names + bytes(shoff - names_offset - len(names)) + shdrs
     writes = (Write(0, header), Write(base.phoff, phdrs), Write(base.file_size, bytes(appended)))
     return RewritePlan(keep=base.file_size, writes=writes, size=shoff + len(shdrs), segment=segment)
+
+
+def _stub_segment(base: Executable, stub: StubBlob, candidates: tuple[str, ...],
+                  flags: int) -> tuple[Segment, bytes]:
+    """The PT_LOAD for the stub, appended at EOF above every segment, and its bytes."""
+    loads = base.loads()
+    align = max(max(s.align for s in loads), 1)
+    seg_offset = align_up(base.file_size, SEGMENT_FILE_ALIGN)
+    seg_vaddr = align_up(max(s.end for s in loads), align) + seg_offset % align
+    config = StubConfig(entry=base.entry, dynamic=base.dynamic, candidates=candidates, flags=flags,
+                        restore=RestoreRecord(original_size=base.file_size, header=base.header, phdrs=base.phdrs))
+    segment_bytes = stub.code + config.pack(seg_vaddr + stub.config_offset, stub.config_offset, base.little_endian)
+    if len(segment_bytes) > MAX_STUB_SEGMENT:  # read_executable would not recognise it
+        raise UnsupportedError(base.path, f"the stub segment would be {len(segment_bytes)} bytes "
+                                          f"(the record of {len(base.phdrs)} bytes of program headers "
+                                          f"included), at most {MAX_STUB_SEGMENT}")
+    segment = Segment(index=len(base.segments) - 1, type="PT_LOAD", flags=PF_R | PF_X, offset=seg_offset,
+                      vaddr=seg_vaddr, filesz=len(segment_bytes), memsz=len(segment_bytes), align=align)
+    return segment, segment_bytes
 
 
 def _check_address_space(base: Executable, segment: Segment) -> None:
@@ -162,16 +152,17 @@ def _program_headers(base: Executable, structs, segment: Segment) -> bytes:
     entries = [base.phdrs[i : i + size] for i in range(0, len(base.phdrs), size)]
     interp = next(s.index for s in base.segments if s.type == "PT_INTERP")
     del entries[interp]
-    entries.append(structs.Elf_Phdr.build(Container(
-        p_type="PT_LOAD", p_flags=segment.flags, p_offset=segment.offset, p_vaddr=segment.vaddr,
-        p_paddr=segment.vaddr, p_filesz=segment.filesz, p_memsz=segment.memsz, p_align=segment.align,
+    entries.append(structs.phdr.build(Phdr(
+        p_type=PT_LOAD, p_flags=segment.flags, p_offset=segment.offset,
+        p_vaddr=segment.vaddr, p_paddr=segment.vaddr, p_filesz=segment.filesz, p_memsz=segment.memsz,
+        p_align=segment.align,
     )))
     return b"".join(entries)
 
 
-def _section(structs, name: int, kind: str, flags: int, addr: int, offset: int, size: int,
+def _section(structs, name: int, kind: int, flags: int, addr: int, offset: int, size: int,
              addralign: int) -> bytes:
-    return structs.Elf_Shdr.build(Container(
+    return structs.shdr.build(Shdr(
         sh_name=name, sh_type=kind, sh_flags=flags, sh_addr=addr, sh_offset=offset, sh_size=size,
         sh_link=0, sh_info=0, sh_addralign=addralign, sh_entsize=0,
     ))
@@ -182,32 +173,29 @@ def _section_headers(base: Executable, structs, segment: Segment, names_offset: 
     size = base.shentsize
     entries = [base.section_headers[i : i + size] for i in range(0, len(base.section_headers), size)]
     if not entries:
-        entries.append(_section(structs, 0, "SHT_NULL", 0, 0, 0, 0, 0))
+        entries.append(_section(structs, 0, SHT_NULL, 0, 0, 0, 0, 0))
     has_names = bool(base.section_names) and 0 < base.shstrndx < len(entries)
     names = base.section_names if has_names else b"\0"
-    entries.append(_section(structs, len(names), "SHT_PROGBITS", SH_FLAGS.SHF_ALLOC | SH_FLAGS.SHF_EXECINSTR,
+    entries.append(_section(structs, len(names), SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR,
                             segment.vaddr, segment.offset, segment.filesz, SEGMENT_FILE_ALIGN))
     names += SECTION_NAME + b"\0"
     if has_names:
         shstrndx = base.shstrndx
-        table = structs.Elf_Shdr.parse(entries[shstrndx])
-        table.sh_offset, table.sh_size = names_offset, len(names)
-        entries[shstrndx] = structs.Elf_Shdr.build(table)
+        table = structs.shdr.parse(entries[shstrndx])
+        entries[shstrndx] = structs.shdr.build(table._replace(sh_offset=names_offset, sh_size=len(names)))
     else:
         shstrndx = len(entries)
         name = len(names)
         names += b".shstrtab\0"
-        entries.append(_section(structs, name, "SHT_STRTAB", 0, 0, names_offset, len(names), 1))
+        entries.append(_section(structs, name, SHT_STRTAB, 0, 0, names_offset, len(names), 1))
     return names, b"".join(entries), shstrndx
 
 
 def _elf_header(base: Executable, structs, *, entry: int, shoff: int, shnum: int, shstrndx: int) -> bytes:
-    header = structs.Elf_Ehdr.parse(base.header)
-    if structs.Elf_Ehdr.build(header) != base.header:
-        raise UnsupportedError(base.path, "ELF header does not survive a parse/build round trip")
-    header.e_entry, header.e_shoff, header.e_shnum, header.e_shstrndx = entry, shoff, shnum, shstrndx
-    header.e_shentsize = structs.Elf_Shdr.sizeof()  # 0 in files that had no sections
-    return structs.Elf_Ehdr.build(header)
+    header = structs.ehdr.parse(base.header)
+    # e_shentsize: 0 in files that had no sections
+    return structs.ehdr.build(header._replace(e_entry=entry, e_shoff=shoff, e_shnum=shnum, e_shstrndx=shstrndx,
+                                              e_shentsize=structs.shdr.size))
 
 
 def plan_working_restore(exe: Executable) -> RewritePlan:
@@ -229,14 +217,12 @@ def plan_working_restore(exe: Executable) -> RewritePlan:
     offset = file_offset(current[:-1], interp.vaddr, interp.filesz)
     if offset is None or patch.original_interp is None:
         raise ModifiedError(exe.path, "the original interpreter path is no longer in the file: cannot restore")
-    structs, size = exe.structs(), exe.phentsize
+    structs, size = exe.layouts(), exe.phentsize
     entries = [exe.phdrs[i : i + size] for i in range(0, len(exe.phdrs) - size, size)]
-    entry = structs.Elf_Phdr.parse(patch.config.restore.phdrs[interp.index * size :])
-    entry.p_offset = offset
-    entries.insert(interp.index, structs.Elf_Phdr.build(entry))
-    header = structs.Elf_Ehdr.parse(exe.header)
-    header.e_entry = patch.config.entry
-    writes = [Write(0, structs.Elf_Ehdr.build(header)), Write(exe.phoff, b"".join(entries))]
+    entry = structs.phdr.parse(patch.config.restore.phdrs, interp.index * size)
+    entries.insert(interp.index, structs.phdr.build(entry._replace(p_offset=offset)))
+    header = structs.ehdr.parse(exe.header)._replace(e_entry=patch.config.entry)
+    writes = [Write(0, structs.ehdr.build(header)), Write(exe.phoff, b"".join(entries))]
     writes += _unload_stub_section(exe, structs, patch.segment)
     return RewritePlan(keep=exe.file_size, writes=tuple(writes), size=exe.file_size)
 
@@ -249,8 +235,7 @@ def _shape(segment: Segment) -> tuple:
 def _unload_stub_section(exe: Executable, structs, segment: Segment) -> list[Write]:
     size = exe.shentsize
     for at in range(0, len(exe.section_headers), size):
-        section = structs.Elf_Shdr.parse(exe.section_headers[at : at + size])
+        section = structs.shdr.parse(exe.section_headers, at)
         if (section.sh_offset, section.sh_size, section.sh_addr) == (segment.offset, segment.filesz, segment.vaddr):
-            section.sh_flags, section.sh_addr = 0, 0
-            return [Write(exe.shoff + at, structs.Elf_Shdr.build(section))]
+            return [Write(exe.shoff + at, structs.shdr.build(section._replace(sh_flags=0, sh_addr=0)))]
     return []

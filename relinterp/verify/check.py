@@ -29,14 +29,14 @@ from dataclasses import dataclass, field
 
 from ..loaders.closure import FILE, MISSING, inside, resolve_closure
 from ..elf.linked import LinkedObject, is_elf, read_linked_object
-from ..elf.executable import read_executable
-from ..errors import RelinterpError, SandboxError, unreadable as read_error
+from ..errors import NotExecutableError, RelinterpError, SandboxUnavailableError, unreadable as read_error
 from .hostfiles import host_file_notes
 from .sandbox import RunResult
 from ..loaders.family import GLIBC, MUSL
-from ..loaders.linkcheck import link_problems
+from ..loaders.linkcheck import link_problems, machine_problem, relr_problem
 from ..loaders.rules import loader_family, loader_rules
-from ..loaders.musl import ORIGIN, RELR_SINCE, musl_version, split_list
+from ..elf.searchlist import expand_origin, origin_relative, other_tokens, split_list
+from ..loaders.musl import musl_version
 from ..loaders.searchpath import entry_in_tree
 
 LOADER_TOKEN = re.compile(r"\$(\{(LIB|PLATFORM)\}|(LIB|PLATFORM)(?![A-Za-z0-9_]))")
@@ -95,11 +95,11 @@ def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
         elves, unreadable = _elf_files(tree)
         programs = [obj for obj in elves if obj.is_program]
         if not programs:
-            raise RelinterpError(target, "no program in this tree")
+            raise NotExecutableError(target, "no program in this tree")
     else:
         programs = [read_linked_object(target)]
         if not programs[0].is_program:
-            raise RelinterpError(target, f"not a program (ELF type {programs[0].elf_type})")
+            raise NotExecutableError(target, f"not a program (ELF type {programs[0].elf_type})")
         tree, elves, unreadable = _tree_of(programs[0]), None, []
     report = TreeReport(target, tree, findings=[Finding(_rel(e.path, tree), "file", e.reason) for e in unreadable])
     libraries = [o.path for o in elves or () if not o.is_program]
@@ -157,7 +157,7 @@ def _check_loader(program: LinkedObject, tree: str, report: ProgramReport) -> Li
         return None
     origin = os.path.dirname(os.path.realpath(program.path))
     chosen = None
-    for candidate in read_executable(program.path).patch.config.candidates:
+    for candidate in program.model.patch.config.candidates:
         path = os.path.normpath(os.path.join(origin, candidate))
         if os.path.isabs(candidate) or not inside(path, tree):
             report.findings.append(Finding(here, "loader", f"loader candidate {candidate} is outside the tree"))
@@ -183,23 +183,19 @@ def _check_loader(program: LinkedObject, tree: str, report: ProgramReport) -> Li
 
 def _check_relocations(objects: list[LinkedObject], loader: str, tree: str) -> list[Finding]:
     version = musl_version(loader)
-    if version is not None and version >= RELR_SINCE:
-        return []
-    have = "musl " + ".".join(map(str, version)) if version else "a musl of unknown version"
-    need = ".".join(map(str, RELR_SINCE))
-    return [Finding(_rel(o.path, tree), "relocations", f"uses DT_RELR relocations, which need musl >= {need}; "
-                                                       f"the loader is {have}") for o in objects if o.relr]
+    problems = ((o, relr_problem(o, version)) for o in objects)
+    return [Finding(_rel(o.path, tree), "relocations", why) for o, why in problems if why]
 
 
 def _check_files(tree: str, objects: list[LinkedObject], first: LinkedObject, family: str) -> list[Finding]:
     findings = []
     for obj in sorted(objects, key=lambda o: o.path):
         here = _rel(obj.path, tree)
-        if obj.abi != first.abi:
-            findings.append(Finding(here, "machine", f"{obj.machine} ({obj.elfclass}-bit) differs from "
-                                                     f"{_rel(first.path, tree)}'s {first.machine}"))
+        mismatch = machine_problem(obj, first, f"{_rel(first.path, tree)}'s")
+        if mismatch:
+            findings.append(Finding(here, "machine", mismatch))
         text = obj.search_path or ""
-        if family == MUSL and "$" in ORIGIN.sub("", text):
+        if family == MUSL and other_tokens(text):
             findings.append(Finding(here, "search-path", f"{text!r} uses a token musl does not expand "
                                                          "(it ignores the whole list)"))
             continue
@@ -230,12 +226,12 @@ def _check_symlinks(tree: str) -> list[Finding]:
 
 def _require_sandbox(target: str, options: VerifyOptions) -> None:
     """Before any check: a run that cannot happen here is the machine's problem, not the tree's."""
-    from .sandbox import SandboxUnavailable, available_sandbox
+    from .sandbox import available_sandbox
 
     try:
         available_sandbox(options.sandbox)
-    except SandboxUnavailable as error:
-        raise SandboxError(target, f"--run: {error}") from None
+    except SandboxUnavailableError as error:
+        raise SandboxUnavailableError(f"--run: {error.reason}", target) from None
 
 
 def _run(program: LinkedObject, tree: str, options: VerifyOptions):
@@ -275,10 +271,10 @@ def _tree_of(program: LinkedObject) -> str:
     places = [origin]
     if program.patched:
         places += [os.path.normpath(os.path.join(origin, c)) for c in
-                   read_executable(program.path).patch.config.candidates if not os.path.isabs(c)]
+                   program.model.patch.config.candidates if not os.path.isabs(c)]
     for entry in split_list(program.search_path or ""):
-        if ORIGIN.match(entry) and "$" not in ORIGIN.sub("", entry):
-            places.append(os.path.normpath(ORIGIN.sub(lambda _: origin, entry)))
+        if origin_relative(entry) is not None:
+            places.append(os.path.normpath(expand_origin(entry, origin)))
     return os.path.commonpath(places)
 
 

@@ -5,7 +5,7 @@ library, no shell.  A program that starts there needs nothing but the kernel.
 bubblewrap (`bwrap`) makes the root where it can; else unshare + chroot does, as root or,
 unprivileged, inside a new user namespace where the user is root.  Both need namespaces
 the kernel lets this user create; when neither works the run cannot happen, which is
-not the program's fault: SandboxUnavailable says what to install or enable.
+not the program's fault: SandboxUnavailableError says what to install or enable.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+
+from ..errors import SandboxUnavailableError
 
 MOUNT_POINT = "/bundle"
 BWRAP, CHROOT = "bwrap", "unshare+chroot"
@@ -46,10 +48,6 @@ class RunResult:
     sandbox: str  # BWRAP or CHROOT
 
 
-class SandboxUnavailable(Exception):
-    """No way to make an empty root on this machine; the message says what to do."""
-
-
 ENABLE_HINT = ("install bubblewrap (apt-get install bubblewrap), or let unprivileged users create "
                "user namespaces (sysctl user.max_user_namespaces=15000; on Debian 11 and older "
                "kernel.unprivileged_userns_clone=1; in a container, allow unshare/clone in its seccomp profile)")
@@ -65,7 +63,7 @@ def available_sandbox(preferred: str | None = None) -> str:
         if why is None:
             return method
         reasons.append(f"{method}: {why}")
-    raise SandboxUnavailable(f"cannot make an empty root here ({'; '.join(reasons)}): {ENABLE_HINT}")
+    raise SandboxUnavailableError(f"cannot make an empty root here ({'; '.join(reasons)}): {ENABLE_HINT}")
 
 
 def _probe(method: str) -> str | None:

@@ -1,4 +1,6 @@
-"""The stub's config block: the one definition of its layout (stub/config.h mirrors it).
+"""relinterp's record in a patched file: the stub's config block, the one definition of
+its layout (stub/config.h mirrors it).  It belongs to the file format, so it is read
+with the rest of the file (relinterp.elf.executable) and written by relinterp.rewrite.
 
 The patcher appends one segment to the program; its bytes are
 
@@ -15,9 +17,10 @@ All fields are fixed-width whatever the ELF class, in the patched file's byte or
 from __future__ import annotations
 
 import os
+import struct
+from collections import namedtuple
 from dataclasses import dataclass
-
-from elftools.construct import Bytes, Container, Struct, UBInt32, UBInt64, ULInt32, ULInt64
+from functools import lru_cache
 
 CONFIG_SCHEMA = 1
 TRAILER_MAGIC = b"RELINTRP"
@@ -47,24 +50,42 @@ CONFIG_FIELDS = (
 )
 
 
-def _uint(bits: int, little_endian: bool):
-    return {(32, True): ULInt32, (64, True): ULInt64, (32, False): UBInt32, (64, False): UBInt64}[
-        bits, little_endian
-    ]
+Trailer = namedtuple("Trailer", "magic config_offset schema")
+RestoreSizes = namedtuple("RestoreSizes", "original_size header_size phdrs_size")
+ConfigFields = namedtuple("ConfigFields", [name for name, _ in CONFIG_FIELDS])
 
 
-def config_struct(little_endian: bool) -> Struct:
-    return Struct("relinterp_config", *(_uint(bits, little_endian)(name) for name, bits in CONFIG_FIELDS))
+class RecordLayout:
+    """A fixed-width record of the config block, in one byte order."""
+
+    def __init__(self, record, fmt: str, little_endian: bool) -> None:
+        self.record = record
+        self.struct = struct.Struct(("<" if little_endian else ">") + fmt)
+
+    def sizeof(self) -> int:
+        return self.struct.size
+
+    def parse(self, data: bytes):
+        return self.record._make(self.struct.unpack_from(data))
+
+    def build(self, record) -> bytes:
+        return self.struct.pack(*record)
 
 
-def trailer_struct(little_endian: bool) -> Struct:
-    u32 = _uint(32, little_endian)
-    return Struct("relinterp_trailer", Bytes("magic", 8), u32("config_offset"), u32("schema"))
+@lru_cache(maxsize=None)
+def config_struct(little_endian: bool) -> RecordLayout:
+    return RecordLayout(ConfigFields, "".join("I" if bits == 32 else "Q" for _, bits in CONFIG_FIELDS),
+                        little_endian)
 
 
-def restore_header_struct(little_endian: bool) -> Struct:
-    u32, u64 = _uint(32, little_endian), _uint(64, little_endian)
-    return Struct("relinterp_restore", u64("original_size"), u32("header_size"), u32("phdrs_size"))
+@lru_cache(maxsize=None)
+def trailer_struct(little_endian: bool) -> RecordLayout:
+    return RecordLayout(Trailer, "8sII", little_endian)
+
+
+@lru_cache(maxsize=None)
+def restore_header_struct(little_endian: bool) -> RecordLayout:
+    return RecordLayout(RestoreSizes, "QII", little_endian)
 
 
 def _pad(data: bytes) -> bytes:
@@ -100,11 +121,7 @@ class StubConfig:
         candidates = _pad(b"".join(os.fsencode(c) + b"\0" for c in self.candidates))
         restore = _pad(
             restore_header_struct(little_endian).build(
-                Container(
-                    original_size=self.restore.original_size,
-                    header_size=len(self.restore.header),
-                    phdrs_size=len(self.restore.phdrs),
-                )
+                RestoreSizes(self.restore.original_size, len(self.restore.header), len(self.restore.phdrs))
             )
             + self.restore.header
             + self.restore.phdrs
@@ -112,7 +129,7 @@ class StubConfig:
         candidates_at = header.sizeof()
         restore_at = candidates_at + len(candidates)
         block = header.build(
-            Container(
+            ConfigFields(
                 config_vaddr=config_vaddr,
                 entry=self.entry,
                 dynamic=self.dynamic,
@@ -125,7 +142,7 @@ class StubConfig:
             )
         )
         trailer = trailer_struct(little_endian).build(
-            Container(magic=TRAILER_MAGIC, config_offset=config_offset, schema=CONFIG_SCHEMA)
+            Trailer(magic=TRAILER_MAGIC, config_offset=config_offset, schema=CONFIG_SCHEMA)
         )
         return block + candidates + restore + trailer
 

@@ -1,6 +1,6 @@
-"""Results as text for people: what goes to stdout, and what to stderr.
-
-Machines read --json instead (relinterp.report); this module only words it.
+"""What patch, restore and inspect print: each result as text for people (stdout and
+stderr), and the --json document of a run for machines (each result's part of it is
+its own to_json(), relinterp.report).
 """
 
 from __future__ import annotations
@@ -8,16 +8,16 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .loaders.family import libc_family
-
-from .report import (ALREADY_PATCHED, ERROR, INSPECTED, PATCHED, RESTORED, RESTORED_NOT_EXACT, SAME_FILE,
+from .. import __version__
+from ..loaders.family import libc_family
+from ..report import (SCHEMA, ALREADY_PATCHED, ERROR, INSPECTED, PATCHED, RESTORED, RESTORED_NOT_EXACT, SAME_FILE,
                      SKIPPED, WOULD_PATCH, FileError, FileResult, Inspection, PatchResult, RestoreResult,
                      SameFile, Skipped)
 
 if TYPE_CHECKING:
-    from .rewrite.candidates import LoaderCandidate
+    from ..rewrite.candidates import LoaderCandidate
 
 # In the order the summary line lists them.
 LABELS = {
@@ -129,76 +129,15 @@ def _inspection(result: Inspection, verbose: bool) -> list[str]:
     return lines
 
 
-# ---------------------------------------------------------------- bundle
-
-def bundle_lines(result, verbose: bool) -> list[str]:
-    """A BundleResult (relinterp.bundle.assemble): every file with -v or --dry-run, then
-    the tree and the archive."""
-    from .bundle.plan import LIBRARY, LOADER_FILE, PROGRAM
-
-    lines = [_tree_file(result.output, item) for item in result.files] if verbose or result.dry_run else []
-    programs, libraries, loaders = (sum(f.role == role for f in result.files)
-                                    for role in (PROGRAM, LIBRARY, LOADER_FILE))
-    if result.dry_run:
-        state = ("would replace the earlier tree" if result.replaced else "would be a new tree") + \
-            "; nothing written (--dry-run)"
-    else:
-        state = "replaced the earlier tree" if result.replaced else "new tree"
-    loader = " and the loader" if loaders else ""
-    lines.append(f"{result.output}: {_count(programs, 'program', 'programs')}, "
-                 f"{_count(libraries, 'library', 'libraries')}{loader} ({state})")
-    if result.archive is not None:
-        written = "would be written" if result.tar_entries is None else f"{result.tar_entries} entries"
-        lines.append(f"{result.archive.path}: {written} ({result.archive.compression})")
-    return lines
+def summary(results: Iterable[FileResult]) -> dict[str, int]:
+    """How many files ended in each status, and in all."""
+    counts = Counter(r.status for r in results)
+    return {"files": sum(counts.values()), **dict(sorted(counts.items()))}
 
 
-def _tree_file(output: str, item) -> str:
-    from .bundle.plan import ALIAS, LOADER_FILE, PROGRAM
-
-    where = f"{output}/{item.dest}"
-    if item.role == ALIAS:
-        return f"{where} -> {item.link}"
-    notes = []
-    if item.search_path is not None:
-        change = item.search_path
-        notes.append(f"{change.tag} {change.value}" if change.value else "RPATH/RUNPATH removed")
-    if item.role == PROGRAM and item.loader_rel:
-        notes.append(f"patched, loader $ORIGIN/{item.loader_rel}")
-    if item.role == LOADER_FILE:
-        notes.append("loader")
-    return f"{where} <- {item.source}" + (f" ({'; '.join(notes)})" if notes else "")
-
-
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
-
-
-# ---------------------------------------------------------------- verify
-
-def verify_lines(report) -> list[str]:
-    """A TreeReport (relinterp.verify.check): one line per program and per failed check,
-    prefixed by the tree as the user named it; the program's output indented with "|"."""
-    tree = _tree_as_given(report)
-    lines = []
-    for program in report.programs:
-        libs = _count(len(program.libraries), "library", "libraries")
-        lines.append(f"{tree}: {program.path}: loader {program.loader or '-'}, {libs} inside the tree")
-        if program.run is not None:
-            status = "timed out" if program.run.status is None else f"exit status {program.run.status}"
-            lines.append(f"{tree}: {program.path}: ran {' '.join(program.run.argv)} in an empty root: {status}")
-            lines += [f"  | {line}" for line in (program.run.stdout + program.run.stderr).splitlines()]
-    lines += [f"{tree}: NOTE {note.path}: {note.check}: {note.message}" for note in report.notes]
-    failed = [f for p in report.programs for f in p.findings] + report.findings
-    lines += [f"{tree}: FAIL {finding.path}: {finding.check}: {finding.message}" for finding in failed]
-    lines.append(f"{report.target}: " + ("ok" if report.ok else f"FAILED ({_count(len(failed), 'problem', 'problems')})"))
-    return lines
-
-
-def _tree_as_given(report) -> str:
-    """The tree as the user named it: the target itself when it is the tree, else the
-    tree relative to the working directory when it lies there."""
-    if os.path.isdir(report.target):
-        return report.target.rstrip("/") or "/"
-    here = os.getcwd()
-    return os.path.relpath(report.tree) if (report.tree + "/").startswith(here + "/") else report.tree
+def document(command: str, results: list[FileResult], exit_code: int, **fields: Any) -> dict[str, Any]:
+    """The --json document: one per run, whatever the number of files."""
+    return {
+        "relinterp": __version__, "schema": SCHEMA, "command": command, **fields,
+        "files": [r.to_json() for r in results], "summary": summary(results), "exit_code": exit_code,
+    }
