@@ -25,8 +25,9 @@ from functools import lru_cache
 CONFIG_SCHEMA = 1
 TRAILER_MAGIC = b"RELINTRP"
 # The stub builds "$ORIGIN/candidate" in a 4096-byte buffer (PATH_SIZE in relinterp.c);
-# leave room for the program's directory.  It sizes its failure message for
-# MAX_CANDIDATES paths.  Mirrored in stub/config.h.
+# leave room for the program's directory.  It records why each of at most MAX_CANDIDATES
+# failed, and reads no more.  Mirrored in stub/config.h; every constant there is compared
+# with these by tests/test_stub_blob.py.
 MAX_CANDIDATE_BYTES = 1024
 MAX_CANDIDATES = 16
 ALIGN = 8
@@ -40,7 +41,7 @@ CONFIG_FLAGS = {"FLAG_DERIVED": FLAG_DERIVED, "FLAG_SYSTEM_FALLBACK": FLAG_SYSTE
 CONFIG_FIELDS = (
     ("config_vaddr", 64),
     ("entry", 64),
-    ("dynamic", 64),
+    ("dynamic", 64),  # PT_DYNAMIC's p_vaddr at patch time, for tools: the stub finds it via AT_PHDR
     ("flags", 32),
     ("ncandidates", 32),
     ("candidates", 32),
