@@ -10,7 +10,6 @@ import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .rewrite.candidates import choose_candidates, config_flags, recorded_candidates
@@ -22,10 +21,13 @@ from .rewrite.plan import check_patchable, plan_patch, plan_restore, plan_workin
 from .report import (ALREADY_PATCHED, PATCHED, RESTORED, RESTORED_NOT_EXACT, WOULD_PATCH, Inspection,
                      PatchInfo, PatchResult, RestoreResult, StubInfo, StubSegment)
 from .rewrite.stub import StubBlob, stub_for
-
-if TYPE_CHECKING:
-    from .rewrite.candidates import LoaderCandidate
 from .rewrite.write import apply_plan
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which costs `relinterp patch` the import of typing
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .rewrite.candidates import LoaderCandidate
 
 __all__ = ["PatchOptions", "patch", "restore", "inspect", "PatchResult", "RestoreResult", "Inspection",
            "PATCHED", "ALREADY_PATCHED", "WOULD_PATCH", "RESTORED", "RESTORED_NOT_EXACT"]

@@ -11,6 +11,7 @@ packages=(
   g++ libc6-dev                 # glibc test programs, C and C++, bundled with the machine's glibc
   binutils-aarch64-linux-gnu    # real foreign-machine ELF files for refusal tests
   patchelf                      # benchmark baseline
+  strace                        # the stub's system calls: a test, bench/startup.py
   util-linux                    # unshare, setpriv, mount
   bubblewrap                    # relinterp verify --run: the empty root
   zstd xz-utils                 # bundle --tar --compress zstd (the command); reading .tar.xz in tests

