@@ -115,8 +115,8 @@ def test_wheel_metadata_names_the_license_by_expression_and_the_one_version(dist
 
 
 @pytest.mark.usefixtures("namespace")
-def test_installed_wheel_patches_a_program_that_runs_without_the_system_loader(installed_wheel, make_dist):
-    dist = make_dist("probe", patch=False)
+def test_installed_wheel_patches_a_program_that_runs_without_the_system_loader(installed_wheel, ship_program):
+    dist = ship_program("probe", patch=False)
     control = run_hidden([dist.app])
     assert control.returncode == 127, control.stdout + control.stderr
     patched = run([installed_wheel.relinterp, "patch", dist.app, "--loader-rel", LOADER_REL], text=True)

@@ -16,7 +16,7 @@ import tempfile
 
 import pytest
 
-from bundle_support import bundle, bundle_chain, project  # noqa: F401 (project: a fixture)
+from bundle_support import bundle, bundle_chain
 from conftest import relinterp, run
 from relinterp import __version__
 from relinterp.errors import EXIT_NO_SANDBOX
