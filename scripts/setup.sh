@@ -12,6 +12,8 @@ packages=(
   binutils-aarch64-linux-gnu    # real foreign-machine ELF files for refusal tests
   patchelf                      # benchmark baseline
   strace                        # the stub's system calls: a test, bench/startup.py
+  gdb gdb-multiarch ltrace      # debugging and tracing patched programs, natively and under qemu-user
+  elfutils pax-utils            # what tools read from a patched file: eu-elflint, eu-strip, scanelf, lddtree
   util-linux                    # unshare, setpriv, mount
   bubblewrap                    # relinterp verify --run: the empty root
   zstd xz-utils                 # bundle --tar --compress zstd (the command); reading .tar.xz in tests

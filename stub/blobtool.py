@@ -81,6 +81,8 @@ HINTS = {
     "R_RISCV_NONE": "left by linker relaxation, which may make addressing gp-relative: "
                     "build with -mno-relax",
 }
+# The stub's own `_dl_debug_state` (debug_hook.h): the last this many bytes of its code.
+DEBUG_STATE_SIZE = 16
 # The only allocated section the blob may have (code and constants, see stub.ld).
 IMAGE_SECTION = ".text"
 
@@ -209,6 +211,8 @@ def extract(args: argparse.Namespace) -> None:
     config = elf.symbol_value("relinterp_config")
     if text.addr != 0 or entry != elf.entry or config != len(blob):
         raise UnsafeStub("layout: the image must start at 0 and end at relinterp_config")
+    if elf.symbol_value("relinterp_debug_state") != config - DEBUG_STATE_SIZE:
+        raise UnsafeStub(f"layout: relinterp_debug_state must be the last {DEBUG_STATE_SIZE} bytes of the code")
     meta = {
         "arch": args.arch,
         "machine": elf.machine,
