@@ -21,7 +21,8 @@ from dataclasses import dataclass, replace
 
 from . import api
 from .errors import (EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, BrokenInstallationError, NotElfError,
-                     NotExecutableError, NothingToPatchError, NotPatchedError, ReadError, RelinterpError, WriteError)
+                     NotExecutableError, NothingToPatchError, NotPatchedError, ReadError, RelinterpError, WriteError,
+                     unreadable as read_error)
 from .report import (ERROR, PATCHED, RESTORED, RESTORED_NOT_EXACT, SAME_FILE, SKIPPED, FileError,
                      PatchResult, RestoreResult, SameFile, Skipped)
 from .rewrite.stub import load_stub, supported_arches
@@ -119,7 +120,7 @@ def _walk(top: str) -> Iterator[tuple[str, os.stat_result | Item]]:
             try:
                 info = os.lstat(path)
             except OSError as error:
-                yield path, FileError.of(ReadError(path, f"cannot read ({error.strerror})"))
+                yield path, FileError.of(read_error(path, error))
                 continue
             if stat.S_ISLNK(info.st_mode):
                 yield path, Skipped(path, "symbolic link, not followed")
@@ -133,7 +134,7 @@ def _walk(top: str) -> Iterator[tuple[str, os.stat_result | Item]]:
 def _unreadable(errors: list[OSError]) -> Iterator[tuple[str, Item]]:
     while errors:
         error = errors.pop(0)
-        yield error.filename, FileError.of(ReadError(error.filename, f"cannot read ({error.strerror})"))
+        yield error.filename, FileError.of(read_error(error.filename, error))
 
 
 def run(task: Task, items: list[Item], jobs: int) -> Iterator[FileResult]:

@@ -13,7 +13,8 @@ import click
 
 from . import __version__
 from .errors import EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_USAGE
-from .params import NonEmpty, Seconds, ShellWords
+from .params import NonEmpty
+from .tree_cli import bundle, verify
 
 EXIT_STATUS_HELP = f"""
 \b
@@ -59,7 +60,8 @@ def many_files(command):
                      help="Walk directories among PATH; files there that the command does not apply to "
                           "are skipped (listed with -v). Symlinks in them are not followed."),
         click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
-                     help="Work on N files at a time (default: the number of CPUs)."),
+                     help="Work on N files at a time (default: the CPUs this process may use: its "
+                          "affinity, within its cgroup's CPU quota)."),
         click.option("--json", "as_json", is_flag=True,
                      help="Print one JSON document (versioned; schema shipped as "
                           "relinterp/schema/report.schema.json) instead of text."),
@@ -68,14 +70,60 @@ def many_files(command):
     return functools.reduce(lambda f, option: option(f), reversed(options), command)
 
 
+def _eager(name: str, help: str):
+    """A flag that prints something about the installation and exits, like --version."""
+
+    def decorate(show):
+        def callback(ctx, param, value):
+            if value and not ctx.resilient_parsing:
+                ctx.exit(show())
+        return click.option(name, is_flag=True, expose_value=False, is_eager=True, callback=callback,
+                            help=help)
+
+    return decorate
+
+
+@_eager("--version", "Show the version and each prebuilt stub (architecture, size, sha256), then exit.")
+def _show_version() -> int:
+    from .errors import BrokenInstallationError
+    from .rewrite.stub import load_stub, manifest
+
+    data = manifest()
+    click.echo(f"relinterp {__version__}")
+    click.echo(f"stubs: manifest {data['manifest_version']}, config schema {data['config_schema']}")
+    broken = 0
+    for arch in sorted(data["stubs"]):
+        try:
+            stub = load_stub(arch)
+        except BrokenInstallationError as error:
+            click.echo(str(error), err=True)
+            broken += 1
+            continue
+        click.echo(f"  {arch}: {len(stub.code)} bytes, sha256 {stub.sha256}")
+    return EXIT_FAILED if broken else EXIT_OK
+
+
+@_eager("--cmakedir", "Print the directory holding relinterpConfig.cmake (for -Drelinterp_DIR=...), then exit.")
+def _show_cmakedir() -> int:
+    from pathlib import Path
+
+    click.echo(Path(__file__).resolve().parent / "cmake")
+    return EXIT_OK
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_STATUS_HELP)
-@click.version_option(__version__, prog_name="relinterp")
+@_show_version
+@_show_cmakedir
 def main() -> None:
     """Make dynamic Linux executables find their loader relative to themselves.
 
     A patched program starts directly, from any directory it is copied to, with no
     loader installed on the machine: its loader ships beside it.
     """
+
+
+main.add_command(bundle)
+main.add_command(verify)
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
@@ -149,94 +197,4 @@ def _check_usage(paths: tuple[str, ...], recursive: bool, output: str | None) ->
     if not recursive:
         for path in paths:
             if os.path.isdir(path):
-                raise click.UsageError(f"{path}: is a directory (use -r to process the files in it)")
-
-
-# ---------------------------------------------------------------- bundle and verify
-# Release trees: `bundle` makes one, `verify` proves it needs nothing from the host.
-# Their modules are imported inside the commands, so that `relinterp patch` stays light.
-
-TREE_STATUS_HELP = f"""
-\b
-Exit status:
-  {EXIT_OK}  done: the tree is complete (bundle), every check passed (verify)
-  {EXIT_FAILED}  refused, nothing written (bundle); a check failed (verify)
-  {EXIT_USAGE}  usage error
-"""
-
-
-@main.command(epilog=TREE_STATUS_HELP)
-@click.argument("apps", nargs=-1, required=True, metavar="APP...")
-@click.option("-o", "--output", required=True, type=NonEmpty(), metavar="DIR",
-              help="The tree to make. An earlier tree there (only BIN_DIR and LIB_DIR) is replaced "
-                   "atomically; anything else there is refused.")
-@click.option("--lib-dir", default="lib", type=NonEmpty(), show_default=True, metavar="LIB_DIR",
-              help="Where the libraries and the loader go, inside DIR.")
-@click.option("--bin-dir", default="bin", type=NonEmpty(), show_default=True, metavar="BIN_DIR",
-              help="Where the programs go, inside DIR.")
-@click.option("--loader", type=NonEmpty(), metavar="PATH",
-              help="The loader to ship (default: the programs' PT_INTERP).")
-@click.option("--include", multiple=True, type=NonEmpty(), metavar="LIB_OR_GLOB",
-              help="A library the programs dlopen(): a name (searched as dlopen would), a path or a glob. "
-                   "Repeatable.")
-@click.option("--exclude", multiple=True, type=NonEmpty(), metavar="GLOB",
-              help="Leave libraries whose NEEDED name matches GLOB to the target system. Repeatable.")
-@click.option("--library-path", multiple=True, metavar="DIRS",
-              help="Search these ':'-separated directories first, as LD_LIBRARY_PATH would be. Repeatable.")
-@click.option("--tar", "tarball", type=NonEmpty(), metavar="OUT.tar.gz",
-              help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners).")
-def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_path, tarball) -> None:
-    """Make DIR, a tree that runs APP... on any Linux: the programs in BIN_DIR, patched to
-    find their loader in LIB_DIR, with every library they need (musl or glibc programs)."""
-    from .bundle.assemble import build_bundle
-    from .bundle.plan import BundleOptions, plan_bundle
-    from .elf.searchlist import split_list
-    from .render.trees import bundle_lines
-
-    options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
-                            library_path=tuple(d for dirs in library_path for d in split_list(dirs)))
-    result = _or_refuse(lambda: build_bundle(plan_bundle(apps, output, options), tarball))
-    for line in bundle_lines(result):
-        click.echo(line)
-
-
-@main.command(epilog=TREE_STATUS_HELP)
-@click.argument("targets", nargs=-1, required=True, metavar="DIR_OR_APP...")
-@click.option("--run", "run_args", type=ShellWords(), metavar="'ARGS'",
-              help="Also run each program with ARGS (shell-quoted) in an empty root holding only the tree "
-                   "and /proc, /dev, /tmp; it must exit with status 0.")
-@click.option("--no-proc", is_flag=True, help="With --run: leave /proc out of the empty root.")
-@click.option("--timeout", default=60.0, show_default=True, type=Seconds(), metavar="SECONDS",
-              help="With --run: the time limit.")
-@click.option("--sandbox", type=click.Choice(["bwrap", "unshare+chroot"]),
-              help="With --run: how to make the empty root (default: bwrap where it works, else, as root, "
-                   "unshare+chroot).")
-@click.option("--exclude", multiple=True, type=NonEmpty(), metavar="GLOB",
-              help="Libraries whose NEEDED name matches GLOB are expected from the target system. Repeatable.")
-@click.option("--json", "as_json", is_flag=True, help="Print one versioned JSON object.")
-def verify(targets, run_args, no_proc, timeout, sandbox, exclude, as_json) -> None:
-    """Check that each tree (or program) needs nothing from the machine it runs on."""
-    import json
-
-    from .render.trees import verify_json, verify_lines
-    from .verify.check import VerifyOptions, verify as verify_target
-
-    options = VerifyOptions(run=run_args, exclude=exclude, proc=not no_proc, timeout=timeout, sandbox=sandbox)
-    reports = _or_refuse(lambda: [verify_target(target, options) for target in targets])
-    if as_json:
-        click.echo(json.dumps(verify_json(reports), indent=2))
-    else:
-        for line in (line for report in reports for line in verify_lines(report)):
-            click.echo(line)
-    sys.exit(EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED)
-
-
-def _or_refuse(operation):
-    """operation(), or its refusal as "PATH: reason" lines on stderr and its exit status."""
-    from .errors import RelinterpError
-
-    try:
-        return operation()
-    except RelinterpError as error:
-        click.echo(str(error), err=True)
-        sys.exit(error.exit_code)
+                raise click.UsageError(f"{path}: is a directory, not a file (use -r to process the files in it)")

@@ -13,6 +13,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # an input was refused or could not be written
 EXIT_USAGE = 2  # bad command line (click's own status for usage errors)
 EXIT_NOTHING_TO_DO = 3  # a static executable to patch, an unpatched file to restore
+EXIT_NO_SANDBOX = 4  # verify --run: no empty root can be made on this machine; nothing was run
 
 
 class RelinterpError(Exception):
@@ -39,6 +40,13 @@ def error_kind(cls: type) -> str:
 
 class ReadError(RelinterpError):
     """The file cannot be opened or read."""
+
+
+def unreadable(path: str | os.PathLike[str], error: OSError) -> ReadError:
+    """The one wording, in every command, of a file that cannot be read."""
+    if isinstance(error, IsADirectoryError):
+        return ReadError(path, "is a directory, not a file")
+    return ReadError(path, f"cannot read ({error.strerror})")
 
 
 class NotElfError(RelinterpError):
@@ -111,10 +119,13 @@ class BrokenInstallationError(RelinterpError):
 
 
 class SandboxUnavailableError(RelinterpError):
-    """No way to make an empty root on this machine (verify --run)."""
+    """`verify --run` cannot make an empty root on this machine: nothing was run, and no
+    program is judged by it.  The message says what to install or enable."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__("relinterp", reason)
+    exit_code = EXIT_NO_SANDBOX
+
+    def __init__(self, reason: str, path: str | os.PathLike[str] = "relinterp") -> None:
+        super().__init__(path, reason)
 
 
 class BundleError(RelinterpError):
@@ -128,3 +139,4 @@ class BundleError(RelinterpError):
 
     def __str__(self) -> str:
         return "\n".join([*(str(p) for p in self.problems), f"{self.path}: {self.reason}"])
+

@@ -104,6 +104,7 @@ def run_files(command: str, paths: Sequence[str], options: dict, say: Callable[.
 
     from .api import PatchOptions
     from .batch import Task, exit_status, gather, run
+    from .cpus import usable_cpus
     from .errors import RelinterpError
     from .render.files import document, render, summary_line
 
@@ -114,7 +115,7 @@ def run_files(command: str, paths: Sequence[str], options: dict, say: Callable[.
         else Task(command, output=output)
     results = []
     try:
-        for result in run(task, gather(paths, bool(recursive)), jobs or os.cpu_count() or 1):
+        for result in run(task, gather(paths, bool(recursive)), jobs or usable_cpus()):
             results.append(result)
             out, err = render(result, bool(verbose))
             for line in [] if as_json else out:

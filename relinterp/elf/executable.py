@@ -10,7 +10,7 @@ import os
 import struct
 from dataclasses import replace
 
-from ..errors import MalformedElfError, ReadError, RelinterpError, UnsupportedError
+from ..errors import MalformedElfError, RelinterpError, UnsupportedError, unreadable
 from .model import Executable, Patch, Segment, file_offset, parse_segments, read_model
 from .overlay import OverlayView
 from .record import CONFIG_SCHEMA, TRAILER_MAGIC, StubConfig, trailer_size, trailer_struct
@@ -27,7 +27,7 @@ def read_executable(path: str | os.PathLike[str]) -> Executable:
             patch = _read_patch(exe, stream) if exe.interp is None else None
             return exe if patch is None else replace(exe, patch=patch)
     except OSError as error:
-        raise ReadError(path, f"cannot read ({error.strerror})") from None
+        raise unreadable(path, error) from None
     except (struct.error, ValueError, KeyError) as error:
         raise MalformedElfError(path, f"relinterp record is corrupt ({error})") from None
 

@@ -44,6 +44,7 @@ from .family import GLIBC, libc_family
 
 CACHE = "ld.so.cache"
 PRIVATE = "GLIBC_PRIVATE"  # the versions by which libc.so.6 and the loader share internals
+GENERIC_PACKAGE = "GNU libc"  # glibc's PKGVERSION when the builder names none
 TOKEN = re.compile(r"\$(?:\{(ORIGIN|LIB|PLATFORM)\}|(ORIGIN|LIB|PLATFORM)(?![A-Za-z0-9_]))")
 # The banner glibc builds into libc.so.6 ("GNU C Library (Debian GLIBC 2.36-9+deb12u14)
 # stable release version 2.36.") and, since 2.33, into ld.so ("ld.so (...) ... 2.36.").
@@ -117,6 +118,33 @@ def is_glibc_loader(path: str, soname: str | None) -> bool:
 def glibc_build(path: str) -> str | None:
     """Which glibc build the file is from, by the banner libc.so.6 and ld.so carry:
     "PACKAGE VERSION RELEASE", e.g. "Debian GLIBC 2.36-9+deb12u14 2.36 stable"."""
+    parts = _banner(path)
+    if parts is None:
+        return None
+    package, release, version = parts
+    return " ".join(filter(None, (package, version, release)))
+
+
+def glibc_package(path: str) -> str | None:
+    """The package string of the build (glibc's --with-pkgversion), from the banner of
+    libc.so.6 or ld.so: "Debian GLIBC 2.36-9+deb12u14".  None for glibc's default
+    "GNU libc", which names no build."""
+    parts = _banner(path)
+    return parts[0] if parts and parts[0] and parts[0] != GENERIC_PACKAGE else None
+
+
+def carries_package(path: str, package: str) -> bool:
+    """glibc's own programs (getent, iconv, ldconfig...) print "NAME (PACKAGE) VERSION"
+    for --version and so carry "(PACKAGE) " as a string: the build they come from."""
+    try:
+        with open(path, "rb") as stream:
+            return b"(" + package.encode() + b") \0" in stream.read()
+    except OSError:
+        return False
+
+
+@functools.lru_cache(maxsize=32)
+def _banner(path: str) -> tuple[str, str, str] | None:
     try:
         with open_regular(path) as stream:
             match = BANNER.search(stream.read())
@@ -125,7 +153,7 @@ def glibc_build(path: str) -> str | None:
     if match is None:
         return None
     package, release, version = (part.decode("ascii", "replace").strip() if part else "" for part in match.groups())
-    return " ".join(filter(None, (package, version, release)))
+    return package, release, version
 
 
 class GlibcRules:

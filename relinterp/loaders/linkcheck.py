@@ -12,9 +12,11 @@ For glibc:
   between builds; glibc checks only that the version names exist, so a mismatch crashes
   or misbehaves instead of failing cleanly.  The build is told by the banner both files
   carry; for a loader older than glibc 2.33 (no banner), by both lying in one directory.
-- Any other file needing GLIBC_PRIVATE (libm.so.6, libresolv.so.2, NSS modules) is part
-  of that build too.  Those files carry no banner, so: it must lie in libc.so.6's
-  directory, or be a copy of the file of its name there.
+- Any other file needing GLIBC_PRIVATE is part of that build too, wherever it lies.  The
+  build is told by what identifies it: glibc's programs (getent, iconv, pldd...) carry
+  the build's package string "(Debian GLIBC 2.36-9+deb12u14) " for --version, the one in
+  libc.so.6's banner; libraries (libm.so.6, libresolv.so.2, NSS modules) carry none, so
+  they must lie in libc.so.6's directory or be a copy of the file of its name there.
 - Every symbol version a file needs (GLIBC_2.34, GLIBCXX_3.4.30, ...) must be defined by
   the file its name resolves to: glibc's loader refuses to start otherwise
   ("version `GLIBC_2.38' not found").  This is how a glibc too old for the program shows.
@@ -29,7 +31,7 @@ from collections.abc import Iterator
 
 from .closure import FILE, LOADER, Closure
 from ..elf.linked import LinkedObject
-from .glibc import PRIVATE, glibc_build
+from .glibc import PRIVATE, carries_package, glibc_build, glibc_package
 from .musl import RELR_SINCE
 
 
@@ -56,8 +58,9 @@ def link_problems(closure: Closure, loader: str, libc_soname: str = "libc.so.6")
     if libc is not None:
         yield from _same_build(libc, loader, libc_soname)
         libc_dir = os.path.dirname(os.path.realpath(libc.path))
+        package = glibc_package(libc.path)
         for obj in closure.objects:
-            if obj is not libc and _needs_private(obj) and not _beside(obj.path, libc_dir):
+            if obj is not libc and _needs_private(obj) and not _from_libc_build(obj, libc_dir, package):
                 yield obj.path, (f"uses glibc's private interfaces ({PRIVATE}), so it belongs to the build of "
                                  f"{libc.path}, but is not the {os.path.basename(obj.path)} of {libc_dir}: "
                                  "ship that one")
@@ -86,6 +89,10 @@ def _same_build(libc: LinkedObject, loader: str, libc_soname: str) -> Iterator[t
     elif os.path.dirname(os.path.realpath(libc.path)) != os.path.dirname(os.path.realpath(loader)):
         yield libc.path, (f"cannot tell that {libc_soname} and the loader {loader} come from one glibc build "
                           "(no version banner, different directories)")
+
+
+def _from_libc_build(obj: LinkedObject, libc_dir: str, package: str | None) -> bool:
+    return _beside(obj.path, libc_dir) or (package is not None and carries_package(obj.path, package))
 
 
 def _beside(path: str, directory: str) -> bool:

@@ -1,80 +1,119 @@
-"""What bundle and verify print: the tree bundle made, line by line; each verified tree
-as text, or all of them as one versioned JSON object (verify --json)."""
+"""What bundle and verify print: the tree bundle made (or, with --dry-run, would make),
+each verified tree as text, and each command's versioned JSON document (schemas in
+relinterp/schema/: bundle.schema.json, verify.schema.json), with the envelope every
+command's document has (relinterp, schema, command, exit_code)."""
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from .. import __version__
 from ..bundle.plan import ALIAS, LIBRARY, LOADER_FILE, PROGRAM
 
 if TYPE_CHECKING:
     from ..bundle.assemble import BundleResult
+    from ..bundle.plan import TreeFile
+    from ..errors import RelinterpError
     from ..verify.check import Finding, ProgramReport, TreeReport
 
-VERIFY_SCHEMA = 1  # of verify --json
+# Bumped when a field changes meaning or disappears; new fields keep the number.
+BUNDLE_SCHEMA = 1
+VERIFY_SCHEMA = 1
 
 
-def bundle_lines(result: BundleResult) -> list[str]:
-    """What `relinterp bundle` prints: one line per file of the tree, then the totals."""
-    lines = []
-    for item in result.files:
-        where = f"{result.output}/{item.dest}"
-        if item.role == ALIAS:
-            lines.append(f"{where} -> {item.link}")
-            continue
-        notes = []
-        if item.search_path is not None:
-            change = item.search_path
-            notes.append(f"{change.tag.removeprefix('DT_')} {change.value}" if change.value else "RPATH/RUNPATH removed")
-        if item.role == PROGRAM and item.loader_rel:
-            notes.append(f"patched, loader $ORIGIN/{item.loader_rel}")
-        if item.role == LOADER_FILE:
-            notes.append("loader")
-        lines.append(f"{where} <- {item.source}" + (f" ({'; '.join(notes)})" if notes else ""))
+# ---------------------------------------------------------------- bundle
+
+def bundle_lines(result: BundleResult, verbose: bool) -> list[str]:
+    """What `relinterp bundle` prints: every file with -v or --dry-run, then the tree and
+    the archive."""
+    lines = [_tree_file(result.output, item) for item in result.files] if verbose or result.dry_run else []
     programs, libraries, loaders = (sum(f.role == role for f in result.files)
                                     for role in (PROGRAM, LIBRARY, LOADER_FILE))
-    state = "replaced the earlier tree" if result.replaced else "new tree"
+    if result.dry_run:
+        state = ("would replace the earlier tree" if result.replaced else "would be a new tree") + \
+            "; nothing written (--dry-run)"
+    else:
+        state = "replaced the earlier tree" if result.replaced else "new tree"
     loader = " and the loader" if loaders else ""
     lines.append(f"{result.output}: {_count(programs, 'program', 'programs')}, "
                  f"{_count(libraries, 'library', 'libraries')}{loader} ({state})")
-    if result.tarball:
-        lines.append(f"{result.tarball}: {result.tar_entries} entries")
+    if result.archive is not None:
+        written = "would be written" if result.tar_entries is None else f"{result.tar_entries} entries"
+        lines.append(f"{result.archive.path}: {written} ({result.archive.compression})")
     return lines
 
 
+def _tree_file(output: str, item: TreeFile) -> str:
+    where = f"{output}/{item.dest}"
+    if item.role == ALIAS:
+        return f"{where} -> {item.link}"
+    notes = []
+    if item.search_path is not None:
+        change = item.search_path
+        notes.append(f"{change.tag.removeprefix('DT_')} {change.value}" if change.value else "RPATH/RUNPATH removed")
+    if item.role == PROGRAM and item.loader_rel:
+        notes.append(f"patched, loader $ORIGIN/{item.loader_rel}")
+    if item.role == LOADER_FILE:
+        notes.append("loader")
+    return f"{where} <- {item.source}" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def bundle_document(result: BundleResult, exit_code: int) -> dict[str, Any]:
+    """`bundle --json`: the tree made (or, with --dry-run, planned), file by file."""
+    archive = result.archive
+    return {
+        "relinterp": __version__, "schema": BUNDLE_SCHEMA, "command": "bundle", "dry_run": result.dry_run,
+        "output": result.output, "replaced": result.replaced,
+        "files": [_tree_file_json(f) for f in result.files],
+        "archive": None if archive is None else {"path": archive.path, "compression": str(archive.compression),
+                                                 "entries": result.tar_entries},
+        "errors": [], "exit_code": exit_code,
+    }
+
+
+def _tree_file_json(item: TreeFile) -> dict[str, Any]:
+    change = item.search_path
+    return {"path": item.dest, "role": item.role, "source": item.source, "link": item.link,
+            "search_path": None if change is None else {"tag": change.tag, "value": change.value},
+            "loader": item.loader_rel}
+
+
+# ---------------------------------------------------------------- verify
+
 def verify_lines(report: TreeReport) -> list[str]:
     """What `relinterp verify` prints of one tree: one line per program and per failed
-    check, prefixed by the tree (relative to the working directory when it lies there);
-    the program's output indented with "|"."""
+    check, prefixed by the tree as the user named it; the program's output indented
+    with "|"."""
+    tree = _tree_as_given(report)
     lines = []
-    here = os.getcwd()
-    tree = os.path.relpath(report.tree) if (report.tree + "/").startswith(here + "/") else report.tree
     for program in report.programs:
         libs = _count(len(program.libraries), "library", "libraries")
         lines.append(f"{tree}: {program.path}: loader {program.loader or '-'}, {libs} inside the tree")
         if program.run is not None:
             status = "timed out" if program.run.status is None else f"exit status {program.run.status}"
             lines.append(f"{tree}: {program.path}: ran {' '.join(program.run.argv)} in an empty root: {status}")
-            for line in (program.run.stdout + program.run.stderr).splitlines():
-                lines.append(f"  | {line}")
-    for note in report.notes:
-        lines.append(f"{tree}: NOTE {note.path}: {note.check}: {note.message}")
-    for finding in [f for p in report.programs for f in p.findings] + report.findings:
-        lines.append(f"{tree}: FAIL {finding.path}: {finding.check}: {finding.message}")
-    problems = sum(len(p.findings) for p in report.programs) + len(report.findings)
-    lines.append(f"{report.target}: " + ("ok" if report.ok else f"FAILED ({_count(problems, 'problem', 'problems')})"))
+            lines += [f"  | {line}" for line in (program.run.stdout + program.run.stderr).splitlines()]
+    lines += [f"{tree}: NOTE {note.path}: {note.check}: {note.message}" for note in report.notes]
+    failed = [f for p in report.programs for f in p.findings] + report.findings
+    lines += [f"{tree}: FAIL {finding.path}: {finding.check}: {finding.message}" for finding in failed]
+    lines.append(f"{report.target}: " + ("ok" if report.ok else f"FAILED ({_count(len(failed), 'problem', 'problems')})"))
     return lines
 
 
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
+def _tree_as_given(report: TreeReport) -> str:
+    """The tree as the user named it: the target itself when it is the tree, else the
+    tree relative to the working directory when it lies there."""
+    if os.path.isdir(report.target):
+        return report.target.rstrip("/") or "/"
+    here = os.getcwd()
+    return os.path.relpath(report.tree) if (report.tree + "/").startswith(here + "/") else report.tree
 
 
-def verify_json(reports: list[TreeReport]) -> dict:
-    """The versioned object `relinterp verify --json` prints."""
+def verify_document(reports: list[TreeReport], exit_code: int) -> dict[str, Any]:
+    """`verify --json`: each tree's (or program's) checks, notes and runs."""
     return {
-        "schema": VERIFY_SCHEMA,
+        "relinterp": __version__, "schema": VERIFY_SCHEMA, "command": "verify",
         "ok": all(r.ok for r in reports),
         "trees": [{
             "target": r.target, "tree": r.tree, "ok": r.ok,
@@ -82,14 +121,15 @@ def verify_json(reports: list[TreeReport]) -> dict:
             "notes": [_finding_json(f) for f in r.notes],
             "programs": [_program_json(p) for p in r.programs],
         } for r in reports],
+        "errors": [], "exit_code": exit_code,
     }
 
 
-def _finding_json(finding: Finding) -> dict:
+def _finding_json(finding: Finding) -> dict[str, Any]:
     return {"path": finding.path, "check": finding.check, "message": finding.message}
 
 
-def _program_json(program: ProgramReport) -> dict:
+def _program_json(program: ProgramReport) -> dict[str, Any]:
     run = program.run
     return {
         "path": program.path, "ok": program.ok, "loader": program.loader, "libraries": program.libraries,
@@ -97,3 +137,21 @@ def _program_json(program: ProgramReport) -> dict:
         "run": None if run is None else {"argv": list(run.argv), "status": run.status, "stdout": run.stdout,
                                          "stderr": run.stderr, "sandbox": run.sandbox},
     }
+
+
+# ---------------------------------------------------------------- both
+
+def refusal_document(command: str, error: RelinterpError) -> dict[str, Any]:
+    """The --json document of a command that refused before doing anything: every problem
+    it found, each as it is printed on stderr."""
+    problems = getattr(error, "problems", None) or (error,)
+    return {"relinterp": __version__, "schema": BUNDLE_SCHEMA if command == "bundle" else VERIFY_SCHEMA,
+            "command": command, "errors": [_error_json(p) for p in problems], "exit_code": error.exit_code}
+
+
+def _error_json(error: RelinterpError) -> dict[str, Any]:
+    return {"path": error.path, "kind": error.kind, "message": str(error), "exit_code": error.exit_code}
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"

@@ -21,6 +21,7 @@ loader candidates and the directories its `$ORIGIN` entries name.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shlex
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 
 from ..loaders.closure import FILE, MISSING, inside, resolve_closure
 from ..elf.linked import LinkedObject, is_elf, read_linked_object
-from ..errors import NotExecutableError, ReadError, RelinterpError
+from ..errors import NotExecutableError, RelinterpError, SandboxUnavailableError, unreadable as read_error
 from .hostfiles import host_file_notes
 from .sandbox import RunResult
 from ..loaders.family import GLIBC, MUSL
@@ -86,7 +87,9 @@ class VerifyOptions:
 
 def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
     if not os.path.exists(target):
-        raise ReadError(target, "no such file or directory")
+        raise read_error(target, FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT)))
+    if options.run is not None:
+        _require_sandbox(target, options)
     if os.path.isdir(target):
         tree = os.path.abspath(target)
         elves, unreadable = _elf_files(tree)
@@ -219,6 +222,16 @@ def _check_symlinks(tree: str) -> list[Finding]:
             if os.path.isabs(text) or target == ".." or target.startswith("../"):
                 findings.append(Finding(_rel(path, tree), "symlink", f"points to {text}, outside the tree"))
     return findings
+
+
+def _require_sandbox(target: str, options: VerifyOptions) -> None:
+    """Before any check: a run that cannot happen here is the machine's problem, not the tree's."""
+    from .sandbox import available_sandbox
+
+    try:
+        available_sandbox(options.sandbox)
+    except SandboxUnavailableError as error:
+        raise SandboxUnavailableError(f"--run: {error.reason}", target) from None
 
 
 def _run(program: LinkedObject, tree: str, options: VerifyOptions):

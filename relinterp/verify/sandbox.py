@@ -2,8 +2,10 @@
 /bundle, read-only) and /proc, /dev, /tmp.  Nothing of the host is there: no loader, no
 library, no shell.  A program that starts there needs nothing but the kernel.
 
-bubblewrap (`bwrap`) makes the root where it can; as root, unshare + chroot does when
-bwrap is missing or cannot create namespaces here.
+bubblewrap (`bwrap`) makes the root where it can; else unshare + chroot does, as root or,
+unprivileged, inside a new user namespace where the user is root.  Both need namespaces
+the kernel lets this user create; when neither works the run cannot happen, which is
+not the program's fault: SandboxUnavailableError says what to install or enable.
 """
 
 from __future__ import annotations
@@ -46,29 +48,55 @@ class RunResult:
     sandbox: str  # BWRAP or CHROOT
 
 
+ENABLE_HINT = ("install bubblewrap (apt-get install bubblewrap), or let unprivileged users create "
+               "user namespaces (sysctl user.max_user_namespaces=15000; on Debian 11 and older "
+               "kernel.unprivileged_userns_clone=1; in a container, allow unshare/clone in its seccomp profile)")
+
+
 @functools.lru_cache(maxsize=None)
-def available_sandbox() -> str:
-    bwrap = shutil.which("bwrap")
-    if bwrap is not None:
-        probe = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
-                                "--proc", "/proc", "--dev", "/dev", "true"], capture_output=True, text=True)
-        if probe.returncode == 0:
-            return BWRAP
-        why = probe.stderr.strip() or f"exit status {probe.returncode}"
+def available_sandbox(preferred: str | None = None) -> str:
+    """The first way to make an empty root that works here (`preferred` only, if given),
+    each tried for real on a trivial command."""
+    reasons = []
+    for method in (preferred,) if preferred else SANDBOXES:
+        why = _probe(method)
+        if why is None:
+            return method
+        reasons.append(f"{method}: {why}")
+    raise SandboxUnavailableError(f"cannot make an empty root here ({'; '.join(reasons)}): {ENABLE_HINT}")
+
+
+def _probe(method: str) -> str | None:
+    """Why `method` cannot make a root here, or None when it can."""
+    missing = [tool for tool in _tools(method) if shutil.which(tool) is None]
+    if missing:
+        return f"{', '.join(missing)} not found"
+    if method == BWRAP:
+        command = ["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
+                   "--proc", "/proc", "--dev", "/dev", "true"]
     else:
-        why = "bwrap not found (apt-get install bubblewrap)"
-    if os.geteuid() == 0 and all(shutil.which(tool) for tool in ("unshare", "mount", "chroot")):
-        return CHROOT
-    raise SandboxUnavailableError(f"cannot make an empty root: {why}; unshare + chroot needs root")
+        command = [*_unshare(), "true"]
+    probe = subprocess.run(command, capture_output=True, text=True)
+    if probe.returncode == 0:
+        return None
+    return (probe.stderr.strip().splitlines() or [f"exit status {probe.returncode}"])[-1]
+
+
+def _tools(method: str) -> tuple[str, ...]:
+    return ("bwrap",) if method == BWRAP else ("unshare", "mount", "chroot")
+
+
+def _unshare() -> list[str]:
+    """New namespaces for unshare+chroot; unprivileged, a user namespace too, in which
+    this user is root and may mount and chroot."""
+    user = ["--user", "--map-root-user"] if os.geteuid() != 0 else []
+    return ["unshare", *user, "--mount", "--pid", "--ipc", "--uts", "--net", "--kill-child", "--"]
 
 
 def run_in_empty_root(tree: str, program: str, args: list[str], *, proc: bool = True, timeout: float = 60,
                       sandbox: str | None = None) -> RunResult:
     """Run `program` (relative to `tree`) with `args` where only the tree exists."""
-    method = sandbox or available_sandbox()
-    needed = ("bwrap",) if method == BWRAP else ("unshare", "mount", "chroot")
-    if not all(shutil.which(tool) for tool in needed):
-        raise SandboxUnavailableError(f"cannot make an empty root with {method}: needs {', '.join(needed)}")
+    method = available_sandbox(sandbox)
     inner = os.path.join(MOUNT_POINT, program)
     argv = (inner, *args)
     env = {"PATH": os.path.dirname(inner), "HOME": "/tmp"}
@@ -78,8 +106,7 @@ def run_in_empty_root(tree: str, program: str, args: list[str], *, proc: bool = 
                        "--ro-bind", tree, MOUNT_POINT, "--dev", "/dev", "--tmpfs", "/tmp",
                        *(("--proc", "/proc") if proc else ()), "--chdir", "/tmp", "--", *argv]
         else:
-            command = ["unshare", "--mount", "--pid", "--ipc", "--uts", "--net", "--kill-child", "--",
-                       "sh", "-c", CHROOT_SCRIPT, "sh", root, tree, "1" if proc else "0",
+            command = [*_unshare(), "sh", "-c", CHROOT_SCRIPT, "sh", root, tree, "1" if proc else "0",
                        shutil.which("chroot") or "/usr/sbin/chroot", *argv]
             env = {"PATH": HOST_PATH, "PROGRAM_PATH": env["PATH"]}
         try:

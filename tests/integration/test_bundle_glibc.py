@@ -280,3 +280,39 @@ def test_without_proc_glibc_cannot_expand_the_programs_origin_and_verify_says_so
     lines = result.stdout.splitlines()
     assert f"{tree}: FAIL bin/probe: libraries: libprobe.so: not found inside the tree" in lines
     assert any("error while loading shared libraries: libprobe.so" in line for line in lines), lines
+
+
+def glibc_tools() -> list[Path]:
+    tools = [shutil.which(name) for name in ("getent", "iconv")]
+    if None in tools:
+        pytest.skip("glibc's getent and iconv are needed (libc-bin)")
+    return [Path(tool) for tool in tools]
+
+
+def test_glibcs_own_programs_are_bundled_from_wherever_they_live_and_run_in_an_empty_root(system_glibc, tmp_path):
+    """getent and iconv use GLIBC_PRIVATE and live in /usr/bin, not beside libc.so.6: they
+    are of its build all the same, which they name ("(PACKAGE) " for --version)."""
+    tools = glibc_tools()
+    out = tmp_path / "dist"
+    result = bundle(*tools, "-o", out)
+    assert result.returncode == 0, result.stderr
+    checked = verify(out, "--run", "--version")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    for tool in tools:
+        host = run([tool, "--version"], text=True).stdout.splitlines()[0]
+        assert f"  | {host}" in checked.stdout.splitlines()  # the same program, run in the empty root
+    listed = verify(out, "--run", "-l")  # iconv's built-in character sets; getent has no -l and says so
+    assert "  | UTF-8//" in listed.stdout.splitlines()
+
+
+def test_a_glibc_program_naming_another_build_is_refused(system_glibc, tmp_path):
+    getent = glibc_tools()[0]
+    data = getent.read_bytes()
+    package = re.search(rb"\(([^()\0]+)\) \0", data).group(1)
+    other = tmp_path / "getent"
+    other.write_bytes(data.replace(b"(" + package + b") \0", b"(" + b"X" * len(package) + b") \0"))
+    other.chmod(0o755)
+    result = bundle(other, "-o", tmp_path / "dist")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{other}: uses glibc's private interfaces (GLIBC_PRIVATE)"), result.stderr
+    assert not (tmp_path / "dist").exists()

@@ -28,8 +28,10 @@ def test_help_documents_the_exit_statuses(command):
         assert line in result.output
 
 
-def test_version_is_the_package_version():
-    assert invoke("--version").output.strip() == f"relinterp, version {relinterp.__version__}"
+def test_version_is_the_package_version_and_names_each_stub():
+    lines = invoke("--version").output.splitlines()
+    assert lines[0] == f"relinterp {relinterp.__version__}"
+    assert any(line.startswith("  x86_64: ") and " sha256 " in line for line in lines)
 
 
 def test_verbose_patch_reports_the_plan(programs, tmp_path):

@@ -156,7 +156,7 @@ def test_a_static_program_among_patched_ones_is_reported_but_the_run_succeeds(pr
 
 
 @pytest.mark.parametrize("args, message", [
-    (["DIR"], "is a directory (use -r to process the files in it)"),
+    (["DIR"], "is a directory, not a file (use -r to process the files in it)"),
     (["APP", "APP", "-o", "OUT"], "-o/--output takes exactly one PATH and no -r"),
     (["-r", "DIR", "-o", "OUT"], "-o/--output takes exactly one PATH and no -r"),
     (["APP", "-j", "0"], "0 is not in the range x>=1"),

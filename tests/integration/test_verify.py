@@ -11,6 +11,8 @@ import pytest
 
 from bundle_support import bundle, bundle_chain, compile_c
 from conftest import PROGRAMS, relinterp, run
+from relinterp import __version__ as relinterp_version
+from report_support import valid_document
 from relinterp.verify.sandbox import SANDBOXES
 
 pytestmark = pytest.mark.usefixtures("musl_gcc")
@@ -126,8 +128,9 @@ def test_excluded_libraries_are_expected_from_the_target(project, tmp_path):
 def test_json_report(tree, project):
     result = verify(tree, project["chain"], "--json", "--run", "exit 3")
     assert result.returncode == 1
-    report = json.loads(result.stdout)
-    assert (report["schema"], report["ok"]) == (1, False)
+    report = valid_document(result.stdout, "verify")
+    assert (report["relinterp"], report["command"], report["schema"], report["ok"], report["exit_code"]) == \
+        (relinterp_version, "verify", 1, False, 1)
     bundled, unpatched = report["trees"]
     program = bundled["programs"][0]
     assert (bundled["ok"], program["path"], program["loader"]) == (False, "bin/chain", "lib/ld-musl-x86_64.so.1")
@@ -140,7 +143,8 @@ def test_json_report(tree, project):
 
 def test_a_path_that_does_not_exist_is_refused(tmp_path):
     result = verify(tmp_path / "nothing")
-    assert (result.returncode, result.stderr) == (1, f"{tmp_path / 'nothing'}: no such file or directory\n")
+    assert (result.returncode, result.stderr) == \
+        (1, f"{tmp_path / 'nothing'}: cannot read (No such file or directory)\n")
 
 
 def test_an_unreadable_elf_file_is_caught(tree):

@@ -1,0 +1,164 @@
+"""The release-tree commands: `bundle` makes a tree, `verify` proves it needs nothing
+from the host.  Their modules are imported inside the commands, so that `relinterp
+patch` stays light; relinterp.render.trees words their results and --json documents."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .errors import EXIT_FAILED, EXIT_NO_SANDBOX, EXIT_OK, EXIT_USAGE
+from .params import NonEmpty, Seconds, ShellWords
+
+TREE_STATUS_HELP = f"""
+\b
+Exit status:
+  {EXIT_OK}  done: the tree is complete (bundle), every check passed (verify)
+  {EXIT_FAILED}  refused, nothing written (bundle); a check failed (verify)
+  {EXIT_USAGE}  usage error
+  {EXIT_NO_SANDBOX}  verify --run: no empty root can be made on this machine (nothing was
+     run; the message says what to install or enable)
+"""
+
+
+class CompressionType(click.ParamType):
+    """--compress METHOD[:LEVEL], checked when the command line is read (exit status 2)."""
+
+    name = "METHOD[:LEVEL]"
+
+    def convert(self, value, param, ctx):
+        from .bundle.tarball import Compression, CompressionError, parse_compression
+
+        if isinstance(value, Compression):
+            return value
+        try:
+            return parse_compression(value)
+        except CompressionError as error:
+            self.fail(str(error), param, ctx)
+
+
+@click.command(epilog=TREE_STATUS_HELP)
+@click.argument("apps", nargs=-1, required=True, metavar="APP...")
+@click.option("-o", "--output", required=True, type=NonEmpty(), metavar="DIR",
+              help="The tree to make. An earlier tree there (only BIN_DIR and LIB_DIR) is replaced "
+                   "atomically; anything else there is refused.")
+@click.option("--lib-dir", default="lib", type=NonEmpty(), show_default=True, metavar="LIB_DIR",
+              help="Where the libraries and the loader go, inside DIR.")
+@click.option("--bin-dir", default="bin", type=NonEmpty(), show_default=True, metavar="BIN_DIR",
+              help="Where the programs go, inside DIR.")
+@click.option("--loader", type=NonEmpty(), metavar="PATH",
+              help="The loader to ship (default: the programs' PT_INTERP).")
+@click.option("--include", multiple=True, type=NonEmpty(), metavar="LIB_OR_GLOB",
+              help="A library the programs dlopen(): a name (searched as dlopen would), a path or a glob. "
+                   "Repeatable.")
+@click.option("--exclude", multiple=True, type=NonEmpty(), metavar="GLOB",
+              help="Leave libraries whose NEEDED name matches GLOB to the target system. Repeatable.")
+@click.option("--library-path", multiple=True, metavar="DIRS",
+              help="Search these ':'-separated directories first, as LD_LIBRARY_PATH would be. Repeatable.")
+@click.option("--tar", "tarball", type=NonEmpty(), metavar="OUT.tar.gz",
+              help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners), "
+                   "compressed as its name says (.tar.gz, .tar.xz, .tar.zst, .tar) or as --compress says.")
+@click.option("--compress", "compression", type=CompressionType(), metavar="METHOD[:LEVEL]",
+              help="How --tar compresses: gzip[:1-9] (default gzip:6), xz[:0-9], zstd[:1-19] (with the "
+                   "zstd command), none.")
+@click.option("-n", "--dry-run", is_flag=True, help="Print the plan (every file, where it comes from); write nothing.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON document (versioned; schema shipped as relinterp/schema/bundle.schema.json).")
+@click.option("-v", "--verbose", is_flag=True, help="List every file of the tree and where it comes from.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show how far copying and archiving have got (default: only when stderr is a terminal).")
+def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_path, tarball, compression,
+           dry_run, as_json, verbose, quiet, progress) -> None:
+    """Make DIR, a tree that runs APP... on any Linux: the programs in BIN_DIR, patched to
+    find their loader in LIB_DIR, with every library they need (musl or glibc programs)."""
+    from .bundle.assemble import Archive, build_bundle, plan_result
+    from .bundle.plan import BundleOptions, plan_bundle
+    from .bundle.progress import Progress
+    from .elf.searchlist import split_list
+    from .render.trees import bundle_document, bundle_lines
+
+    archive = Archive(tarball, _archive_compression(tarball, compression)) if tarball else None
+    options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
+                            library_path=tuple(d for dirs in library_path for d in split_list(dirs)))
+    shown = Progress(enabled=progress and not dry_run)
+
+    def make():
+        plan = plan_bundle(apps, output, options)
+        return plan_result(plan, archive) if dry_run else build_bundle(plan, archive, shown)
+
+    result = _or_refuse(make, "bundle" if as_json else None)
+    if as_json:
+        _print_json(bundle_document(result, EXIT_OK))
+    elif not quiet:
+        for line in bundle_lines(result, verbose):
+            click.echo(line)
+
+
+def _archive_compression(tarball: str, compression):
+    from .bundle.tarball import CompressionError, compression_for
+
+    try:
+        named = compression_for(tarball)
+    except CompressionError as error:
+        raise click.BadParameter(f"{tarball}: {error}", param_hint="--tar") from None
+    if compression is None:
+        return named or compression_for(".tar.gz")
+    if named is not None and named.method != compression.method:
+        raise click.UsageError(f"{tarball}: the name says {named.method}, --compress says {compression.method}")
+    return compression
+
+
+def _print_json(document) -> None:
+    import json
+
+    click.echo(json.dumps(document, indent=2))
+
+
+@click.command(epilog=TREE_STATUS_HELP)
+@click.argument("targets", nargs=-1, required=True, metavar="DIR_OR_APP...")
+@click.option("--run", "run_args", type=ShellWords(), metavar="'ARGS'",
+              help="Also run each program with ARGS (shell-quoted) in an empty root holding only the tree "
+                   "and /proc, /dev, /tmp; it must exit with status 0.")
+@click.option("--no-proc", is_flag=True, help="With --run: leave /proc out of the empty root.")
+@click.option("--timeout", default=60.0, show_default=True, type=Seconds(), metavar="SECONDS",
+              help="With --run: the time limit.")
+@click.option("--sandbox", type=click.Choice(["bwrap", "unshare+chroot"]),
+              help="With --run: how to make the empty root (default: bwrap where it works, else "
+                   "unshare+chroot, as root or in a new user namespace).")
+@click.option("--exclude", multiple=True, type=NonEmpty(), metavar="GLOB",
+              help="Libraries whose NEEDED name matches GLOB are expected from the target system. Repeatable.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON document (versioned; schema shipped as relinterp/schema/verify.schema.json).")
+def verify(targets, run_args, no_proc, timeout, sandbox, exclude, as_json) -> None:
+    """Check that each tree (or program) needs nothing from the machine it runs on."""
+    from .render.trees import verify_document, verify_lines
+    from .verify.check import VerifyOptions, verify as verify_target
+
+    options = VerifyOptions(run=run_args, exclude=exclude, proc=not no_proc, timeout=timeout, sandbox=sandbox)
+    reports = _or_refuse(lambda: [verify_target(target, options) for target in targets],
+                         "verify" if as_json else None)
+    status = EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED
+    if as_json:
+        _print_json(verify_document(reports, status))
+    else:
+        for report in reports:
+            for line in verify_lines(report):
+                click.echo(line)
+    sys.exit(status)
+
+
+def _or_refuse(operation, json_command: str | None = None):
+    """operation(), or its refusal as "PATH: reason" lines on stderr and its exit status
+    (and, for --json, the document that says so on stdout)."""
+    from .errors import RelinterpError
+    from .render.trees import refusal_document
+
+    try:
+        return operation()
+    except RelinterpError as error:
+        click.echo(str(error), err=True)
+        if json_command:
+            _print_json(refusal_document(json_command, error))
+        sys.exit(error.exit_code)
