@@ -24,7 +24,10 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     """The regular file at `path`, opened for reading; OSError otherwise."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):  # as open() says it, so that every command words it alike
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(path))
+        if not stat.S_ISREG(mode):
             raise NotRegularFileError(os.fspath(path))
         return os.fdopen(fd, "rb")
     except BaseException:
