@@ -24,7 +24,9 @@
 struct relinterp_config {
 	uint64_t config_vaddr;    /* link-time address of this block: load bias = &block - this */
 	uint64_t entry;           /* the program's original e_entry */
-	uint64_t dynamic;         /* p_vaddr of PT_DYNAMIC, 0 if none */
+	uint64_t dynamic;         /* p_vaddr of PT_DYNAMIC at patch time, 0 if none: for tools
+	                             only; the stub finds PT_DYNAMIC through AT_PHDR, since a
+	                             later tool (patchelf) may move it */
 	uint32_t flags;           /* RELINTERP_FLAG_*: provenance of the candidates */
 	uint32_t ncandidates;     /* number of loader candidates */
 	uint32_t candidates;      /* offset (from this block) of the candidates: NUL-terminated

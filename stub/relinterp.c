@@ -74,6 +74,7 @@ enum {
 };
 
 extern const struct relinterp_config relinterp_config; /* right after the code (stub.ld) */
+extern const char _start[];                           /* entry.S: where the kernel enters */
 
 #define sys1(n, a) sys6(n, (long)(a), 0, 0, 0, 0, 0)
 #define sys2(n, a, b) sys6(n, (long)(a), (long)(b), 0, 0, 0, 0)
@@ -474,18 +475,6 @@ static long load(const char *path, size_t page, struct loader *ld)
 	return r;
 }
 
-/* A loader has already linked this program (it was run as `ld.so program`, and the
-   loader jumped to e_entry): it publishes its r_debug in DT_DEBUG before that. */
-static int linked_already(const struct relinterp_config *cfg, uintptr_t bias)
-{
-	if (!cfg->dynamic)
-		return 0;
-	for (const Dyn *d = (const Dyn *)(bias + (uintptr_t)cfg->dynamic); d->d_tag != DT_NULL; d++)
-		if (d->d_tag == DT_DEBUG)
-			return d->d_un.d_ptr != 0;
-	return 0;
-}
-
 /* One anonymous mapping, kept for the life of the process: the program header table
    the loader is given, then $ORIGIN and the loader's path packed behind it, so that a
    normal start touches a single page (the stack stays shallow for the same reason).
@@ -564,7 +553,7 @@ static size_t *scan_env(char **envp, struct env *env)
 
 struct aux {
 	size_t *vec;
-	uintptr_t phdr, phnum, page, execfn;
+	uintptr_t phdr, phnum, page, execfn, entry;
 	int secure;
 };
 
@@ -578,6 +567,7 @@ static void read_aux(struct aux *a, size_t *auxv)
 		case AT_PHNUM: a->phnum = v[1]; break;
 		case AT_PAGESZ: a->page = v[1]; break;
 		case AT_EXECFN: a->execfn = v[1]; break;
+		case AT_ENTRY: a->entry = v[1]; break;
 		case AT_SECURE: a->secure |= v[1] != 0; break;
 		case AT_UID: ids[0] = v[1]; break;
 		case AT_EUID: ids[1] = v[1]; break;
@@ -598,6 +588,36 @@ static uintptr_t set_aux(size_t *auxv, size_t type, uintptr_t value)
 			v[1] = value;
 		}
 	return old;
+}
+
+/* A loader has already linked this program: it was run as `ld.so program`, and the
+   loader jumped to e_entry.  musl's keeps the kernel's aux vector, which then describes
+   the loader: AT_ENTRY is not this stub.  glibc's rewrites AT_PHDR and AT_ENTRY to the
+   program's, and publishes its r_debug in DT_DEBUG before jumping.  PT_DYNAMIC is found
+   through the program headers at AT_PHDR, never through an address recorded at patch
+   time: a later tool (patchelf --add-needed) may have moved it. */
+static int linked_already(const struct aux *a, uintptr_t bias)
+{
+	if (a->entry != (uintptr_t)_start)
+		return 1;
+	const Phdr *ph = (const Phdr *)a->phdr, *dyn = 0;
+	for (size_t i = 0; i < a->phnum; i++)
+		if (ph[i].p_type == PT_DYNAMIC)
+			dyn = &ph[i];
+	if (!dyn)
+		return 0;
+	/* Read only what a PT_LOAD maps. */
+	int mapped = 0;
+	for (size_t i = 0; i < a->phnum; i++)
+		mapped |= ph[i].p_type == PT_LOAD && dyn->p_vaddr >= ph[i].p_vaddr &&
+		          dyn->p_vaddr + dyn->p_memsz <= ph[i].p_vaddr + ph[i].p_memsz;
+	if (!mapped)
+		return 0;
+	const Dyn *d = (const Dyn *)(bias + dyn->p_vaddr);
+	for (size_t n = dyn->p_memsz / sizeof(Dyn); n-- && d->d_tag != DT_NULL; d++)
+		if (d->d_tag == DT_DEBUG)
+			return d->d_un.d_ptr != 0;
+	return 0;
 }
 
 /* AT_EXECFN made absolute against the working directory, with its links resolved. */
@@ -858,9 +878,9 @@ uintptr_t relinterp_start(size_t *sp)
 	int trace = env.debug && !aux.secure;
 	if (env.debug && aux.secure)
 		say("RELINTERP_DEBUG ignored in a setuid/setgid program", 0);
-	if (linked_already(cfg, bias)) {
+	if (linked_already(&aux, bias)) {
 		if (trace)
-			say("a loader linked the program already (DT_DEBUG is set): entering it at ", entry);
+			say("a loader linked the program already: entering it at ", entry);
 		return entry;
 	}
 	const char *program = argc > 0 ? argv[0] : aux.execfn ? (const char *)aux.execfn : "program";
