@@ -19,7 +19,8 @@ from elftools.elf.structs import ELFStructs
 from relinterp.rewrite.config import MAX_CANDIDATE_BYTES, MAX_CANDIDATES
 from relinterp.elf.executable import MAX_STUB_SEGMENT, read_executable
 from relinterp.errors import CandidateError, UnsupportedError
-from relinterp.rewrite.plan import SEGMENT_FILE_ALIGN, plan_patch, plan_restore
+from relinterp.rewrite.plan import SEGMENT_FILE_ALIGN, plan_patch
+from relinterp.rewrite.restore import plan_restore
 from relinterp.rewrite.stub import StubBlob
 from relinterp.rewrite.write import apply_plan
 

@@ -245,19 +245,37 @@ def _segment(index: int, header) -> Segment:
     )
 
 
-def _read_patch(exe: Executable, stream) -> Patch | None:
-    """The stub segment is the last PT_LOAD, ending with relinterp's trailer."""
-    loads = exe.loads()
-    if not loads or loads[-1] is not exe.segments[-1]:
-        return None
-    segment = loads[-1]
+def stub_segment(exe: Executable, stream) -> Segment | None:
+    """The PT_LOAD holding relinterp's stub: the one whose bytes end with its trailer.
+    It is the last entry as the patch wrote it, but a later tool may add entries after
+    it or reorder the table (patchelf does), so every PT_LOAD is looked at, the one
+    holding e_entry first."""
     tsize = trailer_size()
-    if not tsize <= segment.filesz <= MAX_STUB_SEGMENT:
+    loads = sorted(exe.loads(), key=lambda s: not s.vaddr <= exe.entry < s.vaddr + s.filesz)
+    for segment in loads:
+        if tsize <= segment.filesz <= MAX_STUB_SEGMENT and segment.offset + segment.filesz <= exe.file_size:
+            if _pread(stream, segment.offset + segment.filesz - tsize, tsize)[:len(TRAILER_MAGIC)] == TRAILER_MAGIC:
+                return segment
+    return None
+
+
+def find_stub_segment(exe: Executable) -> Segment | None:
+    """stub_segment() of a file read earlier: relinterp's stub, even where the file is
+    not patched any more (a tool put PT_INTERP back)."""
+    try:
+        with open(exe.path, "rb") as stream:
+            return stub_segment(exe, stream)
+    except OSError:
         return None
+
+
+def _read_patch(exe: Executable, stream) -> Patch | None:
+    segment = stub_segment(exe, stream)
+    if segment is None:
+        return None
+    tsize = trailer_size()
     data = _pread(stream, segment.offset, segment.filesz)
     trailer = trailer_struct(exe.little_endian).parse(data[-tsize:])
-    if trailer.magic != TRAILER_MAGIC:
-        return None
     if trailer.schema != CONFIG_SCHEMA:
         raise UnsupportedError(exe.path, f"patched by another relinterp version (config schema "
                                          f"{trailer.schema}, this one reads {CONFIG_SCHEMA})")
@@ -273,13 +291,16 @@ def _read_patch(exe: Executable, stream) -> Patch | None:
         except RelinterpError:
             pass
     recorded = parse_segments(exe.structs(), record.phdrs)
+    others = [s for s in exe.loads() if s is not segment]
+    interp = record.interp if record.interp is not None else _recorded_interp(stream, recorded, others)
     return Patch(segment=segment, stub_code=data[: trailer.config_offset], config=config, original=original,
-                 original_segments=recorded, original_interp=_recorded_interp(stream, recorded, loads[:-1]))
+                 original_segments=recorded, original_interp=interp)
 
 
 def _recorded_interp(stream, recorded: tuple[Segment, ...], loads: list[Segment]) -> str | None:
-    """The original PT_INTERP path.  The patch leaves its bytes in place, and `strip` may
-    move them in the file but not in memory, so they are found by address."""
+    """The original PT_INTERP path, in a record that does not hold it.  The patch leaves
+    its bytes in place, and `strip` may move them in the file but not in memory, so they
+    are found by address."""
     interp = next((s for s in recorded if s.type == "PT_INTERP"), None)
     if interp is None or interp.filesz == 0:
         return None

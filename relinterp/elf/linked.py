@@ -154,5 +154,4 @@ def _recorded_interp(path: str) -> tuple[str | None, bool]:
         return None, False
     if exe.patch is None:
         return None, False
-    original = exe.patch.original
-    return (original.interp if original is not None else None), True
+    return exe.patch.original_interp, True
