@@ -25,7 +25,7 @@ from .overlay import OverlayView
 from ..errors import MalformedElfError, NotElfError, ReadError, RelinterpError, UnsupportedError
 
 ELF_MAGIC = b"\x7fELF"
-MAX_STUB_SEGMENT = 1 << 20  # larger last segments are the program's own, not a stub's
+MAX_STUB_SEGMENT = 1 << 20  # larger segments are the program's own, not a stub's
 
 
 @dataclass(frozen=True)

@@ -115,8 +115,9 @@ class RestoreRecord:
             fact = entry.parse(data)
             if fact.tag == 0:  # the zero padding of a record without facts
                 break
-            found[fact.tag] = data[entry.sizeof() : entry.sizeof() + fact.size]
-            data = data[len(_pad(bytes(entry.sizeof() + fact.size))):]
+            end = entry.sizeof() + fact.size
+            found[fact.tag] = data[entry.sizeof() : end]
+            data = data[end + -end % ALIGN :]
         strings = {tag: [os.fsdecode(s) for s in found[tag].split(b"\0")[:-1]] for tag in found if tag != FACT_SHA256}
         first = {tag: names[0] if names else None for tag, names in strings.items()}
         return replace(self, sha256=found.get(FACT_SHA256), interp=first.get(FACT_INTERP),
