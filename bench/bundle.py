@@ -113,7 +113,7 @@ def machine_table(libc: str) -> dict[str, str]:
     """bench/run.py's description, with the C library and patchelf `bundle` actually uses."""
     import os
 
-    from relinterp.bundle.assemble import find_patchelf
+    from relinterp.rewrite.write import find_patchelf
     from relinterp.loaders.glibc import glibc_build
     from relinterp.loaders.musl import musl_version
 

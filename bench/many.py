@@ -129,7 +129,7 @@ def check_relinterp_result(script: Path, template: Path, scratch: Path, files: i
 
 def import_profile() -> tuple[float, bool]:
     """Milliseconds to import what `relinterp patch` imports, and whether LIEF is among it."""
-    code = "import relinterp.cli, relinterp.batch, relinterp.render, relinterp.report"
+    code = "import relinterp.cli, relinterp.batch, relinterp.render.files, relinterp.report"
     err = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True).stderr
     rows = [line.split("|") for line in err.splitlines() if line.startswith("import time:")]
     rows = [r for r in rows if r[1].strip().isdigit()]  # not the header

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .rewrite.candidates import choose_candidates, config_flags, recorded_candidates
-from .rewrite.config import CONFIG_SCHEMA
+from .elf.record import CONFIG_SCHEMA
 from .elf.executable import Executable, read_executable
 from .errors import ModifiedError, NotPatchedError, RelinterpError
 from .loaders.family import libc_family

@@ -20,11 +20,11 @@ from dataclasses import dataclass, replace
 from typing import Union
 
 from . import api
-from .errors import (EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, NotElfError, NotExecutableError,
-                     NothingToPatchError, NotPatchedError, ReadError, RelinterpError, WriteError)
+from .errors import (EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, BrokenInstallationError, NotElfError,
+                     NotExecutableError, NothingToPatchError, NotPatchedError, ReadError, RelinterpError, WriteError)
 from .report import (ERROR, PATCHED, RESTORED, RESTORED_NOT_EXACT, SAME_FILE, SKIPPED, FileError,
                      FileResult, PatchResult, RestoreResult, SameFile, Skipped)
-from .rewrite.stub import StubMismatch, load_stub, supported_arches
+from .rewrite.stub import load_stub, supported_arches
 from .rewrite.write import relink
 
 # What a file found in a directory may be without it being an error: it is skipped.
@@ -147,13 +147,12 @@ class _Guarded:
     def __call__(self, item: Input) -> FileResult:
         try:
             return self.task(item.path)
+        except BrokenInstallationError as error:  # about relinterp, reported for the file it stopped
+            return FileError(item.path, error.kind, f"{item.path}: {error.reason}", error.exit_code)
         except RelinterpError as error:
             if item.found and isinstance(error, SKIPPABLE[self.task.command]):
                 return Skipped(item.path, error.reason)
             return FileError.of(error)
-        except StubMismatch as error:
-            return FileError(item.path, "broken-installation", f"{item.path}: broken installation: {error}",
-                             EXIT_FAILED)
         except Exception as error:  # a defect: report it for this file, go on with the others
             return FileError(item.path, "internal", f"{item.path}: internal error: {type(error).__name__}: "
                                                     f"{error}", EXIT_FAILED)

@@ -164,7 +164,8 @@ def ldd(programs, as_json, verbose) -> None:
     import json
 
     from .errors import RelinterpError
-    from .ldd import document, exit_status, list_libraries, text_lines
+    from .loaders.libraries import exit_status, list_libraries
+    from .render.libraries import ldd_json, ldd_lines
 
     results = []
     for path in programs:
@@ -174,11 +175,11 @@ def ldd(programs, as_json, verbose) -> None:
             results.append(error)
             click.echo(str(error), err=True)
             continue
-        for line in [] if as_json else [f"{path}:"] * (len(programs) > 1) + text_lines(results[-1], verbose):
+        for line in [] if as_json else [f"{path}:"] * (len(programs) > 1) + ldd_lines(results[-1], verbose):
             click.echo(line)
     status = exit_status(results)
     if as_json:
-        click.echo(json.dumps(document(results, status), indent=2))
+        click.echo(json.dumps(ldd_json(results, status), indent=2))
     sys.exit(status)
 
 
@@ -188,9 +189,8 @@ def _run(task, paths, recursive: bool, jobs: int | None, as_json: bool, verbose:
     import json
 
     from .batch import exit_status, gather, run
-    from .render import render, summary_line
-    from .report import document
-    from .rewrite.stub import StubMismatch
+    from .errors import RelinterpError
+    from .render.files import document, render, summary_line
 
     _check_usage(paths, recursive, task.output)
     items = gather(paths, recursive)
@@ -203,9 +203,9 @@ def _run(task, paths, recursive: bool, jobs: int | None, as_json: bool, verbose:
                 click.echo(line)
             for line in err:
                 click.echo(line, err=True)
-    except StubMismatch as error:
-        click.echo(f"relinterp: broken installation: {error}", err=True)
-        sys.exit(EXIT_FAILED)
+    except RelinterpError as error:  # not about one input (a broken installation): nothing more can run
+        click.echo(str(error), err=True)
+        sys.exit(error.exit_code)
     status = exit_status(results)
     if as_json:
         click.echo(json.dumps(document(task.command, results, status, **fields), indent=2))
@@ -260,39 +260,14 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
     find their loader in LIB_DIR, with every library they need (musl or glibc programs)."""
     from .bundle.assemble import build_bundle
     from .bundle.plan import BundleOptions, plan_bundle
-    from .loaders.musl import split_list
+    from .elf.searchlist import split_list
+    from .render.trees import bundle_lines
 
     options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
                             library_path=tuple(d for dirs in library_path for d in split_list(dirs)))
     result = _or_refuse(lambda: build_bundle(plan_bundle(apps, output, options), tarball))
-    _show_bundle(result)
-
-
-def _show_bundle(result) -> None:
-    from .bundle.plan import ALIAS, LIBRARY, LOADER_FILE, PROGRAM
-
-    for item in result.files:
-        where = f"{result.output}/{item.dest}"
-        if item.role == ALIAS:
-            click.echo(f"{where} -> {item.link}")
-            continue
-        notes = []
-        if item.search_path is not None:
-            change = item.search_path
-            notes.append(f"{change.tag} {change.value}" if change.value else "RPATH/RUNPATH removed")
-        if item.role == PROGRAM and item.loader_rel:
-            notes.append(f"patched, loader $ORIGIN/{item.loader_rel}")
-        if item.role == LOADER_FILE:
-            notes.append("loader")
-        click.echo(f"{where} <- {item.source}" + (f" ({'; '.join(notes)})" if notes else ""))
-    programs, libraries, loaders = (sum(f.role == role for f in result.files)
-                                    for role in (PROGRAM, LIBRARY, LOADER_FILE))
-    state = "replaced the earlier tree" if result.replaced else "new tree"
-    loader = " and the loader" if loaders else ""
-    click.echo(f"{result.output}: {_count(programs, 'program', 'programs')}, "
-               f"{_count(libraries, 'library', 'libraries')}{loader} ({state})")
-    if result.tarball:
-        click.echo(f"{result.tarball}: {result.tar_entries} entries")
+    for line in bundle_lines(result):
+        click.echo(line)
 
 
 @main.command(epilog=TREE_STATUS_HELP)
@@ -312,55 +287,25 @@ def verify(targets, run_args, no_proc, timeout, sandbox, exclude, as_json) -> No
     """Check that each tree (or program) needs nothing from the machine it runs on."""
     import json
 
-    from .verify.check import VerifyOptions, as_json as to_json, verify as verify_target
+    from .render.trees import verify_json, verify_lines
+    from .verify.check import VerifyOptions, verify as verify_target
 
     options = VerifyOptions(run=run_args, exclude=exclude, proc=not no_proc, timeout=timeout, sandbox=sandbox)
     reports = _or_refuse(lambda: [verify_target(target, options) for target in targets])
     if as_json:
-        click.echo(json.dumps(to_json(reports), indent=2))
+        click.echo(json.dumps(verify_json(reports), indent=2))
     else:
-        for report in reports:
-            _show_verify(report)
+        for line in (line for report in reports for line in verify_lines(report)):
+            click.echo(line)
     sys.exit(EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED)
-
-
-def _show_verify(report) -> None:
-    """One line per program and per failed check, prefixed by the tree (relative to the
-    working directory when it lies there); the program's output indented with "|"."""
-    import os
-
-    here = os.getcwd()
-    tree = os.path.relpath(report.tree) if (report.tree + "/").startswith(here + "/") else report.tree
-    for program in report.programs:
-        libs = _count(len(program.libraries), "library", "libraries")
-        click.echo(f"{tree}: {program.path}: loader {program.loader or '-'}, {libs} inside the tree")
-        if program.run is not None:
-            status = "timed out" if program.run.status is None else f"exit status {program.run.status}"
-            click.echo(f"{tree}: {program.path}: ran {' '.join(program.run.argv)} in an empty root: {status}")
-            for line in (program.run.stdout + program.run.stderr).splitlines():
-                click.echo(f"  | {line}")
-    for note in report.notes:
-        click.echo(f"{tree}: NOTE {note.path}: {note.check}: {note.message}")
-    for finding in [f for p in report.programs for f in p.findings] + report.findings:
-        click.echo(f"{tree}: FAIL {finding.path}: {finding.check}: {finding.message}")
-    problems = sum(len(p.findings) for p in report.programs) + len(report.findings)
-    click.echo(f"{report.target}: " + ("ok" if report.ok else f"FAILED ({_count(problems, 'problem', 'problems')})"))
-
-
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
 
 
 def _or_refuse(operation):
     """operation(), or its refusal as "PATH: reason" lines on stderr and its exit status."""
     from .errors import RelinterpError
-    from .verify.sandbox import SandboxUnavailable
 
     try:
         return operation()
     except RelinterpError as error:
         click.echo(str(error), err=True)
         sys.exit(error.exit_code)
-    except SandboxUnavailable as error:
-        click.echo(f"relinterp: {error}", err=True)
-        sys.exit(EXIT_FAILED)

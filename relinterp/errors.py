@@ -81,6 +81,42 @@ class WriteError(RelinterpError):
     """The output could not be written; the input is unchanged."""
 
 
+class OptionError(RelinterpError):
+    """An option value that cannot be used (the path it names is the one reported)."""
+
+
+class LoaderChoiceError(RelinterpError):
+    """No one loader serves the programs given (bundle)."""
+
+
+class MissingLibraryError(RelinterpError):
+    """A library a program needs (or --include names) is nowhere the loader looks."""
+
+
+class TreeConflictError(RelinterpError):
+    """Two files for one place in a release tree, or a target that is not a release tree."""
+
+
+class MissingToolError(RelinterpError):
+    """A tool the operation needs (patchelf) is not installed."""
+
+
+class BrokenInstallationError(RelinterpError):
+    """relinterp's own files do not match its manifest: reinstall it.  Named after what
+    is broken (e.g. "stub x86_64"), reported as "relinterp: broken installation: ..."."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("relinterp", f"broken installation: {detail}")
+        self.detail = detail
+
+
+class SandboxUnavailableError(RelinterpError):
+    """No way to make an empty root on this machine (verify --run)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("relinterp", reason)
+
+
 class BundleError(RelinterpError):
     """A release tree that cannot be made as asked.  Every problem found is listed, one
     "PATH: reason" line each, and nothing was written."""

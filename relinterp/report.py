@@ -6,12 +6,10 @@ shape, which relinterp/schema/report.schema.json describes (a test checks they a
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
 
-from . import __version__
 from .errors import RelinterpError
 
 if TYPE_CHECKING:
@@ -199,20 +197,6 @@ class FileError:
 
 
 FileResult = Union[PatchResult, RestoreResult, Inspection, Skipped, SameFile, FileError]
-
-
-def summary(results: Iterable[FileResult]) -> dict[str, int]:
-    """How many files ended in each status, and in all."""
-    counts = Counter(r.status for r in results)
-    return {"files": sum(counts.values()), **dict(sorted(counts.items()))}
-
-
-def document(command: str, results: list[FileResult], exit_code: int, **fields: Any) -> dict[str, Any]:
-    """The --json document: one per run, whatever the number of files."""
-    return {
-        "relinterp": __version__, "schema": SCHEMA, "command": command, **fields,
-        "files": [r.to_json() for r in results], "summary": summary(results), "exit_code": exit_code,
-    }
 
 
 def candidates_json(candidates: Iterable[LoaderCandidate]) -> list[dict[str, Any]]:

@@ -153,7 +153,7 @@ def extract(args: argparse.Namespace) -> None:
 
 def install(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(PROJECT_DIR))
-    from relinterp.rewrite.config import CONFIG_SCHEMA
+    from relinterp.elf.record import CONFIG_SCHEMA
 
     dest = Path(args.dest)
     stubs = {}

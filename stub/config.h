@@ -1,10 +1,11 @@
 /*
  * The config block the patcher appends right after the stub's code.
  *
- * The layout is defined once, in relinterp/config.py (CONFIG_LAYOUT); this is its C
- * mirror, and tests/test_stub_blob.py compiles it and checks every offset against the
- * Python definition.  Fields are fixed-width whatever the ELF class, in the byte order
- * of the patched file (which is the target's).
+ * The layout is defined once, in relinterp/elf/record.py (CONFIG_FIELDS); this is
+ * its C mirror, and tests/test_stub_blob.py compiles it and checks every field's offset
+ * and size and every constant below against the Python definition.  Fields are
+ * fixed-width whatever the ELF class, in the byte order of the patched file (which is
+ * the target's).
  */
 #ifndef RELINTERP_CONFIG_H
 #define RELINTERP_CONFIG_H
@@ -13,7 +14,8 @@
 
 #define RELINTERP_CONFIG_SCHEMA 1
 
-/* Bounds the patcher enforces, so that the stub's buffers always suffice. */
+/* Bounds the patcher enforces, so that the stub's buffers always suffice (the stub reads
+   no more than RELINTERP_MAX_CANDIDATES candidates whatever ncandidates says). */
 #define RELINTERP_MAX_CANDIDATES 16
 #define RELINTERP_MAX_CANDIDATE_BYTES 1024
 

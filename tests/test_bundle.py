@@ -301,3 +301,19 @@ def test_tarball_is_byte_identical_across_runs(project, tmp_path):
     assert names == sorted(names) and names[0] == "app-1.0"
     assert {(m.uid, m.gid, m.uname, m.gname, m.mtime) for m in members} == {(0, 0, "", "", 1700000000)}
     assert tree_files(tmp_path / "extracted/app-1.0") == tree_files(out)
+
+
+DEBIAN_MUSL_LIBC = "/usr/lib/x86_64-linux-musl/libc.so"  # Debian's musl loader, by its real file
+
+
+@pytest.mark.usefixtures("namespace")
+def test_a_program_naming_musls_loader_by_its_libc_file_is_musl_to_inspect_and_bundle(tmp_path):
+    if not os.path.exists(DEBIAN_MUSL_LIBC):
+        pytest.skip(f"{DEBIAN_MUSL_LIBC}: not on this machine")
+    program = compile_c(tmp_path / "hello", PROGRAMS / "hello.c", f"-Wl,--dynamic-linker={DEBIAN_MUSL_LIBC}")
+    assert "libc: musl" in relinterp("inspect", program).stdout
+    result = bundle(program, "-o", tmp_path / "dist")
+    assert result.returncode == 0, result.stderr
+    assert sha256(tmp_path / "dist/lib/libc.so") == sha256(Path(DEBIAN_MUSL_LIBC))  # the loader, shipped
+    assert run_hidden([tmp_path / "dist/bin/hello"]).stdout.startswith("hello")
+    assert run_hidden([program]).returncode == 127  # control: the build cannot start with the loader hidden

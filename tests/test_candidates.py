@@ -15,7 +15,7 @@ from relinterp.rewrite.candidates import (
     OPTION, RPATH, RUNPATH, SYSTEM, LoaderCandidate, choose_candidates, config_flags, recorded_candidates,
     runpath_candidates,
 )
-from relinterp.rewrite.config import CONFIG_FLAGS, MAX_CANDIDATE_BYTES, MAX_CANDIDATES
+from relinterp.elf.record import CONFIG_FLAGS, MAX_CANDIDATE_BYTES, MAX_CANDIDATES
 from relinterp.elf.executable import read_executable
 from relinterp.errors import CandidateError
 

@@ -132,11 +132,10 @@ def test_an_untouched_patched_program_restores_byte_exact(tree):
 
 def test_the_entry_point_moved_off_the_stub_is_reported_and_restore_repairs_it(tree):
     exe = read_executable(patched(tree).app)
-    structs = exe.structs()
-    header = structs.Elf_Ehdr.parse(exe.header)
-    header.e_entry = exe.patch.config.entry  # a tool "fixing" the entry point
+    ehdr = exe.layouts().ehdr
+    header = ehdr.parse(exe.header)._replace(e_entry=exe.patch.config.entry)  # a tool "fixing" the entry point
     with open(tree.app, "r+b") as f:
-        f.write(structs.Elf_Ehdr.build(header))
+        f.write(ehdr.build(header))
     inspected = relinterp("inspect", tree.app)
     assert "no longer leads to relinterp's stub" in inspected.stdout
     assert relinterp("restore", tree.app).returncode == 0

@@ -12,6 +12,7 @@ import pytest
 import relinterp
 from conftest import LOADER_REL, relinterp as relinterp_cli
 from relinterp import report
+from relinterp.render.files import document as run_document
 from relinterp.rewrite.candidates import OPTION, SYSTEM, LoaderCandidate
 from relinterp.errors import EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, NotElfError
 from report_support import json_run, report_schema, valid_document
@@ -87,7 +88,7 @@ def test_every_kind_of_result_fits_the_schema():
         report.FileError("f", "internal", "f: internal error: KeyError: 1", EXIT_FAILED),
         report.FileError("g", "broken-installation", "g: broken installation: ...", EXIT_FAILED),
     ]
-    document = report.document("patch", results, EXIT_FAILED, dry_run=False)
+    document = run_document("patch", results, EXIT_FAILED, dry_run=False)
     valid_document(json.dumps(document))
     assert document["summary"]["files"] == len(results)
 

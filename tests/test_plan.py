@@ -16,7 +16,7 @@ import pytest
 from elftools.construct import Container
 from elftools.elf.structs import ELFStructs
 
-from relinterp.rewrite.config import MAX_CANDIDATE_BYTES, MAX_CANDIDATES
+from relinterp.elf.record import MAX_CANDIDATE_BYTES, MAX_CANDIDATES
 from relinterp.elf.executable import MAX_STUB_SEGMENT, read_executable
 from relinterp.errors import CandidateError, UnsupportedError
 from relinterp.rewrite.plan import SEGMENT_FILE_ALIGN, plan_patch

@@ -14,7 +14,10 @@ import pytest
 
 from arch_support import TARGETS
 from conftest import run, unavailable
-from relinterp.rewrite.config import CONFIG_FIELDS, CONFIG_SCHEMA, config_struct
+import re
+
+from relinterp.elf.record import (CONFIG_FIELDS, CONFIG_FLAGS, CONFIG_SCHEMA, MAX_CANDIDATE_BYTES, MAX_CANDIDATES,
+                                      config_struct)
 from relinterp.rewrite.stub import load_stub, manifest, stub_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +67,9 @@ def test_fresh_build_is_byte_identical(arch, tmp_path):
     if shutil.which("cmake") is None:
         unavailable("cmake is needed to rebuild the stub")
     build = tmp_path / "build"
-    configured = run(["cmake", "-S", ROOT, "-B", build, f"-DRELINTERP_ARCHES={arch}"])
+    # blobtool.py needs pyelftools: the interpreter running the tests has it.
+    configured = run(["cmake", "-S", ROOT, "-B", build, f"-DRELINTERP_ARCHES={arch}",
+                      f"-DPython3_EXECUTABLE={sys.executable}"])
     assert configured.returncode == 0, configured.stderr.decode()
     built = run(["cmake", "--build", build])
     assert built.returncode == 0, built.stdout.decode() + built.stderr.decode()
@@ -104,22 +109,43 @@ def test_stub_is_chosen_by_machine_class_and_byte_order(machine, elfclass, littl
         assert (stub.machine, stub.elfclass, stub.little_endian) == (machine, elfclass, little)
 
 
+def print_from_c(tmp_path, statements: str) -> list[str]:
+    """The lines a host C program prints that includes stub/config.h and runs `statements`."""
+    (tmp_path / "probe.c").write_text(f'#include <stddef.h>\n#include <stdio.h>\n#include "config.h"\n'
+                                      f"int main(void) {{ {statements} return 0; }}\n")
+    built = run(["gcc", "-I", STUB_DIR, "-o", tmp_path / "probe", tmp_path / "probe.c"])
+    assert built.returncode == 0, built.stderr.decode()
+    return run([tmp_path / "probe"], text=True).stdout.splitlines()
+
+
 def test_config_block_layout_agrees_between_python_and_c(tmp_path):
     fields = "\n".join(
         f'printf("{name} %zu %zu\\n", offsetof(struct relinterp_config, {name}), '
         f"sizeof(((struct relinterp_config *)0)->{name}));" for name, _ in CONFIG_FIELDS)
-    (tmp_path / "layout.c").write_text(
-        f'#include <stddef.h>\n#include <stdio.h>\n#include "config.h"\n'
-        f'int main(void) {{ {fields} printf("size %zu\\n", sizeof(struct relinterp_config)); '
-        f"printf(\"schema %d\\n\", RELINTERP_CONFIG_SCHEMA); return 0; }}\n")
-    built = run(["gcc", "-I", STUB_DIR, "-o", tmp_path / "layout", tmp_path / "layout.c"])
-    assert built.returncode == 0, built.stderr.decode()
     expected, offset = [], 0
     for name, bits in CONFIG_FIELDS:
         expected.append(f"{name} {offset} {bits // 8}")
         offset += bits // 8
-    expected += [f"size {config_struct(True).sizeof()}", f"schema {CONFIG_SCHEMA}"]
-    assert run([tmp_path / "layout"], text=True).stdout.splitlines() == expected
+    expected.append(f"size {config_struct(True).sizeof()}")
+    assert print_from_c(tmp_path, fields + 'printf("size %zu\\n", sizeof(struct relinterp_config));') == expected
+
+
+# Every constant stub/config.h defines, and its value in relinterp/elf/record.py.
+CONSTANTS = {
+    "RELINTERP_CONFIG_SCHEMA": CONFIG_SCHEMA,
+    "RELINTERP_MAX_CANDIDATES": MAX_CANDIDATES,
+    "RELINTERP_MAX_CANDIDATE_BYTES": MAX_CANDIDATE_BYTES,
+    **{f"RELINTERP_{name}": value for name, value in CONFIG_FLAGS.items()},
+}
+
+
+def test_every_config_constant_agrees_between_python_and_c(tmp_path):
+    header = (STUB_DIR / "config.h").read_text()
+    defined = set(re.findall(r"^#define (RELINTERP_\w+) \S", header, re.MULTILINE))
+    assert defined == set(CONSTANTS), "stub/config.h and this table must name the same constants"
+    printed = print_from_c(tmp_path, "".join(f'printf("%llu\\n", (unsigned long long)({name}));'
+                                             for name in sorted(CONSTANTS)))
+    assert printed == [str(CONSTANTS[name]) for name in sorted(CONSTANTS)]
 
 
 UNSAFE = {  # (architecture, source, code generation, what the build must complain about)

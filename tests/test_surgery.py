@@ -13,7 +13,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.hash import ELFHashTable, GNUHashTable
 
 from conftest import LOADER_REL, relinterp, run, sha256
-from relinterp.rewrite.config import ALIGN
+from relinterp.elf.record import ALIGN
 from relinterp.elf.executable import read_executable
 from relinterp.rewrite.plan import SEGMENT_FILE_ALIGN
 from relinterp.rewrite.stub import load_stub

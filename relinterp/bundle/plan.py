@@ -25,12 +25,14 @@ from dataclasses import dataclass, field
 
 from ..loaders.closure import FILE, Closure, resolve_closure
 from ..elf.linked import LinkedObject, read_linked_object
-from ..errors import BundleError, RelinterpError, UnsupportedError
-from ..loaders.family import GLIBC, MUSL
-from ..loaders.linkcheck import link_problems
-from ..loaders.rules import interp_family, loader_family, loader_rules
-from ..loaders.musl import RELR_SINCE, musl_version
-from ..loaders.searchpath import RPATH, SearchPathChange, current_tag, plan_search_path
+from ..errors import (BundleError, LoaderChoiceError, MissingLibraryError, ModifiedError, NotExecutableError,
+                      OptionError, RelinterpError, TreeConflictError, UnsupportedError)
+from ..loaders.family import GLIBC, MUSL, UNKNOWN, libc_family
+from ..loaders.linkcheck import link_problems, machine_problem, relr_problem
+from ..loaders.rules import loader_family, loader_rules
+from ..loaders.musl import musl_version
+from ..elf.searchlist import RPATH
+from ..loaders.searchpath import SearchPathChange, current_tag, plan_search_path
 
 PROGRAM, LIBRARY, LOADER_FILE, ALIAS = "program", "library", "loader", "alias"
 GLOB_CHARS = frozenset("*?[")
@@ -103,17 +105,17 @@ def _check_output(output: str, options: BundleOptions, problems: list) -> None:
     for name, value in (("--lib-dir", options.lib_dir), ("--bin-dir", options.bin_dir)):
         norm = os.path.normpath(value)
         if os.path.isabs(value) or norm == ".." or norm.startswith("../"):
-            problems.append(RelinterpError(value, f"{name} must be a directory inside the tree"))
+            problems.append(OptionError(value, f"{name} must be a directory inside the tree"))
     if not os.path.lexists(output):
         return
     if os.path.islink(output) or not os.path.isdir(output):
-        problems.append(RelinterpError(output, "exists and is not a directory: not replacing it"))
+        problems.append(TreeConflictError(output, "exists and is not a directory: not replacing it"))
         return
     ours = {os.path.normpath(d).split("/")[0] for d in (options.lib_dir, options.bin_dir)}
     others = sorted(set(os.listdir(output)) - ours)
     if others:
         shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
-        problems.append(RelinterpError(output, f"exists and holds more than a bundle ({shown}): not replacing "
+        problems.append(TreeConflictError(output, f"exists and holds more than a bundle ({shown}): not replacing "
                                                "it; remove it or choose another directory"))
 
 
@@ -124,10 +126,10 @@ def _read_program(app: str, problems: list) -> LinkedObject | None:
         problems.append(error)
         return None
     if not obj.is_program:
-        problems.append(RelinterpError(app, f"not an executable (ELF type {obj.elf_type}, no PT_INTERP)"))
+        problems.append(NotExecutableError(app, f"not an executable (ELF type {obj.elf_type}, no PT_INTERP)"))
     elif obj.patched and obj.interp is None:
-        problems.append(RelinterpError(app, "patched, then changed (stripped?): bundle the original program"))
-    elif obj.interp is not None and interp_family(obj.interp) is None:
+        problems.append(ModifiedError(app, "patched, then changed (stripped?): bundle the original program"))
+    elif obj.interp is not None and libc_family(obj.interp) == UNKNOWN:
         problems.append(UnsupportedError(app, f"not a musl or glibc program (PT_INTERP {obj.interp}): bundle "
                                               "knows the search rules of those two loaders only"))
     else:
@@ -139,28 +141,28 @@ def _choose_loader(programs: list[LinkedObject], options: BundleOptions, problem
     """One loader for every program: --loader, or the file their PT_INTERP names."""
     names = {os.path.basename(p.interp) for p in programs}
     files = {os.path.realpath(p.interp) for p in programs}
-    families = {interp_family(p.interp) for p in programs}
+    families = {libc_family(p.interp) for p in programs}
     if len(families) > 1:
-        problems.append(RelinterpError(programs[0].path, "musl and glibc programs cannot share one loader: "
+        problems.append(LoaderChoiceError(programs[0].path, "musl and glibc programs cannot share one loader: "
                                                          "bundle them into two trees"))
         return None
     if options.loader is None and len(files) > 1:
-        problems.append(RelinterpError(programs[0].path, f"the programs use different loaders "
+        problems.append(LoaderChoiceError(programs[0].path, f"the programs use different loaders "
                                                          f"({', '.join(sorted(files))}): pass --loader"))
         return None
     known_as = options.loader or programs[0].interp
     source = os.path.realpath(known_as)
     if len(names) > 1:
-        problems.append(RelinterpError(programs[0].path, f"the programs name different loaders "
+        problems.append(LoaderChoiceError(programs[0].path, f"the programs name different loaders "
                                                          f"({', '.join(sorted(names))})"))
     try:
         loader = read_linked_object(source)
     except RelinterpError as error:
-        problems.append(RelinterpError(known_as, f"loader: {error.reason}"))
+        problems.append(LoaderChoiceError(known_as, f"loader: {error.reason}"))
         return None
     family = families.pop()
     if loader.abi != programs[0].abi or loader_family(loader) != family:
-        problems.append(RelinterpError(known_as, f"not a {family} loader for {programs[0].machine} "
+        problems.append(LoaderChoiceError(known_as, f"not a {family} loader for {programs[0].machine} "
                                                  f"({programs[0].elfclass}-bit)"))
         return None
     return LoaderChoice(source, known_as, os.path.basename(programs[0].interp), family, loader)
@@ -177,7 +179,7 @@ def _closures(programs: list[LinkedObject], loader: LoaderChoice, options: Bundl
             where = f"; searched {', '.join(r.searched)}" if r.searched else ""
             why = f"--include {r.name}" if r.dlopen else f"{r.name}"
             by = "for dlopen" if r.dlopen else f"needed by {r.needed_by}"
-            problems.append(RelinterpError(program.path, f"{why} not found ({by}{where})"))
+            problems.append(MissingLibraryError(program.path, f"{why} not found ({by}{where})"))
     return closures
 
 
@@ -188,7 +190,7 @@ def _expand_includes(include: Sequence[str], problems: list) -> list[str]:
         if GLOB_CHARS & set(item):
             matches = sorted(glob.glob(item))
             if not matches:
-                problems.append(RelinterpError(item, "--include: no file matches"))
+                problems.append(MissingLibraryError(item, "--include: no file matches"))
             names += [m if "/" in m else f"./{m}" for m in matches]
         else:
             names.append(item)
@@ -207,7 +209,7 @@ def _place(programs, closures: dict, loader: LoaderChoice | None, options: Bundl
     for program in programs:
         dest = os.path.join(bin_dir, os.path.basename(program.path))
         if dest in files:
-            problems.append(RelinterpError(program.path, f"another program is also named {dest}"))
+            problems.append(TreeConflictError(program.path, f"another program is also named {dest}"))
             continue
         closure = closures.get(program.path)
         needs_libs = closure is not None and (bool(closure.libraries()) or bool(options.include))
@@ -231,12 +233,12 @@ def _place_library(obj: LinkedObject, closure: Closure, lib_dir: str, files: dic
         if r.kind != FILE or os.path.realpath(r.path) != real:
             continue
         if "/" in r.name and not r.dlopen:
-            problems.append(RelinterpError(r.needed_by, f"NEEDED {r.name} is a path: it cannot move with the tree"))
+            problems.append(UnsupportedError(r.needed_by, f"NEEDED {r.name} is a path: it cannot move with the tree"))
             continue
         dest = os.path.join(lib_dir, os.path.basename(r.name))
         known = files.get(dest)
         if known is not None and known.source is not None and os.path.realpath(known.source) != real:
-            problems.append(RelinterpError(dest, f"two different files for one name: {known.source} "
+            problems.append(TreeConflictError(dest, f"two different files for one name: {known.source} "
                                                  f"and {obj.path}"))
         elif known is None and real in by_source:
             link = os.path.relpath(by_source[real], os.path.dirname(dest))
@@ -272,12 +274,10 @@ def _check_objects(closures: dict, loader: LoaderChoice | None, version, problem
             if obj.path in seen:
                 continue
             seen.add(obj.path)
-            if obj.abi != closure.program.abi:
-                problems.append(UnsupportedError(obj.path, f"machine {obj.machine} ({obj.elfclass}-bit) differs "
-                                                           f"from the program's {closure.program.machine}"))
-            if obj.relr and loader.family == MUSL and (version is None or version < RELR_SINCE):
-                have = "musl " + ".".join(map(str, version)) if version else "a musl of unknown version"
-                problems.append(UnsupportedError(obj.path, f"uses DT_RELR relocations, which need musl >= "
-                                                           f"{'.'.join(map(str, RELR_SINCE))}; the loader "
-                                                           f"{loader.file} is {have}"))
+            mismatch = machine_problem(obj, closure.program, "the program's")
+            if mismatch:
+                problems.append(UnsupportedError(obj.path, f"machine {mismatch}"))
+            relr = relr_problem(obj, version, loader.file) if loader.family == MUSL else None
+            if relr:
+                problems.append(UnsupportedError(obj.path, relr))
 

@@ -36,8 +36,7 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from elftools.elf.enums import ENUM_E_MACHINE
-
+from ..elf.model import elf_ident
 from .closure import Node, inside
 from .ldcache import read_cache
 from .family import GLIBC, libc_family
@@ -49,7 +48,6 @@ TOKEN = re.compile(r"\$(?:\{(ORIGIN|LIB|PLATFORM)\}|(ORIGIN|LIB|PLATFORM)(?![A-Z
 # stable release version 2.36.") and, since 2.33, into ld.so ("ld.so (...) ... 2.36.").
 BANNER = re.compile(rb"(?:GNU C Library|ld\.so) \(([^()\0\n]*)\) ([a-z]+ )?release version (\d+\.\d+(?:\.\d+)?)")
 DIAGNOSTIC = re.compile(r'([a-z_.]+(?:\[0x[0-9a-f]+\])?)="((?:[^"\\]|\\.)*)"')
-_MACHINES = {number: name for name, number in ENUM_E_MACHINE.items() if isinstance(number, int)}
 
 
 @dataclass(frozen=True)
@@ -103,13 +101,9 @@ def _index(item: tuple[str, str]) -> tuple[str, int]:
     return key, 0
 
 
-def is_glibc_interp(interp: str | None) -> bool:
-    return libc_family(interp) == GLIBC
-
-
 def is_glibc_loader(path: str, soname: str | None) -> bool:
     """glibc's loader: named like one, and the keeper of GLIBC_PRIVATE."""
-    if not is_glibc_interp(soname or ""):
+    if libc_family(soname) != GLIBC:
         return False
     try:
         with open(path, "rb") as stream:
@@ -166,11 +160,11 @@ class GlibcRules:
 
     def accepts(self, path: str, needer: Node) -> bool:
         """open_verify(): only a file for another ELF class or machine is passed over."""
-        ident = _elf_ident(path)
+        ident = elf_ident(path)
         if ident is None:
             return True  # not ELF: glibc stops with an error, and so will reading it
         want = needer.object
-        return ident == (want.machine, want.elfclass, want.little_endian)
+        return ident == want.abi
 
     def candidates(self, name: str, needer: Node) -> Iterator[tuple[str, str]]:
         for directory in self.search_dirs(needer):
@@ -224,16 +218,3 @@ class GlibcRules:
     def _in_system_dir(self, path: str) -> bool:
         return any(path.startswith(directory.rstrip("/") + "/") for directory in self.facts.system_dirs)
 
-
-def _elf_ident(path: str) -> tuple[str, int, bool] | None:
-    """(machine, class, little-endian) from an ELF header; None for anything else."""
-    try:
-        with open(path, "rb") as stream:
-            head = stream.read(20)
-    except OSError:
-        return None
-    if len(head) < 20 or head[:4] != b"\x7fELF" or head[4] not in (1, 2) or head[5] not in (1, 2):
-        return None
-    little = head[5] == 1
-    machine = int.from_bytes(head[18:20], "little" if little else "big")
-    return (_MACHINES.get(machine, f"<{machine}>"), 32 if head[4] == 1 else 64, little)

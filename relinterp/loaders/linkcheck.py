@@ -1,5 +1,11 @@
-"""Whether the files of a glibc program's closure will link together, checked before a
-tree is built (bundle) or trusted (verify).
+"""Whether the files of a program's closure will link together, checked before a tree is
+built (bundle) or trusted (verify).
+
+- Every file must be for the program's machine, class and byte order.
+- musl applies DT_RELR relocations from 1.2.4 on; an older musl loads such a file and
+  leaves its pointers unrelocated.
+
+For glibc:
 
 - The loader and libc.so.6 must come from one glibc build: libc calls into the loader
   through GLIBC_PRIVATE symbols and shares its internal structures, whose layout changes
@@ -24,6 +30,23 @@ from collections.abc import Iterator
 from .closure import FILE, LOADER, Closure
 from ..elf.linked import LinkedObject
 from .glibc import PRIVATE, glibc_build
+from .musl import RELR_SINCE
+
+
+def machine_problem(obj: LinkedObject, reference: LinkedObject, whose: str) -> str | None:
+    """Why `obj` cannot be loaded beside `reference` (named `whose`), if it cannot."""
+    if obj.abi == reference.abi:
+        return None
+    return f"{obj.machine} ({obj.elfclass}-bit) differs from {whose} {reference.machine}"
+
+
+def relr_problem(obj: LinkedObject, musl: tuple[int, int, int] | None, loader: str | None = None) -> str | None:
+    """Why a musl loader of version `musl` (None: unknown) cannot relocate `obj`, if it cannot."""
+    if not obj.relr or (musl is not None and musl >= RELR_SINCE):
+        return None
+    have = "musl " + ".".join(map(str, musl)) if musl else "a musl of unknown version"
+    named = f"the loader {loader}" if loader else "the loader"
+    return f"uses DT_RELR relocations, which need musl >= {'.'.join(map(str, RELR_SINCE))}; {named} is {have}"
 
 
 def link_problems(closure: Closure, loader: str, libc_soname: str = "libc.so.6") -> Iterator[tuple[str, str]]:

@@ -23,28 +23,24 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 
+from ..elf.searchlist import expand_origin, other_tokens, split_list
 from .closure import Node, inside
 
 RESERVED = ("c.", "pthread.", "rt.", "m.", "dl.", "util.", "xnet.")
 DEFAULT_SYS_PATH = ("/lib", "/usr/local/lib", "/usr/lib")
-ORIGIN = re.compile(r"\$(ORIGIN|\{ORIGIN\})")
-SEPARATORS = re.compile(r"[:\n]")
 # musl's VERSION string, e.g. "1.2.3" or "1.2.5-git-12-gabc": stored NUL-terminated.
 VERSION_STRING = re.compile(rb"\0(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.+_-]*)?\0")
 MUSL_MARK = b"musl libc ("  # the loader's usage text: "musl libc (x86_64)\nVersion %s"
 RELR_SINCE = (1, 2, 4)  # musl applies DT_RELR relocations from 1.2.4 on
 
 
-def is_musl_interp(interp: str | None) -> bool:
-    return interp is not None and os.path.basename(interp).startswith("ld-musl-")
-
-
 def musl_arch(interp: str | None) -> str | None:
-    """LDSO_ARCH from the loader's conventional name, ld-musl-ARCH.so.1."""
-    if not is_musl_interp(interp):
+    """LDSO_ARCH from the loader's conventional name, ld-musl-ARCH.so.1 (None when it is
+    known by another name, such as Debian's .../x86_64-linux-musl/libc.so)."""
+    name = os.path.basename(interp or "")
+    if not name.startswith("ld-musl-"):
         return None
-    name = os.path.basename(interp)[len("ld-musl-"):]
-    return name.split(".so", 1)[0] or None
+    return name[len("ld-musl-"):].split(".so", 1)[0] or None
 
 
 def provided_by_loader(name: str) -> bool:
@@ -71,10 +67,6 @@ def is_musl_loader(loader: str) -> bool:
             return MUSL_MARK in stream.read()
     except OSError:
         return False
-
-
-def split_list(text: str) -> list[str]:
-    return [entry for entry in SEPARATORS.split(text) if entry]
 
 
 class MuslRules:
@@ -117,12 +109,12 @@ class MuslRules:
         if not text:
             return []
         if "$" in text:
-            if "$" in ORIGIN.sub("", text):
+            if other_tokens(text):
                 return []  # a token musl does not know: it ignores the whole list
             origin = node.origin(self.proc)
             if origin is None:
                 return []
-            text = ORIGIN.sub(lambda _: origin, text)
+            text = expand_origin(text, origin)
         return split_list(text)
 
     @staticmethod

@@ -7,18 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..elf.linked import LinkedObject
-from .glibc import GlibcRules, default_facts, is_glibc_interp, is_glibc_loader, loader_facts
+from .glibc import GlibcRules, default_facts, is_glibc_loader, loader_facts
 from .family import GLIBC, MUSL
-from .musl import MuslRules, is_musl_interp, is_musl_loader
-
-
-def interp_family(interp: str | None) -> str | None:
-    """MUSL or GLIBC from a program's PT_INTERP by the name conventions bundle relies on."""
-    if is_musl_interp(interp):
-        return MUSL
-    if is_glibc_interp(interp):
-        return GLIBC
-    return None
+from .musl import MuslRules, is_musl_loader
 
 
 def loader_family(loader: LinkedObject) -> str | None:

@@ -10,16 +10,10 @@ directory, if it comes first) and could load a stranger's library.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 
 from ..elf.linked import LinkedObject
-from .musl import ORIGIN, split_list
-
-ORIGIN_ENTRY = re.compile(r"\$(?:ORIGIN|\{ORIGIN\})(/.*)?")
-
-
-RPATH, RUNPATH = "RPATH", "RUNPATH"
+from ..elf.searchlist import RUNPATH, origin_relative, other_tokens, search_list, split_list
 
 
 @dataclass(frozen=True)
@@ -38,10 +32,9 @@ def origin_entry(dest: str, directory: str) -> str:
 def entry_in_tree(entry: str, dest: str) -> str | None:
     """The tree directory (relative, normalised) an entry of the file at `dest` names;
     None when it does not stay inside the tree."""
-    match = ORIGIN_ENTRY.fullmatch(entry)
-    if match is None or "$" in (match.group(1) or ""):
+    rest = origin_relative(entry)
+    if rest is None:
         return None
-    rest = (match.group(1) or "").strip("/")
     path = os.path.normpath(os.path.join(os.path.dirname(dest), rest))
     if path == ".." or path.startswith("../"):
         return None
@@ -56,9 +49,7 @@ def outside_entries(obj: LinkedObject, dest: str) -> list[str]:
 
 def current_tag(obj: LinkedObject) -> str | None:
     """The entry the loader takes the object's list from (RUNPATH wins when both exist)."""
-    if obj.runpath is not None:
-        return RUNPATH
-    return RPATH if obj.rpath is not None else None
+    return search_list(obj.runpath, obj.rpath)[0]
 
 
 def plan_search_path(obj: LinkedObject, dest: str, lib_dir: str | None,
@@ -81,7 +72,7 @@ def plan_search_path(obj: LinkedObject, dest: str, lib_dir: str | None,
 def _plan_entries(obj: LinkedObject, dest: str, lib_dir: str | None) -> SearchPathChange | None:
     text = obj.search_path or ""
     entries = split_list(text)
-    if "$" in ORIGIN.sub("", text):
+    if other_tokens(text):
         entries = []  # a token the loader does not expand: it ignores the whole list
     kept = [e for e in entries if entry_in_tree(e, dest) is not None]
     wanted = list(kept)

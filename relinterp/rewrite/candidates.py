@@ -21,17 +21,14 @@ import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .config import FLAG_DERIVED, FLAG_SYSTEM_FALLBACK
-from ..elf.executable import Executable
+from ..elf.record import FLAG_DERIVED, FLAG_SYSTEM_FALLBACK
+from ..elf.model import Executable
+from ..elf.searchlist import RPATH, RUNPATH, origin_relative, search_list, split_list
 from ..errors import CandidateError
 
-# Where a candidate came from.
+# Where a candidate came from: an option, a search list entry (RUNPATH, RPATH) or
 OPTION = "option"  # --loader-rel or --loader
-RUNPATH = "DT_RUNPATH"
-RPATH = "DT_RPATH"
 SYSTEM = "system"  # --fallback-system: the original PT_INTERP
-
-ORIGIN_TOKENS = ("$ORIGIN", "${ORIGIN}")
 # musl's loader is its libc: Debian installs /lib/ld-musl-ARCH.so.1 as a link to
 # .../libc.so, and a bundle may carry it under either name.
 MUSL_LOADER_PREFIX = "ld-musl-"
@@ -101,12 +98,12 @@ def choose_candidates(
 def runpath_candidates(exe: Executable) -> tuple[LoaderCandidate, ...]:
     """Candidates derived from DT_RUNPATH (or DT_RPATH when there is no RUNPATH): each
     entry that starts with $ORIGIN, joined with the loader's file name."""
-    tag, value = (RUNPATH, exe.runpath) if exe.runpath is not None else (RPATH, exe.rpath)
+    tag, value = search_list(exe.runpath, exe.rpath)
     if not value or not exe.interp:
         return ()
     names = loader_file_names(exe.interp)
     found = []
-    for entry in value.split(":"):
+    for entry in split_list(value):
         directory = origin_relative(entry)
         if directory is not None:
             found += [LoaderCandidate(posixpath.join(directory, name), tag, entry) for name in names]
@@ -116,17 +113,6 @@ def runpath_candidates(exe: Executable) -> tuple[LoaderCandidate, ...]:
 def loader_file_names(interp: str) -> tuple[str, ...]:
     name = posixpath.basename(interp)
     return (name, MUSL_LIBC) if name.startswith(MUSL_LOADER_PREFIX) else (name,)
-
-
-def origin_relative(entry: str) -> str | None:
-    """The directory a search path entry names relative to $ORIGIN ('' for $ORIGIN itself),
-    or None when it is not relative to $ORIGIN or uses other dynamic string tokens ($LIB,
-    $PLATFORM) that only the loader can expand."""
-    for token in ORIGIN_TOKENS:
-        if entry == token or entry.startswith(token + "/"):
-            rest = entry[len(token):].strip("/")
-            return None if "$" in rest else rest
-    return None
 
 
 def system_candidate(exe: Executable) -> LoaderCandidate:
@@ -183,7 +169,7 @@ def _unique(candidates: Iterable[LoaderCandidate]) -> tuple[LoaderCandidate, ...
 def _why_none_derived(exe: Executable) -> str:
     if exe.interp is None:
         return "none can be derived: the original interpreter is unknown (patched, then changed?)"
-    tag, value = ("DT_RUNPATH", exe.runpath) if exe.runpath is not None else ("DT_RPATH", exe.rpath)
+    tag, value = search_list(exe.runpath, exe.rpath)
     if value is None:
         return "none can be derived: the program has no DT_RUNPATH or DT_RPATH"
     return f"none can be derived: its {tag} {value!r} has no entry starting with $ORIGIN"

@@ -5,8 +5,9 @@ the patch (put PT_INTERP back, moved the entry point away from the stub).
 
 from __future__ import annotations
 
-from ..elf.executable import Executable, find_stub_segment
-from .config import RestoreRecord
+from ..elf.executable import find_stub_segment
+from ..elf.model import Executable
+from ..elf.record import RestoreRecord
 
 
 def changes_since_patch(record: RestoreRecord, exe: Executable) -> tuple[str, ...]:
@@ -33,7 +34,7 @@ def restore_differences(record: RestoreRecord, result: Executable) -> tuple[str,
         found.append(f"{len(result.segments)} program headers, were {was}")
     elif result.phdrs != record.phdrs:
         found.append("program headers differ (segments moved)")
-    sections = result.structs().Elf_Ehdr.parse(record.header).e_shnum
+    sections = result.layouts().ehdr.parse(record.header).e_shnum
     if result.shnum != sections:
         found.append(f"{result.shnum} section headers, were {sections}")
     if result.file_size != record.original_size:

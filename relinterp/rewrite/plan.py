@@ -18,11 +18,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-from elftools.construct import Container
-from elftools.elf.constants import P_FLAGS, SH_FLAGS
-
-from .config import ALIGN, MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
-from ..elf.executable import MAX_STUB_SEGMENT, Executable, Segment
+from ..elf.executable import MAX_STUB_SEGMENT
+from ..elf.model import Executable, Segment
+from ..elf.record import ALIGN, MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
+from ..elf.structs import PF_R, PF_X, PT_LOAD, SHF_ALLOC, SHF_EXECINSTR, SHT_NULL, SHT_PROGBITS, SHT_STRTAB, Phdr, Shdr
 from ..errors import CandidateError, NothingToPatchError, NotExecutableError, UnsupportedError
 from .stub import StubBlob, supported_arches
 
@@ -92,7 +91,7 @@ def check_patchable(exe: Executable, stub: StubBlob | None) -> StubBlob:
 def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *,
                flags: int = 0, facts: RestoreRecord | None = None) -> RewritePlan:
     """Plan the patch of `exe` (of its recorded original, if it is patched already).
-    `flags` records the candidates' provenance (config.FLAG_*); `facts` what the restore
+    `flags` records the candidates' provenance (record.FLAG_*); `facts` what the restore
     record says about the original besides its headers (restore_facts; None: nothing,
     as older versions wrote it)."""
     base = exe.unpatched
@@ -100,37 +99,9 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
         raise ValueError(f"{exe.path}: the original of this patched file is unknown")
     stub = check_patchable(base, stub)
     check_candidates(exe.path, candidates)
-    structs = base.structs()
-    loads = base.loads()
-
-    align = max(max(s.align for s in loads), 1)
-    seg_offset = align_up(base.file_size, SEGMENT_FILE_ALIGN)
-    seg_vaddr = align_up(max(s.end for s in loads), align) + seg_offset % align
-    config = StubConfig(
-        entry=base.entry,
-        dynamic=base.dynamic,
-        candidates=candidates,
-        restore=_restore_record(base, facts),
-        flags=flags,
-    )
-    segment_bytes = stub.code + config.pack(
-        seg_vaddr + stub.config_offset, stub.config_offset, base.little_endian
-    )
-    if len(segment_bytes) > MAX_STUB_SEGMENT:  # read_executable would not recognise it
-        raise UnsupportedError(exe.path, f"the stub segment would be {len(segment_bytes)} bytes "
-                                         f"(the record of {len(base.phdrs)} bytes of program headers "
-                                         f"included), at most {MAX_STUB_SEGMENT}")
-    segment = Segment(
-        index=len(base.segments) - 1,
-        type="PT_LOAD",
-        flags=P_FLAGS.PF_R | P_FLAGS.PF_X,
-        offset=seg_offset,
-        vaddr=seg_vaddr,
-        filesz=len(segment_bytes),
-        memsz=len(segment_bytes),
-        align=align,
-    )
-
+    structs = base.layouts()
+    segment, segment_bytes = _stub_segment(base, stub, candidates, flags, _restore_record(base, facts))
+    seg_offset, seg_vaddr = segment.offset, segment.vaddr
     _check_address_space(base, segment)
     phdrs = _program_headers(base, structs, segment)
     names_offset = seg_offset + len(segment_bytes)
@@ -146,16 +117,34 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
 
 
 def restore_facts(base: Executable, sha256: bytes) -> RestoreRecord:
-    """The facts to record about the original `base` whose SHA-256 is `sha256`."""
+    """The facts to record about the original `base` whose digest is `sha256`."""
     return RestoreRecord(original_size=base.file_size, header=base.header, phdrs=base.phdrs, sha256=sha256,
                          interp=base.interp, needed=base.needed, runpath=base.runpath, rpath=base.rpath)
 
 
 def _restore_record(base: Executable, facts: RestoreRecord | None) -> RestoreRecord:
     record = RestoreRecord(original_size=base.file_size, header=base.header, phdrs=base.phdrs)
-    if facts is None:
-        return record
-    return replace(facts, original_size=base.file_size, header=base.header, phdrs=base.phdrs)
+    return record if facts is None else replace(facts, original_size=base.file_size, header=base.header,
+                                                phdrs=base.phdrs)
+
+
+def _stub_segment(base: Executable, stub: StubBlob, candidates: tuple[str, ...], flags: int,
+                  restore: RestoreRecord) -> tuple[Segment, bytes]:
+    """The PT_LOAD for the stub, appended at EOF above every segment, and its bytes."""
+    loads = base.loads()
+    align = max(max(s.align for s in loads), 1)
+    seg_offset = align_up(base.file_size, SEGMENT_FILE_ALIGN)
+    seg_vaddr = align_up(max(s.end for s in loads), align) + seg_offset % align
+    config = StubConfig(entry=base.entry, dynamic=base.dynamic, candidates=candidates, flags=flags,
+                        restore=restore)
+    segment_bytes = stub.code + config.pack(seg_vaddr + stub.config_offset, stub.config_offset, base.little_endian)
+    if len(segment_bytes) > MAX_STUB_SEGMENT:  # read_executable would not recognise it
+        raise UnsupportedError(base.path, f"the stub segment would be {len(segment_bytes)} bytes "
+                                          f"(the record of {len(base.phdrs)} bytes of program headers "
+                                          f"included), at most {MAX_STUB_SEGMENT}")
+    segment = Segment(index=len(base.segments) - 1, type="PT_LOAD", flags=PF_R | PF_X, offset=seg_offset,
+                      vaddr=seg_vaddr, filesz=len(segment_bytes), memsz=len(segment_bytes), align=align)
+    return segment, segment_bytes
 
 
 def _check_address_space(base: Executable, segment: Segment) -> None:
@@ -169,16 +158,17 @@ def _program_headers(base: Executable, structs, segment: Segment) -> bytes:
     entries = [base.phdrs[i : i + size] for i in range(0, len(base.phdrs), size)]
     interp = next(s.index for s in base.segments if s.type == "PT_INTERP")
     del entries[interp]
-    entries.append(structs.Elf_Phdr.build(Container(
-        p_type="PT_LOAD", p_flags=segment.flags, p_offset=segment.offset, p_vaddr=segment.vaddr,
-        p_paddr=segment.vaddr, p_filesz=segment.filesz, p_memsz=segment.memsz, p_align=segment.align,
+    entries.append(structs.phdr.build(Phdr(
+        p_type=PT_LOAD, p_flags=segment.flags, p_offset=segment.offset,
+        p_vaddr=segment.vaddr, p_paddr=segment.vaddr, p_filesz=segment.filesz, p_memsz=segment.memsz,
+        p_align=segment.align,
     )))
     return b"".join(entries)
 
 
-def _section(structs, name: int, kind: str, flags: int, addr: int, offset: int, size: int,
+def _section(structs, name: int, kind: int, flags: int, addr: int, offset: int, size: int,
              addralign: int) -> bytes:
-    return structs.Elf_Shdr.build(Container(
+    return structs.shdr.build(Shdr(
         sh_name=name, sh_type=kind, sh_flags=flags, sh_addr=addr, sh_offset=offset, sh_size=size,
         sh_link=0, sh_info=0, sh_addralign=addralign, sh_entsize=0,
     ))
@@ -189,29 +179,27 @@ def _section_headers(base: Executable, structs, segment: Segment, names_offset: 
     size = base.shentsize
     entries = [base.section_headers[i : i + size] for i in range(0, len(base.section_headers), size)]
     if not entries:
-        entries.append(_section(structs, 0, "SHT_NULL", 0, 0, 0, 0, 0))
+        entries.append(_section(structs, 0, SHT_NULL, 0, 0, 0, 0, 0))
     has_names = bool(base.section_names) and 0 < base.shstrndx < len(entries)
     names = base.section_names if has_names else b"\0"
-    entries.append(_section(structs, len(names), "SHT_PROGBITS", SH_FLAGS.SHF_ALLOC | SH_FLAGS.SHF_EXECINSTR,
+    entries.append(_section(structs, len(names), SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR,
                             segment.vaddr, segment.offset, segment.filesz, SEGMENT_FILE_ALIGN))
     names += SECTION_NAME + b"\0"
     if has_names:
         shstrndx = base.shstrndx
-        table = structs.Elf_Shdr.parse(entries[shstrndx])
-        table.sh_offset, table.sh_size = names_offset, len(names)
-        entries[shstrndx] = structs.Elf_Shdr.build(table)
+        table = structs.shdr.parse(entries[shstrndx])
+        entries[shstrndx] = structs.shdr.build(table._replace(sh_offset=names_offset, sh_size=len(names)))
     else:
         shstrndx = len(entries)
         name = len(names)
         names += b".shstrtab\0"
-        entries.append(_section(structs, name, "SHT_STRTAB", 0, 0, names_offset, len(names), 1))
+        entries.append(_section(structs, name, SHT_STRTAB, 0, 0, names_offset, len(names), 1))
     return names, b"".join(entries), shstrndx
 
 
 def _elf_header(base: Executable, structs, *, entry: int, shoff: int, shnum: int, shstrndx: int) -> bytes:
-    header = structs.Elf_Ehdr.parse(base.header)
-    if structs.Elf_Ehdr.build(header) != base.header:
-        raise UnsupportedError(base.path, "ELF header does not survive a parse/build round trip")
-    header.e_entry, header.e_shoff, header.e_shnum, header.e_shstrndx = entry, shoff, shnum, shstrndx
-    header.e_shentsize = structs.Elf_Shdr.sizeof()  # 0 in files that had no sections
-    return structs.Elf_Ehdr.build(header)
+    header = structs.ehdr.parse(base.header)
+    # e_shentsize: 0 in files that had no sections
+    return structs.ehdr.build(header._replace(e_entry=entry, e_shoff=shoff, e_shnum=shnum, e_shstrndx=shstrndx,
+                                              e_shentsize=structs.shdr.size))
+

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import os
 
-from elftools.construct import Container
-from elftools.elf.constants import P_FLAGS
-
-from ..elf.executable import Executable, Segment, file_offset
+from ..elf.model import Executable, Segment, file_offset, read_at
+from ..elf.structs import PF_R, PT_INTERP, Phdr
 from ..errors import ModifiedError
 from .plan import RewritePlan, Write
 
@@ -53,18 +51,17 @@ def plan_working_restore(exe: Executable) -> RewritePlan:
     if vaddr is None:
         raise ModifiedError(exe.path, f"the original interpreter path {patch.original_interp} is no longer in "
                                       "the program's memory image: cannot restore")
-    structs, size = exe.structs(), exe.phentsize
+    structs, size = exe.layouts(), exe.phentsize
     entries = [exe.phdrs[i : i + size] for i in range(0, len(exe.phdrs), size)]
     del entries[patch.segment.index]
     at = next((i + 1 for i, s in enumerate(s for s in exe.segments if s is not patch.segment)
                if s.type == "PT_PHDR"), 0)
     offset = file_offset(others, vaddr, len(raw))
-    entries.insert(at, structs.Elf_Phdr.build(Container(
-        p_type="PT_INTERP", p_flags=P_FLAGS.PF_R, p_offset=offset, p_vaddr=vaddr, p_paddr=vaddr,
+    entries.insert(at, structs.phdr.build(Phdr(
+        p_type=PT_INTERP, p_flags=PF_R, p_offset=offset, p_vaddr=vaddr, p_paddr=vaddr,
         p_filesz=len(raw), p_memsz=len(raw), p_align=1)))
-    header = structs.Elf_Ehdr.parse(exe.header)
-    header.e_entry = patch.config.entry
-    writes = [Write(0, structs.Elf_Ehdr.build(header)), Write(exe.phoff, b"".join(entries))]
+    header = structs.ehdr.parse(exe.header)._replace(e_entry=patch.config.entry)
+    writes = [Write(0, structs.ehdr.build(header)), Write(exe.phoff, b"".join(entries))]
     writes += _unload_stub_section(exe, structs, patch.segment)
     return RewritePlan(keep=exe.file_size, writes=tuple(writes), size=exe.file_size)
 
@@ -78,25 +75,19 @@ def _find_in_memory_image(exe: Executable, loads: list[Segment], raw: bytes,
     with open(exe.path, "rb") as stream:
         if interp is not None:
             offset = file_offset(loads, interp.vaddr, len(raw))
-            if offset is not None and _pread(stream, offset, len(raw)) == raw:
+            if offset is not None and read_at(stream, offset, len(raw)) == raw:
                 return interp.vaddr
         for segment in loads:
-            found = _pread(stream, segment.offset, segment.filesz).find(raw)
+            found = read_at(stream, segment.offset, segment.filesz).find(raw)
             if found >= 0:
                 return segment.vaddr + found
     return None
 
 
-def _pread(stream, offset: int, size: int) -> bytes:
-    stream.seek(offset)
-    return stream.read(size)
-
-
 def _unload_stub_section(exe: Executable, structs, segment: Segment) -> list[Write]:
     size = exe.shentsize
     for at in range(0, len(exe.section_headers), size):
-        section = structs.Elf_Shdr.parse(exe.section_headers[at : at + size])
+        section = structs.shdr.parse(exe.section_headers, at)
         if (section.sh_offset, section.sh_size, section.sh_addr) == (segment.offset, segment.filesz, segment.vaddr):
-            section.sh_flags, section.sh_addr = 0, 0
-            return [Write(exe.shoff + at, structs.Elf_Shdr.build(section))]
+            return [Write(exe.shoff + at, structs.shdr.build(section._replace(sh_flags=0, sh_addr=0)))]
     return []

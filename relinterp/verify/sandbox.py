@@ -15,6 +15,8 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
+from ..errors import SandboxUnavailableError
+
 MOUNT_POINT = "/bundle"
 BWRAP, CHROOT = "bwrap", "unshare+chroot"
 SANDBOXES = (BWRAP, CHROOT)
@@ -44,10 +46,6 @@ class RunResult:
     sandbox: str  # BWRAP or CHROOT
 
 
-class SandboxUnavailable(Exception):
-    """No way to make an empty root on this machine."""
-
-
 @functools.lru_cache(maxsize=None)
 def available_sandbox() -> str:
     bwrap = shutil.which("bwrap")
@@ -61,7 +59,7 @@ def available_sandbox() -> str:
         why = "bwrap not found (apt-get install bubblewrap)"
     if os.geteuid() == 0 and all(shutil.which(tool) for tool in ("unshare", "mount", "chroot")):
         return CHROOT
-    raise SandboxUnavailable(f"cannot make an empty root: {why}; unshare + chroot needs root")
+    raise SandboxUnavailableError(f"cannot make an empty root: {why}; unshare + chroot needs root")
 
 
 def run_in_empty_root(tree: str, program: str, args: list[str], *, proc: bool = True, timeout: float = 60,
@@ -70,7 +68,7 @@ def run_in_empty_root(tree: str, program: str, args: list[str], *, proc: bool = 
     method = sandbox or available_sandbox()
     needed = ("bwrap",) if method == BWRAP else ("unshare", "mount", "chroot")
     if not all(shutil.which(tool) for tool in needed):
-        raise SandboxUnavailable(f"cannot make an empty root with {method}: needs {', '.join(needed)}")
+        raise SandboxUnavailableError(f"cannot make an empty root with {method}: needs {', '.join(needed)}")
     inner = os.path.join(MOUNT_POINT, program)
     argv = (inner, *args)
     env = {"PATH": os.path.dirname(inner), "HOME": "/tmp"}

@@ -1,6 +1,6 @@
-"""Results as text for people: what goes to stdout, and what to stderr.
-
-Machines read --json instead (relinterp.report); this module only words it.
+"""What patch, restore and inspect print: each result as text for people (stdout and
+stderr), and the --json document of a run for machines (each result's part of it is
+its own to_json(), relinterp.report).
 """
 
 from __future__ import annotations
@@ -8,16 +8,16 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .loaders.family import libc_family
-
-from .report import (ALREADY_PATCHED, ERROR, INSPECTED, PATCHED, RESTORED, RESTORED_NOT_EXACT, SAME_FILE,
+from .. import __version__
+from ..loaders.family import libc_family
+from ..report import (SCHEMA, ALREADY_PATCHED, ERROR, INSPECTED, PATCHED, RESTORED, RESTORED_NOT_EXACT, SAME_FILE,
                      SKIPPED, WOULD_PATCH, FileError, FileResult, Inspection, PatchResult, RestoreResult,
                      SameFile, Skipped)
 
 if TYPE_CHECKING:
-    from .rewrite.candidates import LoaderCandidate
+    from ..rewrite.candidates import LoaderCandidate
 
 # In the order the summary line lists them.
 LABELS = {
@@ -130,3 +130,17 @@ def _inspection(result: Inspection, verbose: bool) -> list[str]:
         if value is not None:
             lines.append(f"  {name}: {value}")
     return lines
+
+
+def summary(results: Iterable[FileResult]) -> dict[str, int]:
+    """How many files ended in each status, and in all."""
+    counts = Counter(r.status for r in results)
+    return {"files": sum(counts.values()), **dict(sorted(counts.items()))}
+
+
+def document(command: str, results: list[FileResult], exit_code: int, **fields: Any) -> dict[str, Any]:
+    """The --json document: one per run, whatever the number of files."""
+    return {
+        "relinterp": __version__, "schema": SCHEMA, "command": command, **fields,
+        "files": [r.to_json() for r in results], "summary": summary(results), "exit_code": exit_code,
+    }

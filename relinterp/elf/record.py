@@ -1,4 +1,6 @@
-"""The stub's config block: the one definition of its layout (stub/config.h mirrors it).
+"""relinterp's record in a patched file: the stub's config block, the one definition of
+its layout (stub/config.h mirrors it).  It belongs to the file format, so it is read
+with the rest of the file (relinterp.elf.executable) and written by relinterp.rewrite.
 
 The patcher appends one segment to the program; its bytes are
 
@@ -8,7 +10,7 @@ The stub finds the config block right after its own code (PC-relative).  Tools f
 from the trailer in the segment's last bytes, which says where the block starts.  The
 restore record holds the original ELF header and program header table and the original
 file size: with them `restore` gives back the input byte for byte.  After them come
-tagged facts about the original (record_facts below): its SHA-256, which proves a
+tagged facts about the original (RestoreRecord.pack_facts): its digest, which proves a
 restored file identical to it, and what a later tool may change (PT_INTERP, NEEDED,
 RUNPATH, RPATH), which names what differs when it is not.  Records written before the
 facts existed end after the program headers (and zero padding): they still restore.
@@ -19,15 +21,17 @@ All fields are fixed-width whatever the ELF class, in the patched file's byte or
 from __future__ import annotations
 
 import os
+import struct
+from collections import namedtuple
 from dataclasses import dataclass, replace
-
-from elftools.construct import Bytes, Container, Struct, UBInt32, UBInt64, ULInt32, ULInt64
+from functools import lru_cache
 
 CONFIG_SCHEMA = 1
 TRAILER_MAGIC = b"RELINTRP"
 # The stub builds "$ORIGIN/candidate" in a 4096-byte buffer (PATH_SIZE in relinterp.c);
-# leave room for the program's directory.  It sizes its failure message for
-# MAX_CANDIDATES paths.  Mirrored in stub/config.h.
+# leave room for the program's directory.  It records why each of at most MAX_CANDIDATES
+# failed, and reads no more.  Mirrored in stub/config.h; every constant there is compared
+# with these by tests/test_stub_blob.py.
 MAX_CANDIDATE_BYTES = 1024
 MAX_CANDIDATES = 16
 ALIGN = 8
@@ -41,7 +45,7 @@ CONFIG_FLAGS = {"FLAG_DERIVED": FLAG_DERIVED, "FLAG_SYSTEM_FALLBACK": FLAG_SYSTE
 CONFIG_FIELDS = (
     ("config_vaddr", 64),
     ("entry", 64),
-    ("dynamic", 64),
+    ("dynamic", 64),  # PT_DYNAMIC's p_vaddr at patch time, for tools: the stub finds it via AT_PHDR
     ("flags", 32),
     ("ncandidates", 32),
     ("candidates", 32),
@@ -51,29 +55,53 @@ CONFIG_FIELDS = (
 )
 
 
-def _uint(bits: int, little_endian: bool):
-    return {(32, True): ULInt32, (64, True): ULInt64, (32, False): UBInt32, (64, False): UBInt64}[
-        bits, little_endian
-    ]
+Trailer = namedtuple("Trailer", "magic config_offset schema")
+RestoreSizes = namedtuple("RestoreSizes", "original_size header_size phdrs_size")
+Fact = namedtuple("Fact", "tag size")
+ConfigFields = namedtuple("ConfigFields", [name for name, _ in CONFIG_FIELDS])
 
 
-def config_struct(little_endian: bool) -> Struct:
-    return Struct("relinterp_config", *(_uint(bits, little_endian)(name) for name, bits in CONFIG_FIELDS))
+class RecordLayout:
+    """A fixed-width record of the config block, in one byte order."""
+
+    def __init__(self, record, fmt: str, little_endian: bool) -> None:
+        self.record = record
+        self.struct = struct.Struct(("<" if little_endian else ">") + fmt)
+
+    def sizeof(self) -> int:
+        return self.struct.size
+
+    def parse(self, data: bytes):
+        return self.record._make(self.struct.unpack_from(data))
+
+    def build(self, record) -> bytes:
+        return self.struct.pack(*record)
 
 
-def trailer_struct(little_endian: bool) -> Struct:
-    u32 = _uint(32, little_endian)
-    return Struct("relinterp_trailer", Bytes("magic", 8), u32("config_offset"), u32("schema"))
+@lru_cache(maxsize=None)
+def config_struct(little_endian: bool) -> RecordLayout:
+    return RecordLayout(ConfigFields, "".join("I" if bits == 32 else "Q" for _, bits in CONFIG_FIELDS),
+                        little_endian)
 
 
-def restore_header_struct(little_endian: bool) -> Struct:
-    u32, u64 = _uint(32, little_endian), _uint(64, little_endian)
-    return Struct("relinterp_restore", u64("original_size"), u32("header_size"), u32("phdrs_size"))
+@lru_cache(maxsize=None)
+def trailer_struct(little_endian: bool) -> RecordLayout:
+    return RecordLayout(Trailer, "8sII", little_endian)
 
 
-# Tags of the facts after the recorded program headers: u32 tag, u32 length, the bytes,
+@lru_cache(maxsize=None)
+def restore_header_struct(little_endian: bool) -> RecordLayout:
+    return RecordLayout(RestoreSizes, "QII", little_endian)
+
+
+@lru_cache(maxsize=None)
+def fact_struct(little_endian: bool) -> RecordLayout:
+    return RecordLayout(Fact, "II", little_endian)
+
+
+# Tags of the facts after the recorded program headers: u32 tag, u32 size, the bytes,
 # zero padding to ALIGN.  A tag this version does not know is skipped.
-FACT_SHA256 = 1  # SHA-256 of the whole original file
+FACT_SHA256 = 1  # the original file's digest (relinterp.rewrite.digest)
 FACT_INTERP = 2  # the original PT_INTERP path
 FACT_NEEDED = 3  # the original DT_NEEDED names, each NUL-terminated
 FACT_RUNPATH = 4
@@ -99,17 +127,15 @@ class RestoreRecord:
     rpath: str | None = None
 
     def pack_facts(self, little_endian: bool) -> bytes:
-        u32 = _uint(32, little_endian)
-        entry = Struct("fact", u32("tag"), u32("size"))
+        entry = fact_struct(little_endian)
         facts = [(FACT_SHA256, self.sha256), (FACT_INTERP, _string(self.interp)),
                  (FACT_NEEDED, b"".join(_string(n) for n in self.needed) if self.needed else None),
                  (FACT_RUNPATH, _string(self.runpath)), (FACT_RPATH, _string(self.rpath))]
-        return b"".join(_pad(entry.build(Container(tag=tag, size=len(data))) + data)
-                        for tag, data in facts if data is not None)
+        return b"".join(_pad(entry.build(Fact(tag, len(data))) + data) for tag, data in facts if data is not None)
 
     def with_facts(self, data: bytes, little_endian: bool) -> RestoreRecord:
         """This record with the facts packed in `data` (pack_facts) added."""
-        entry = Struct("fact", _uint(32, little_endian)("tag"), _uint(32, little_endian)("size"))
+        entry = fact_struct(little_endian)
         found: dict[int, bytes] = {}
         while len(data) >= entry.sizeof():
             fact = entry.parse(data)
@@ -149,11 +175,7 @@ class StubConfig:
         candidates = _pad(b"".join(os.fsencode(c) + b"\0" for c in self.candidates))
         restore = _pad(
             restore_header_struct(little_endian).build(
-                Container(
-                    original_size=self.restore.original_size,
-                    header_size=len(self.restore.header),
-                    phdrs_size=len(self.restore.phdrs),
-                )
+                RestoreSizes(self.restore.original_size, len(self.restore.header), len(self.restore.phdrs))
             )
             + self.restore.header
             + self.restore.phdrs
@@ -161,7 +183,7 @@ class StubConfig:
         candidates_at = header.sizeof()
         restore_at = candidates_at + len(candidates)
         block = header.build(
-            Container(
+            ConfigFields(
                 config_vaddr=config_vaddr,
                 entry=self.entry,
                 dynamic=self.dynamic,
@@ -174,7 +196,7 @@ class StubConfig:
             )
         )
         trailer = trailer_struct(little_endian).build(
-            Container(magic=TRAILER_MAGIC, config_offset=config_offset, schema=CONFIG_SCHEMA)
+            Trailer(magic=TRAILER_MAGIC, config_offset=config_offset, schema=CONFIG_SCHEMA)
         )
         return block + candidates + restore + trailer
 
