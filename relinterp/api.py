@@ -18,7 +18,7 @@ from .elf.record import CONFIG_SCHEMA
 from .elf.executable import Executable, read_executable
 from .errors import ModifiedError, NotPatchedError, RelinterpError
 from .loaders.family import libc_family
-from .rewrite.digest import file_sha256, plan_sha256
+from .rewrite.digest import original_digest, plan_sha256
 from .rewrite.plan import check_patchable, plan_patch, restore_facts
 from .rewrite.restore import plan_restore, plan_working_restore
 from .rewrite.changes import changes_since_patch, interop_notes, not_patched_reason, restore_differences
@@ -28,7 +28,7 @@ from .rewrite.stub import StubBlob, stub_for
 
 if TYPE_CHECKING:
     from .rewrite.candidates import LoaderCandidate
-from .rewrite.write import apply_plan
+from .rewrite.write import apply_plan, write_patch
 
 __all__ = ["PatchOptions", "patch", "restore", "inspect", "PatchResult", "RestoreResult", "Inspection",
            "PATCHED", "ALREADY_PATCHED", "WOULD_PATCH", "RESTORED", "RESTORED_NOT_EXACT"]
@@ -79,10 +79,10 @@ def patch(
     if original is None:
         raise ModifiedError(path, "patched, then changed (stripped?), so it cannot be patched again with "
                                   "other options: `relinterp restore` it, or patch the original file")
-    sha256 = file_sha256(path) if exe.patch is None else plan_sha256(plan_restore(exe), path)
-    plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(original, sha256))
-    if not dry_run:
-        apply_plan(plan, path, target)
+    if dry_run:
+        plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(original, original_digest(exe)))
+    else:
+        plan = write_patch(exe, stub, candidates, flags=flags, target=target)
     assert plan.segment is not None and original.interp is not None
     return PatchResult(
         path=path, status=WOULD_PATCH if dry_run else ALREADY_PATCHED if same else PATCHED, output=target,

@@ -15,10 +15,22 @@ import mmap
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+from ..elf.model import Executable
 from ..elf.overlay import OverlayView
+from ..errors import ReadError
 from .plan import RewritePlan
+from .restore import plan_restore
 
 BLOCK = 8 << 20
+
+
+def original_digest(exe: Executable) -> bytes:
+    """The digest of the file `exe` was patched from (of `exe` itself if it is not
+    patched): what the restore record holds."""
+    try:
+        return file_sha256(exe.path) if exe.patch is None else plan_sha256(plan_restore(exe), exe.path)
+    except OSError as error:
+        raise ReadError(exe.path, f"cannot read ({error.strerror})") from None
 
 
 def file_sha256(path: str) -> bytes:
