@@ -172,6 +172,13 @@ def test_read_only_file_system_in_place(programs, tmp_path):
     assert sha256(path) == digest
 
 
+def test_a_candidate_too_long_for_the_stub_leaves_no_partial_copy(programs, tmp_path):
+    """The file is copied while its digest is hashed, before the candidates are laid out:
+    a refusal then must remove the copy."""
+    refused(copy_of(programs, "probe", tmp_path), EXIT_FAILED, "loader candidate 2 is 1100 bytes long",
+            "--loader-rel", "l" * 1100)
+
+
 def test_absolute_loader_rel_is_a_usage_error(programs, tmp_path):
     path = copy_of(programs, "probe", tmp_path)
     result = relinterp("patch", path, "--loader-rel", "/lib/ld-musl.so")
