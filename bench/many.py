@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import (BENCH, LOADER_REL, ROOT, SRC, SYSTEM_LOADER, check_output, check_tools,  # noqa: E402
-                 describe_machine, musl_gcc, relinterp_script, table)
+from run import (BENCH, LOADER_REL, ROOT, SRC, SYSTEM_LOADER, check_output, musl_gcc, start_bench,  # noqa: E402
+                 table)
 
 WORK = BENCH / "work" / "many"
 RESULTS = BENCH / "RESULTS-many.md"
@@ -199,11 +199,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timed runs per command")
     args = parser.parse_args()
     started = time.monotonic()
-    check_tools()
-    script = relinterp_script()
-    shutil.rmtree(WORK, ignore_errors=True)
-    WORK.mkdir(parents=True)
-    machine = describe_machine()
+    script, machine = start_bench(WORK)
     print(f"building a tree of {args.files} executables", flush=True)
     programs, static = build_programs(WORK)
     template = WORK / "template"

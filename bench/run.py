@@ -147,6 +147,15 @@ def describe_machine(**tools: str) -> dict[str, str]:
     }
 
 
+def start_bench(work: Path) -> tuple[Path, dict[str, str]]:
+    """Check the tools, wipe `work`; the relinterp script to run and the machine's description."""
+    check_tools()
+    script = relinterp_script()
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    return script, describe_machine()
+
+
 def cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):

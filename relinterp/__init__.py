@@ -10,12 +10,12 @@ subclasses (relinterp.errors), the same the command line reports.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 __all__ = ["patch", "inspect", "restore", "PatchOptions", "PatchResult", "RestoreResult", "Inspection",
            "RelinterpError", "__version__"]
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which costs `relinterp patch` the import of typing
 if TYPE_CHECKING:
     from .api import PatchOptions, inspect, patch, restore
     from .errors import RelinterpError

@@ -10,7 +10,6 @@ import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .rewrite.candidates import choose_candidates, config_flags, recorded_candidates
@@ -25,10 +24,13 @@ from .rewrite.changes import changes_since_patch, interop_notes, not_patched_rea
 from .report import (ALREADY_PATCHED, PATCHED, RESTORED, RESTORED_NOT_EXACT, WOULD_PATCH, Inspection,
                      PatchInfo, PatchResult, RestoreResult, StubInfo, StubSegment)
 from .rewrite.stub import StubBlob, stub_for
-
-if TYPE_CHECKING:
-    from .rewrite.candidates import LoaderCandidate
 from .rewrite.write import apply_plan, write_patch
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which costs `relinterp patch` the import of typing
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .rewrite.candidates import LoaderCandidate
 
 __all__ = ["PatchOptions", "patch", "restore", "inspect", "PatchResult", "RestoreResult", "Inspection",
            "PATCHED", "ALREADY_PATCHED", "WOULD_PATCH", "RESTORED", "RESTORED_NOT_EXACT"]

@@ -17,13 +17,12 @@ import os
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Union
 
 from . import api
 from .errors import (EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, BrokenInstallationError, NotElfError,
                      NotExecutableError, NothingToPatchError, NotPatchedError, ReadError, RelinterpError, WriteError)
 from .report import (ERROR, PATCHED, RESTORED, RESTORED_NOT_EXACT, SAME_FILE, SKIPPED, FileError,
-                     FileResult, PatchResult, RestoreResult, SameFile, Skipped)
+                     PatchResult, RestoreResult, SameFile, Skipped)
 from .rewrite.stub import load_stub, supported_arches
 from .rewrite.write import relink
 
@@ -59,7 +58,13 @@ class Input:
     found: bool  # met while walking a directory, rather than named
 
 
-Item = Union[Input, Skipped, SameFile, FileError]
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which costs `relinterp patch` the import of typing
+if TYPE_CHECKING:
+    from typing import Union
+
+    from .report import FileResult
+
+    Item = Union[Input, Skipped, SameFile, FileError]
 
 
 def gather(paths: Iterable[str], recursive: bool) -> list[Item]:

@@ -1,6 +1,7 @@
 """The command line: parse, print, exit status.  The work is done in relinterp.api, run
-over many files by relinterp.batch; relinterp.render words the results, relinterp.report
-shapes --json.  Heavy imports wait until a command runs, so that --help stays instant."""
+over many files by relinterp.batch (through relinterp.launch.run_files, which a plain
+run of patch, restore or inspect reaches without this module); relinterp.render words
+the results.  Heavy imports wait until a command runs, so that --help stays instant."""
 
 from __future__ import annotations
 
@@ -102,11 +103,7 @@ def patch(paths, recursive, jobs, as_json, verbose, output, dry_run, **options) 
     options it is patched again from the original it records.  -v lists the
     candidates and where each came from.
     """
-    from .api import PatchOptions
-    from .batch import Task
-
-    task = Task("patch", options=PatchOptions(**options), output=output, dry_run=dry_run)
-    _run(task, paths, recursive, jobs, as_json, verbose, dry_run=dry_run)
+    _run("patch", paths, recursive, jobs, as_json, verbose, output=output, dry_run=dry_run, **options)
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
@@ -119,9 +116,7 @@ def restore(paths, recursive, jobs, as_json, verbose, output) -> None:
     gets its PT_INTERP back and runs with the system loader again, and relinterp says
     it is not the byte-exact original (status restored-not-exact; exit status 0).
     """
-    from .batch import Task
-
-    _run(Task("restore", output=output), paths, recursive, jobs, as_json, verbose)
+    _run("restore", paths, recursive, jobs, as_json, verbose, output=output)
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
@@ -133,9 +128,7 @@ def inspect(paths, recursive, jobs, as_json, verbose) -> None:
     candidates, stub and original interpreter) or can be (or why not), NEEDED and
     RUNPATH.  Reads program headers only, so stripped files work too.
     """
-    from .batch import Task
-
-    _run(Task("inspect"), paths, recursive, jobs, as_json, verbose)
+    _run("inspect", paths, recursive, jobs, as_json, verbose)
 
 
 LDD_STATUS_HELP = f"""
@@ -183,35 +176,14 @@ def ldd(programs, as_json, verbose) -> None:
     sys.exit(status)
 
 
-def _run(task, paths, recursive: bool, jobs: int | None, as_json: bool, verbose: bool, **fields) -> None:
-    """Run `task` over the inputs, print each result as it comes, then the summary;
-    exit with the run's status."""
-    import json
+def _run(command: str, paths, recursive: bool, jobs: int | None, as_json: bool, verbose: bool,
+         **options) -> None:
+    """Run `command` over the inputs (relinterp.launch.run_files); exit with the run's status."""
+    from .launch import run_files
 
-    from .batch import exit_status, gather, run
-    from .errors import RelinterpError
-    from .render.files import document, render, summary_line
-
-    _check_usage(paths, recursive, task.output)
-    items = gather(paths, recursive)
-    results = []
-    try:
-        for result in run(task, items, jobs or os.cpu_count() or 1):
-            results.append(result)
-            out, err = render(result, verbose)
-            for line in [] if as_json else out:
-                click.echo(line)
-            for line in err:
-                click.echo(line, err=True)
-    except RelinterpError as error:  # not about one input (a broken installation): nothing more can run
-        click.echo(str(error), err=True)
-        sys.exit(error.exit_code)
-    status = exit_status(results)
-    if as_json:
-        click.echo(json.dumps(document(task.command, results, status, **fields), indent=2))
-    if len(results) > 1 or recursive:
-        click.echo(summary_line(results), err=as_json)
-    sys.exit(status)
+    _check_usage(paths, recursive, options.get("output"))
+    sys.exit(run_files(command, paths, dict(options, recursive=recursive, jobs=jobs, as_json=as_json,
+                                            verbose=verbose), click.echo))
 
 
 def _check_usage(paths: tuple[str, ...], recursive: bool, output: str | None) -> None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
 
 from .errors import RelinterpError
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which costs `relinterp patch` the import of typing
 if TYPE_CHECKING:
+    from typing import Any, Union
+
     from .rewrite.candidates import LoaderCandidate
 
 # Bumped when a field changes meaning or disappears; new fields keep the number.
@@ -196,7 +198,8 @@ class FileError:
                 "error": {"kind": self.kind, "message": self.message, "exit_code": self.exit_code}}
 
 
-FileResult = Union[PatchResult, RestoreResult, Inspection, Skipped, SameFile, FileError]
+if TYPE_CHECKING:
+    FileResult = Union[PatchResult, RestoreResult, Inspection, Skipped, SameFile, FileError]
 
 
 def candidates_json(candidates: Iterable[LoaderCandidate]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ packages=(
   binutils-aarch64-linux-gnu    # real foreign-machine ELF files for refusal tests
   patchelf                      # benchmark baseline; tests of tools run after patching
   elfutils                      # eu-strip, eu-elflint: tests of tools run after patching
+  strace                        # the stub's system calls: a test, bench/startup.py
   util-linux                    # unshare, setpriv, mount
   bubblewrap                    # relinterp verify --run: the empty root
   python3-venv

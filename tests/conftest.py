@@ -22,6 +22,8 @@ PROGRAMS = Path(__file__).parent / "programs"
 MUSL_DIR = Path("/lib/x86_64-linux-musl")  # Debian's musl: the loader is libc.so in here
 MUSL_LOADER = MUSL_DIR / "libc.so"
 IN_CI = os.environ.get("CI") == "true"
+# The fixtures of these modules are everyone's: no test imports a fixture.
+pytest_plugins = ["bundle_support", "glibc_support", "glibc_bundle_support"]
 # A private mount namespace in which the system musl loader does not exist.
 HIDE_MUSL = f'mount -t tmpfs none {MUSL_DIR} && exec "$@"'
 
@@ -127,18 +129,17 @@ class ShippedTree:
         return self.lib / self.loader_name
 
 
-Dist = ShippedTree  # the musl tree most tests use
-
 
 LOADER_REL = "../lib/ld-musl.so"
 
 
 @pytest.fixture
-def make_dist(tmp_path, programs):
-    """make_dist(program, patch=True, root=None) -> Dist, patched via the real CLI."""
+def ship_program(tmp_path, programs):
+    """ship_program(program, patch=True, root=None) -> ShippedTree: a musl program shipped
+    with the loader and its libraries, patched through the real command line."""
 
-    def make(program: str = "probe", patch: bool = True, root: Path | None = None) -> Dist:
-        dist = Dist(root or tmp_path / f"dist-{program}")
+    def make(program: str = "probe", patch: bool = True, root: Path | None = None) -> ShippedTree:
+        dist = ShippedTree(root or tmp_path / f"dist-{program}")
         (dist.root / "bin").mkdir(parents=True)
         (dist.root / "lib").mkdir()
         shutil.copy2(programs[program], dist.app)

@@ -130,8 +130,8 @@ def glibc_programs(tmp_path_factory, system_glibc) -> Programs:
 
 
 @pytest.fixture
-def make_bundle(tmp_path, system_glibc, glibc_programs):
-    """make_bundle(program, patch=True) -> ShippedTree, patched through the real command line."""
+def ship_glibc_program(tmp_path, system_glibc, glibc_programs):
+    """ship_glibc_program(program, patch=True) -> ShippedTree, patched through the real command line."""
 
     def make(program: str, patch: bool = True) -> ShippedTree:
         bundle = ShippedTree(tmp_path / f"bundle-{program}", LOADER_NAME)

@@ -7,7 +7,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-"$root/scripts/setup.sh" >&2             # on a fresh machine: musl-tools, bubblewrap, relinterp
+[ -n "${RELINTERP_SKIP_SETUP:-}" ] || "$root/scripts/setup.sh" >&2  # a fresh machine: musl-tools, bubblewrap, relinterp
 export PATH="$root/.venv/bin:$PATH"      # relinterp, as `pip install 'relinterp[bundle]'` puts it
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}  # in CI: the release commit's time
 cd "$here"

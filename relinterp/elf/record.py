@@ -28,7 +28,7 @@ from functools import lru_cache
 
 CONFIG_SCHEMA = 1
 TRAILER_MAGIC = b"RELINTRP"
-# The stub builds "$ORIGIN/candidate" in a 4096-byte buffer (PATH_SIZE in relinterp.c);
+# The stub builds "$ORIGIN/candidate" in a 4096-byte buffer (PATH_SIZE in stub/stub.h);
 # leave room for the program's directory.  It records why each of at most MAX_CANDIDATES
 # failed, and reads no more.  Mirrored in stub/config.h; every constant there is compared
 # with these by tests/test_stub_blob.py.

@@ -8,15 +8,18 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..loaders.family import libc_family
 from ..report import (SCHEMA, ALREADY_PATCHED, ERROR, INSPECTED, PATCHED, RESTORED, RESTORED_NOT_EXACT, SAME_FILE,
-                     SKIPPED, WOULD_PATCH, FileError, FileResult, Inspection, PatchResult, RestoreResult,
+                     SKIPPED, WOULD_PATCH, FileError, Inspection, PatchResult, RestoreResult,
                      SameFile, Skipped)
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which costs `relinterp patch` the import of typing
 if TYPE_CHECKING:
+    from typing import Any
+
+    from ..report import FileResult
     from ..rewrite.candidates import LoaderCandidate
 
 # In the order the summary line lists them.

@@ -14,7 +14,8 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable
 
 from ..elf.model import Executable
 from ..elf.overlay import OverlayView
@@ -35,15 +36,30 @@ def original_digest(exe: Executable) -> bytes:
         raise ReadError(exe.path, f"cannot read ({error.strerror})") from None
 
 
+def start_original_digest(exe: Executable) -> Callable[[], bytes]:
+    """original_digest(exe), computed in a thread: call the result to wait for it."""
+    return _in_thread(original_digest, exe)
+
+
 def file_sha256(path: str) -> bytes:
     """The digest of the file at `path`.  hashlib and pread release the GIL, so threads
     hash blocks side by side; each reads its block a piece at a time (a mapping of the
     whole file would count the file in the process's resident size)."""
     with open(path, "rb") as stream:
         fd, size = stream.fileno(), os.fstat(stream.fileno()).st_size
-        with ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0))) as pool:
-            return _combine(list(pool.map(lambda at: _block_sha256(fd, at, min(at + BLOCK, size)),
-                                          range(0, size, BLOCK))))
+        starts = range(0, size, BLOCK)
+        blocks: list[bytes] = [b""] * len(starts)
+        pending = iter(range(len(starts)))  # shared: next() on it is atomic
+
+        def hash_blocks() -> None:
+            for n in pending:
+                blocks[n] = _block_sha256(fd, starts[n], min(starts[n] + BLOCK, size))
+
+        helpers = [_in_thread(hash_blocks) for _ in range(min(len(os.sched_getaffinity(0)), len(starts)) - 1)]
+        hash_blocks()
+        for wait in helpers:
+            wait()
+    return _combine(blocks)
 
 
 def _block_sha256(fd: int, at: int, end: int) -> bytes:
@@ -71,3 +87,27 @@ def plan_sha256(plan: RewritePlan, source: str) -> bytes:
 
 def _combine(blocks: list[bytes]) -> bytes:
     return hashlib.sha256(b"".join(blocks)).digest()
+
+
+def _in_thread(function: Callable, *args) -> Callable:
+    """Start function(*args) in a thread; the callable returned waits for it and gives
+    its result, or raises its exception.  (threading, not concurrent.futures, whose
+    import would cost every `relinterp patch` several milliseconds.)"""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, function(*args)))
+        except BaseException as error:
+            outcome.append((False, error))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def wait():
+        thread.join()
+        done, value = outcome[0]
+        if not done:
+            raise value
+        return value
+    return wait

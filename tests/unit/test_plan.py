@@ -1,9 +1,7 @@
 """Planning arithmetic, on synthetic executables of every ELF class and byte order.
 
-No big-endian stub ships yet, so these files are built from pyelftools' own struct
-definitions: the smallest layout a dynamic executable has (ELF header, PT_PHDR,
-PT_INTERP, one PT_LOAD over the whole file).  Real 32-bit programs are patched and run
-in test_arch.py.
+No big-endian stub ships yet, so these files are built in Python (tests/unit/synthetic.py).
+Real 32-bit programs are patched and run in the integration tests (test_arch.py).
 """
 
 from __future__ import annotations
@@ -13,8 +11,6 @@ from dataclasses import replace
 import struct
 
 import pytest
-from elftools.construct import Container
-from elftools.elf.structs import ELFStructs
 
 from relinterp.elf.record import MAX_CANDIDATE_BYTES, MAX_CANDIDATES
 from relinterp.elf.executable import MAX_STUB_SEGMENT, read_executable
@@ -23,38 +19,7 @@ from relinterp.rewrite.plan import SEGMENT_FILE_ALIGN, plan_patch
 from relinterp.rewrite.restore import plan_restore
 from relinterp.rewrite.stub import StubBlob
 from relinterp.rewrite.write import apply_plan
-
-INTERP = b"/lib/ld-test.so.1\0"
-LAYOUTS = [(32, True, "EM_386"), (32, False, "EM_PPC"), (64, True, "EM_X86_64"), (64, False, "EM_S390")]
-
-
-def synthetic_executable(path, elfclass: int, little: bool, machine: str, align: int = 0x1000,
-                         base: int = 0, null_phdrs: int = 0) -> None:
-    structs = ELFStructs(little, elfclass)
-    structs.create_basic_structs()
-    structs.create_advanced_structs("ET_DYN", machine, None)
-    ehsize, phentsize = structs.Elf_Ehdr.sizeof(), structs.Elf_Phdr.sizeof()
-    phnum = 3 + null_phdrs
-    interp_at = ehsize + phnum * phentsize
-    size = interp_at + len(INTERP) + 100  # some "code"
-
-    def phdr(kind, offset, filesz, flags=4, align_=1):
-        return structs.Elf_Phdr.build(Container(p_type=kind, p_flags=flags, p_offset=offset, p_vaddr=base + offset,
-                                                p_paddr=base + offset, p_filesz=filesz, p_memsz=filesz,
-                                                p_align=align_))
-
-    header = structs.Elf_Ehdr.build(Container(
-        e_ident=Container(EI_MAG=[0x7F, 0x45, 0x4C, 0x46], EI_CLASS=f"ELFCLASS{elfclass}",
-                          EI_DATA="ELFDATA2LSB" if little else "ELFDATA2MSB", EI_VERSION="EV_CURRENT",
-                          EI_OSABI="ELFOSABI_SYSV", EI_ABIVERSION=0),
-        e_type="ET_DYN", e_machine=machine, e_version="EV_CURRENT", e_entry=base + interp_at + len(INTERP),
-        e_phoff=ehsize, e_shoff=0, e_flags=0, e_ehsize=ehsize, e_phentsize=phentsize, e_phnum=phnum,
-        e_shentsize=0, e_shnum=0, e_shstrndx=0))
-    table = (phdr("PT_PHDR", ehsize, phnum * phentsize) + phdr("PT_INTERP", interp_at, len(INTERP))
-             + phdr("PT_LOAD", 0, size, flags=5, align_=align) + phdr("PT_NULL", 0, 0) * null_phdrs)
-    body = header + table + INTERP
-    path.write_bytes(body + bytes(range(size - len(body))))
-
+from synthetic import INTERP, LAYOUTS, synthetic_executable
 
 def fake_stub(exe) -> StubBlob:
     code = b"\xAA" * 40

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bundle_support import (TREE_LOADER, bundle, bundle_chain, closure_listing, compile_c, copy_loader_to,
-                            musl_listing, project, tree_files)  # noqa: F401 (project: a fixture)
+                            musl_listing, tree_files)
 from conftest import MUSL_LOADER, PROGRAMS, relinterp, run, run_hidden, sha256
 from relinterp.bundle.plan import BundleOptions, plan_bundle
 from relinterp.loaders.closure import resolve_closure

@@ -63,9 +63,9 @@ def test_restore_gives_back_the_exact_bytes_of_every_patched_program(programs, t
 
 
 @pytest.fixture
-def stripped_after_patching(make_dist):
+def stripped_after_patching(ship_program):
     """A dist whose bin/app was patched, then stripped."""
-    dist = make_dist("probe")
+    dist = ship_program("probe")
     assert run(["strip", dist.app]).returncode == 0
     assert relinterp.inspect(dist.app).patch.exact_restore is False
     return dist
@@ -105,8 +105,8 @@ def test_restore_json_marks_the_inexact_restore(stripped_after_patching):
     assert "not the byte-exact original" in result.stderr
 
 
-def test_restore_to_output_leaves_the_patched_file_untouched(make_dist, tmp_path):
-    dist = make_dist("hello")
+def test_restore_to_output_leaves_the_patched_file_untouched(ship_program, tmp_path):
+    dist = ship_program("hello")
     digest = sha256(dist.app)
     out = tmp_path / "restored"
     result = invoke("restore", dist.app, "-o", out)

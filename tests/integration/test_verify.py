@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from bundle_support import bundle, bundle_chain, compile_c, project  # noqa: F401 (project: a fixture)
+from bundle_support import bundle, bundle_chain, compile_c
 from conftest import PROGRAMS, relinterp, run
 from relinterp.verify.sandbox import SANDBOXES
 

@@ -11,9 +11,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from conftest import relinterp, run
-from glibc_support import (  # noqa: F401 (fixtures)
-    LIFECYCLE, LOADER_REL, glibc_programs, make_bundle, system_glibc, without_glibc,
-)
+from glibc_support import LIFECYCLE, LOADER_REL
 
 PT_PHDR, PT_INTERP = 6, 3
 PHDR_SIZE = 56  # sizeof(Elf64_Phdr)
@@ -36,8 +34,8 @@ def fields(output: str) -> dict[str, str]:
 # ---------------------------------------------------------------- isolation
 
 
-def test_unpatched_program_cannot_start_where_the_system_glibc_is_hidden(make_bundle, without_glibc):
-    bundle = make_bundle("probe", patch=False)
+def test_unpatched_program_cannot_start_where_the_system_glibc_is_hidden(ship_glibc_program, without_glibc):
+    bundle = ship_glibc_program("probe", patch=False)
     assert run([bundle.app], text=True).stdout == "hello\n"  # fine where the system loader exists
     hidden = without_glibc.hidden_run([bundle.app])
     assert hidden.returncode == 127  # the kernel cannot find PT_INTERP: exec fails
@@ -46,10 +44,10 @@ def test_unpatched_program_cannot_start_where_the_system_glibc_is_hidden(make_bu
     assert without_glibc.hidden_run([bundle.loader, bundle.app]).stdout == "hello\n"
 
 
-def test_system_libc_is_unreachable_there_too(make_bundle, without_glibc):
+def test_system_libc_is_unreachable_there_too(ship_glibc_program, without_glibc):
     # A program without RPATH or RUNPATH gets its libc.so.6 from the machine's directories:
     # in the namespace there is none, which also shows why a glibc bundle needs one.
-    bundle = make_bundle("hello-norunpath", patch=False)
+    bundle = ship_glibc_program("hello-norunpath", patch=False)
     result = without_glibc.hidden_run([bundle.loader, bundle.app])
     assert result.returncode == 127
     assert "libc.so.6: cannot open shared object file" in result.stderr
@@ -91,15 +89,15 @@ def test_restore_gives_back_the_glibc_program(glibc_programs, tmp_path):
 
 
 @C_PROGRAMS
-def test_patched_program_runs_and_returns_its_exit_status(make_bundle, without_glibc, program):
-    bundle = make_bundle(program)
+def test_patched_program_runs_and_returns_its_exit_status(ship_glibc_program, without_glibc, program):
+    bundle = ship_glibc_program(program)
     assert without_glibc.hidden_run([bundle.app]).stdout == "hello\n"
     assert without_glibc.hidden_run([bundle.app, "exit", "42"]).returncode == 42
 
 
 @C_PROGRAMS
-def test_every_mapped_file_comes_from_the_bundle(make_bundle, without_glibc, program):
-    bundle = make_bundle(program)
+def test_every_mapped_file_comes_from_the_bundle(ship_glibc_program, without_glibc, program):
+    bundle = ship_glibc_program(program)
     result = without_glibc.hidden_run([bundle.app, "maps"])
     mapped = {line.removeprefix("mapped ") for line in result.stdout.splitlines()}
     lib = bundle.lib
@@ -108,8 +106,8 @@ def test_every_mapped_file_comes_from_the_bundle(make_bundle, without_glibc, pro
 
 @C_PROGRAMS
 @MODES
-def test_proc_self_exe_and_argv0(make_bundle, without_glibc, program, through_loader):
-    bundle = make_bundle(program)
+def test_proc_self_exe_and_argv0(ship_glibc_program, without_glibc, program, through_loader):
+    bundle = ship_glibc_program(program)
     result = without_glibc.hidden_run(argv(bundle, "exe", through_loader=through_loader))
     # Through the loader, the kernel ran the loader; glibc hands the program its own argv[0].
     exe = bundle.loader if through_loader else bundle.app
@@ -117,15 +115,15 @@ def test_proc_self_exe_and_argv0(make_bundle, without_glibc, program, through_lo
 
 
 @C_PROGRAMS
-def test_threads_have_their_own_tls_in_the_program_and_in_a_library(make_bundle, without_glibc, program):
-    bundle = make_bundle(program)
+def test_threads_have_their_own_tls_in_the_program_and_in_a_library(ship_glibc_program, without_glibc, program):
+    bundle = ship_glibc_program(program)
     result = without_glibc.hidden_run([bundle.app, "threads"])
     assert result.stdout == "threads main_tls 84 lib_tls 828; main thread keeps 7 100\n", result.stderr
 
 
 @C_PROGRAMS
-def test_dlopen_finds_a_library_beside_it_and_its_tls_is_per_thread(make_bundle, without_glibc, program):
-    bundle = make_bundle(program)
+def test_dlopen_finds_a_library_beside_it_and_its_tls_is_per_thread(ship_glibc_program, without_glibc, program):
+    bundle = ship_glibc_program(program)
     result = without_glibc.hidden_run([bundle.app, "plugin"])
     lines = result.stdout.splitlines()
     assert lines[0] == "plugin 42 tls 22 other thread 1", result.stderr
@@ -134,21 +132,21 @@ def test_dlopen_finds_a_library_beside_it_and_its_tls_is_per_thread(make_bundle,
 
 @C_PROGRAMS
 @MODES
-def test_constructors_atexit_and_destructors_run_in_order(make_bundle, without_glibc, program, through_loader):
+def test_constructors_atexit_and_destructors_run_in_order(ship_glibc_program, without_glibc, program, through_loader):
     # The destructors are run by glibc's _dl_fini, which exit() reaches only through the
     # rtld_fini pointer the loader passes to the program's entry point (in rdx): the stub
     # must hand it on unchanged in both modes.
-    bundle = make_bundle(program)
+    bundle = ship_glibc_program(program)
     assert run([bundle.app, "lifecycle"], text=True).stdout == LIFECYCLE  # control: on the host
     result = without_glibc.hidden_run(argv(bundle, "lifecycle", through_loader=through_loader))
     assert (result.returncode, result.stdout) == (0, LIFECYCLE), result.stderr
 
 
 @C_PROGRAMS
-def test_auxv_names_the_bundled_loader_and_the_program(make_bundle, without_glibc, program):
+def test_auxv_names_the_bundled_loader_and_the_program(ship_glibc_program, without_glibc, program):
     # (Run as `ld.so bin/app`, the kernel's auxv describes the loader and glibc sets
     # AT_BASE 0 and AT_ENTRY e_entry, as for any program it is given.)
-    bundle = make_bundle(program)
+    bundle = ship_glibc_program(program)
     result = without_glibc.hidden_run([bundle.app, "auxv"])
     seen = fields(result.stdout)
     assert seen["AT_BASE"] == seen["loader_by_dladdr"] == seen["loader_by_iterate"], result.stdout
@@ -176,10 +174,10 @@ def symbol_value(path, name: str) -> int:
 
 @C_PROGRAMS
 def test_loader_gets_phdr_first_interp_second_and_every_other_entry_unchanged(
-        make_bundle, glibc_programs, without_glibc, program):
+        ship_glibc_program, glibc_programs, without_glibc, program):
     # PT_GNU_STACK, PT_GNU_RELRO, PT_TLS, PT_GNU_EH_FRAME, PT_DYNAMIC, PT_NOTE, ... are
     # copied as they are; the stub's own PT_LOAD comes last, as in the file.
-    bundle = make_bundle(program)
+    bundle = ship_glibc_program(program)
     result = without_glibc.hidden_run([bundle.app, "phdrs"])
     lines = result.stdout.splitlines()
     seen = fields("\n".join(line for line in lines if not line.startswith(("phdr ", "object "))))
@@ -205,10 +203,10 @@ def test_loader_gets_phdr_first_interp_second_and_every_other_entry_unchanged(
         str(bundle.lib / "libprobe.so"), str(bundle.lib / "libc.so.6"), str(bundle.loader)]
 
 
-def test_without_proc_glibc_cannot_expand_origin_unless_told(make_bundle, without_glibc):
+def test_without_proc_glibc_cannot_expand_origin_unless_told(ship_glibc_program, without_glibc):
     # The stub finds the loader from AT_EXECFN, but glibc expands $ORIGIN in RUNPATH from
     # /proc/self/exe only (or LD_ORIGIN_PATH); run through the loader, it uses the path.
-    bundle = make_bundle("probe")
+    bundle = ship_glibc_program("probe")
     result = without_glibc.hidden_run([bundle.app], hide_proc=True)
     assert result.returncode == 127
     assert "libprobe.so: cannot open shared object file" in result.stderr
@@ -221,15 +219,15 @@ def test_without_proc_glibc_cannot_expand_origin_unless_told(make_bundle, withou
 # ---------------------------------------------------------------- modules loaded by name
 
 
-def test_user_lookup_needs_no_nss_module(make_bundle, without_glibc):
+def test_user_lookup_needs_no_nss_module(ship_glibc_program, without_glibc):
     # No libnss_*.so.2 is reachable in the namespace: the "files" service is in libc.so.6.
-    bundle = make_bundle("probe")
+    bundle = ship_glibc_program("probe")
     result = without_glibc.hidden_run([bundle.app, "user", "root"])
     assert result.stdout == "user root home /root\n", result.stderr
 
 
-def test_iconv_beyond_libc_needs_gconv_modules_named_by_gconv_path(make_bundle, without_glibc):
-    bundle = make_bundle("probe")
+def test_iconv_beyond_libc_needs_gconv_modules_named_by_gconv_path(ship_glibc_program, without_glibc):
+    bundle = ship_glibc_program("probe")
     assert without_glibc.hidden_run([bundle.app, "iconv", "UCS-2"]).stdout == "iconv UCS-2 ok\n"  # built in
     # The bundled libc.so.6 looks for modules where its build put them: the machine's
     # directory, hidden here.  Shipped in the bundle, GCONV_PATH names them.
@@ -248,22 +246,22 @@ def test_iconv_beyond_libc_needs_gconv_modules_named_by_gconv_path(make_bundle, 
 
 
 @CXX_PROGRAMS
-def test_iostream_output(make_bundle, without_glibc, program):
-    bundle = make_bundle(program)
+def test_iostream_output(ship_glibc_program, without_glibc, program):
+    bundle = ship_glibc_program(program)
     result = without_glibc.hidden_run([bundle.app])
     assert (result.returncode, result.stdout) == (0, "hello from iostream, 42\n"), result.stderr
 
 
 @CXX_PROGRAMS
-def test_exception_thrown_in_a_library_is_caught_in_main(make_bundle, without_glibc, program):
-    bundle = make_bundle(program)
+def test_exception_thrown_in_a_library_is_caught_in_main(ship_glibc_program, without_glibc, program):
+    bundle = ship_glibc_program(program)
     result = without_glibc.hidden_run([bundle.app, "throw"])
     assert result.stdout == "caught thrower::Error: thrown in the library (code 7)\n", result.stderr
 
 
 @CXX_PROGRAMS
-def test_exception_from_main_unwinds_through_library_frames(make_bundle, without_glibc, program):
-    bundle = make_bundle(program)
+def test_exception_from_main_unwinds_through_library_frames(ship_glibc_program, without_glibc, program):
+    bundle = ship_glibc_program(program)
     result = without_glibc.hidden_run([bundle.app, "callback"])
     assert result.stdout == "library frame unwound\ncaught std::out_of_range: thrown in the program\n", \
         result.stderr
@@ -284,8 +282,8 @@ library static destroyed
 
 @CXX_PROGRAMS
 @MODES
-def test_static_objects_thread_locals_and_atexit_in_order(make_bundle, without_glibc, program, through_loader):
-    bundle = make_bundle(program)
+def test_static_objects_thread_locals_and_atexit_in_order(ship_glibc_program, without_glibc, program, through_loader):
+    bundle = ship_glibc_program(program)
     assert run([bundle.app, "lifecycle"], text=True).stdout == CXX_LIFECYCLE  # control: on the host
     result = without_glibc.hidden_run(argv(bundle, "lifecycle", through_loader=through_loader))
     assert (result.returncode, result.stdout) == (0, CXX_LIFECYCLE), result.stderr

@@ -27,11 +27,11 @@ def dynamic_vaddr(path: Path) -> int:
 
 
 @pytest.fixture
-def moved(make_dist):
+def moved(ship_program):
     """A patched musl PIE on which patchelf then moved PT_DYNAMIC."""
     if PATCHELF is None:
         pytest.skip("patchelf is needed (apt-get install patchelf)")
-    dist = make_dist("probe")
+    dist = ship_program("probe")
     before = dynamic_vaddr(dist.app)
     edited = run([PATCHELF, "--add-needed", "libplugin.so", dist.app])
     assert edited.returncode == 0, edited.stderr.decode()

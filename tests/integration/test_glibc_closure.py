@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import run, unavailable
-from glibc_bundle_support import (ChainLibs, chain_libs, chain_program, closure_listing,  # noqa: F401 (fixtures)
-                                  glibc_listing, glibc_rules, private_cache, shared)
-from glibc_support import glibc_programs, system_glibc  # noqa: F401 (fixtures)
+from glibc_bundle_support import (ChainLibs, chain_program, closure_listing, glibc_listing, glibc_rules,
+                                  private_cache, shared)
 from relinterp.loaders.closure import resolve_closure
 from relinterp.loaders.glibc import loader_facts
 

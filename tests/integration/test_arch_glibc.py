@@ -45,7 +45,7 @@ def run_guest(glibc: CrossGlibc, argv, *, hidden: bool = True, sysroot: Path | N
 
 
 @dataclass(frozen=True)
-class Built(Programs):
+class GlibcCrossPrograms(Programs):
     glibc: CrossGlibc | None = None
 
 
@@ -53,18 +53,18 @@ def _compile(glibc: CrossGlibc, out: Path, *args) -> None:
     compile_program([glibc.cc, "-O2", "-Wall", "-Wextra"], out, *args)
 
 
-def _build_programs(glibc: CrossGlibc, d: Path) -> Built:
+def _build_programs(glibc: CrossGlibc, d: Path) -> GlibcCrossPrograms:
     _compile(glibc, d / "libprobe.so", "-shared", "-fPIC", SOURCES / "libprobe.c")
     _compile(glibc, d / "libplugin.so", "-shared", "-fPIC", SOURCES / "plugin.c")
     for name, mode in PROGRAMS.items():
         _compile(glibc, d / name, *mode, SOURCES / "probe.c", f"-L{d}", "-lprobe", "-pthread", RPATH)
     assert (read_executable(d / "probe").elf_type, read_executable(d / "probe-nopie").elf_type) == (
         "ET_DYN", "ET_EXEC")
-    return Built(d, glibc)
+    return GlibcCrossPrograms(d, glibc)
 
 
 @pytest.fixture(scope="session")
-def glibc_builds(tmp_path_factory) -> dict[str, Built | str]:
+def glibc_builds(tmp_path_factory) -> dict[str, GlibcCrossPrograms | str]:
     """Every architecture's programs, built in parallel once per run (or why they cannot be)."""
     ready = {arch: glibc for arch, glibc in CROSS_GLIBC.items() if glibc.missing() is None}
     with ThreadPoolExecutor() as pool:
@@ -75,7 +75,7 @@ def glibc_builds(tmp_path_factory) -> dict[str, Built | str]:
 
 
 @pytest.fixture(scope="session", params=list(CROSS_GLIBC))
-def built(request, glibc_builds) -> Built:
+def cross_programs(request, glibc_builds) -> GlibcCrossPrograms:
     found = glibc_builds[request.param]
     if isinstance(found, str):
         unavailable(found)
@@ -83,7 +83,7 @@ def built(request, glibc_builds) -> Built:
 
 
 @dataclass(frozen=True)
-class Dist(ShippedTree):
+class GlibcCrossTree(ShippedTree):
     glibc: CrossGlibc | None = None
 
     def run(self, *args, through_loader: bool = False, **kwargs):
@@ -91,41 +91,41 @@ class Dist(ShippedTree):
         return run_guest(self.glibc, argv, **kwargs)
 
 
-def make_dist(built: Built, root: Path, program: str = "probe", patch: bool = True) -> Dist:
+def ship(cross_programs: GlibcCrossPrograms, root: Path, program: str = "probe", patch: bool = True) -> GlibcCrossTree:
     """bin/app, and in lib/ the cross glibc's loader and libc.so.6 and the probe's libraries."""
-    dist = Dist(root, built.glibc.loader_name, built.glibc)
+    dist = GlibcCrossTree(root, cross_programs.glibc.loader_name, cross_programs.glibc)
     (root / "bin").mkdir(parents=True)
     dist.lib.mkdir()
-    shutil.copy2(built[program], dist.app)
-    for name in (built.glibc.loader_name, "libc.so.6"):
-        shutil.copy2(built.glibc.lib_dir / name, dist.lib / name)
+    shutil.copy2(cross_programs[program], dist.app)
+    for name in (cross_programs.glibc.loader_name, "libc.so.6"):
+        shutil.copy2(cross_programs.glibc.lib_dir / name, dist.lib / name)
     for name in ("libprobe.so", "libplugin.so"):
-        shutil.copy2(built[name], dist.lib / name)
+        shutil.copy2(cross_programs[name], dist.lib / name)
     if patch:
-        result = relinterp("patch", dist.app, "--loader-rel", f"../lib/{built.glibc.loader_name}")
+        result = relinterp("patch", dist.app, "--loader-rel", f"../lib/{cross_programs.glibc.loader_name}")
         assert result.returncode == 0, result.stderr
     return dist
 
 
 @pytest.fixture(scope="session", params=list(PROGRAMS), ids=["pie", "nopie"])
-def dist(request, built, tmp_path_factory) -> Dist:
+def dist(request, cross_programs, tmp_path_factory) -> GlibcCrossTree:
     """A patched tree per architecture and link mode, shared by the tests that only run it."""
-    root = tmp_path_factory.mktemp(f"glibc-dist-{built.glibc.arch}-{request.param}")
-    return make_dist(built, root / "dist", request.param)
+    root = tmp_path_factory.mktemp(f"glibc-dist-{cross_programs.glibc.arch}-{request.param}")
+    return ship(cross_programs, root / "dist", request.param)
 
 
-def test_unpatched_program_starts_only_where_its_loader_is_found(built, tmp_path):
-    dist = make_dist(built, tmp_path / "dist", patch=False)
+def test_unpatched_program_starts_only_where_its_loader_is_found(cross_programs, tmp_path):
+    dist = ship(cross_programs, tmp_path / "dist", patch=False)
     interp = read_executable(dist.app).interp
-    assert Path(interp).name == built.glibc.loader_name
+    assert Path(interp).name == cross_programs.glibc.loader_name
     # Control: told where the cross glibc is, qemu finds its loader and the program runs.
-    found = run_guest(built.glibc, [dist.app], hidden=False, sysroot=built.glibc.lib_dir.parent)
+    found = run_guest(cross_programs.glibc, [dist.app], hidden=False, sysroot=cross_programs.glibc.lib_dir.parent)
     assert found.stdout == "hello\n", found.stderr
-    hidden = run_guest(built.glibc, [dist.app])
+    hidden = run_guest(cross_programs.glibc, [dist.app])
     assert hidden.returncode != 0
     assert f"'{interp}'" in hidden.stderr  # qemu: Could not open '/lib/ld-linux-...'
     # Only the loader is missing: the bundle's own loader runs the same file there.
-    assert run_guest(built.glibc, [dist.loader, dist.app]).stdout == "hello\n"
+    assert run_guest(cross_programs.glibc, [dist.loader, dist.app]).stdout == "hello\n"
 
 
 def test_patched_program_runs_and_returns_its_exit_status(dist):
@@ -178,8 +178,8 @@ def test_every_mapped_file_comes_from_the_bundle(dist, through_loader):
     assert mapped == {str(dist.app), str(dist.loader), str(lib / "libc.so.6"), str(lib / "libprobe.so")}
 
 
-def test_missing_loader_exits_127_naming_what_was_tried(built, tmp_path):
-    dist = make_dist(built, tmp_path / "dist")
+def test_missing_loader_exits_127_naming_what_was_tried(cross_programs, tmp_path):
+    dist = ship(cross_programs, tmp_path / "dist")
     dist.loader.unlink()
     result = dist.run()
     assert result.returncode == 127

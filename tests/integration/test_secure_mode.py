@@ -25,9 +25,9 @@ def workspace():
 
 
 @pytest.fixture
-def dist(make_dist, workspace):
+def dist(ship_program, workspace):
     """A tree an unprivileged user can reach; the program is patched, not yet setuid."""
-    dist = make_dist("hello", patch=False, root=workspace / "dist")
+    dist = ship_program("hello", patch=False, root=workspace / "dist")
     for path in (dist.root, dist.root / "bin", dist.root / "lib"):
         path.chmod(0o755)
     return dist

@@ -82,8 +82,8 @@ def test_dry_run_over_a_tree_and_a_patched_file_writes_nothing(programs, tmp_pat
     assert [c.path for c in relinterp.inspect(tmp_path / "hello").patch.candidates] == [LOADER_REL]
 
 
-def test_patching_to_another_file_with_the_same_options_writes_the_same_bytes(make_dist, tmp_path):
-    dist = make_dist("hello")
+def test_patching_to_another_file_with_the_same_options_writes_the_same_bytes(ship_program, tmp_path):
+    dist = ship_program("hello")
     out = tmp_path / "copy"
     result = invoke("patch", dist.app, "--loader-rel", LOADER_REL, "-o", out)
     assert result.stdout == f"{out}: written; {dist.app} was already patched (loader: $ORIGIN/{LOADER_REL})\n"

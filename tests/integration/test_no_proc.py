@@ -16,10 +16,10 @@ pytestmark = pytest.mark.usefixtures("namespace")
 
 
 @pytest.fixture
-def tree(make_dist, tmp_path):
+def tree(ship_program, tmp_path):
     """tmp/real/dist (bin/app, lib/ld-musl.so), and tmp/elsewhere to start it from."""
     (tmp_path / "real").mkdir()
-    dist = make_dist("hello", root=tmp_path / "real" / "dist")
+    dist = ship_program("hello", root=tmp_path / "real" / "dist")
     (tmp_path / "elsewhere").mkdir()
     return dist
 

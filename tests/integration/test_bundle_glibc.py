@@ -14,7 +14,7 @@ import pytest
 
 from conftest import MUSL_LOADER, PROGRAMS, relinterp, run, sha256
 from glibc_bundle_support import FOUND, gcc
-from glibc_support import LOADER_NAME, glibc_programs, system_glibc, without_glibc  # noqa: F401 (fixtures)
+from glibc_support import LOADER_NAME
 from relinterp.elf.linked import read_linked_object
 from relinterp.loaders.glibc import glibc_build
 

@@ -20,7 +20,7 @@ from relinterp.elf.record import (CONFIG_FIELDS, CONFIG_FLAGS, CONFIG_SCHEMA, MA
                                       config_struct)
 from relinterp.rewrite.stub import load_stub, manifest, stub_for
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STUB_DIR = ROOT / "stub"
 STUBS = ROOT / "relinterp" / "_stubs"
 

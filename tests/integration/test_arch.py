@@ -41,7 +41,7 @@ def run_on(target: Target, argv, *, hidden: bool = True, **kwargs):
 
 
 @dataclass(frozen=True)
-class Built(Programs):
+class MuslCrossPrograms(Programs):
     target: Target | None = None
 
 
@@ -51,10 +51,10 @@ def _build(target: Target, out: Path, *args) -> None:
 
 @pytest.fixture(scope="session")
 def build(tmp_path_factory):
-    """build(arch) -> Built: the test programs for one architecture, built once per run."""
-    cache: dict[str, Built] = {}
+    """build(arch) -> MuslCrossPrograms: the test programs for one architecture, built once per run."""
+    cache: dict[str, MuslCrossPrograms] = {}
 
-    def build_for(arch: str) -> Built:
+    def build_for(arch: str) -> MuslCrossPrograms:
         if arch not in cache:
             cache[arch] = _build_programs(TARGETS[arch], tmp_path_factory.mktemp(f"programs-{arch}"))
         return cache[arch]
@@ -62,7 +62,7 @@ def build(tmp_path_factory):
     return build_for
 
 
-def _build_programs(target: Target, d: Path) -> Built:
+def _build_programs(target: Target, d: Path) -> MuslCrossPrograms:
     reason = target.missing()
     if reason:
         unavailable(f"{target.arch}: {reason}")
@@ -76,30 +76,30 @@ def _build_programs(target: Target, d: Path) -> Built:
         "ET_DYN", "ET_EXEC")
     if target.arch == "aarch64":
         _build(target, d / "probe-64k", "-pie", "-fPIE", "-Wl,-z,max-page-size=65536", *probe)
-    return Built(d, target)
+    return MuslCrossPrograms(d, target)
 
 
 @pytest.fixture(scope="session", params=EMULATED)
-def built(request, build) -> Built:
+def cross_programs(request, build) -> MuslCrossPrograms:
     return build(request.param)
 
 
 @dataclass(frozen=True)
-class Dist(ShippedTree):
+class MuslCrossTree(ShippedTree):
     target: Target | None = None
 
     def run(self, *args, **kwargs):
         return run_on(self.target, [self.app, *args], **kwargs)
 
 
-def make_dist(built: Built, root: Path, program: str = "probe", patch: bool = True) -> Dist:
-    dist = Dist(root, target=built.target)
+def ship(cross_programs: MuslCrossPrograms, root: Path, program: str = "probe", patch: bool = True) -> MuslCrossTree:
+    dist = MuslCrossTree(root, target=cross_programs.target)
     (root / "bin").mkdir(parents=True)
     (root / "lib").mkdir()
-    shutil.copy2(built[program], dist.app)
-    shutil.copy2(built.target.loader, dist.loader)
+    shutil.copy2(cross_programs[program], dist.app)
+    shutil.copy2(cross_programs.target.loader, dist.loader)
     for lib in ("libshared.so", "libplugin.so"):
-        shutil.copy2(built[lib], root / "lib" / lib)
+        shutil.copy2(cross_programs[lib], root / "lib" / lib)
     if patch:
         result = relinterp("patch", dist.app, "--loader-rel", LOADER_REL)
         assert result.returncode == 0, result.stderr
@@ -107,14 +107,14 @@ def make_dist(built: Built, root: Path, program: str = "probe", patch: bool = Tr
 
 
 @pytest.fixture(scope="session", params=["probe", "probe-nopie"], ids=["pie", "nopie"])
-def dist(request, built, tmp_path_factory) -> Dist:
+def dist(request, cross_programs, tmp_path_factory) -> MuslCrossTree:
     """A patched tree per architecture and link mode, shared by the tests that only run it."""
-    root = tmp_path_factory.mktemp(f"dist-{built.target.arch}-{request.param}")
-    return make_dist(built, root / "dist", request.param)
+    root = tmp_path_factory.mktemp(f"dist-{cross_programs.target.arch}-{request.param}")
+    return ship(cross_programs, root / "dist", request.param)
 
 
-def test_unpatched_program_cannot_start_where_the_loader_is_hidden(built, tmp_path):
-    dist = make_dist(built, tmp_path / "dist", patch=False)
+def test_unpatched_program_cannot_start_where_the_loader_is_hidden(cross_programs, tmp_path):
+    dist = ship(cross_programs, tmp_path / "dist", patch=False)
     assert dist.run(hidden=False).stdout == "hello\n"  # fine where the loader is found
     hidden = dist.run()
     assert hidden.returncode != 0
@@ -180,18 +180,18 @@ def test_loader_override_and_trace(dist, tmp_path):
     assert trace[5].startswith("entering the loader at 0x") and len(trace) == 6
 
 
-def test_missing_loader_exits_127_naming_what_was_tried(built, tmp_path):
-    dist = make_dist(built, tmp_path / "dist")
+def test_missing_loader_exits_127_naming_what_was_tried(cross_programs, tmp_path):
+    dist = ship(cross_programs, tmp_path / "dist")
     dist.loader.unlink()
     result = dist.run()
     assert result.returncode == 127
     assert result.stderr == f"{dist.app}: relinterp: no usable loader: {dist.loader} (No such file or directory)\n"
 
 
-def test_error_without_a_name_is_reported_by_number(built, tmp_path):
+def test_error_without_a_name_is_reported_by_number(cross_programs, tmp_path):
     # A socket cannot be opened (ENXIO, which the stub does not name): the number is
     # printed in decimal.
-    dist = make_dist(built, tmp_path / "dist")
+    dist = ship(cross_programs, tmp_path / "dist")
     dist.loader.unlink()
     with socket.socket(socket.AF_UNIX) as sock:
         sock.bind(str(dist.loader))
@@ -200,19 +200,19 @@ def test_error_without_a_name_is_reported_by_number(built, tmp_path):
     assert result.stderr.endswith(f": {dist.loader} (error {errno.ENXIO})\n")
 
 
-def test_loader_for_another_machine_is_refused_by_name(built, tmp_path):
-    dist = make_dist(built, tmp_path / "dist")
-    other = TARGETS[OTHER_MACHINE[built.target.arch]]
+def test_loader_for_another_machine_is_refused_by_name(cross_programs, tmp_path):
+    dist = ship(cross_programs, tmp_path / "dist")
+    other = TARGETS[OTHER_MACHINE[cross_programs.target.arch]]
     if not other.loader.exists():
         unavailable(f"{other.loader} is missing ({other.install})")
     shutil.copy2(other.loader, dist.loader)
     result = dist.run()
     assert result.returncode == 127
-    assert result.stderr.endswith(f": {dist.loader} (wrong machine, not {built.target.arch})\n")
+    assert result.stderr.endswith(f": {dist.loader} (wrong machine, not {cross_programs.target.arch})\n")
 
 
 @pytest.fixture
-def aarch64(build) -> Built:
+def aarch64(build) -> MuslCrossPrograms:
     return build("aarch64")
 
 
@@ -221,7 +221,7 @@ def test_64k_aligned_program_gets_a_congruent_segment_without_padding(aarch64, t
     # segment's address is congruent with its offset modulo 64 KiB, and the file is not
     # padded to get there.
     original = aarch64["probe-64k"]
-    dist = make_dist(aarch64, tmp_path / "dist", "probe-64k")
+    dist = ship(aarch64, tmp_path / "dist", "probe-64k")
     with open(dist.app, "rb") as stream:
         stub = list(ELFFile(stream).iter_segments())[-1]
     assert stub["p_type"] == "PT_LOAD" and stub["p_align"] == 0x10000

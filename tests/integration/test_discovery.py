@@ -19,8 +19,8 @@ pytestmark = pytest.mark.usefixtures("namespace")
 SYSTEM_INTERP = "/lib/ld-musl-x86_64.so.1"
 
 
-def test_candidates_are_tried_in_order_and_every_miss_is_named_with_its_reason(make_dist, programs):
-    dist = make_dist("hello", patch=False)
+def test_candidates_are_tried_in_order_and_every_miss_is_named_with_its_reason(ship_program, programs):
+    dist = ship_program("hello", patch=False)
     lib = dist.root / "lib"
     (lib / "script").write_text("#!/bin/sh\n")
     i386_shared_object(lib)
@@ -48,8 +48,8 @@ def test_candidates_are_tried_in_order_and_every_miss_is_named_with_its_reason(m
         f"{lib}/static (not a loader (ELF type is not ET_DYN)), {dist.loader} (No such file or directory)\n")
 
 
-def test_absolute_loader_is_tried_after_the_relative_ones(make_dist, tmp_path):
-    dist = make_dist("hello", patch=False)
+def test_absolute_loader_is_tried_after_the_relative_ones(ship_program, tmp_path):
+    dist = ship_program("hello", patch=False)
     elsewhere = tmp_path / "opt" / "ld-musl.so"
     elsewhere.parent.mkdir()
     shutil.copy2(MUSL_LOADER, elsewhere)
@@ -60,8 +60,8 @@ def test_absolute_loader_is_tried_after_the_relative_ones(make_dist, tmp_path):
     assert any(line.startswith(f"candidate 2 of 2: {elsewhere}: loader mapped at 0x") for line in trace)
 
 
-def test_fallback_system_tries_the_original_interpreter_last(make_dist):
-    dist = make_dist("probe", patch=False)
+def test_fallback_system_tries_the_original_interpreter_last(ship_program):
+    dist = ship_program("probe", patch=False)
     out = patch(dist.app, "--loader-rel", "../nowhere/ld.so", "--fallback-system", "-v")
     assert f"  candidate 2: {SYSTEM_INTERP} (the original interpreter, --fallback-system)" in out.splitlines()
     # Where the system loader exists, it is the one used, and named in PT_INTERP as before.
@@ -81,9 +81,9 @@ def test_loader_must_be_absolute(programs, tmp_path):
     assert sha256(app) == sha256(programs["hello"])
 
 
-def test_candidates_are_derived_from_runpath_when_none_is_given(make_dist):
+def test_candidates_are_derived_from_runpath_when_none_is_given(ship_program):
     # probe is linked with RUNPATH $ORIGIN/../lib; ship the loader under its versioned name.
-    dist = make_dist("probe", patch=False)
+    dist = ship_program("probe", patch=False)
     versioned = dist.root / "lib" / "ld-musl-x86_64.so.1"
     dist.loader.rename(versioned)
     out = patch(dist.app, "-v").splitlines()
@@ -122,8 +122,8 @@ def test_patch_without_any_candidate_says_how_to_give_one(programs, tmp_path):
     assert sha256(app) == sha256(programs["hello"])
 
 
-def test_relinterp_loader_is_tried_first_for_one_run(make_dist, tmp_path):
-    dist = make_dist("probe")
+def test_relinterp_loader_is_tried_first_for_one_run(ship_program, tmp_path):
+    dist = ship_program("probe")
     other = tmp_path / "other" / "ld.so"
     other.parent.mkdir()
     shutil.copy2(MUSL_LOADER, other)
@@ -133,8 +133,8 @@ def test_relinterp_loader_is_tried_first_for_one_run(make_dist, tmp_path):
     assert result.stdout.splitlines()[1] == f"interp {dist.loader}"
 
 
-def test_relinterp_loader_that_fails_falls_through_and_is_named_first(make_dist):
-    dist = make_dist("hello")
+def test_relinterp_loader_that_fails_falls_through_and_is_named_first(ship_program):
+    dist = ship_program("hello")
     assert run_hidden([dist.app], env=env_with(RELINTERP_LOADER="/nowhere/ld.so")).stdout == "hello\n"
     dist.loader.unlink()
     result = run_hidden([dist.app], env=env_with(RELINTERP_LOADER="/nowhere/ld.so"))
@@ -147,8 +147,8 @@ def test_relinterp_loader_that_fails_falls_through_and_is_named_first(make_dist)
     assert ": no usable loader: RELINTERP_LOADER (path too long), " in result.stderr
 
 
-def test_trace_shows_origin_candidates_mapping_and_auxv(make_dist):
-    dist = make_dist("probe", patch=False)
+def test_trace_shows_origin_candidates_mapping_and_auxv(ship_program):
+    dist = ship_program("probe", patch=False)
     patch(dist.app, "--loader-rel", "../nowhere/ld.so", "--loader-rel", LOADER_REL)
     result, trace = run_traced([dist.app], env={"RELINTERP_LOADER": "/nowhere/other.so"})
     assert result.stdout == "hello\n"
@@ -171,8 +171,8 @@ def test_trace_shows_origin_candidates_mapping_and_auxv(make_dist):
 
 
 @pytest.mark.parametrize("value", [None, "", "0"])
-def test_trace_is_off_unless_asked_for(make_dist, value):
-    dist = make_dist("hello")
+def test_trace_is_off_unless_asked_for(ship_program, value):
+    dist = ship_program("hello")
     env = dict(os.environ)
     env.pop("RELINTERP_DEBUG", None)
     if value is not None:
@@ -181,8 +181,8 @@ def test_trace_is_off_unless_asked_for(make_dist, value):
     assert (result.stdout, result.stderr) == ("hello\n", "")
 
 
-def test_trace_says_when_a_loader_already_linked_the_program(make_dist):
-    dist = make_dist("hello")
+def test_trace_says_when_a_loader_already_linked_the_program(ship_program):
+    dist = ship_program("hello")
     result, trace = run_traced([dist.loader, dist.app])
     assert result.stdout == "hello\n"
     assert len(trace) == 1

@@ -10,15 +10,15 @@ from importlib.resources import files
 import jsonschema
 import pytest
 
-from conftest import LOADER_REL, MUSL_LOADER, PROGRAMS, Dist, compile_program, relinterp, run
+from conftest import LOADER_REL, MUSL_LOADER, PROGRAMS, ShippedTree, compile_program, relinterp, run
 from interop_support import DEBIAN_PATCHELF, edit, provide_libraries
 from report_support import invoke
 
 
 @pytest.fixture
-def dist(tmp_path, programs, musl_gcc) -> Dist:
+def dist(tmp_path, programs, musl_gcc) -> ShippedTree:
     """bin/app needing libshared.so from lib/ (RUNPATH $ORIGIN/../lib), patched to lib/ld-musl.so."""
-    tree = Dist(tmp_path / "dist")
+    tree = ShippedTree(tmp_path / "dist")
     (tree.root / "bin").mkdir(parents=True)
     tree.lib.mkdir()
     compile_program(musl_gcc, tree.app, "-pie", "-fPIE", PROGRAMS / "answer.c", f"-L{programs.dir}", "-lshared",

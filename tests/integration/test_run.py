@@ -14,12 +14,12 @@ pytestmark = pytest.mark.usefixtures("namespace")
 
 
 @pytest.fixture(params=["probe", "probe-nopie"], ids=["pie", "nopie"])
-def dist(request, make_dist):
-    return make_dist(request.param)
+def dist(request, ship_program):
+    return ship_program(request.param)
 
 
-def test_unpatched_program_cannot_start_where_the_loader_is_hidden(make_dist):
-    dist = make_dist(patch=False)
+def test_unpatched_program_cannot_start_where_the_loader_is_hidden(ship_program):
+    dist = ship_program(patch=False)
     assert run([dist.app]).returncode == 0  # fine where the system loader exists
     hidden = run_hidden([dist.app])
     assert hidden.returncode == 127  # the kernel cannot find PT_INTERP: exec fails
@@ -75,11 +75,11 @@ def test_starts_via_symlink_in_another_directory(dist, tmp_path):
     assert result.stdout == f"exe {dist.app}\nargv0 {links / 'tool'}\n"
 
 
-def test_without_proc_the_program_directory_comes_from_execfn(make_dist, tmp_path):
+def test_without_proc_the_program_directory_comes_from_execfn(ship_program, tmp_path):
     # Containers and chroots without /proc: AT_EXECFN, made absolute against the cwd.
     # (A program needing RUNPATH $ORIGIN libraries cannot run there anyway: musl itself
     # expands $ORIGIN from /proc/self/exe.)
-    dist = make_dist("hello")
+    dist = ship_program("hello")
     assert run_hidden([dist.app], hide_proc=True).stdout == "hello\n"
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -161,15 +161,15 @@ def test_loader_for_another_machine_exits_127(dist, tmp_path):
     assert result.stderr.endswith(f": {dist.loader} (wrong machine, not x86_64)\n")
 
 
-def test_second_candidate_is_used_when_the_first_is_missing(make_dist, tmp_path):
-    dist = make_dist(patch=False)
+def test_second_candidate_is_used_when_the_first_is_missing(ship_program, tmp_path):
+    dist = ship_program(patch=False)
     result = relinterp("patch", dist.app, "--loader-rel", "../nowhere/ld.so", "--loader-rel", LOADER_REL)
     assert result.returncode == 0, result.stderr
     assert run_hidden([dist.app]).stdout == "hello\n"
 
 
-def test_tree_still_runs_after_being_moved(make_dist, tmp_path):
-    dist = make_dist()
+def test_tree_still_runs_after_being_moved(ship_program, tmp_path):
+    dist = ship_program()
     moved = tmp_path / "moved" / "deeper"
     moved.parent.mkdir()
     shutil.move(dist.root, moved)

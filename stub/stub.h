@@ -1,0 +1,116 @@
+/*
+ * What the parts of the stub share: ELF types of the target's class, system calls,
+ * bounded strings, the reasons, and the interface of each part.
+ *
+ *   text.c     bounded strings, numbers, reasons in words, trace lines
+ *   paths.c    joining paths and resolving symbolic links, component by component
+ *   loader.c   checking a loader candidate and mapping it as the kernel would
+ *   relinterp.c  the start: aux vector, $ORIGIN, the candidates, the hand-over
+ *
+ * Everything runs before relocation: no globals, no writable data, no calls through a
+ * GOT; every symbol is hidden and reached PC-relatively (the build checks it).
+ */
+#ifndef RELINTERP_STUB_H
+#define RELINTERP_STUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+#pragma GCC visibility push(hidden)
+
+#include "config.h"
+#include "syscall.h"
+#include "reasons.h"
+
+#if UINTPTR_MAX > 0xffffffffu
+#define STUB_CLASS ELFCLASS64
+typedef Elf64_Ehdr Ehdr;
+typedef Elf64_Phdr Phdr;
+typedef Elf64_Dyn Dyn;
+#else
+#define STUB_CLASS ELFCLASS32
+typedef Elf32_Ehdr Ehdr;
+typedef Elf32_Phdr Phdr;
+typedef Elf32_Dyn Dyn;
+#endif
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define STUB_DATA ELFDATA2LSB
+#else
+#define STUB_DATA ELFDATA2MSB
+#endif
+
+#define MAX_LOADER_PHNUM 32
+#define PATH_SIZE 4096
+#define LINE_SIZE (2 * PATH_SIZE + 128)
+#define COLD __attribute__((noinline, cold))
+
+/* Why a candidate was not used: a negative errno, or one of these (negated). */
+enum {
+	REASONS_BEFORE = 4095,
+#define X(code, words) code,
+	RELINTERP_OWN_REASONS(X)
+#undef X
+};
+
+#define sys1(n, a) sys6(n, (long)(a), 0, 0, 0, 0, 0)
+#define sys2(n, a, b) sys6(n, (long)(a), (long)(b), 0, 0, 0, 0)
+#define sys3(n, a, b, c) sys6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define sys4(n, a, b, c, d) sys6(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+/* A system call's result that is an error (-4095..-1); the stub's own reasons are below. */
+#define failed(r) ((unsigned long)(r) > -4096UL)
+
+/* text.c */
+
+/* A bounded string under construction. */
+struct text {
+	char *buf;
+	size_t size, len;
+	int overflow;
+};
+
+static inline struct text text_at(char *buf, size_t size)
+{
+	buf[0] = 0;
+	return (struct text){ .buf = buf, .size = size };
+}
+
+void *memset(void *dst, int c, size_t n);
+void *memcpy(void *restrict dst, const void *restrict src, size_t n);
+size_t str_len(const char *s);
+const char *after(const char *s, const char *prefix);
+void put(struct text *t, const char *s);
+void put_uint(struct text *t, uintptr_t v, int hex);
+void put_reason(struct text *t, long why);
+struct text line_begin(char *buf);
+void line_end(const struct text *t);
+COLD void say(const char *what, uintptr_t value);
+
+/* paths.c */
+
+long join_path(struct text *out, const char *a, const char *b);
+long resolve_links(struct text *out, char *rest, char *spare);
+
+/* loader.c */
+
+/* What the headers of a candidate are read into: loaders keep their program headers
+   right after the ELF header, so one read gets both. */
+union headers {
+	Ehdr eh;
+	unsigned char raw[sizeof(Ehdr) + MAX_LOADER_PHNUM * sizeof(Phdr)];
+};
+
+struct loader {
+	uintptr_t base, entry;
+	char *room; /* the pages mapped after the loader's image, for its program header table */
+};
+
+long map_loader(const char *path, union headers *h, size_t page, size_t room, struct loader *ld);
+
+#endif
