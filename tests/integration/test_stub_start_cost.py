@@ -47,10 +47,10 @@ def stub_calls(log: str) -> list[str]:
     return calls[:calls.index("arch_prctl")]
 
 
-def test_stub_makes_the_system_calls_of_a_kernel_load_and_one_lseek(make_dist, tmp_path):
+def test_stub_makes_the_system_calls_of_a_kernel_load_and_one_lseek(ship_program, tmp_path):
     if shutil.which("strace") is None:
         unavailable("strace is needed (apt-get install strace)")
-    dist = make_dist("hello")
+    dist = ship_program("hello")
     log = tmp_path / "strace.log"
     script = f'mount -t tmpfs none {MUSL_DIR} && exec strace -f -qq -o "{log}" "$@"'
     result = run(["unshare", "-m", "sh", "-c", script, "sh", dist.app], text=True)
