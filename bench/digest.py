@@ -6,15 +6,14 @@ with the digest hashed before the copy, and with no digest at all, against
 
     python3 bench/digest.py [--big-mb N] [--repeats N]
 
-The two variants run the real command line with relinterp.api's writer replaced (see
-`variant` below); everything else is the shipped code.
+The two variants run the real entry point with relinterp.api's writer replaced (see
+VARIANT below); everything else is the shipped code.
 """
 
 from __future__ import annotations
 
 import argparse
 import shlex
-import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -26,22 +25,26 @@ SEQUENTIAL = "relinterp patch, digest before the copy"
 NO_DIGEST = "relinterp patch, no digest"
 
 
-def variant(name: str, argv: list[str]) -> None:
-    """Run relinterp's command line with the patch written as variant `name` does."""
-    from relinterp import api, cli
-    from relinterp.rewrite.digest import original_digest
-    from relinterp.rewrite.plan import plan_patch, restore_facts
-    from relinterp.rewrite.write import apply_plan
+# A variant: the real entry point, with relinterp.api's writer replaced; run as
+# `python -c VARIANT NAME ARGS...`, so that it imports no more than `relinterp` does.
+VARIANT = f"""
+import sys
+from relinterp import api
+from relinterp.launch import main
+from relinterp.rewrite.digest import original_digest
+from relinterp.rewrite.plan import plan_patch, restore_facts
+from relinterp.rewrite.write import apply_plan
 
-    def write_patch(exe, stub, candidates, *, flags=0, target):
-        facts = restore_facts(exe.unpatched, original_digest(exe)) if name == SEQUENTIAL else None
-        plan = plan_patch(exe, stub, candidates, flags=flags, facts=facts)
-        apply_plan(plan, exe.path, target)
-        return plan
+def write_patch(exe, stub, candidates, *, flags=0, target):
+    digest = sys.argv[1] == {SEQUENTIAL!r}
+    facts = restore_facts(exe.unpatched, original_digest(exe)) if digest else None
+    plan = plan_patch(exe, stub, candidates, flags=flags, facts=facts)
+    apply_plan(plan, exe.path, target)
+    return plan
 
-    api.write_patch = write_patch
-    sys.argv = ["relinterp", *argv]
-    cli.main()
+api.write_patch = write_patch
+main(sys.argv[2:])
+"""
 
 
 def tools(script: Path, big: Path, dist: Path) -> list[run.Tool]:
@@ -49,7 +52,7 @@ def tools(script: Path, big: Path, dist: Path) -> list[run.Tool]:
     found = [run.Tool(run.RELINTERP, shipped, dist / "bin" / "big")]
     for name in (SEQUENTIAL, NO_DIGEST):
         output = dist / "bin" / f"big.{len(found)}"
-        argv = [sys.executable, __file__, "--variant", name, "--", *shipped[1:-1], str(output)]
+        argv = [sys.executable, "-c", VARIANT, name, *shipped[1:-1], str(output)]
         found.append(run.Tool(name, argv, output))
     loader = dist / "lib" / "ld-musl.so"
     return found + [t for t in run.patching_tools(script, big, dist / "bin" / "big", loader) if t.name != run.RELINTERP]
@@ -57,39 +60,36 @@ def tools(script: Path, big: Path, dist: Path) -> list[run.Tool]:
 
 def report(command: str, machine: dict, size: int, repeats: int, usages: dict[str, list[run.Usage]]) -> str:
     patchelf = statistics.median(u.wall_ns for u in usages[run.PATCHELF])
-    lines = [
-        "# Patching a big file: what the digest costs", "",
-        f"`{command}`: a {size / 1e6:.0f} MB musl program, {repeats} interleaved runs of each "
-        "(wall time, fresh process; the system's page cache warm).", "",
-        *(f"- {key}: {value}" for key, value in machine.items()), "",
-        "| command | median ms | min ms | × patchelf (median) | peak RSS MiB |", "|---|---|---|---|---|",
-    ]
+    rows = []
     for name, runs in usages.items():
         walls = [u.wall_ns / 1e6 for u in runs]
-        lines.append(f"| {name} | {statistics.median(walls):.0f} | {min(walls):.0f} | "
-                     f"{statistics.median(walls) * 1e6 / patchelf:.2f} | {max(u.peak_rss_kib for u in runs) / 1024:.0f} |")
-    return "\n".join(lines) + "\n"
+        rows.append([name, f"{statistics.median(walls):.0f}", f"{min(walls):.0f}–{max(walls):.0f}",
+                     f"{statistics.median(walls) * 1e6 / patchelf:.2f}",
+                     f"{max(u.peak_rss_kib for u in runs) / 1024:.1f}"])
+    return f"""# Patching a big file: what the digest costs
+
+Written by `{command}`.  A {size:,} byte musl program, warm in the page cache; each
+command in a fresh child, {repeats} interleaved rounds after one warm-up (run.py's
+section 2).  The machine is shared: compare within one table, not across reports.
+
+{run.table(["", ""], [[k, v] for k, v in machine.items()])}
+
+{run.table(["Command", "median wall ms", "min–max ms", "÷ patchelf, median", "peak RSS MiB"], rows)}
+"""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--big-mb", type=int, default=150)
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--variant", choices=(SEQUENTIAL, NO_DIGEST))
-    parser.add_argument("argv", nargs="*")
     args = parser.parse_args()
-    if args.variant:
-        return variant(args.variant, args.argv)
-    run.check_tools()
-    script = run.relinterp_script()
     work = run.WORK / "digest"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    script, machine = run.start_bench(work)
     probe = run.build_probe(work)
     big = run.build_big(work / "big", args.big_mb)
     dist = run.make_dist(big.parent)
     usages = run.measure_patching(probe, tools(script, big, dist), args.repeats)
-    text = report(shlex.join(["python3", *sys.argv]), run.describe_machine(), big.stat().st_size, args.repeats, usages)
+    text = report(shlex.join(["python3", *sys.argv]), machine, big.stat().st_size, args.repeats, usages)
     RESULTS.write_text(text)
     print(text)
 
