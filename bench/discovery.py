@@ -11,7 +11,6 @@ with its start-up section.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import shutil
@@ -93,9 +92,7 @@ interpreter (`--spawns` for a shorter run).
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--spawns", type=common.at_least(2), default=3000,
-                        help="start-ups per variant and pass (default: %(default)s)")
+    parser = common.spawns_parser(__doc__, 3000)
     args = parser.parse_args()
     started = time.monotonic()
     common.check_tools()

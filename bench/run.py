@@ -547,6 +547,14 @@ def at_least(minimum: int):
     return parse
 
 
+def spawns_parser(description: str, default: int) -> argparse.ArgumentParser:
+    """The command line of a start-up benchmark: its docstring as help, and --spawns."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spawns", type=at_least(2), default=default,
+                        help="start-ups per variant and pass (default: %(default)s)")
+    return parser
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spawns", type=at_least(2), default=3000,  # deciles need two samples

@@ -13,6 +13,8 @@ packages=(
   patchelf                      # benchmark baseline; tests of tools run after patching
   elfutils                      # eu-strip, eu-elflint: tests of tools run after patching
   strace                        # the stub's system calls: a test, bench/startup.py
+  gdb gdb-multiarch ltrace      # debugging and tracing patched programs, natively and under qemu-user
+  elfutils pax-utils            # what tools read from a patched file: eu-elflint, eu-strip, scanelf, lddtree
   util-linux                    # unshare, setpriv, mount
   bubblewrap                    # relinterp verify --run: the empty root
   python3-venv

@@ -60,6 +60,8 @@ RISCV_RELOCS = {
     28: "R_RISCV_LO12_S", 43: "R_RISCV_ALIGN", 44: "R_RISCV_RVC_BRANCH", 45: "R_RISCV_RVC_JUMP",
     51: "R_RISCV_RELAX", 57: "R_RISCV_32_PCREL",
 }
+# The stub's own `_dl_debug_state` (debug_hook.h): the last this many bytes of its code.
+DEBUG_STATE_SIZE = 16
 # The only allocated section the blob may have (code and constants, see stub.ld).
 IMAGE_SECTION = ".text"
 
@@ -135,6 +137,8 @@ def extract(args: argparse.Namespace) -> None:
         config = symbol_value(elf, "relinterp_config")
         if text["sh_addr"] != 0 or entry != elf["e_entry"] or config != len(blob):
             raise UnsafeStub("layout: the image must start at 0 and end at relinterp_config")
+        if symbol_value(elf, "relinterp_debug_state") != config - DEBUG_STATE_SIZE:
+            raise UnsafeStub(f"layout: relinterp_debug_state must be the last {DEBUG_STATE_SIZE} bytes of the code")
         meta = {
             "arch": args.arch,
             "machine": elf["e_machine"],

@@ -7,12 +7,6 @@ static uintptr_t page_up(uintptr_t v, size_t page)
 	return (v + page - 1) & -page;
 }
 
-static int is_elf(const unsigned char *id)
-{
-	return id[EI_MAG0] == ELFMAG0 && id[EI_MAG1] == ELFMAG1 && id[EI_MAG2] == ELFMAG2 &&
-	       id[EI_MAG3] == ELFMAG3;
-}
-
 static int prot_of(uint32_t flags)
 {
 	return (flags & PF_R ? PROT_READ : 0) | (flags & PF_W ? PROT_WRITE : 0) |

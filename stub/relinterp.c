@@ -352,6 +352,8 @@ static size_t build_phdrs(const struct loader *ld, const struct text *path, cons
 	return k;
 }
 
+#include "debug_hook.h"
+
 /* Hand the program to the mapped loader as the kernel would have: returns its entry. */
 static uintptr_t enter_loader(const struct search *s, size_t aux[AUX_CNT], size_t *auxv, const struct loader *ld,
                               uintptr_t bias, uintptr_t entry)
@@ -363,7 +365,10 @@ static uintptr_t enter_loader(const struct search *s, size_t aux[AUX_CNT], size_
 	aux[AT_BASE] = ld->base;
 	aux[AT_ENTRY] = entry;
 	write_aux(auxv, aux);
+	int hooked = hook_debugger(ld->base, aux[AT_PAGESZ]);
 	if (s->trace) {
+		if (hooked)
+			say("debugger: the loader's _dl_debug_state jumps to the program's", 0);
 		trace_aux("AT_PHDR", old[AT_PHDR], aux[AT_PHDR], 1);
 		trace_aux("AT_PHNUM", old[AT_PHNUM], aux[AT_PHNUM], 0);
 		trace_aux("AT_BASE", old[AT_BASE], aux[AT_BASE], 1);

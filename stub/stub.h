@@ -99,6 +99,12 @@ long resolve_links(struct text *out, char *rest, char *spare);
 
 /* loader.c */
 
+static inline int is_elf(const unsigned char *id)
+{
+	return id[EI_MAG0] == ELFMAG0 && id[EI_MAG1] == ELFMAG1 && id[EI_MAG2] == ELFMAG2 &&
+	       id[EI_MAG3] == ELFMAG3;
+}
+
 /* What the headers of a candidate are read into: loaders keep their program headers
    right after the ELF header, so one read gets both. */
 union headers {

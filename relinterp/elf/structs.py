@@ -25,6 +25,7 @@ Phdr = namedtuple("Phdr", "p_type p_flags p_offset p_vaddr p_paddr p_filesz p_me
 Shdr = namedtuple("Shdr", "sh_name sh_type sh_flags sh_addr sh_offset sh_size sh_link sh_info sh_addralign "
                           "sh_entsize")
 Dyn = namedtuple("Dyn", "d_tag d_val")
+Sym = namedtuple("Sym", "st_name st_value st_size st_info st_other st_shndx")
 
 # (record, field order in the file, struct format) per class; ELFCLASS32 puts p_flags
 # after p_memsz, ELFCLASS64 after p_type (for alignment).
@@ -35,12 +36,14 @@ _FORMATS = {
                  "IIIIIIII"),
         "shdr": (Shdr, Shdr._fields, "IIIIIIIIII"),
         "dyn": (Dyn, Dyn._fields, "iI"),
+        "sym": (Sym, Sym._fields, "IIIBBH"),
     },
     64: {
         "ehdr": (Ehdr, Ehdr._fields, "16sHHIQQQIHHHHHH"),
         "phdr": (Phdr, Phdr._fields, "IIQQQQQQ"),
         "shdr": (Shdr, Shdr._fields, "IIQQQQIIQQ"),
         "dyn": (Dyn, Dyn._fields, "qQ"),
+        "sym": (Sym, ("st_name", "st_info", "st_other", "st_shndx", "st_value", "st_size"), "IBBHQQ"),
     },
 }
 
@@ -75,8 +78,8 @@ class ElfLayouts:
     def __init__(self, elfclass: int, little_endian: bool) -> None:
         self.elfclass, self.little_endian = elfclass, little_endian
         formats = _FORMATS[elfclass]
-        self.ehdr, self.phdr, self.shdr, self.dyn = (Layout(*formats[k], little_endian)
-                                                     for k in ("ehdr", "phdr", "shdr", "dyn"))
+        self.ehdr, self.phdr, self.shdr, self.dyn, self.sym = (Layout(*formats[k], little_endian)
+                                                               for k in ("ehdr", "phdr", "shdr", "dyn", "sym"))
 
 
 @lru_cache(maxsize=None)
@@ -86,8 +89,10 @@ def layouts(elfclass: int, little_endian: bool) -> ElfLayouts:
 
 # ------------------------------------------------------------------ value names
 # Section types and flags, program header flags, dynamic tags: the values relinterp uses.
-SHT_NULL, SHT_PROGBITS, SHT_STRTAB, SHT_NOBITS = 0, 1, 3, 8
+SHT_NULL, SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_NOBITS = 0, 1, 2, 3, 8
 SHF_ALLOC, SHF_EXECINSTR = 0x2, 0x4
+SHN_LORESERVE = 0xFF00  # section indices from here on are reserved (extended numbering)
+STB_LOCAL, STB_GLOBAL, STT_NOTYPE, STT_FUNC = 0, 1, 0, 2  # st_info = bind << 4 | type
 PT_LOAD, PT_INTERP = 1, 3
 PF_X, PF_W, PF_R = 0x1, 0x2, 0x4
 DT_NULL, DT_NEEDED, DT_STRTAB, DT_STRSZ, DT_SONAME, DT_RPATH = 0, 1, 5, 10, 14, 15

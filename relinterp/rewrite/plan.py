@@ -7,9 +7,10 @@ The surgery (docs/how-it-works.md):
   padding; the new segment's address lies above every existing segment (past .bss),
   congruent with its file offset modulo the largest p_align, as the ELF spec requires;
 - e_entry points at the stub;
-- a `.relinterp` section covers the segment, or `strip` would drop it: the section
-  header table (plus that entry) and the section name table (plus that name) are
-  written anew after the segment.  The old ones stay where they were, untouched.
+- a new section header table, written after the segment, tells tools what the file now
+  is (sections.py): a section covers the segment, or `strip` would drop it, and a
+  `_dl_debug_state` symbol lets gdb follow the loader.  The old table stays where it
+  was, untouched.
 Nothing else in the file changes.
 """
 
@@ -20,12 +21,12 @@ from dataclasses import dataclass, replace
 
 from ..elf.executable import MAX_STUB_SEGMENT
 from ..elf.model import Executable, Segment
-from ..elf.record import ALIGN, MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
-from ..elf.structs import PF_R, PF_X, PT_LOAD, SHF_ALLOC, SHF_EXECINSTR, SHT_NULL, SHT_PROGBITS, SHT_STRTAB, Phdr, Shdr
+from ..elf.record import MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
+from ..elf.structs import PF_R, PF_X, PT_LOAD, Phdr
 from ..errors import CandidateError, NothingToPatchError, NotExecutableError, UnsupportedError
+from .sections import plan_sections, read_symbol_table
 from .stub import StubBlob, supported_arches
 
-SECTION_NAME = b".relinterp"
 SEGMENT_FILE_ALIGN = 16  # the stub's code alignment; no page padding is needed
 
 
@@ -104,16 +105,14 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
     seg_offset, seg_vaddr = segment.offset, segment.vaddr
     _check_address_space(base, segment)
     phdrs = _program_headers(base, structs, segment)
-    names_offset = seg_offset + len(segment_bytes)
-    names, shdrs, shstrndx = _section_headers(base, structs, segment, names_offset)
-    shoff = align_up(names_offset + len(names), ALIGN)
-    header = _elf_header(base, structs, entry=seg_vaddr + stub.entry_offset, shoff=shoff,
-                         shnum=len(shdrs) // base.shentsize, shstrndx=shstrndx)
+    sections = plan_sections(base, structs, segment, seg_vaddr + stub.debug_state_offset,
+                             seg_offset + len(segment_bytes), read_symbol_table(base, structs))
+    header = _elf_header(base, structs, entry=seg_vaddr + stub.entry_offset, shoff=sections.shoff,
+                         shnum=sections.shnum, shstrndx=sections.shstrndx)
 
-    appended = bytearray(seg_offset - base.file_size)
-    appended += segment_bytes + names + bytes(shoff - names_offset - len(names)) + shdrs
-    writes = (Write(0, header), Write(base.phoff, phdrs), Write(base.file_size, bytes(appended)))
-    return RewritePlan(keep=base.file_size, writes=writes, size=shoff + len(shdrs), segment=segment)
+    appended = bytes(seg_offset - base.file_size) + segment_bytes + sections.data
+    writes = (Write(0, header), Write(base.phoff, phdrs), Write(base.file_size, appended))
+    return RewritePlan(keep=base.file_size, writes=writes, size=base.file_size + len(appended), segment=segment)
 
 
 def restore_facts(base: Executable, sha256: bytes) -> RestoreRecord:
@@ -164,37 +163,6 @@ def _program_headers(base: Executable, structs, segment: Segment) -> bytes:
         p_align=segment.align,
     )))
     return b"".join(entries)
-
-
-def _section(structs, name: int, kind: int, flags: int, addr: int, offset: int, size: int,
-             addralign: int) -> bytes:
-    return structs.shdr.build(Shdr(
-        sh_name=name, sh_type=kind, sh_flags=flags, sh_addr=addr, sh_offset=offset, sh_size=size,
-        sh_link=0, sh_info=0, sh_addralign=addralign, sh_entsize=0,
-    ))
-
-
-def _section_headers(base: Executable, structs, segment: Segment, names_offset: int):
-    """The section header table with `.relinterp` added, and its name table."""
-    size = base.shentsize
-    entries = [base.section_headers[i : i + size] for i in range(0, len(base.section_headers), size)]
-    if not entries:
-        entries.append(_section(structs, 0, SHT_NULL, 0, 0, 0, 0, 0))
-    has_names = bool(base.section_names) and 0 < base.shstrndx < len(entries)
-    names = base.section_names if has_names else b"\0"
-    entries.append(_section(structs, len(names), SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR,
-                            segment.vaddr, segment.offset, segment.filesz, SEGMENT_FILE_ALIGN))
-    names += SECTION_NAME + b"\0"
-    if has_names:
-        shstrndx = base.shstrndx
-        table = structs.shdr.parse(entries[shstrndx])
-        entries[shstrndx] = structs.shdr.build(table._replace(sh_offset=names_offset, sh_size=len(names)))
-    else:
-        shstrndx = len(entries)
-        name = len(names)
-        names += b".shstrtab\0"
-        entries.append(_section(structs, name, SHT_STRTAB, 0, 0, names_offset, len(names), 1))
-    return names, b"".join(entries), shstrndx
 
 
 def _elf_header(base: Executable, structs, *, entry: int, shoff: int, shnum: int, shstrndx: int) -> bytes:

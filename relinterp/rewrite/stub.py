@@ -15,6 +15,7 @@ from functools import lru_cache
 from ..elf.record import CONFIG_SCHEMA
 from ..errors import BrokenInstallationError
 
+DEBUG_STATE_SIZE = 16  # stub/debug_hook.h
 STUBS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_stubs")  # package data
 
 
@@ -28,6 +29,12 @@ class StubBlob:
     entry_offset: int
     config_offset: int
     sha256: str
+
+    @property
+    def debug_state_offset(self) -> int:
+        """The stub's own `_dl_debug_state`: the last DEBUG_STATE_SIZE bytes of its code
+        (stub/stub.ld; stub/blobtool.py checks it)."""
+        return self.config_offset - DEBUG_STATE_SIZE
 
 
 @lru_cache(maxsize=1)

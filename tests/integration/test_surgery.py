@@ -45,16 +45,26 @@ def test_original_bytes_change_only_in_the_elf_header_and_phdr_table(pair):
     assert all(any(i in r for r in allowed) for i in changed)
 
 
+# Rewritten after the stub, in the new section header table: what is appended to each.
+APPENDED = {".shstrtab": b".interp.orig\0.text.relinterp\0", ".strtab": b"_dl_debug_state\0"}
+
+
 def test_every_section_keeps_its_address_offset_and_content(pair):
+    """...but for the tables the patch extends, and .interp, whose path is no longer the
+    program's interpreter."""
     original, patched = pair
     with open(original, "rb") as a, open(patched, "rb") as b:
         old, new = ELFFile(a), ELFFile(b)
         assert new.num_sections() == old.num_sections() + 1
         for index, section in enumerate(old.iter_sections()):
             twin = new.get_section(index)
-            assert twin.name == section.name
-            if section.name == ".shstrtab":  # rewritten after the stub, one name longer
-                assert twin.data() == section.data() + b".relinterp\0"
+            assert twin.name == (".interp.orig" if section.name == ".interp" else section.name)
+            if section.name in APPENDED:
+                assert twin.data() == section.data() + APPENDED[section.name]
+                continue
+            if section.name == ".symtab":  # one symbol more, on the stub's _dl_debug_state
+                assert twin.data()[: section.data_size] == section.data()
+                assert [s.name for s in twin.iter_symbols()][-1] == "_dl_debug_state"
                 continue
             for field in ("sh_type", "sh_flags", "sh_addr", "sh_offset", "sh_size", "sh_link", "sh_info"):
                 assert twin[field] == section[field], (section.name, field)
@@ -82,7 +92,7 @@ def test_relinterp_section_covers_the_stub_so_strip_keeps_it(pair, tmp_path):
     _, patched = pair
     with open(patched, "rb") as f:
         elf = ELFFile(f)
-        section = elf.get_section_by_name(".relinterp")
+        section = elf.get_section_by_name(".text.relinterp")
         segment = elf.get_segment(elf.num_segments() - 1)
         assert section["sh_flags"] == 0x6  # SHF_ALLOC | SHF_EXECINSTR
         assert (section["sh_offset"], section["sh_size"], section["sh_addr"]) == \
@@ -92,15 +102,18 @@ def test_relinterp_section_covers_the_stub_so_strip_keeps_it(pair, tmp_path):
     assert read_executable(stripped).patch.stub_code == load_stub("x86_64").code
 
 
-def test_file_grows_by_the_stub_and_its_section_header_only(pair):
+def test_file_grows_by_the_stub_and_its_section_tables_only(pair):
     original, patched = pair
     old, new = read_executable(original), read_executable(patched)
     segment = new.patch.segment
     with open(original, "rb") as f:
-        names = ELFFile(f).get_section_by_name(".shstrtab").data_size + len(b".relinterp\0")
+        elf = ELFFile(f)
+        tables = sum(elf.get_section_by_name(name).data_size + len(APPENDED.get(name, b""))
+                     for name in (".shstrtab", ".strtab", ".symtab"))
+        tables += elf.get_section_by_name(".symtab")["sh_entsize"]
     section_table = len(new.section_headers)
-    padding = new.file_size - old.file_size - segment.filesz - names - section_table
-    assert 0 <= padding < SEGMENT_FILE_ALIGN + ALIGN  # alignment only: no page padding
+    padding = new.file_size - old.file_size - segment.filesz - tables - section_table
+    assert 0 <= padding < SEGMENT_FILE_ALIGN + 3 * ALIGN  # alignment only: no page padding
     assert segment.filesz - len(load_stub("x86_64").code) < 1024 + len(old.phdrs)  # config + record
 
 
@@ -108,12 +121,12 @@ def test_patched_file_parses_with_pyelftools_and_lief(pair):
     _, patched = pair
     with open(patched, "rb") as f:
         elf = ELFFile(f)
-        assert [s.name for s in elf.iter_sections()][-1] == ".relinterp"
+        assert ".text.relinterp" in [s.name for s in elf.iter_sections()]
         assert not any(s["p_type"] == "PT_INTERP" for s in elf.iter_segments())
     binary = lief.parse(str(patched))
     assert binary is not None
     assert binary.entrypoint == read_executable(patched).entry
-    assert binary.get_section(".relinterp").size == read_executable(patched).patch.segment.filesz
+    assert binary.get_section(".text.relinterp").size == read_executable(patched).patch.segment.filesz
     assert not binary.has_interpreter
 
 

@@ -1,0 +1,158 @@
+"""The section header table of a patched file: what it tells tools and debuggers.
+
+The patch appends a new table and leaves the original one where it was, untouched
+(restore puts e_shoff back and cuts the file).  The new table is the original, plus:
+- `.text.relinterp` (PROGBITS, ALLOC|EXEC) covering the stub's segment, so that
+  `strip` keeps it.  Not `.relinterp`: names starting `.rel` denote relocation
+  sections (gABI), and elfutils checks them as such; `.text.*` is how code is named.
+- `.interp` renamed `.interp.orig`: the path in it is no longer this program's
+  interpreter, and gdb, patchelf and BFD find the interpreter by that section name.
+- a `_dl_debug_state` symbol on the stub's own debug-state function, where gdb puts its
+  shared-library event breakpoint when it cannot find the loader (stub/debug_hook.h).
+  BFD reads only the first SHT_SYMTAB, so a file with a `.symtab` gets a copy of it with
+  the symbol appended (the entry, and its `.strtab`'s, point at the copies); a file
+  without one gets a new `.symtab` and `.strtab`.
+The new table must stay below SHN_LORESERVE entries: past that the gABI's extended
+numbering begins, which the reader refuses (elf/bounds.py), so such a file is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..elf.record import ALIGN
+from ..elf.structs import (SHF_ALLOC, SHF_EXECINSTR, SHN_LORESERVE, SHT_NULL, SHT_PROGBITS, SHT_STRTAB,
+                           SHT_SYMTAB, STB_GLOBAL, STB_LOCAL, STT_FUNC, STT_NOTYPE, Shdr, Sym)
+from ..errors import UnsupportedError
+from .stub import DEBUG_STATE_SIZE
+
+STUB_SECTION = b".text.relinterp"
+OLD_INTERP_SECTION = b".interp.orig"
+DEBUG_STATE_SYMBOL = b"_dl_debug_state"
+STUB_CODE_ALIGN = 16  # the stub's code alignment
+
+
+@dataclass(frozen=True)
+class SymbolTable:
+    """A file's first SHT_SYMTAB and the string table it links to, by index and contents."""
+
+    index: int
+    symbols: bytes
+    strings_index: int
+    strings: bytes
+
+
+@dataclass(frozen=True)
+class SectionTable:
+    """Bytes to append at `offset` (names, symbols, then the table at `shoff`)."""
+
+    data: bytes
+    shoff: int
+    shnum: int
+    shstrndx: int
+
+
+def align_up(value: int, alignment: int) -> int:
+    return -(-value // alignment) * alignment
+
+
+def _section(name: int, kind: int, flags: int = 0, addr: int = 0, offset: int = 0, size: int = 0, *,
+             link: int = 0, info: int = 0, align: int = 1, entsize: int = 0) -> Shdr:
+    return Shdr(sh_name=name, sh_type=kind, sh_flags=flags, sh_addr=addr, sh_offset=offset, sh_size=size,
+                sh_link=link, sh_info=info, sh_addralign=align, sh_entsize=entsize)
+
+
+def _name_at(names: bytes, offset: int) -> bytes:
+    return names[offset : names.find(b"\0", offset)] if offset < len(names) else b""
+
+
+def plan_sections(base, structs, segment, debug_state: int, offset: int,
+                  symbols: SymbolTable | None) -> SectionTable:
+    """The new section header table for `base` patched with `segment`, whose debug-state
+    function is at address `debug_state`; everything it needs appended from `offset`."""
+    entries = structs.shdr.parse_all(base.section_headers) or [_section(0, SHT_NULL, align=0)]
+    has_names = bool(base.section_names) and 0 < base.shstrndx < len(entries)
+    names = bytearray(base.section_names if has_names else b"\0")
+
+    def name(text: bytes) -> int:
+        names.extend(text + b"\0")
+        return len(names) - len(text) - 1
+
+    for i, entry in enumerate(entries):
+        if has_names and _name_at(base.section_names, entry.sh_name) == b".interp":
+            entries[i] = entry._replace(sh_name=name(OLD_INTERP_SECTION))
+    stub_index = len(entries)
+    entries.append(_section(name(STUB_SECTION), SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, segment.vaddr,
+                            segment.offset, segment.filesz, align=STUB_CODE_ALIGN))
+    shstrndx = base.shstrndx if has_names else len(entries)
+    if not has_names:
+        entries.append(_section(name(b".shstrtab"), SHT_STRTAB))
+    blocks = [(shstrndx, names), *_debug_symbol(structs, entries, symbols, stub_index, debug_state, name,
+                                                shstrndx)]
+    if len(entries) >= SHN_LORESERVE:
+        raise UnsupportedError(base.path, f"{base.shnum} sections: with the patch's "
+                                          f"the section header table would need extended numbering")
+    return _lay_out(structs, entries, blocks, offset, shstrndx)
+
+
+def _debug_symbol(structs, entries: list, symbols: SymbolTable | None, section: int, address: int,
+                  name, shstrndx: int) -> list[tuple[int, bytearray]]:
+    """The `_dl_debug_state` symbol: its symbol and string tables, by section index.
+    `name` adds a section name; some linkers keep symbol names in that table too."""
+    sym = structs.sym
+    if symbols is None:
+        strings = bytearray(b"\0")
+        table = bytearray(_symbol(sym, 0, 0, 0, STB_LOCAL, STT_NOTYPE, 0))  # the null symbol
+        strings_index = len(entries) + 1
+        entries.append(_section(name(b".symtab"), SHT_SYMTAB, link=strings_index, info=1, align=ALIGN,
+                                entsize=sym.size))
+        entries.append(_section(name(b".strtab"), SHT_STRTAB))
+        index = strings_index - 1
+    else:
+        index, strings_index = symbols.index, symbols.strings_index
+        strings, table = bytearray(symbols.strings), bytearray(symbols.symbols)
+    if strings_index == shstrndx:
+        at, blocks = name(DEBUG_STATE_SYMBOL), [(index, table)]
+    else:
+        at, blocks = len(strings), [(index, table), (strings_index, strings)]
+        strings += DEBUG_STATE_SYMBOL + b"\0"
+    table += _symbol(sym, at, address, DEBUG_STATE_SIZE, STB_GLOBAL, STT_FUNC, section)
+    return blocks
+
+
+def _symbol(sym, name: int, value: int, size: int, bind: int, kind: int, section: int) -> bytes:
+    return sym.build(Sym(st_name=name, st_value=value, st_size=size, st_info=bind << 4 | kind, st_other=0,
+                         st_shndx=section))
+
+
+def _lay_out(structs, entries: list, blocks, offset: int, shstrndx: int) -> SectionTable:
+    data = bytearray()
+    for index, contents in blocks:
+        data += bytes(align_up(offset + len(data), ALIGN) - offset - len(data))
+        entries[index] = entries[index]._replace(sh_offset=offset + len(data), sh_size=len(contents))
+        data += contents
+    shoff = align_up(offset + len(data), ALIGN)
+    data += bytes(shoff - offset - len(data))
+    for entry in entries:
+        data += structs.shdr.build(entry)
+    return SectionTable(bytes(data), shoff, len(entries), shstrndx)
+
+
+def read_symbol_table(base, structs) -> SymbolTable | None:
+    """The first SHT_SYMTAB of `base` and its strings, or None if it has none usable."""
+    entries = structs.shdr.parse_all(base.section_headers)
+    index = next((i for i, e in enumerate(entries) if e.sh_type == SHT_SYMTAB), None)
+    if index is None:
+        return None
+    table = entries[index]
+    if table.sh_entsize != structs.sym.size or not 0 < table.sh_link < len(entries):
+        return None
+    strings = entries[table.sh_link]
+    if strings.sh_type != SHT_STRTAB or max(table.sh_offset + table.sh_size,
+                                               strings.sh_offset + strings.sh_size) > base.file_size:
+        return None
+    with open(base.path, "rb") as stream:
+        stream.seek(table.sh_offset)
+        symbols = stream.read(table.sh_size)
+        stream.seek(strings.sh_offset)
+        return SymbolTable(index, symbols, table.sh_link, stream.read(strings.sh_size))
