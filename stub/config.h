@@ -2,10 +2,10 @@
  * The config block the patcher appends right after the stub's code.
  *
  * The layout is defined once, in relinterp/elf/record.py (CONFIG_FIELDS); this is
- * its C mirror, and tests/test_stub_blob.py compiles it and checks every field's offset
- * and size and every constant below against the Python definition.  Fields are
- * fixed-width whatever the ELF class, in the byte order of the patched file (which is
- * the target's).
+ * its C mirror, and tests/integration/test_stub_blob.py compiles it and checks every
+ * field's offset and size and every constant below against the Python definition.
+ * Fields are fixed-width whatever the ELF class, in the byte order of the patched file
+ * (which is the target's).
  */
 #ifndef RELINTERP_CONFIG_H
 #define RELINTERP_CONFIG_H

@@ -258,13 +258,13 @@ static COLD void trace_try(const struct search *s, unsigned i, unsigned n, const
 
 /* One attempt (0: RELINTERP_LOADER, then the candidates from 1), traced and recorded
    for the failure message; 1 if the loader is mapped, with room after it for the
-   table of `phnum` entries and the loader's path. */
+   program header table it will be given (two entries more) and its path. */
 static int attempt(struct search *s, unsigned i, unsigned n, const char *cand, struct loader *ld)
 {
 	long why = resolve_candidate(s, cand, i == 0);
+	size_t room = (s->aux[AT_PHNUM] + 2) * sizeof(Phdr) + s->path.len + 1;
 	if (!why)
-		why = map_loader(s->path.buf, &s->headers, s->aux[AT_PAGESZ],
-		           (s->aux[AT_PHNUM] + 2) * sizeof(Phdr) + s->path.len + 1, ld);
+		why = map_loader(s->path.buf, &s->headers, s->aux[AT_PAGESZ], room, ld);
 	if (s->trace)
 		trace_try(s, i, n, cand, why, ld);
 	s->why[i] = why;

@@ -31,7 +31,7 @@ TRAILER_MAGIC = b"RELINTRP"
 # The stub builds "$ORIGIN/candidate" in a 4096-byte buffer (PATH_SIZE in stub/stub.h);
 # leave room for the program's directory.  It records why each of at most MAX_CANDIDATES
 # failed, and reads no more.  Mirrored in stub/config.h; every constant there is compared
-# with these by tests/test_stub_blob.py.
+# with these by tests/integration/test_stub_blob.py.
 MAX_CANDIDATE_BYTES = 1024
 MAX_CANDIDATES = 16
 ALIGN = 8
