@@ -150,13 +150,14 @@ def read_model(path: str, stream, size: int) -> Executable:
     if size < records.ehdr.size:
         raise MalformedElfError(path, f"truncated ELF header (file is {size} bytes)")
     try:
-        header = _pread(stream, 0, records.ehdr.size)
+        header = read_at(stream, 0, records.ehdr.size)
         return _model(path, stream, size, header, records)
     except (struct.error, ValueError, KeyError) as error:
         raise MalformedElfError(path, f"invalid ELF headers ({error})") from None
 
 
-def _pread(stream, offset: int, size: int) -> bytes:
+def read_at(stream, offset: int, size: int) -> bytes:
+    """`size` bytes (fewer at EOF) at `offset` of the open file `stream`."""
     stream.seek(offset)
     return stream.read(size)
 
@@ -165,12 +166,12 @@ def _model(path: str, stream, size: int, header: bytes, records: ElfLayouts) -> 
     h = records.ehdr.parse(header)
     machine = machine_name(h.e_machine)
     check_program_table(path, h, size, len(header), records.phdr.size)
-    phdrs = _pread(stream, h.e_phoff, h.e_phnum * records.phdr.size)
+    phdrs = read_at(stream, h.e_phoff, h.e_phnum * records.phdr.size)
     segments = parse_segments(records, phdrs, machine)
     check_segments(path, segments, size)
     check_section_table(path, h, size, records.shdr.size)
-    section_headers = _pread(stream, h.e_shoff, h.e_shnum * records.shdr.size) if h.e_shnum else b""
-    interp = next((os.fsdecode(_pread(stream, s.offset, s.filesz).split(b"\0")[0])
+    section_headers = read_at(stream, h.e_shoff, h.e_shnum * records.shdr.size) if h.e_shnum else b""
+    interp = next((os.fsdecode(read_at(stream, s.offset, s.filesz).split(b"\0")[0])
                    for s in segments if s.type == "PT_INTERP"), None)
     dynamic = next((s for s in segments if s.type == "PT_DYNAMIC"), None)
     loads = [s for s in segments if s.type == "PT_LOAD"]
@@ -195,7 +196,7 @@ def _section_names(stream, records: ElfLayouts, section_headers: bytes, shstrndx
     names = records.shdr.parse(section_headers, shstrndx * records.shdr.size)
     if names.sh_offset + names.sh_size > size or names.sh_type == SHT_NOBITS:
         return b""
-    return _pread(stream, names.sh_offset, names.sh_size)
+    return read_at(stream, names.sh_offset, names.sh_size)
 
 
 def parse_segments(records: ElfLayouts, phdrs: bytes, machine: str | int) -> tuple[Segment, ...]:

@@ -1,5 +1,6 @@
 """The only writer of ELF bytes: apply a RewritePlan to produce the target file,
-atomically; copy a file; and, through the SearchListEditor interface (patchelf behind
+atomically; patch a file, hashing the original while the kernel copies it; copy a
+file; and, through the SearchListEditor interface (patchelf behind
 it), change a file's DT_RPATH/DT_RUNPATH.
 
 The result is built in a temporary file in the target's directory and renamed over the
@@ -12,34 +13,86 @@ from __future__ import annotations
 import errno
 import os
 import stat
+
 from ..elf.executable import read_executable
+from ..elf.model import Executable
 from ..elf.searchlist import RPATH
 from ..errors import WriteError
-from .plan import RewritePlan, plan_patch, plan_restore
-from .stub import stub_for
+from .digest import start_original_digest
+from .plan import RewritePlan, plan_patch, restore_facts
+from .restore import plan_restore
+from .stub import StubBlob, stub_for
 
 COPY_CHUNK = 1 << 20
 
 
 def apply_plan(plan: RewritePlan, source: str, target: str) -> None:
-    info = os.stat(source)
-    fd, temp = _new_file_beside(target)
-    try:
-        with open(source, "rb") as src:
-            _copy_prefix(src.fileno(), fd, plan.keep)
-        for write in plan.writes:
-            _pwrite_all(fd, write.data, write.offset)
-        os.ftruncate(fd, plan.size)
-        os.fchmod(fd, stat.S_IMODE(info.st_mode))
-        _keep_owner(fd, info)
-        os.close(fd)
-        fd = -1
-        os.replace(temp, target)
-    except OSError as error:
-        if fd >= 0:
-            os.close(fd)
-        os.unlink(temp)
-        raise WriteError(target, f"cannot write ({error.strerror})") from None
+    with StagedFile(source, target, plan.keep) as staged:
+        staged.commit(plan)
+
+
+def write_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *, flags: int = 0,
+                target: str) -> RewritePlan:
+    """Patch `exe` into `target` (plan_patch), the original's digest in its restore
+    record.  The digest is hashed in threads while the kernel copies the file: both
+    release the GIL, and neither needs the other until the record is written."""
+    assert exe.unpatched is not None
+    digest = start_original_digest(exe)
+    with StagedFile(exe.path, target, exe.unpatched.file_size) as staged:
+        plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(exe.unpatched, digest()))
+        staged.commit(plan)
+    return plan
+
+
+class StagedFile:
+    """A target in the making: a new file beside it holding the source's first `keep`
+    bytes.  commit(plan) applies the plan and renames it over the target; left
+    uncommitted (an error), it is removed and the target is untouched."""
+
+    def __init__(self, source: str, target: str, keep: int) -> None:
+        self.source, self.target, self.keep = source, target, keep
+        self.info = os.stat(source)
+        self.fd, self.temp = _new_file_beside(target)
+
+    def __enter__(self) -> StagedFile:
+        try:
+            with open(self.source, "rb") as src:
+                _copy_prefix(src.fileno(), self.fd, self.keep)
+        except BaseException as error:
+            self._fail(error)
+        return self
+
+    def commit(self, plan: RewritePlan) -> None:
+        assert plan.keep == self.keep
+        try:
+            for write in plan.writes:
+                _pwrite_all(self.fd, write.data, write.offset)
+            os.ftruncate(self.fd, plan.size)
+            os.fchmod(self.fd, stat.S_IMODE(self.info.st_mode))
+            _keep_owner(self.fd, self.info)
+            os.close(self.fd)
+            self.fd = -1
+            os.replace(self.temp, self.target)
+            self.temp = None
+        except BaseException as error:
+            self._fail(error)
+
+    def __exit__(self, *exception) -> None:
+        self._remove()  # nothing left once committed
+
+    def _fail(self, error: BaseException):
+        self._remove()
+        if isinstance(error, OSError):
+            raise WriteError(self.target, f"cannot write ({error.strerror})") from None
+        raise error
+
+    def _remove(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if self.temp is not None:
+            os.unlink(self.temp)
+            self.temp = None
 
 
 def _copy_prefix(src: int, dst: int, size: int) -> None:
@@ -132,7 +185,7 @@ def repatch_file(path: str, candidates: tuple[str, ...]) -> None:
     """Patch the file at `path` in place with `candidates`; one relinterp patched already
     is patched from the original it records."""
     exe = read_executable(path)
-    apply_plan(plan_patch(exe, stub_for(exe.machine, exe.elfclass, exe.little_endian), candidates), path, path)
+    write_patch(exe, stub_for(exe.machine, exe.elfclass, exe.little_endian), candidates, target=path)
 
 
 def unpatch_file(path: str) -> None:
