@@ -18,11 +18,14 @@ from .elf.executable import Executable, read_executable
 from .elf.regular import open_regular
 from .errors import ModifiedError, NotPatchedError, RelinterpError
 from .loaders.family import libc_family
-from .rewrite.plan import check_patchable, plan_patch, plan_restore, plan_working_restore
+from .rewrite.digest import original_digest, plan_sha256
+from .rewrite.plan import check_patchable, plan_patch, restore_facts
+from .rewrite.restore import plan_restore, plan_working_restore
+from .rewrite.changes import changes_since_patch, interop_notes, not_patched_reason, restore_differences
 from .report import (ALREADY_PATCHED, PATCHED, RESTORED, RESTORED_NOT_EXACT, WOULD_PATCH, Inspection,
                      PatchInfo, PatchResult, RestoreResult, StubInfo, StubSegment)
 from .rewrite.stub import StubBlob, stub_for
-from .rewrite.write import apply_plan
+from .rewrite.write import apply_plan, write_patch
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which costs `relinterp patch` the import of typing
 if TYPE_CHECKING:
@@ -80,9 +83,10 @@ def patch(
     if original is None:
         raise ModifiedError(path, "patched, then changed (stripped?), so it cannot be patched again with "
                                   "other options: `relinterp restore` it, or patch the original file")
-    plan = plan_patch(exe, stub, candidates, flags=flags)
-    if not dry_run:
-        apply_plan(plan, path, target)
+    if dry_run:
+        plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(original, original_digest(exe)))
+    else:
+        plan = write_patch(exe, stub, candidates, flags=flags, target=target)
     assert plan.segment is not None and original.interp is not None
     return PatchResult(
         path=path, status=WOULD_PATCH if dry_run else ALREADY_PATCHED if same else PATCHED, output=target,
@@ -93,43 +97,59 @@ def patch(
 
 
 def restore(path: str | os.PathLike[str], *, output: str | os.PathLike[str] | None = None) -> RestoreResult:
-    """Give back the exact bytes the file had before `patch`.  If it changed since (was
-    stripped, say), give back a working file with its PT_INTERP instead: the result's
-    `exact` is then False and its status RESTORED_NOT_EXACT.  In place unless `output`."""
+    """Give back the exact bytes the file had before `patch`.  If it changed since
+    (stripped, rewritten by patchelf or by CMake's install step), give back a working
+    file with its PT_INTERP instead: the result's `exact` is then False, its status
+    RESTORED_NOT_EXACT and its `differences` say how it differs from the original, where
+    that is known.  Exact means proven: the SHA-256 recorded at patch time matches.
+    In place unless `output`."""
     path = os.fspath(path)
     exe = read_executable(path)
     if exe.patch is None:
-        raise NotPatchedError(path, "not patched by relinterp, nothing to restore")
-    exact = recorded_original(exe) is not None
-    plan = plan_restore(exe) if exact else plan_working_restore(exe)
+        raise NotPatchedError(path, not_patched_reason(exe, "nothing to restore"))
+    known = recorded_original(exe) is not None
+    plan = plan_restore(exe) if known else plan_working_restore(exe)
+    exact = known and _proven_original(exe, plan)
     target = _target(path, output)
     apply_plan(plan, path, target)
+    differences = () if exact else restore_differences(exe.patch.config.restore, read_executable(target))
     return RestoreResult(path=path, status=RESTORED if exact else RESTORED_NOT_EXACT, output=target,
                          exact=exact, interpreter=exe.patch.original_interp, size_before=exe.file_size,
-                         size_after=plan.size)
+                         size_after=plan.size, differences=differences)
 
 
 def inspect(path: str | os.PathLike[str]) -> Inspection:
     """What relinterp sees in the ELF file at `path`: patched or not, and with what."""
     exe = read_executable(os.fspath(path))
     interp = exe.interp if exe.patch is None else exe.patch.original_interp
-    exact = recorded_original(exe) is not None
-    reason = _why_not_patchable(exe, exact)
+    original = recorded_original(exe)
+    exact = original is not None and (exe.patch is None or _proven_original(exe, plan_restore(exe)))
+    reason = _why_not_patchable(exe, original is not None)
     return Inspection(
         path=exe.path, elfclass=exe.elfclass, little_endian=exe.little_endian, machine=exe.machine,
         elf_type=exe.elf_type, pie=exe.pie, interpreter=exe.interp,
         libc=None if interp is None else libc_family(interp), patch=_patch_info(exe, exact),
         patchable=reason is None, not_patchable_reason=reason,
-        needed=exe.needed, runpath=exe.runpath, rpath=exe.rpath,
+        needed=exe.needed, runpath=exe.runpath, rpath=exe.rpath, notes=interop_notes(exe),
     )
+
+
+def _proven_original(exe: Executable, plan) -> bool:
+    """Applying `plan` to the patched file gives the bytes it was patched from: their
+    SHA-256 is the one recorded (older records have none: unproven)."""
+    recorded = exe.patch.config.restore.sha256
+    return recorded is not None and plan_sha256(plan, exe.path) == recorded
 
 
 def recorded_original(exe: Executable) -> Executable | None:
     """The executable `exe` was patched from (itself if it is not patched), or None when
-    the file changed since it was patched, so that its original bytes are lost.
+    the file changed since it was patched so that its original headers no longer
+    describe it (stripped, rewritten by patchelf).
 
-    Only a file that is exactly what patching its recorded original gives (with the
-    stub and candidates it records) counts: then the original is known byte for byte."""
+    Only a file whose headers and appended bytes are exactly what patching its recorded
+    original gives (with the stub, candidates and record it holds) counts.  Its other
+    bytes may still have changed (CMake's install step rewrites RUNPATH strings in
+    place): only the recorded SHA-256 tells (_proven_original)."""
     patch = exe.patch
     if patch is None:
         return exe
@@ -141,8 +161,10 @@ def recorded_original(exe: Executable) -> Executable | None:
         code=patch.stub_code, entry_offset=entry_offset,
         config_offset=len(patch.stub_code), sha256="",
     )
+    facts = patch.config.restore if patch.config.restore.sha256 is not None else None
     try:
-        header, phdrs, appended = plan_patch(exe, recorded, patch.config.candidates, flags=patch.config.flags).writes
+        header, phdrs, appended = plan_patch(exe, recorded, patch.config.candidates, flags=patch.config.flags,
+                                             facts=facts).writes
     except RelinterpError:
         return None
     if (header.data, phdrs.data) != (exe.header, exe.phdrs) or appended.offset + len(appended.data) != exe.file_size:
@@ -203,4 +225,5 @@ def _patch_info(exe: Executable, exact: bool) -> PatchInfo | None:
                       relinterp=__version__ if shipped is not None and shipped.code == patch.stub_code else None),
         segment=_segment(patch.segment),
         exact_restore=exact,
+        changes=changes_since_patch(patch.config.restore, exe),
     )

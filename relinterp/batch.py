@@ -26,7 +26,7 @@ from .errors import (EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, BrokenInstallatio
 from .report import (ERROR, PATCHED, RESTORED, RESTORED_NOT_EXACT, SAME_FILE, SKIPPED, FileError,
                      PatchResult, RestoreResult, SameFile, Skipped)
 from .rewrite.stub import load_stub, supported_arches
-from .rewrite.write import STAGING_SUFFIX, relink
+from .rewrite.atomic import STAGING_SUFFIX, relink
 
 # What a file found in a directory may be without it being an error: it is skipped.
 SKIPPABLE = {

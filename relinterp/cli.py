@@ -181,6 +181,51 @@ def inspect(paths, recursive, jobs, as_json, verbose) -> None:
     _run("inspect", paths, recursive, jobs, as_json, verbose)
 
 
+LDD_STATUS_HELP = f"""
+\b
+Exit status:
+  {EXIT_OK}  every library and the loader were found
+  {EXIT_FAILED}  a library or the loader was not found, or a PROGRAM is not one
+  {EXIT_USAGE}  usage error
+  {EXIT_NOTHING_TO_DO}  every PROGRAM is static: it loads no library
+"""
+
+
+@main.command(epilog=LDD_STATUS_HELP)
+@click.argument("programs", nargs=-1, required=True, metavar="PROGRAM...")
+@click.option("--json", "as_json", is_flag=True, help="Print one versioned JSON document (schema shipped as "
+                                                      "relinterp/schema/ldd.schema.json).")
+@click.option("-v", "--verbose", is_flag=True, help="Show the tree: each library under the object needing it.")
+def ldd(programs, as_json, verbose) -> None:
+    """List the libraries each PROGRAM would load, found by its own loader's rules.
+
+    For a patched program that is the loader its stub would map (the first recorded
+    candidate that exists, $ORIGIN being the program's directory), else PT_INTERP.
+    Nothing is run, neither the program nor its loader: use this instead of `ldd`,
+    which runs the system's loader on the program.
+    """
+    import json
+
+    from .errors import RelinterpError
+    from .loaders.libraries import exit_status, list_libraries
+    from .render.libraries import ldd_json, ldd_lines
+
+    results = []
+    for path in programs:
+        try:
+            results.append(list_libraries(path))
+        except RelinterpError as error:
+            results.append(error)
+            click.echo(str(error), err=True)
+            continue
+        for line in [] if as_json else [f"{path}:"] * (len(programs) > 1) + ldd_lines(results[-1], verbose):
+            click.echo(line)
+    status = exit_status(results)
+    if as_json:
+        click.echo(json.dumps(ldd_json(results, status), indent=2))
+    sys.exit(status)
+
+
 def _run(command: str, paths, recursive: bool, jobs: int | None, as_json: bool, verbose: bool,
          **options) -> None:
     """Run `command` over the inputs (relinterp.launch.run_files); exit with the run's status."""

@@ -77,11 +77,13 @@ class RestoreResult:
     interpreter: str | None  # the PT_INTERP put back
     size_before: int
     size_after: int
+    differences: tuple[str, ...] = ()  # how the result differs from the original, where known
 
     def to_json(self) -> dict[str, Any]:
         return {
             "path": self.path, "status": self.status, "output": self.output, "exact": self.exact,
             "interpreter": self.interpreter, "size": {"before": self.size_before, "after": self.size_after},
+            "differences": list(self.differences),
         }
 
 
@@ -107,12 +109,13 @@ class PatchInfo:
     original_interpreter: str | None
     stub: StubInfo
     segment: StubSegment
-    exact_restore: bool  # False once the file changed after patching (stripped, say)
+    exact_restore: bool  # restore gives the original bytes: proven by the recorded SHA-256
+    changes: tuple[str, ...] = ()  # recorded facts of the original the file no longer has
 
     def to_json(self) -> dict[str, Any]:
         return {"candidates": candidates_json(self.candidates), "original_interpreter": self.original_interpreter,
                 "stub": self.stub.to_json(), "segment": self.segment.to_json(),
-                "exact_restore": self.exact_restore}
+                "exact_restore": self.exact_restore, "changes": list(self.changes)}
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ class Inspection:
     needed: tuple[str, ...]
     runpath: str | None
     rpath: str | None
+    notes: tuple[str, ...] = ()  # what a tool run after patching did to the patch
     status: str = INSPECTED
 
     @property
@@ -146,6 +150,7 @@ class Inspection:
             "patch": None if self.patch is None else self.patch.to_json(),
             "patchable": self.patchable, "not_patchable_reason": self.not_patchable_reason,
             "needed": list(self.needed), "runpath": _path_list(self.runpath), "rpath": _path_list(self.rpath),
+            "notes": list(self.notes),
         }
 
 

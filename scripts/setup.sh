@@ -10,7 +10,8 @@ packages=(
   gcc cmake                     # building the stub (musl-gcc wraps gcc)
   g++ libc6-dev                 # glibc test programs, C and C++, bundled with the machine's glibc
   binutils-aarch64-linux-gnu    # real foreign-machine ELF files for refusal tests
-  patchelf                      # benchmark baseline
+  patchelf                      # benchmark baseline; tests of tools run after patching
+  elfutils                      # eu-strip, eu-elflint: tests of tools run after patching
   strace                        # the stub's system calls: a test, bench/startup.py
   gdb gdb-multiarch ltrace      # debugging and tracing patched programs, natively and under qemu-user
   elfutils pax-utils            # what tools read from a patched file: eu-elflint, eu-strip, scanelf, lddtree

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 
 from ..errors import WriteError
-from ..rewrite.write import STAGING_SUFFIX
+from ..rewrite.atomic import STAGING_SUFFIX
 
 AT_FDCWD = -100
 RENAME_EXCHANGE = 2  # linux/fs.h: swap two paths atomically (Linux 3.15)

@@ -29,13 +29,16 @@ def check_section_table(path: str, h, size: int, shentsize: int) -> None:
                                       f"e_shnum={h.e_shnum}, file size {size})")
 
 
-def check_segments(path: str, segments: tuple, size: int) -> None:
+def check_segments(path: str, segments: tuple, size: int, elfclass: int) -> None:
     for s in segments:
         if s.filesz and s.offset + s.filesz > size:
             raise MalformedElfError(path, f"segment {s.index} ({s.type}) outside the file "
                                           f"(p_offset={s.offset:#x}, p_filesz={s.filesz:#x}, file size {size})")
         if s.type == "PT_LOAD" and s.filesz > s.memsz:
             raise MalformedElfError(path, f"segment {s.index} (PT_LOAD) has p_filesz > p_memsz")
+        if s.type == "PT_LOAD" and s.end > 1 << elfclass:  # no address in it could be written down
+            raise MalformedElfError(path, f"segment {s.index} (PT_LOAD) ends past the {elfclass}-bit address space "
+                                          f"(p_vaddr={s.vaddr:#x}, p_memsz={s.memsz:#x})")
     loads = sorted((s for s in segments if s.type == "PT_LOAD"), key=lambda s: s.vaddr)
     for a, b in zip(loads, loads[1:]):
         if a.end > b.vaddr:

@@ -1,6 +1,6 @@
 """Reading an ELF file into its model (relinterp.elf.model), with relinterp's record
-when the file is one relinterp patched: the stub segment is the last PT_LOAD and ends
-with the record's trailer (relinterp.elf.record).  The original the record describes is
+when the file is one relinterp patched: the stub segment is a PT_LOAD ending with the
+record's trailer (relinterp.elf.record).  The original the record describes is
 modelled too, from the recorded headers laid over the file (relinterp.elf.overlay).
 """
 
@@ -11,12 +11,12 @@ import struct
 from dataclasses import replace
 
 from ..errors import MalformedElfError, RelinterpError, UnsupportedError, unreadable
-from .model import Executable, Patch, Segment, file_offset, parse_segments, read_model
+from .model import Executable, Patch, Segment, file_offset, parse_segments, read_at, read_model
 from .overlay import OverlayView
 from .record import CONFIG_SCHEMA, TRAILER_MAGIC, StubConfig, trailer_size, trailer_struct
 from .regular import open_regular
 
-MAX_STUB_SEGMENT = 1 << 20  # larger last segments are the program's own, not a stub's
+MAX_STUB_SEGMENT = 1 << 20  # larger segments are the program's own, not a stub's
 
 
 def read_executable(path: str | os.PathLike[str]) -> Executable:
@@ -32,37 +32,64 @@ def read_executable(path: str | os.PathLike[str]) -> Executable:
         raise MalformedElfError(path, f"relinterp record is corrupt ({error})") from None
 
 
-def _pread(stream, offset: int, size: int) -> bytes:
-    stream.seek(offset)
-    return stream.read(size)
+def stub_segment(exe: Executable, stream) -> Segment | None:
+    """The PT_LOAD holding relinterp's stub: the one whose bytes end with its trailer.
+    It is the last entry as the patch wrote it, but a later tool may add entries after
+    it or reorder the table (patchelf does), so every PT_LOAD is looked at, the one
+    holding e_entry first."""
+    tsize = trailer_size()
+    loads = sorted(exe.loads(), key=lambda s: not s.vaddr <= exe.entry < s.vaddr + s.filesz)
+    for segment in loads:
+        if tsize <= segment.filesz <= MAX_STUB_SEGMENT and segment.offset + segment.filesz <= exe.file_size:
+            if read_at(stream, segment.offset + segment.filesz - tsize, tsize)[:len(TRAILER_MAGIC)] == TRAILER_MAGIC:
+                return segment
+    return None
+
+
+def find_stub_segment(exe: Executable) -> Segment | None:
+    """stub_segment() of a file read earlier: relinterp's stub, even where the file is
+    not patched any more (a tool put PT_INTERP back)."""
+    try:
+        with open(exe.path, "rb") as stream:
+            return stub_segment(exe, stream)
+    except OSError:
+        return None
 
 
 def _read_patch(exe: Executable, stream) -> Patch | None:
-    """The stub segment is the last PT_LOAD, ending with relinterp's trailer."""
-    loads = exe.loads()
-    if not loads or loads[-1] is not exe.segments[-1]:
+    segment = stub_segment(exe, stream)
+    if segment is None:
         return None
-    segment = loads[-1]
     tsize = trailer_size()
-    if not tsize <= segment.filesz <= MAX_STUB_SEGMENT:
-        return None
-    data = _pread(stream, segment.offset, segment.filesz)
+    data = read_at(stream, segment.offset, segment.filesz)
     trailer = trailer_struct(exe.little_endian).parse(data[-tsize:])
-    if trailer.magic != TRAILER_MAGIC:
-        return None
     if trailer.schema != CONFIG_SCHEMA:
         raise UnsupportedError(exe.path, f"patched by another relinterp version (config schema "
                                          f"{trailer.schema}, this one reads {CONFIG_SCHEMA})")
     if trailer.config_offset >= len(data) - tsize:
         raise MalformedElfError(exe.path, "relinterp record is corrupt (config offset out of range)")
     config = StubConfig.unpack(data[trailer.config_offset : -tsize], exe.little_endian)
+    _check_record(exe, config)
+    recorded = parse_segments(exe.layouts(), config.restore.phdrs, exe.machine)
+    others = [s for s in exe.loads() if s is not segment]
+    interp = config.restore.interp
+    return Patch(segment=segment, stub_code=data[: trailer.config_offset], config=config,
+                 original=_original(exe, stream, config), original_segments=recorded,
+                 original_interp=interp if interp is not None else _recorded_interp(stream, recorded, others))
+
+
+def _check_record(exe: Executable, config: StubConfig) -> None:
+    """What the patch recorded has the shapes it wrote: addresses of the file's class, an
+    ELF header and a program header table the size of the file's (the table keeps its
+    size when patched)."""
     if max(config.entry, config.dynamic) >> exe.elfclass:
         raise MalformedElfError(exe.path, f"relinterp record is corrupt (entry {config.entry:#x}, dynamic "
                                           f"{config.dynamic:#x}: not {exe.elfclass}-bit addresses)")
-    recorded = parse_segments(exe.layouts(), config.restore.phdrs, exe.machine)
-    return Patch(segment=segment, stub_code=data[: trailer.config_offset], config=config,
-                 original=_original(exe, stream, config), original_segments=recorded,
-                 original_interp=_recorded_interp(stream, recorded, loads[:-1]))
+    record = config.restore
+    if (len(record.header), len(record.phdrs)) != (len(exe.header), len(exe.phdrs)):
+        raise MalformedElfError(exe.path, f"relinterp record is corrupt (headers of {len(record.header)} and "
+                                          f"{len(record.phdrs)} bytes recorded, {len(exe.header)} and "
+                                          f"{len(exe.phdrs)} in the file)")
 
 
 def _original(exe: Executable, stream, config: StubConfig) -> Executable | None:
@@ -78,13 +105,14 @@ def _original(exe: Executable, stream, config: StubConfig) -> Executable | None:
 
 
 def _recorded_interp(stream, recorded: tuple[Segment, ...], loads: list[Segment]) -> str | None:
-    """The original PT_INTERP path.  The patch leaves its bytes in place, and `strip` may
-    move them in the file but not in memory, so they are found by address."""
+    """The original PT_INTERP path, in a record that does not hold it.  The patch leaves
+    its bytes in place, and `strip` may move them in the file but not in memory, so they
+    are found by address."""
     interp = next((s for s in recorded if s.type == "PT_INTERP"), None)
     if interp is None or interp.filesz == 0:
         return None
     offset = file_offset(loads, interp.vaddr, interp.filesz)
     if offset is None:
         return None
-    raw = _pread(stream, offset, interp.filesz)
+    raw = read_at(stream, offset, interp.filesz)
     return os.fsdecode(raw[:-1]) if raw.endswith(b"\0") and b"\0" not in raw[:-1] else None

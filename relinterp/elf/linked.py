@@ -92,8 +92,7 @@ def read_linked_object(path: str | os.PathLike[str]) -> LinkedObject:
 def linked_view(exe: Executable) -> LinkedObject:
     """The loader's view of a file already read."""
     if exe.patch is not None:  # its loader: the one it had before the patch, if that is still known
-        original = exe.patch.original
-        return LinkedObject(exe.path, exe, original.interp if original is not None else None, True)
+        return LinkedObject(exe.path, exe, exe.patch.original_interp, True)
     return LinkedObject(exe.path, exe, exe.interp, False)
 
 

@@ -154,13 +154,14 @@ def read_model(path: str, stream, size: int) -> Executable:
     if size < records.ehdr.size:
         raise MalformedElfError(path, f"truncated ELF header (file is {size} bytes)")
     try:
-        header = _pread(stream, 0, records.ehdr.size)
+        header = read_at(stream, 0, records.ehdr.size)
         return _model(path, stream, size, header, records)
     except (struct.error, ValueError, KeyError) as error:
         raise MalformedElfError(path, f"invalid ELF headers ({error})") from None
 
 
-def _pread(stream, offset: int, size: int) -> bytes:
+def read_at(stream, offset: int, size: int) -> bytes:
+    """`size` bytes (fewer at EOF) at `offset` of the open file `stream`."""
     stream.seek(offset)
     return stream.read(size)
 
@@ -169,11 +170,11 @@ def _model(path: str, stream, size: int, header: bytes, records: ElfLayouts) -> 
     h = records.ehdr.parse(header)
     machine = machine_name(h.e_machine)
     check_program_table(path, h, size, len(header), records.phdr.size)
-    phdrs = _pread(stream, h.e_phoff, h.e_phnum * records.phdr.size)
+    phdrs = read_at(stream, h.e_phoff, h.e_phnum * records.phdr.size)
     segments = parse_segments(records, phdrs, machine)
-    check_segments(path, segments, size)
+    check_segments(path, segments, size, records.elfclass)
     check_section_table(path, h, size, records.shdr.size)
-    section_headers = _pread(stream, h.e_shoff, h.e_shnum * records.shdr.size) if h.e_shnum else b""
+    section_headers = read_at(stream, h.e_shoff, h.e_shnum * records.shdr.size) if h.e_shnum else b""
     interp = _interp(path, stream, segments)
     dynamic = next((s for s in segments if s.type == "PT_DYNAMIC"), None)
     loads = [s for s in segments if s.type == "PT_LOAD"]
@@ -200,7 +201,7 @@ def _interp(path: str, stream, segments: tuple[Segment, ...]) -> str | None:
     if not 2 <= segment.filesz <= PATH_MAX:
         raise MalformedElfError(path, f"PT_INTERP is {segment.filesz} bytes long: not a path "
                                       f"(2 to {PATH_MAX} bytes with its NUL)")
-    raw = _pread(stream, segment.offset, segment.filesz)
+    raw = read_at(stream, segment.offset, segment.filesz)
     if not raw.endswith(b"\0"):
         raise MalformedElfError(path, "PT_INTERP is not a NUL-terminated path")
     return os.fsdecode(raw.split(b"\0")[0])
@@ -216,7 +217,7 @@ def _section_names(path: str, stream, records: ElfLayouts, section_headers: byte
         return b""
     if names.sh_size > MAX_SECTION_NAMES:
         raise UnsupportedError(path, f"section name table of {names.sh_size} bytes, at most {MAX_SECTION_NAMES}")
-    return _pread(stream, names.sh_offset, names.sh_size)
+    return read_at(stream, names.sh_offset, names.sh_size)
 
 
 def parse_segments(records: ElfLayouts, phdrs: bytes, machine: str | int) -> tuple[Segment, ...]:

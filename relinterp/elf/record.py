@@ -9,7 +9,11 @@ The patcher appends one segment to the program; its bytes are
 The stub finds the config block right after its own code (PC-relative).  Tools find it
 from the trailer in the segment's last bytes, which says where the block starts.  The
 restore record holds the original ELF header and program header table and the original
-file size: with them `restore` gives back the input byte for byte.
+file size: with them `restore` gives back the input byte for byte.  After them come
+tagged facts about the original (RestoreRecord.pack_facts): its digest, which proves a
+restored file identical to it, and what a later tool may change (PT_INTERP, NEEDED,
+RUNPATH, RPATH), which names what differs when it is not.  Records written before the
+facts existed end after the program headers (and zero padding): they still restore.
 
 All fields are fixed-width whatever the ELF class, in the patched file's byte order.
 """
@@ -19,7 +23,7 @@ from __future__ import annotations
 import os
 import struct
 from collections import namedtuple
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 CONFIG_SCHEMA = 1
@@ -53,6 +57,7 @@ CONFIG_FIELDS = (
 
 Trailer = namedtuple("Trailer", "magic config_offset schema")
 RestoreSizes = namedtuple("RestoreSizes", "original_size header_size phdrs_size")
+Fact = namedtuple("Fact", "tag size")
 ConfigFields = namedtuple("ConfigFields", [name for name, _ in CONFIG_FIELDS])
 
 
@@ -89,6 +94,20 @@ def restore_header_struct(little_endian: bool) -> RecordLayout:
     return RecordLayout(RestoreSizes, "QII", little_endian)
 
 
+@lru_cache(maxsize=None)
+def fact_struct(little_endian: bool) -> RecordLayout:
+    return RecordLayout(Fact, "II", little_endian)
+
+
+# Tags of the facts after the recorded program headers: u32 tag, u32 size, the bytes,
+# zero padding to ALIGN.  A tag this version does not know is skipped.
+FACT_SHA256 = 1  # the original file's digest (relinterp.rewrite.digest)
+FACT_INTERP = 2  # the original PT_INTERP path
+FACT_NEEDED = 3  # the original DT_NEEDED names, each NUL-terminated
+FACT_RUNPATH = 4
+FACT_RPATH = 5
+
+
 def _pad(data: bytes) -> bytes:
     return data + bytes(-len(data) % ALIGN)
 
@@ -100,6 +119,40 @@ class RestoreRecord:
     original_size: int
     header: bytes  # the original ELF header
     phdrs: bytes  # the original program header table
+    # Facts about the original; None (or empty) in records of older versions.
+    sha256: bytes | None = None
+    interp: str | None = None
+    needed: tuple[str, ...] = ()
+    runpath: str | None = None
+    rpath: str | None = None
+
+    def pack_facts(self, little_endian: bool) -> bytes:
+        entry = fact_struct(little_endian)
+        facts = [(FACT_SHA256, self.sha256), (FACT_INTERP, _string(self.interp)),
+                 (FACT_NEEDED, b"".join(_string(n) for n in self.needed) if self.needed else None),
+                 (FACT_RUNPATH, _string(self.runpath)), (FACT_RPATH, _string(self.rpath))]
+        return b"".join(_pad(entry.build(Fact(tag, len(data))) + data) for tag, data in facts if data is not None)
+
+    def with_facts(self, data: bytes, little_endian: bool) -> RestoreRecord:
+        """This record with the facts packed in `data` (pack_facts) added."""
+        entry = fact_struct(little_endian)
+        found: dict[int, bytes] = {}
+        while len(data) >= entry.sizeof():
+            fact = entry.parse(data)
+            if fact.tag == 0:  # the zero padding of a record without facts
+                break
+            end = entry.sizeof() + fact.size
+            found[fact.tag] = data[entry.sizeof() : end]
+            data = data[end + -end % ALIGN :]
+        strings = {tag: [os.fsdecode(s) for s in found[tag].split(b"\0")[:-1]] for tag in found if tag != FACT_SHA256}
+        first = {tag: names[0] if names else None for tag, names in strings.items()}
+        return replace(self, sha256=found.get(FACT_SHA256), interp=first.get(FACT_INTERP),
+                       needed=tuple(strings.get(FACT_NEEDED, ())), runpath=first.get(FACT_RUNPATH),
+                       rpath=first.get(FACT_RPATH))
+
+
+def _string(text: str | None) -> bytes | None:
+    return None if text is None else os.fsencode(text) + b"\0"
 
 
 @dataclass(frozen=True)
@@ -126,7 +179,7 @@ class StubConfig:
             )
             + self.restore.header
             + self.restore.phdrs
-        )
+        ) + self.restore.pack_facts(little_endian)
         candidates_at = header.sizeof()
         restore_at = candidates_at + len(candidates)
         block = header.build(
@@ -162,6 +215,9 @@ class StubConfig:
             header=body[: sizes.header_size],
             phdrs=body[sizes.header_size : sizes.header_size + sizes.phdrs_size],
         )
+        recorded = head.sizeof() + sizes.header_size + sizes.phdrs_size
+        recorded += -recorded % ALIGN  # as _pad pads it, without making the bytes (the sizes are the file's)
+        restore = restore.with_facts(rec[recorded:], little_endian)
         return cls(entry=fields.entry, dynamic=fields.dynamic, candidates=candidates,
                    restore=restore, flags=fields.flags)
 

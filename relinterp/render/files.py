@@ -93,11 +93,12 @@ def _patch(result: PatchResult, verbose: bool) -> list[str]:
 def _restore(result: RestoreResult) -> tuple[list[str], list[str]]:
     into = "" if _in_place(result) else f" into {result.output}"
     if result.exact:
-        return [f"{result.path}: restored{into} ({result.size_after} bytes, as before patching)"], []
+        return [f"{result.path}: restored{into} ({result.size_after} bytes, as before patching: SHA-256 "
+                f"verified)"], []
     return ([f"{result.path}: restored{into}: PT_INTERP {result.interpreter} is back, it runs with "
              f"the system loader"],
-            [f"{result.path}: warning: not the byte-exact original; the file changed after it was "
-             f"patched (stripped?), so its original bytes are lost"])
+            [f"{result.path}: warning: not the byte-exact original; the file changed after it was patched, "
+             f"so its original bytes are lost ({'; '.join(result.differences)})"])
 
 
 def _inspection(result: Inspection, verbose: bool) -> list[str]:
@@ -118,13 +119,15 @@ def _inspection(result: Inspection, verbose: bool) -> list[str]:
             *(f"  candidate {n}: {c.describe()}" for n, c in enumerate(patch.candidates, 1) if verbose),
             f"  original interpreter: {patch.original_interpreter or 'unknown'}",
             f"  stub: {made_by} (config schema {stub.config_schema}), {stub.size} bytes, sha256 {stub.sha256}",
-            "  restore: " + ("byte-exact" if patch.exact_restore else
+            "  restore: " + ("byte-exact (SHA-256 verified)" if patch.exact_restore else
                              "not byte-exact (changed since it was patched); gives a working file"),
+            *(f"  changed since patching: {change}" for change in patch.changes),
         ]
         if verbose:
             seg = patch.segment
             lines.append(f"  stub segment: file offset {seg.offset:#x}, address {seg.vaddr:#x}, "
                          f"{seg.size} bytes, align {seg.align:#x}")
+    lines += [f"  note: {note}" for note in result.notes]
     lines.append(f"  needed: {', '.join(result.needed) or 'none'}")
     for name, value in (("runpath", result.runpath), ("rpath", result.rpath)):
         if value is not None:

@@ -17,14 +17,13 @@ Nothing else in the file changes.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..elf.executable import MAX_STUB_SEGMENT
 from ..elf.model import Executable, Segment, file_offset
 from ..elf.record import MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
 from ..elf.structs import PF_R, PF_X, PT_LOAD, Phdr
-from ..errors import (CandidateError, MalformedElfError, ModifiedError, NothingToPatchError, NotExecutableError,
-                      UnsupportedError)
+from ..errors import CandidateError, MalformedElfError, NothingToPatchError, NotExecutableError, UnsupportedError
 from .sections import plan_sections, read_symbol_table
 from .stub import StubBlob, supported_arches
 
@@ -104,16 +103,18 @@ def _check_layout(exe: Executable) -> None:
 
 
 def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *,
-               flags: int = 0) -> RewritePlan:
+               flags: int = 0, facts: RestoreRecord | None = None) -> RewritePlan:
     """Plan the patch of `exe` (of its recorded original, if it is patched already).
-    `flags` records the candidates' provenance (config.FLAG_*)."""
+    `flags` records the candidates' provenance (record.FLAG_*); `facts` what the restore
+    record says about the original besides its headers (restore_facts; None: nothing,
+    as older versions wrote it)."""
     base = exe.unpatched
     if base is None:
         raise ValueError(f"{exe.path}: the original of this patched file is unknown")
     stub = check_patchable(base, stub)
     check_candidates(exe.path, candidates)
     structs = base.layouts()
-    segment, segment_bytes = _stub_segment(base, stub, candidates, flags)
+    segment, segment_bytes = _stub_segment(base, stub, candidates, flags, _restore_record(base, facts))
     seg_offset, seg_vaddr = segment.offset, segment.vaddr
     _check_address_space(base, segment.end)
     phdrs = _program_headers(base, structs, segment)
@@ -127,8 +128,20 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
     return RewritePlan(keep=base.file_size, writes=writes, size=base.file_size + len(appended), segment=segment)
 
 
-def _stub_segment(base: Executable, stub: StubBlob, candidates: tuple[str, ...],
-                  flags: int) -> tuple[Segment, bytes]:
+def restore_facts(base: Executable, sha256: bytes) -> RestoreRecord:
+    """The facts to record about the original `base` whose digest is `sha256`."""
+    return RestoreRecord(original_size=base.file_size, header=base.header, phdrs=base.phdrs, sha256=sha256,
+                         interp=base.interp, needed=base.needed, runpath=base.runpath, rpath=base.rpath)
+
+
+def _restore_record(base: Executable, facts: RestoreRecord | None) -> RestoreRecord:
+    record = RestoreRecord(original_size=base.file_size, header=base.header, phdrs=base.phdrs)
+    return record if facts is None else replace(facts, original_size=base.file_size, header=base.header,
+                                                phdrs=base.phdrs)
+
+
+def _stub_segment(base: Executable, stub: StubBlob, candidates: tuple[str, ...], flags: int,
+                  restore: RestoreRecord) -> tuple[Segment, bytes]:
     """The PT_LOAD for the stub, appended at EOF above every segment, and its bytes."""
     loads = base.loads()
     align = max(max(s.align for s in loads), 1)
@@ -136,7 +149,7 @@ def _stub_segment(base: Executable, stub: StubBlob, candidates: tuple[str, ...],
     seg_vaddr = align_up(max(s.end for s in loads), align) + seg_offset % align
     _check_address_space(base, seg_vaddr + len(stub.code))  # before anything is packed at that address
     config = StubConfig(entry=base.entry, dynamic=base.dynamic, candidates=candidates, flags=flags,
-                        restore=RestoreRecord(original_size=base.file_size, header=base.header, phdrs=base.phdrs))
+                        restore=restore)
     segment_bytes = stub.code + config.pack(seg_vaddr + stub.config_offset, stub.config_offset, base.little_endian)
     if len(segment_bytes) > MAX_STUB_SEGMENT:  # read_executable would not recognise it
         raise UnsupportedError(base.path, f"the stub segment would be {len(segment_bytes)} bytes "
@@ -151,14 +164,6 @@ def _check_address_space(base: Executable, end: int) -> None:
     if end > 1 << base.elfclass:  # ELFCLASS32: addresses are 32 bits
         raise UnsupportedError(base.path, f"no room for the stub above the program's segments in a "
                                           f"{base.elfclass}-bit address space (it would end at {end:#x})")
-
-
-def plan_restore(exe: Executable) -> RewritePlan:
-    """Plan giving back the original bytes of a patched file."""
-    assert exe.patch is not None
-    record = exe.patch.config.restore
-    writes = (Write(0, record.header), Write(exe.phoff, record.phdrs))
-    return RewritePlan(keep=record.original_size, writes=writes, size=record.original_size)
 
 
 def _program_headers(base: Executable, structs, segment: Segment) -> bytes:
@@ -180,45 +185,3 @@ def _elf_header(base: Executable, structs, *, entry: int, shoff: int, shnum: int
     return structs.ehdr.build(header._replace(e_entry=entry, e_shoff=shoff, e_shnum=shnum, e_shstrndx=shstrndx,
                                               e_shentsize=structs.shdr.size))
 
-
-def plan_working_restore(exe: Executable) -> RewritePlan:
-    """Plan putting PT_INTERP back into a patched file that changed since (stripped,
-    typically), whose original bytes are lost: the result runs with the system loader.
-
-    `strip` keeps every segment's address and size but may move segments in the file,
-    so the recorded PT_INTERP entry is re-pointed, by address, at where the path now is.
-    The file keeps its size: the stub's bytes stay, no longer loaded, and its section
-    loses SHF_ALLOC, so no tool takes it for part of the program's memory image."""
-    patch = exe.patch
-    assert patch is not None
-    recorded, current = patch.original_segments, exe.segments
-    interp = next((s for s in recorded if s.type == "PT_INTERP"), None)
-    kept = [s for s in recorded if s.type != "PT_INTERP"]
-    if interp is None or [_shape(s) for s in kept] != [_shape(s) for s in current[:-1]]:
-        raise ModifiedError(exe.path, "changed beyond stripping since it was patched (its program headers "
-                                      "no longer match the recorded ones): cannot restore")
-    offset = file_offset(current[:-1], interp.vaddr, interp.filesz)
-    if offset is None or patch.original_interp is None:
-        raise ModifiedError(exe.path, "the original interpreter path is no longer in the file: cannot restore")
-    structs, size = exe.layouts(), exe.phentsize
-    entries = [exe.phdrs[i : i + size] for i in range(0, len(exe.phdrs) - size, size)]
-    entry = structs.phdr.parse(patch.config.restore.phdrs, interp.index * size)
-    entries.insert(interp.index, structs.phdr.build(entry._replace(p_offset=offset)))
-    header = structs.ehdr.parse(exe.header)._replace(e_entry=patch.config.entry)
-    writes = [Write(0, structs.ehdr.build(header)), Write(exe.phoff, b"".join(entries))]
-    writes += _unload_stub_section(exe, structs, patch.segment)
-    return RewritePlan(keep=exe.file_size, writes=tuple(writes), size=exe.file_size)
-
-
-def _shape(segment: Segment) -> tuple:
-    """What `strip` keeps of a program header entry: all but the file offset."""
-    return segment.type, segment.flags, segment.vaddr, segment.filesz, segment.memsz, segment.align
-
-
-def _unload_stub_section(exe: Executable, structs, segment: Segment) -> list[Write]:
-    size = exe.shentsize
-    for at in range(0, len(exe.section_headers), size):
-        section = structs.shdr.parse(exe.section_headers, at)
-        if (section.sh_offset, section.sh_size, section.sh_addr) == (segment.offset, segment.filesz, segment.vaddr):
-            return [Write(exe.shoff + at, structs.shdr.build(section._replace(sh_flags=0, sh_addr=0)))]
-    return []

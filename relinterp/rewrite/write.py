@@ -1,11 +1,12 @@
 """The only writer of ELF bytes: apply a RewritePlan to produce the target file,
-atomically; copy a file; and, through the SearchListEditor interface (patchelf behind
+atomically; patch a file, hashing the original while the kernel copies it; copy a
+file; and, through the SearchListEditor interface (patchelf behind
 it), change a file's DT_RPATH/DT_RUNPATH.
 
 The result is built in a temporary file in the target's directory and renamed over the
 target only when complete, so the target is either untouched or fully written, and the
 input is never modified in place.  Owner, group and mode (setuid and setgid included)
-are kept, or nothing is written.
+are kept, or nothing is written (relinterp.rewrite.atomic).
 """
 
 from __future__ import annotations
@@ -15,122 +16,78 @@ import os
 import stat
 
 from ..elf.executable import read_executable
+from ..elf.model import Executable
 from ..elf.searchlist import RPATH
 from ..errors import WriteError
-from .plan import RewritePlan, plan_patch, plan_restore
-from .stub import stub_for
+from .atomic import TempFile, keep_owner_and_mode, same_file
+from .digest import start_original_digest
+from .plan import RewritePlan, plan_patch, restore_facts
+from .restore import plan_restore
+from .stub import StubBlob, stub_for
 
 COPY_CHUNK = 1 << 20
-STAGING_SUFFIX = ".relinterp"  # names of temporary files and trees: .NAME.XXXXXXXX.relinterp
-PROC_FDS = "/proc/self/fd"
 
 
 def apply_plan(plan: RewritePlan, source: str, target: str) -> None:
-    info = os.stat(source)
-    temp = TempFile(target)
-    try:
-        with open(source, "rb") as src:
-            _copy_prefix(src.fileno(), temp.fd, plan.keep)
-        for write in plan.writes:
-            _pwrite_all(temp.fd, write.data, write.offset)
-        os.ftruncate(temp.fd, plan.size)
-        _keep_owner_and_mode(temp.fd, info, target, in_place=_same_file(info, target))
-        temp.commit()
-    except OSError as error:
-        raise WriteError(target, f"cannot write ({error.strerror})") from None
-    finally:
-        temp.close()
+    with StagedFile(source, target, plan.keep) as staged:
+        staged.commit(plan)
 
 
-class TempFile:
-    """A new file in the target's directory, renamed over the target once complete.
+def write_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *, flags: int = 0,
+                target: str) -> RewritePlan:
+    """Patch `exe` into `target` (plan_patch), the original's digest in its restore
+    record.  The digest is hashed in threads while the kernel copies the file: both
+    release the GIL, and neither needs the other until the record is written."""
+    assert exe.unpatched is not None
+    digest = start_original_digest(exe)
+    with StagedFile(exe.path, target, exe.unpatched.file_size) as staged:
+        plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(exe.unpatched, digest()))
+        staged.commit(plan)
+    return plan
 
-    Unnamed (O_TMPFILE) where the file system allows and /proc is there to link it by,
-    so that a crash leaves nothing behind; it gets a name, `.NAME.XXXXXXXX.relinterp`,
-    only for the rename.  Elsewhere it is made with that name from the start."""
 
-    def __init__(self, target: str) -> None:
-        self.target = target
-        self.directory = os.path.dirname(os.path.abspath(target))
-        self.name: str | None = None
+class StagedFile:
+    """A target in the making: a new file beside it holding the source's first `keep`
+    bytes.  commit(plan) applies the plan and renames it over the target; left
+    uncommitted (an error), it is removed and the target is untouched."""
+
+    def __init__(self, source: str, target: str, keep: int) -> None:
+        self.source, self.target, self.keep = source, target, keep
+        self.info = os.stat(source)
+        self.temp: TempFile | None = TempFile(target)
+
+    def __enter__(self) -> StagedFile:
         try:
-            self.fd = self._unnamed()
-            if self.fd < 0:
-                self.name, self.fd = create_beside(target, lambda temp: os.open(
-                    temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
-        except OSError as error:
-            raise WriteError(target, f"cannot write ({error.strerror})") from None
+            with open(self.source, "rb") as src:
+                _copy_prefix(src.fileno(), self.temp.fd, self.keep)
+        except BaseException as error:
+            self._fail(error)
+        return self
 
-    def _unnamed(self) -> int:
-        if not os.path.isdir(PROC_FDS):
-            return -1
+    def commit(self, plan: RewritePlan) -> None:
+        assert plan.keep == self.keep and self.temp is not None
         try:
-            return os.open(self.directory, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
-        except OSError as error:
-            if error.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-                return -1
-            raise
+            for write in plan.writes:
+                _pwrite_all(self.temp.fd, write.data, write.offset)
+            os.ftruncate(self.temp.fd, plan.size)
+            keep_owner_and_mode(self.temp.fd, self.info, self.target, in_place=same_file(self.info, self.target))
+            self.temp.commit()
+        except BaseException as error:
+            self._fail(error)
 
-    def commit(self) -> None:
-        if self.name is None:
-            self.name = self._link()
-        os.replace(self.name, self.target)
-        self.name = None
+    def __exit__(self, *exception) -> None:
+        self._remove()  # nothing left once committed
 
-    def _link(self) -> str:
-        """Give the unnamed file a name beside the target (linkat through /proc)."""
-        directory = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:  # a directory fd makes os.link use linkat, which follows the /proc link
-            return create_beside(self.target, lambda temp: os.link(f"{PROC_FDS}/{self.fd}", os.path.basename(temp),
-                                                                    dst_dir_fd=directory))[0]
-        finally:
-            os.close(directory)
+    def _fail(self, error: BaseException):
+        self._remove()
+        if isinstance(error, OSError):
+            raise WriteError(self.target, f"cannot write ({error.strerror})") from None
+        raise error
 
-    def close(self) -> None:
-        os.close(self.fd)
-        if self.name is not None:
-            try:
-                os.unlink(self.name)
-            except FileNotFoundError:
-                pass
-
-
-def create_beside(target: str, make):
-    """`make(temp)` with a fresh temporary name beside `target`, another name while it
-    is taken: (the name, what `make` returned)."""
-    while True:
-        temp = _temporary_name(target)
-        try:
-            return temp, make(temp)
-        except FileExistsError:
-            continue
-
-
-def _same_file(info: os.stat_result, target: str) -> bool:
-    try:
-        return os.path.samestat(info, os.stat(target))
-    except FileNotFoundError:
-        return False
-
-
-def _keep_owner_and_mode(fd: int, info: os.stat_result, target: str, *, in_place: bool) -> None:
-    """Owner and group first: chown clears the setuid and setgid bits, so the mode
-    comes after.  In place they must all be kept, or nothing is written; a copy
-    elsewhere (-o) belongs to whoever makes it when the owner cannot be kept."""
-    if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
-        try:
-            os.fchown(fd, info.st_uid, info.st_gid)
-        except PermissionError:
-            if in_place:
-                raise WriteError(target, f"cannot keep its owner and group ({info.st_uid}:{info.st_gid}) as user "
-                                         f"{os.geteuid()}: only root can give a file away, and a group only to a "
-                                         "member; nothing written") from None
-    mode = stat.S_IMODE(info.st_mode)
-    os.fchmod(fd, mode)
-    kept = stat.S_IMODE(os.fstat(fd).st_mode)
-    if in_place and kept != mode:  # chmod drops setgid silently for a group one is not in
-        raise WriteError(target, f"cannot keep its mode {mode:04o} as user {os.geteuid()} (it would be "
-                                 f"{kept:04o}); nothing written")
+    def _remove(self) -> None:
+        if self.temp is not None:
+            self.temp.close()
+            self.temp = None
 
 
 def _copy_prefix(src: int, dst: int, size: int) -> None:
@@ -161,26 +118,6 @@ def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
         view, offset = view[n:], offset + n
 
 
-def _temporary_name(path: str) -> str:
-    """A name beside `path` for its next version (hidden, marked as relinterp's)."""
-    directory, base = os.path.split(os.path.abspath(path))
-    return os.path.join(directory, f".{base}.{os.urandom(4).hex()}{STAGING_SUFFIX}")
-
-
-def relink(existing: str, name: str) -> None:
-    """Make `name` another hard link to `existing`, atomically: a new link made beside
-    `name`, then renamed over it.  Used after rewriting a file that had other names."""
-    try:
-        temp, _ = create_beside(name, lambda temp: os.link(existing, temp))
-    except OSError as error:
-        raise WriteError(name, f"cannot link to {existing} ({error.strerror})") from None
-    try:
-        os.replace(temp, name)
-    except OSError as error:
-        os.unlink(temp)
-        raise WriteError(name, f"cannot link to {existing} ({error.strerror})") from None
-
-
 def copy_file(source: str, target: str, mode: int) -> None:
     """A new file `target` with `source`'s bytes (in the kernel where it can) and `mode`."""
     os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -197,7 +134,7 @@ def repatch_file(path: str, candidates: tuple[str, ...]) -> None:
     """Patch the file at `path` in place with `candidates`; one relinterp patched already
     is patched from the original it records."""
     exe = read_executable(path)
-    apply_plan(plan_patch(exe, stub_for(exe.machine, exe.elfclass, exe.little_endian), candidates), path, path)
+    write_patch(exe, stub_for(exe.machine, exe.elfclass, exe.little_endian), candidates, target=path)
 
 
 def unpatch_file(path: str) -> None:

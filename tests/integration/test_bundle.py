@@ -207,7 +207,9 @@ def test_a_program_whose_runpath_already_fits_is_only_patched(programs, tmp_path
                     "--include", "libplugin.so")
     assert result.returncode == 0, result.stderr
     original = tmp_path / "original"
-    assert relinterp("restore", out / "bin/probe", "-o", original).returncode == 0
+    restored = relinterp("restore", out / "bin/probe", "-o", original)
+    assert restored.returncode == 0
+    assert "as before patching: SHA-256 verified" in restored.stdout  # bundle recorded the digest
     assert sha256(original) == sha256(programs["probe"])  # the patch is the only change
 
 

@@ -128,6 +128,19 @@ def test_libraries_of_libraries_are_found_in_the_tree_through_the_programs_rpath
     assert not leaked["libm.so.6"].startswith(f"{tree}/"), leaked
 
 
+def test_relinterp_ldd_lists_what_the_bundled_loader_loads_where_the_hosts_ldd_cannot(tree):
+    """The host's ldd asks the host's loader; `relinterp ldd` follows the program's own:
+    the same libraries, at the same paths, as the bundled loader's own trace."""
+    traced = run([tree / "bin/cxxprobe"], text=True, env={"LD_TRACE_LOADED_OBJECTS": "1"})
+    expected = {m.group(1): os.path.realpath(m.group(2)) for m in FOUND.finditer(traced.stdout)}
+    listed = relinterp("ldd", "--json", tree / "bin/cxxprobe")
+    assert listed.returncode == 0, listed.stderr
+    document = json.loads(listed.stdout)["files"][0]
+    assert document["loader"]["path"] == os.path.realpath(tree / "lib" / LOADER_NAME)
+    found = {lib["name"]: os.path.realpath(lib["path"]) for lib in document["libraries"] if lib["path"]}
+    assert found == expected and all(path.startswith(f"{os.path.realpath(tree)}/") for path in found.values())
+
+
 # ---------------------------------------------------------------- what the tree holds
 
 def test_the_tree_holds_glibc_and_the_programs_libraries_unchanged(tree, build, system_glibc):

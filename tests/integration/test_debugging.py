@@ -14,7 +14,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from conftest import HIDE_MUSL, run, run_hidden
-from debug_support import CRASH_SESSION, I386_VARIANTS, VARIANTS, Transcript, Variant, debuggees, gdb  # noqa: F401
+from debug_support import CRASH_SESSION, I386_VARIANTS, VARIANTS, Transcript, Variant, gdb
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.name)

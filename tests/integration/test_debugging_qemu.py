@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from debug_support import QEMU_VARIANTS, Transcript, Variant, debuggees, gdb_under_qemu  # noqa: F401
+from debug_support import QEMU_VARIANTS, Transcript, Variant, gdb_under_qemu
 
 SESSION = ("break main", "continue", "set solib-search-path", "break plugin_fn", "continue", "continue",
            "bt", "info sharedlibrary")

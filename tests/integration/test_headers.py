@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import run, unavailable
-from debug_support import VARIANTS, Variant, debuggees  # noqa: F401
+from debug_support import VARIANTS, Variant
 
 # eu-elflint's rule for ET_EXEC: PT_DYNAMIC without PT_INTERP means a static program
 # with dynamic sections.  A patched non-PIE program is exactly that shape, by design.

@@ -61,14 +61,22 @@ def refused_patch(path: Path, reason: str) -> None:
 
 
 @pytest.mark.parametrize("field, value", [("p_align", (1 << 64) - 1), ("p_vaddr", 0xFFFF_FFFF_FFFF_F000),
-                                          ("p_memsz", (1 << 64) - 1)])
+                                          ("p_memsz", (1 << 64) - 0x1000)])
 def test_a_last_segment_at_the_top_of_the_address_space_leaves_no_room(programs, tmp_path, field, value):
     edit = copied(programs["probe"], tmp_path / "app")
     load, dynamic = (edit.layout.segment(edit.segment_entry(kind, -1)) for kind in (PT_LOAD, PT_DYNAMIC))
+    if field == "p_memsz":  # up to 4 KiB below the top: less than the stub needs
+        value -= load["p_vaddr"]
     edit.segment(PT_LOAD, field, value, nth=-1)
     if field == "p_vaddr":  # PT_DYNAMIC is in that segment: it moves with it
         edit.segment(PT_DYNAMIC, "p_vaddr", value + dynamic["p_vaddr"] - load["p_vaddr"])
     refused_patch(edit.save(), "no room for the stub")
+
+
+def test_a_segment_past_the_end_of_the_address_space_is_malformed(programs, tmp_path):
+    app = copied(programs["probe"], tmp_path / "app").segment(PT_LOAD, "p_memsz", (1 << 64) - 1, nth=-1).save()
+    refused_patch(app, "segment")
+    assert "ends past the 64-bit address space" in str(outcomes(app)["inspect"])
 
 
 def test_two_interpreters_are_refused_not_half_removed(programs, tmp_path):

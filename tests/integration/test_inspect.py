@@ -64,7 +64,7 @@ def test_patched_program_shows_candidates_stub_and_original_interpreter(programs
         f"  patched: yes, loader candidates: $ORIGIN/{LOADER_REL}, $ORIGIN/ld.so",
         "  original interpreter: /lib/ld-musl-x86_64.so.1",
         f"  stub: relinterp {relinterp.__version__} (config schema 1), {len(stub.code)} bytes, sha256 {stub.sha256}",
-        "  restore: byte-exact",
+        "  restore: byte-exact (SHA-256 verified)",
     ]
 
 

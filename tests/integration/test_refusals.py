@@ -172,6 +172,13 @@ def test_read_only_file_system_in_place(programs, tmp_path):
     assert sha256(path) == digest
 
 
+def test_a_candidate_too_long_for_the_stub_leaves_no_partial_copy(programs, tmp_path):
+    """The file is copied while its digest is hashed, before the candidates are laid out:
+    a refusal then must remove the copy."""
+    refused(copy_of(programs, "probe", tmp_path), EXIT_FAILED, "loader candidate 2 is 1100 bytes long",
+            "--loader-rel", "l" * 1100)
+
+
 def test_absolute_loader_rel_is_a_usage_error(programs, tmp_path):
     path = copy_of(programs, "probe", tmp_path)
     result = relinterp("patch", path, "--loader-rel", "/lib/ld-musl.so")
@@ -186,25 +193,30 @@ def test_restore_of_an_unpatched_file_has_nothing_to_do(programs, tmp_path):
     assert result.stderr == f"{path}: not patched by relinterp, nothing to restore\n"
 
 
-def test_restore_of_a_patched_file_changed_beyond_stripping_refuses(programs, tmp_path):
-    """Stripped, the file could still be given its PT_INTERP back; with a program header
-    changed too (here PT_GNU_STACK made executable), relinterp cannot tell what is right."""
+def test_restore_of_a_patched_file_without_its_entry_point_segment_refuses(programs, tmp_path):
+    """With the segment holding the original entry point gone from the table (made a
+    PT_NULL here), there is no program left to give PT_INTERP back to."""
     path = copy_of(programs, "probe", tmp_path)
     assert relinterp("patch", path, "--loader-rel", LOADER_REL).returncode == 0
-    assert run(["strip", path]).returncode == 0
     with open(path, "r+b") as f:
         elf = ELFFile(f)
-        index = next(i for i in range(elf.num_segments()) if elf.get_segment(i)["p_type"] == "PT_GNU_STACK")
+        entry = relinterp_api_entry(path)
+        index = next(i for i in range(elf.num_segments()) if elf.get_segment(i)["p_type"] == "PT_LOAD"
+                     and elf.get_segment(i)["p_vaddr"] <= entry < elf.get_segment(i)["p_vaddr"] + elf.get_segment(i)["p_filesz"])
         header = elf.get_segment(index).header
-        header.p_flags |= 1  # PF_X
+        header.p_type = "PT_NULL"
         f.seek(elf["e_phoff"] + index * elf["e_phentsize"])
         f.write(elf.structs.Elf_Phdr.build(header))
     digest = sha256(path)
     result = relinterp("restore", path)
     assert result.returncode == EXIT_FAILED
-    assert result.stderr == f"{path}: changed beyond stripping since it was patched (its program headers " \
-                            "no longer match the recorded ones): cannot restore\n"
+    assert "is in no segment any more: cannot restore" in result.stderr
     assert sha256(path) == digest
+
+
+def relinterp_api_entry(path) -> int:
+    from relinterp.elf.executable import read_executable
+    return read_executable(path).patch.config.entry
 
 
 def test_corrupted_headers_are_refused_by_name_never_with_a_traceback(programs, tmp_path):

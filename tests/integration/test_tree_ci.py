@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import pty
 import shutil
-import stat
 import subprocess
 import sys
 import tarfile

@@ -11,6 +11,8 @@ from __future__ import annotations
 from elftools.construct import Container
 from elftools.elf.structs import ELFStructs
 
+from relinterp.rewrite.stub import StubBlob
+
 INTERP = b"/lib/ld-test.so.1\0"
 LAYOUTS = [(32, True, "EM_386"), (32, False, "EM_PPC"), (64, True, "EM_X86_64"), (64, False, "EM_S390")]
 
@@ -62,3 +64,10 @@ def _dynamic_bytes(structs, entries, base: int, at: int) -> bytes:
     strtab = at + (len(entries) + 3) * structs.Elf_Dyn.sizeof()
     values += [("DT_STRTAB", base + strtab), ("DT_STRSZ", len(strings)), ("DT_NULL", 0)]
     return b"".join(structs.Elf_Dyn.build(Container(d_tag=tag, d_val=value, d_ptr=value)) for tag, value in values) + strings
+
+
+def fake_stub(exe) -> StubBlob:
+    """A stub blob for any machine: code no test runs, its entry 8 bytes in."""
+    code = b"\xAA" * 40
+    return StubBlob(arch="test", machine=exe.machine, elfclass=exe.elfclass, little_endian=exe.little_endian,
+                    code=code, entry_offset=8, config_offset=len(code), sha256="")

@@ -15,15 +15,10 @@ import pytest
 from relinterp.elf.record import MAX_CANDIDATE_BYTES, MAX_CANDIDATES
 from relinterp.elf.executable import MAX_STUB_SEGMENT, read_executable
 from relinterp.errors import CandidateError, UnsupportedError
-from relinterp.rewrite.plan import SEGMENT_FILE_ALIGN, plan_patch, plan_restore
-from relinterp.rewrite.stub import StubBlob
+from relinterp.rewrite.plan import SEGMENT_FILE_ALIGN, plan_patch
+from relinterp.rewrite.restore import plan_restore
 from relinterp.rewrite.write import apply_plan
-from synthetic import INTERP, LAYOUTS, synthetic_executable
-
-def fake_stub(exe) -> StubBlob:
-    code = b"\xAA" * 40
-    return StubBlob(arch="test", machine=exe.machine, elfclass=exe.elfclass, little_endian=exe.little_endian,
-                    code=code, entry_offset=8, config_offset=len(code), sha256="")
+from synthetic import INTERP, LAYOUTS, fake_stub, synthetic_executable
 
 
 @pytest.mark.parametrize("elfclass,little,machine", LAYOUTS)
