@@ -79,17 +79,15 @@ def _read_patch(exe: Executable, stream) -> Patch | None:
 
 
 def _check_record(exe: Executable, config: StubConfig) -> None:
-    """What the patch recorded has the shapes it wrote: addresses of the file's class, an
-    ELF header and a program header table the size of the file's (the table keeps its
-    size when patched)."""
+    """What the patch recorded has the shapes it wrote: addresses of the file's class and
+    a whole ELF header.  (The program header table may have grown since: patchelf adds
+    entries.)"""
     if max(config.entry, config.dynamic) >> exe.elfclass:
         raise MalformedElfError(exe.path, f"relinterp record is corrupt (entry {config.entry:#x}, dynamic "
                                           f"{config.dynamic:#x}: not {exe.elfclass}-bit addresses)")
-    record = config.restore
-    if (len(record.header), len(record.phdrs)) != (len(exe.header), len(exe.phdrs)):
-        raise MalformedElfError(exe.path, f"relinterp record is corrupt (headers of {len(record.header)} and "
-                                          f"{len(record.phdrs)} bytes recorded, {len(exe.header)} and "
-                                          f"{len(exe.phdrs)} in the file)")
+    if len(config.restore.header) != len(exe.header):
+        raise MalformedElfError(exe.path, f"relinterp record is corrupt (an ELF header of "
+                                          f"{len(config.restore.header)} bytes recorded, {len(exe.header)} expected)")
 
 
 def _original(exe: Executable, stream, config: StubConfig) -> Executable | None:
