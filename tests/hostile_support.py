@@ -10,11 +10,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from fuzzing.layout import PHDR, PT_DYNAMIC, PT_INTERP, PT_LOAD, Field, Layout  # noqa: E402
+from fuzzing.layout import PHDR, PT_DYNAMIC, PT_INTERP, PT_LOAD, SHDR, Field, Layout  # noqa: E402
 
-__all__ = ["PT_DYNAMIC", "PT_INTERP", "PT_LOAD", "Layout", "Edit", "copied"]
+__all__ = ["PT_DYNAMIC", "PT_INTERP", "PT_LOAD", "SHDR", "Layout", "Edit", "copied"]
 PT_NOTE = 4
 DT_NULL, DT_STRTAB, DT_STRSZ, DT_RUNPATH = 0, 5, 10, 29
+SHT_SYMTAB = 2
 
 
 class Edit:

@@ -151,6 +151,9 @@ def read_symbol_table(base, structs) -> SymbolTable | None:
     if strings.sh_type != SHT_STRTAB or max(table.sh_offset + table.sh_size,
                                                strings.sh_offset + strings.sh_size) > base.file_size:
         return None
+    rewritten = ((0, len(base.header)), (base.phoff, base.phoff + len(base.phdrs)))
+    if any(s.sh_offset < end and start < s.sh_offset + s.sh_size for s in (table, strings) for start, end in rewritten):
+        return None  # its bytes are the headers the patch rewrites: a patched file would not read them the same
     with open(base.path, "rb") as stream:
         stream.seek(table.sh_offset)
         symbols = stream.read(table.sh_size)

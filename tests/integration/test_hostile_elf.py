@@ -13,7 +13,8 @@ import pytest
 
 import relinterp
 from conftest import LOADER_REL, relinterp as relinterp_cli, sha256
-from hostile_support import DT_NULL, DT_RUNPATH, DT_STRSZ, DT_STRTAB, PT_DYNAMIC, PT_INTERP, PT_LOAD, PT_NOTE, copied
+from hostile_support import (DT_NULL, DT_RUNPATH, DT_STRSZ, DT_STRTAB, PT_DYNAMIC, PT_INTERP, PT_LOAD, PT_NOTE, SHDR,
+                             SHT_SYMTAB, copied)
 from relinterp.errors import EXIT_FAILED, RelinterpError
 
 MIB = 1 << 20
@@ -92,6 +93,20 @@ def test_an_interpreter_path_without_its_nul_is_malformed(programs, tmp_path):
     app = edit.save()
     refused_patch(app, "PT_INTERP is not a NUL-terminated path")
     assert isinstance(outcomes(app)["inspect"], RelinterpError)
+
+
+def test_a_symbol_table_over_the_headers_still_restores_exactly(programs, tmp_path):
+    """The patch rewrites the headers: a table read from there would read differently in
+    the patched file, and restore could no longer tell the original (found by the fuzzer)."""
+    edit = copied(programs["probe"], tmp_path / "app")
+    layout = edit.layout
+    symtab = next(at for at in layout.shdrs() if layout.read(layout.fields_at(SHDR, at)[1]) == SHT_SYMTAB)
+    app = edit.put(next(f for f in layout.fields_at(SHDR, symtab) if f.name == "sh_offset"), 0x10).save()
+    before = sha256(app)
+    assert relinterp_cli("patch", app, "--loader-rel", LOADER_REL).returncode == 0
+    result = relinterp_cli("restore", app)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert sha256(app) == before
 
 
 def test_a_dynamic_segment_no_load_segment_maps_is_refused(programs, tmp_path):
