@@ -56,6 +56,7 @@ TARGET_SMALL_PATCH_RATIO = 3.0  # relinterp patch of a small file ÷ python -c p
 
 MIB = 1 << 20
 PT_LOAD = 1
+SHT_NOBITS = 8
 
 RELINTERP = "relinterp patch"
 CP = "cp"
@@ -324,7 +325,7 @@ class Growth:
     patched: int
     stub: int  # the stub blob
     config: int  # the rest of the stub segment: loader paths, restore record
-    tables: int  # the rewritten section header and section name tables
+    tables: int  # the section header table and the section data appended with it
 
     @property
     def added(self) -> int:
@@ -344,17 +345,20 @@ def unpack_at(fd: int, layout: str, offset: int) -> tuple:
 
 
 def measure_growth(program: str, original: Path, patched: Path) -> Growth:
-    """Split what the patch appended, reading the patched file's ELF64 headers."""
+    """Split what the patch appended, reading the patched file's ELF64 headers: the stub
+    segment, then the tables written after it (the section header table, and the section
+    data appended with it: names, and the symbol table that names `_dl_debug_state`)."""
+    size = original.stat().st_size
     with open(patched, "rb") as f:
         fd = f.fileno()
         phoff, shoff = unpack_at(fd, "<QQ", 0x20)
-        phentsize, phnum, shentsize, shnum, shstrndx = unpack_at(fd, "<HHHHH", 0x36)
+        phentsize, phnum, shentsize, shnum, _ = unpack_at(fd, "<HHHHH", 0x36)
         phdrs = [unpack_at(fd, "<IIQQQQ", phoff + i * phentsize) for i in range(phnum)]
-        names_size, = unpack_at(fd, "<Q", shoff + shstrndx * shentsize + 0x20)  # sh_size of .shstrtab
-    stub_segment = [filesz for p_type, _, _, _, _, filesz in phdrs if p_type == PT_LOAD][-1]
+        shdrs = [unpack_at(fd, "<IIQQQQIIQQ", shoff + i * shentsize) for i in range(shnum)]
+    stub_offset, stub_segment = [(offset, filesz) for p_type, _, offset, _, _, filesz in phdrs if p_type == PT_LOAD][-1]
+    appended = sum(sh[5] for sh in shdrs if sh[4] >= size and sh[4] != stub_offset and sh[1] != SHT_NOBITS)
     stub = stub_size()
-    return Growth(program, original.stat().st_size, patched.stat().st_size, stub,
-                  stub_segment - stub, names_size + shnum * shentsize)
+    return Growth(program, size, patched.stat().st_size, stub, stub_segment - stub, appended + shnum * shentsize)
 
 
 # ---------------------------------------------------------------- 4. --help latency
@@ -519,7 +523,8 @@ relinterp / patchelf: time {relinterp_ms / patchelf_ms:.2f}×, peak RSS {relinte
 
 Bytes the patch adds, split by reading the patched file: the stub blob
 (manifest `stubs.x86_64.size`), the rest of the stub segment (loader paths and the record
-of the original headers), the rewritten section header and name tables, and alignment.
+of the original headers), the new section header table with the section data appended with it (names, and a
+symbol table naming `_dl_debug_state` for debuggers), and alignment.
 
 {table(["Program", "original B", "patched B", "growth B", "stub blob B", "config + record B",
         "section tables B", "padding B"], growth_rows)}

@@ -10,7 +10,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import BinaryIO
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which costs `relinterp patch` the import of typing
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 
 class NotRegularFileError(OSError):

@@ -60,3 +60,17 @@ def test_a_directory_without_r_goes_to_the_full_command_line(tmp_path, monkeypat
     (tmp_path / "dir").mkdir()
     assert parse_plain(["inspect", "dir"]) is None
     assert parse_plain(["inspect", "-r", "dir"]) == ("inspect", ["dir"], {"recursive": True})
+
+
+def test_a_plain_patch_imports_neither_click_nor_pyelftools_nor_typing(tmp_path):
+    """What keeps a small patch near the interpreter's own start-up: the whole plain path,
+    refusal and output included, runs on relinterp's own modules and the standard library."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from relinterp.launch import run_files; "
+            "status = run_files('patch', [sys.argv[1]], {'loader_rel': ('../lib/ld.so',), 'loader': ()}, "
+            "lambda *a, **k: None); "
+            "print(status, sorted({m.split('.')[0] for m in sys.modules} & {'click', 'elftools', 'typing'}))")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "missing")], capture_output=True, text=True)
+    assert result.stdout == "1 []\n", result.stderr
