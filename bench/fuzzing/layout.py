@@ -28,7 +28,7 @@ SHDR = {
     32: (("sh_name", 0, 4), ("sh_type", 4, 4), ("sh_flags", 8, 4), ("sh_addr", 12, 4), ("sh_offset", 16, 4),
          ("sh_size", 20, 4), ("sh_link", 24, 4), ("sh_info", 28, 4), ("sh_addralign", 32, 4), ("sh_entsize", 36, 4)),
 }
-# relinterp's config block (all classes): relinterp/config.py's CONFIG_FIELDS, and its trailer.
+# relinterp's config block (all classes): relinterp/elf/record.py's CONFIG_FIELDS, and its trailer.
 CONFIG = (("config_vaddr", 0, 8), ("entry", 8, 8), ("dynamic", 16, 8), ("flags", 24, 4), ("ncandidates", 28, 4),
           ("candidates", 32, 4), ("candidates_size", 36, 4), ("restore", 40, 4), ("restore_size", 44, 4))
 RESTORE_HEAD = (("original_size", 0, 8), ("header_size", 8, 4), ("phdrs_size", 12, 4))

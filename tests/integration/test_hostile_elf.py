@@ -127,7 +127,7 @@ def test_a_dynamic_table_without_dt_null_is_malformed(programs, tmp_path):
 
 
 def test_a_section_count_that_would_overflow_is_refused(programs, tmp_path):
-    """The new .relinterp section would need e_shnum past 0xff00 (extended numbering)."""
+    """The sections the patch adds would need e_shnum past 0xff00 (extended numbering)."""
     edit = copied(programs["probe"], tmp_path / "app")
     count, entry = 0xFEFF, 64
     table = bytes(edit.data[edit.layout.header("e_shoff"):][: edit.layout.header("e_shnum") * entry])
