@@ -9,9 +9,8 @@ same run.  Writes bench/RESULTS-scale.md.
 File size: a dynamic musl hello followed by real (random) bytes up to the size, as a
 self-extracting archive carries its payload.  Per size, each tool in a fresh child, warmed
 once, then `--repeats` rounds in a shuffled order, output deleted and `sync` before each:
-relinterp patch -o, cp, patchelf --set-interpreter --output, and a copy that hashes the
-bytes with SHA-256 as it goes (what recording a digest of the original at patch time
-costs: it must read the bytes in user space, where relinterp's copy stays in the kernel).
+relinterp patch -o (which records a digest of the original), cp, and
+patchelf --set-interpreter --output.
 File count: bench/many.py's tree of N executables, relinterp patch -r -j 2 / -j 1 against
 a patchelf loop, on fresh copies, `--rounds` turns.
 """
@@ -35,15 +34,6 @@ from run import (BENCH, MIB, SHUFFLE_SEED, SRC, build_probe, make_dist, measure_
 
 WORK = BENCH / "work" / "scale"
 RESULTS = BENCH / "RESULTS-scale.md"
-HASH_COPY = """import hashlib, sys
-digest = hashlib.sha256()
-with open(sys.argv[1], "rb") as src, open(sys.argv[2], "wb") as dst:
-    while chunk := src.read(1 << 20):
-        digest.update(chunk)
-        dst.write(chunk)
-"""
-
-
 def build_sized(root: Path, hello: Path, mib: int) -> Path:
     """`hello` with random bytes after it, `mib` MiB in all."""
     path = root / f"app-{mib}m"
@@ -57,7 +47,7 @@ def build_sized(root: Path, hello: Path, mib: int) -> Path:
 
 
 def size_tools(script: Path, app: Path, dist: Path) -> dict[str, tuple[list[str], Path]]:
-    out = {name: app.with_name(f"{app.name}.{name}") for name in ("relinterp", "cp", "patchelf", "sha256")}
+    out = {name: app.with_name(f"{app.name}.{name}") for name in ("relinterp", "cp", "patchelf")}
     loader = dist / "lib" / "ld-musl.so"
     return {
         "relinterp patch": ([str(script), "patch", str(app), "--loader-rel", "../lib/ld-musl.so", "-o",
@@ -65,8 +55,6 @@ def size_tools(script: Path, app: Path, dist: Path) -> dict[str, tuple[list[str]
         "cp": (["cp", str(app), str(out["cp"])], out["cp"]),
         "patchelf --set-interpreter": (["patchelf", "--set-interpreter", str(loader), "--output",
                                         str(out["patchelf"]), str(app)], out["patchelf"]),
-        "copy + sha256 (user space)": ([sys.executable, "-c", HASH_COPY, str(app), str(out["sha256"])],
-                                       out["sha256"]),
     }
 
 
@@ -98,9 +86,8 @@ def size_rows(sizes: dict[int, dict]) -> list[list[str]]:
         ms = {name: statistics.median(s[0] for s in runs) / 1e6 for name, runs in samples.items()}
         peak = {name: max(s[1] for s in runs) / 1024 for name, runs in samples.items()}
         ours, patchelf, cp = ms["relinterp patch"], ms["patchelf --set-interpreter"], ms["cp"]
-        sha = ms["copy + sha256 (user space)"]
-        rows.append([f"{mib}", f"{ours:.0f}", f"{cp:.0f}", f"{patchelf:.0f}", f"{sha:.0f}",
-                     f"{ours / patchelf:.2f}", f"{ours / cp:.2f}", f"{(ours + sha) / patchelf:.2f}",
+        rows.append([f"{mib}", f"{ours:.0f}", f"{cp:.0f}", f"{patchelf:.0f}",
+                     f"{ours / patchelf:.2f}", f"{ours / cp:.2f}",
                      f"{peak['relinterp patch']:.1f}", f"{peak['patchelf --set-interpreter']:.1f}"])
     return rows
 
@@ -147,12 +134,11 @@ and noisy: compare the tools with each other, measured in turns, rather than acr
 
 A dynamic musl hello followed by random bytes up to the size.  Median wall time of
 {args.repeats} interleaved runs (after one warm-up), output deleted and `sync` before each;
-peak RSS is the maximum.  `sha256 copy` reads the file in 1 MiB chunks, hashes and writes
-them (Python's hashlib): the cost of recording a digest of the original while patching.
-Last ratio: relinterp plus that pass, against patchelf.
+peak RSS is the maximum.  relinterp's figures include the digest of the original it
+records for `restore` (hashed while the kernel copies; its cost alone: bench/digest.py).
 
-{table(["MiB", "relinterp ms", "cp ms", "patchelf ms", "sha256 copy ms", "relinterp ÷ patchelf",
-        "relinterp ÷ cp", "(relinterp + sha256) ÷ patchelf", "relinterp peak MiB", "patchelf peak MiB"],
+{table(["MiB", "relinterp ms", "cp ms", "patchelf ms", "relinterp ÷ patchelf",
+        "relinterp ÷ cp", "relinterp peak MiB", "patchelf peak MiB"],
        size_rows(sizes))}
 
 ## File count
