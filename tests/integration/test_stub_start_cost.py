@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
@@ -13,25 +14,9 @@ from conftest import LOADER_REL, MUSL_DIR, MUSL_LOADER, compile_program, relinte
 
 pytestmark = pytest.mark.usefixtures("namespace")
 
-# Prints the number of mappings at main, and the bytes of those with no name (anonymous).
-COUNT_MAPPINGS = r"""
-#include <stdio.h>
-int main(void)
-{
-    FILE *maps = fopen("/proc/self/maps", "r");
-    char line[4096], name[4096];
-    unsigned long start, end, anonymous = 0;
-    int lines = 0;
-    while (maps && fgets(line, sizeof line, maps)) {
-        lines++;
-        name[0] = 0;
-        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %4095s", &start, &end, name) >= 2 && !name[0])
-            anonymous += end - start;
-    }
-    printf("%d %lu\n", lines, anonymous);
-    return 0;
-}
-"""
+# Prints the number of mappings at main, and the bytes of those with no name (anonymous):
+# the program bench/startup.py measures with.
+COUNT_MAPPINGS = Path(__file__).resolve().parents[2] / "bench" / "src" / "maps.c"
 
 
 def load_segments(path) -> int:
@@ -62,9 +47,7 @@ def test_stub_makes_the_system_calls_of_a_kernel_load_and_one_lseek(ship_program
 
 
 def test_patched_program_maps_only_its_stub_segment_and_the_table_page_more(musl_gcc, tmp_path):
-    source = tmp_path / "maps.c"
-    source.write_text(COUNT_MAPPINGS)
-    plain = compile_program(musl_gcc, tmp_path / "maps", source)
+    plain = compile_program(musl_gcc, tmp_path / "maps", COUNT_MAPPINGS)
     (tmp_path / "dist" / "bin").mkdir(parents=True)
     (tmp_path / "dist" / "lib").mkdir()
     shutil.copy2(MUSL_LOADER, tmp_path / "dist" / "lib" / "ld-musl.so")
