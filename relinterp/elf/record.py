@@ -21,10 +21,11 @@ All fields are fixed-width whatever the ELF class, in the patched file's byte or
 from __future__ import annotations
 
 import os
-import struct
 from collections import namedtuple
 from dataclasses import dataclass, replace
 from functools import lru_cache
+
+from .structs import Layout
 
 CONFIG_SCHEMA = 1
 TRAILER_MAGIC = b"RELINTRP"
@@ -61,42 +62,29 @@ Fact = namedtuple("Fact", "tag size")
 ConfigFields = namedtuple("ConfigFields", [name for name, _ in CONFIG_FIELDS])
 
 
-class RecordLayout:
-    """A fixed-width record of the config block, in one byte order."""
-
-    def __init__(self, record, fmt: str, little_endian: bool) -> None:
-        self.record = record
-        self.struct = struct.Struct(("<" if little_endian else ">") + fmt)
-
-    def sizeof(self) -> int:
-        return self.struct.size
-
-    def parse(self, data: bytes):
-        return self.record._make(self.struct.unpack_from(data))
-
-    def build(self, record) -> bytes:
-        return self.struct.pack(*record)
+def _layout(record, fmt: str, little_endian: bool) -> Layout:
+    """A fixed-width record of the config block, fields in the record's order."""
+    return Layout(record, record._fields, fmt, little_endian)
 
 
 @lru_cache(maxsize=None)
-def config_struct(little_endian: bool) -> RecordLayout:
-    return RecordLayout(ConfigFields, "".join("I" if bits == 32 else "Q" for _, bits in CONFIG_FIELDS),
-                        little_endian)
+def config_struct(little_endian: bool) -> Layout:
+    return _layout(ConfigFields, "".join("I" if bits == 32 else "Q" for _, bits in CONFIG_FIELDS), little_endian)
 
 
 @lru_cache(maxsize=None)
-def trailer_struct(little_endian: bool) -> RecordLayout:
-    return RecordLayout(Trailer, "8sII", little_endian)
+def trailer_struct(little_endian: bool) -> Layout:
+    return _layout(Trailer, "8sII", little_endian)
 
 
 @lru_cache(maxsize=None)
-def restore_header_struct(little_endian: bool) -> RecordLayout:
-    return RecordLayout(RestoreSizes, "QII", little_endian)
+def restore_header_struct(little_endian: bool) -> Layout:
+    return _layout(RestoreSizes, "QII", little_endian)
 
 
 @lru_cache(maxsize=None)
-def fact_struct(little_endian: bool) -> RecordLayout:
-    return RecordLayout(Fact, "II", little_endian)
+def fact_struct(little_endian: bool) -> Layout:
+    return _layout(Fact, "II", little_endian)
 
 
 # Tags of the facts after the recorded program headers: u32 tag, u32 size, the bytes,
@@ -137,12 +125,12 @@ class RestoreRecord:
         """This record with the facts packed in `data` (pack_facts) added."""
         entry = fact_struct(little_endian)
         found: dict[int, bytes] = {}
-        while len(data) >= entry.sizeof():
+        while len(data) >= entry.size:
             fact = entry.parse(data)
             if fact.tag == 0:  # the zero padding of a record without facts
                 break
-            end = entry.sizeof() + fact.size
-            found[fact.tag] = data[entry.sizeof() : end]
+            end = entry.size + fact.size
+            found[fact.tag] = data[entry.size : end]
             data = data[end + -end % ALIGN :]
         strings = {tag: [os.fsdecode(s) for s in found[tag].split(b"\0")[:-1]] for tag in found if tag != FACT_SHA256}
         first = {tag: names[0] if names else None for tag, names in strings.items()}
@@ -180,7 +168,7 @@ class StubConfig:
             + self.restore.header
             + self.restore.phdrs
         ) + self.restore.pack_facts(little_endian)
-        candidates_at = header.sizeof()
+        candidates_at = header.size
         restore_at = candidates_at + len(candidates)
         block = header.build(
             ConfigFields(
@@ -209,13 +197,13 @@ class StubConfig:
         rec = block[fields.restore : fields.restore + fields.restore_size]
         head = restore_header_struct(little_endian)
         sizes = head.parse(rec)
-        body = rec[head.sizeof() :]
+        body = rec[head.size :]
         restore = RestoreRecord(
             original_size=sizes.original_size,
             header=body[: sizes.header_size],
             phdrs=body[sizes.header_size : sizes.header_size + sizes.phdrs_size],
         )
-        recorded = head.sizeof() + sizes.header_size + sizes.phdrs_size
+        recorded = head.size + sizes.header_size + sizes.phdrs_size
         recorded += -recorded % ALIGN  # as _pad pads it, without making the bytes (the sizes are the file's)
         restore = restore.with_facts(rec[recorded:], little_endian)
         return cls(entry=fields.entry, dynamic=fields.dynamic, candidates=candidates,
@@ -223,4 +211,4 @@ class StubConfig:
 
 
 def trailer_size() -> int:
-    return trailer_struct(True).sizeof()
+    return trailer_struct(True).size

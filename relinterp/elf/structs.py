@@ -120,6 +120,11 @@ MACHINES = {2: "EM_SPARC", 3: "EM_386", 8: "EM_MIPS", 20: "EM_PPC", 21: "EM_PPC6
 MACHINE_NUMBERS = {name: number for number, name in MACHINES.items()}
 
 
+def align_up(value: int, alignment: int) -> int:
+    """`value` rounded up to a multiple of `alignment`."""
+    return -(-value // alignment) * alignment
+
+
 def machine_name(number: int) -> str | int:
     """pyelftools' name for e_machine `number`, or the number when it has none."""
     if number in MACHINES:

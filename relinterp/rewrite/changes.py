@@ -46,7 +46,7 @@ def interop_notes(exe: Executable) -> tuple[str, ...]:
     """What a tool run after patching did to the patch, when it matters."""
     patch = exe.patch
     if patch is None:
-        stub = find_stub_segment(exe) if exe.interp is not None else None
+        stub = _stub_left_behind(exe)
         return () if stub is None else (_interp_back(exe, stub.offset),)
     if not patch.segment.vaddr <= exe.entry < patch.segment.vaddr + patch.segment.filesz:
         return (f"the entry point {exe.entry:#x} no longer leads to relinterp's stub (at {patch.segment.vaddr:#x}): "
@@ -57,10 +57,15 @@ def interop_notes(exe: Executable) -> tuple[str, ...]:
 
 def not_patched_reason(exe: Executable, consequence: str) -> str:
     """Why `exe` does not count as patched, for a command that needs a patched file."""
-    stub = find_stub_segment(exe) if exe.interp is not None else None
+    stub = _stub_left_behind(exe)
     if stub is not None:
         return f"not patched any more: {_interp_back(exe, stub.offset)}; {consequence}"
     return f"not patched by relinterp, {consequence}"
+
+
+def _stub_left_behind(exe: Executable):
+    """relinterp's stub segment in a file a tool gave PT_INTERP back to, if it is there."""
+    return find_stub_segment(exe) if exe.interp is not None else None
 
 
 def _interp_back(exe: Executable, offset: int) -> str:

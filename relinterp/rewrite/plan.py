@@ -22,12 +22,12 @@ from dataclasses import dataclass, replace
 from ..elf.executable import MAX_STUB_SEGMENT
 from ..elf.model import Executable, Segment, file_offset
 from ..elf.record import MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
-from ..elf.structs import PF_R, PF_X, PT_LOAD, Phdr
+from ..elf.structs import PF_R, PF_X, PT_LOAD, Phdr, align_up
 from ..errors import CandidateError, MalformedElfError, NothingToPatchError, NotExecutableError, UnsupportedError
 from .sections import plan_sections, read_symbol_table
-from .stub import StubBlob, supported_arches
+from .stub import CODE_ALIGN, StubBlob, supported_arches
 
-SEGMENT_FILE_ALIGN = 16  # the stub's code alignment; no page padding is needed
+SEGMENT_FILE_ALIGN = CODE_ALIGN  # where the appended stub starts: no page padding is needed
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,6 @@ class RewritePlan:
     writes: tuple[Write, ...]
     size: int
     segment: Segment | None = None  # the stub's new PT_LOAD, for a patch
-
-
-def align_up(value: int, alignment: int) -> int:
-    return -(-value // alignment) * alignment
 
 
 def check_candidates(path: str, candidates: tuple[str, ...]) -> None:

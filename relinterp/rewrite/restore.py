@@ -23,6 +23,8 @@ from ..elf.structs import PF_R, PT_INTERP, Phdr
 from ..errors import ModifiedError
 from .plan import RewritePlan, Write
 
+FIND_CHUNK = 1 << 20
+
 
 def plan_restore(exe: Executable) -> RewritePlan:
     """Plan giving back the original bytes of a patched file that did not change since."""
@@ -78,9 +80,25 @@ def _find_in_memory_image(exe: Executable, loads: list[Segment], raw: bytes,
             if offset is not None and read_at(stream, offset, len(raw)) == raw:
                 return interp.vaddr
         for segment in loads:
-            found = read_at(stream, segment.offset, segment.filesz).find(raw)
-            if found >= 0:
+            found = _find_in_file(stream, raw, segment.offset, segment.filesz)
+            if found is not None:
                 return segment.vaddr + found
+    return None
+
+
+def _find_in_file(stream, raw: bytes, start: int, size: int) -> int | None:
+    """Where `raw` first is among the `size` bytes at `start`, relative to `start`; read a
+    chunk at a time (consecutive chunks overlap by len(raw) - 1), so that memory stays
+    bounded whatever the segment's size."""
+    at = 0
+    while at < size:
+        chunk = read_at(stream, start + at, min(FIND_CHUNK + len(raw) - 1, size - at))
+        found = chunk.find(raw)
+        if found >= 0:
+            return at + found
+        if len(chunk) < len(raw):
+            return None
+        at += FIND_CHUNK
     return None
 
 

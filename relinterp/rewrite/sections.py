@@ -22,14 +22,13 @@ from dataclasses import dataclass
 
 from ..elf.record import ALIGN
 from ..elf.structs import (SHF_ALLOC, SHF_EXECINSTR, SHN_LORESERVE, SHT_NULL, SHT_PROGBITS, SHT_STRTAB,
-                           SHT_SYMTAB, STB_GLOBAL, STB_LOCAL, STT_FUNC, STT_NOTYPE, Shdr, Sym)
+                           SHT_SYMTAB, STB_GLOBAL, STB_LOCAL, STT_FUNC, STT_NOTYPE, Shdr, Sym, align_up)
 from ..errors import UnsupportedError
-from .stub import DEBUG_STATE_SIZE
+from .stub import CODE_ALIGN, DEBUG_STATE_SIZE
 
 STUB_SECTION = b".text.relinterp"
 OLD_INTERP_SECTION = b".interp.orig"
 DEBUG_STATE_SYMBOL = b"_dl_debug_state"
-STUB_CODE_ALIGN = 16  # the stub's code alignment
 
 
 @dataclass(frozen=True)
@@ -50,10 +49,6 @@ class SectionTable:
     shoff: int
     shnum: int
     shstrndx: int
-
-
-def align_up(value: int, alignment: int) -> int:
-    return -(-value // alignment) * alignment
 
 
 def _section(name: int, kind: int, flags: int = 0, addr: int = 0, offset: int = 0, size: int = 0, *,
@@ -83,7 +78,7 @@ def plan_sections(base, structs, segment, debug_state: int, offset: int,
             entries[i] = entry._replace(sh_name=name(OLD_INTERP_SECTION))
     stub_index = len(entries)
     entries.append(_section(name(STUB_SECTION), SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, segment.vaddr,
-                            segment.offset, segment.filesz, align=STUB_CODE_ALIGN))
+                            segment.offset, segment.filesz, align=CODE_ALIGN))
     shstrndx = base.shstrndx if has_names else len(entries)
     if not has_names:
         entries.append(_section(name(b".shstrtab"), SHT_STRTAB))

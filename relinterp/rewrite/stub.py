@@ -16,6 +16,7 @@ from ..elf.record import CONFIG_SCHEMA
 from ..errors import BrokenInstallationError
 
 DEBUG_STATE_SIZE = 16  # stub/debug_hook.h
+CODE_ALIGN = 16  # the alignment the blob's code asks for (debug_hook.h: .p2align 4)
 STUBS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_stubs")  # package data
 
 

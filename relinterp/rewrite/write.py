@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 
 from ..elf.executable import read_executable
 from ..elf.model import Executable

@@ -126,7 +126,7 @@ def test_config_block_layout_agrees_between_python_and_c(tmp_path):
     for name, bits in CONFIG_FIELDS:
         expected.append(f"{name} {offset} {bits // 8}")
         offset += bits // 8
-    expected.append(f"size {config_struct(True).sizeof()}")
+    expected.append(f"size {config_struct(True).size}")
     assert print_from_c(tmp_path, fields + 'printf("size %zu\\n", sizeof(struct relinterp_config));') == expected
 
 
