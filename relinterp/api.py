@@ -15,7 +15,6 @@ from . import __version__
 from .rewrite.candidates import choose_candidates, config_flags, recorded_candidates
 from .elf.record import CONFIG_SCHEMA
 from .elf.executable import Executable, read_executable
-from .elf.regular import open_regular
 from .errors import ModifiedError, NotPatchedError, RelinterpError
 from .loaders.family import libc_family
 from .rewrite.digest import original_digest, plan_sha256
@@ -25,7 +24,7 @@ from .rewrite.changes import changes_since_patch, interop_notes, not_patched_rea
 from .report import (ALREADY_PATCHED, PATCHED, RESTORED, RESTORED_NOT_EXACT, WOULD_PATCH, Inspection,
                      PatchInfo, PatchResult, RestoreResult, StubInfo, StubSegment)
 from .rewrite.stub import StubBlob, stub_for
-from .rewrite.write import apply_plan, write_patch
+from .rewrite.write import apply_plan, holds_appended, write_patch
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which costs `relinterp patch` the import of typing
 if TYPE_CHECKING:
@@ -163,15 +162,13 @@ def recorded_original(exe: Executable) -> Executable | None:
     )
     facts = patch.config.restore if patch.config.restore.sha256 is not None else None
     try:
-        header, phdrs, appended = plan_patch(exe, recorded, patch.config.candidates, flags=patch.config.flags,
-                                             facts=facts).writes
+        plan = plan_patch(exe, recorded, patch.config.candidates, flags=patch.config.flags, facts=facts)
     except RelinterpError:
         return None
-    if (header.data, phdrs.data) != (exe.header, exe.phdrs) or appended.offset + len(appended.data) != exe.file_size:
+    header, phdrs = plan.writes[:2]
+    if (header.data, phdrs.data) != (exe.header, exe.phdrs) or plan.size != exe.file_size:
         return None
-    with open_regular(exe.path) as stream:
-        stream.seek(appended.offset)
-        return patch.original if stream.read(len(appended.data)) == appended.data else None
+    return patch.original if holds_appended(exe.path, plan) else None
 
 
 def _stub_entry_offset(exe: Executable) -> int | None:

@@ -76,7 +76,7 @@ def _block_sha256(fd: int, at: int, end: int) -> bytes:
 def plan_sha256(plan: RewritePlan, source: str) -> bytes:
     """The digest of what applying `plan` to `source` gives, without writing it: for
     plans that rewrite bytes of the kept prefix only (a restore)."""
-    assert plan.size == plan.keep and all(w.offset + len(w.data) <= plan.keep for w in plan.writes)
+    assert plan.size == plan.keep and not plan.copies and all(w.offset + len(w.data) <= plan.keep for w in plan.writes)
     with open(source, "rb") as stream:
         view = OverlayView(stream, plan.keep, {w.offset: w.data for w in plan.writes})
         blocks = []

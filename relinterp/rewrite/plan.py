@@ -24,7 +24,7 @@ from ..elf.model import Executable, Segment, file_offset
 from ..elf.record import MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
 from ..elf.structs import PF_R, PF_X, PT_LOAD, Phdr, align_up
 from ..errors import CandidateError, MalformedElfError, NothingToPatchError, NotExecutableError, UnsupportedError
-from .sections import plan_sections, read_symbol_table
+from .sections import SourceRange, plan_sections, read_symbol_table
 from .stub import CODE_ALIGN, StubBlob, supported_arches
 
 SEGMENT_FILE_ALIGN = CODE_ALIGN  # where the appended stub starts: no page padding is needed
@@ -37,13 +37,24 @@ class Write:
 
 
 @dataclass(frozen=True)
+class Copy:
+    """`size` bytes of the source at `source`, copied to `offset`."""
+
+    offset: int
+    source: int
+    size: int
+
+
+@dataclass(frozen=True)
 class RewritePlan:
-    """The result = the source's first `keep` bytes, then `writes` applied, `size` bytes."""
+    """The result = the source's first `keep` bytes, then `writes` and `copies` applied,
+    `size` bytes."""
 
     keep: int
     writes: tuple[Write, ...]
     size: int
     segment: Segment | None = None  # the stub's new PT_LOAD, for a patch
+    copies: tuple[Copy, ...] = ()
 
 
 def check_candidates(path: str, candidates: tuple[str, ...]) -> None:
@@ -119,9 +130,18 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
     header = _elf_header(base, structs, entry=seg_vaddr + stub.entry_offset, shoff=sections.shoff,
                          shnum=sections.shnum, shstrndx=sections.shstrndx)
 
-    appended = bytes(seg_offset - base.file_size) + segment_bytes + sections.data
-    writes = (Write(0, header), Write(base.phoff, phdrs), Write(base.file_size, appended))
-    return RewritePlan(keep=base.file_size, writes=writes, size=base.file_size + len(appended), segment=segment)
+    writes = [Write(0, header), Write(base.phoff, phdrs), Write(base.file_size, bytes(seg_offset - base.file_size)
+                                                                  + segment_bytes)]
+    copies = []
+    for at, piece in sections.pieces:
+        if isinstance(piece, SourceRange):
+            copies.append(Copy(at, piece.offset, piece.size))
+        elif writes[-1].offset + len(writes[-1].data) == at:  # one write for adjacent bytes
+            writes[-1] = Write(writes[-1].offset, writes[-1].data + piece)
+        else:
+            writes.append(Write(at, piece))
+    return RewritePlan(keep=base.file_size, writes=tuple(writes), size=sections.end, segment=segment,
+                       copies=tuple(copies))
 
 
 def restore_facts(base: Executable, sha256: bytes) -> RestoreRecord:

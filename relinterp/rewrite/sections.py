@@ -11,13 +11,16 @@ The patch appends a new table and leaves the original one where it was, untouche
   shared-library event breakpoint when it cannot find the loader (stub/debug_hook.h).
   BFD reads only the first SHT_SYMTAB, so a file with a `.symtab` gets a copy of it with
   the symbol appended (the entry, and its `.strtab`'s, point at the copies); a file
-  without one gets a new `.symtab` and `.strtab`.
+  without one gets a new `.symtab` and `.strtab`.  The copies are made by the writer
+  from the file itself (a SourceRange), in the kernel: a symbol table can be tens of
+  megabytes, and none of it passes through relinterp's memory.
 The new table must stay below SHN_LORESERVE entries: past that the gABI's extended
 numbering begins, which the reader refuses (elf/bounds.py), so such a file is refused.
 """
 
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass
 
 from ..elf.record import ALIGN
@@ -31,21 +34,27 @@ OLD_INTERP_SECTION = b".interp.orig"
 DEBUG_STATE_SYMBOL = b"_dl_debug_state"
 
 
+# `size` bytes of the input file at `offset`, to be copied as they are.
+SourceRange = namedtuple("SourceRange", "offset size")
+
+
 @dataclass(frozen=True)
 class SymbolTable:
-    """A file's first SHT_SYMTAB and the string table it links to, by index and contents."""
+    """A file's first SHT_SYMTAB and the string table it links to, by index and place."""
 
     index: int
-    symbols: bytes
+    symbols: SourceRange
     strings_index: int
-    strings: bytes
+    strings: SourceRange
 
 
 @dataclass(frozen=True)
 class SectionTable:
-    """Bytes to append at `offset` (names, symbols, then the table at `shoff`)."""
+    """What to append from the offset plan_sections was given, up to `end`: each piece
+    at its offset, bytes or a SourceRange (names, symbols, then the table at `shoff`)."""
 
-    data: bytes
+    pieces: tuple[tuple[int, bytes | SourceRange], ...]
+    end: int
     shoff: int
     shnum: int
     shstrndx: int
@@ -82,7 +91,7 @@ def plan_sections(base, structs, segment, debug_state: int, offset: int,
     shstrndx = base.shstrndx if has_names else len(entries)
     if not has_names:
         entries.append(_section(name(b".shstrtab"), SHT_STRTAB))
-    blocks = [(shstrndx, names), *_debug_symbol(structs, entries, symbols, stub_index, debug_state, name,
+    blocks = [(shstrndx, [names]), *_debug_symbol(structs, entries, symbols, stub_index, debug_state, name,
                                                 shstrndx)]
     if len(entries) >= SHN_LORESERVE:
         raise UnsupportedError(base.path, f"{base.shnum} sections: with the patch's "
@@ -91,13 +100,14 @@ def plan_sections(base, structs, segment, debug_state: int, offset: int,
 
 
 def _debug_symbol(structs, entries: list, symbols: SymbolTable | None, section: int, address: int,
-                  name, shstrndx: int) -> list[tuple[int, bytearray]]:
-    """The `_dl_debug_state` symbol: its symbol and string tables, by section index.
-    `name` adds a section name; some linkers keep symbol names in that table too."""
+                  name, shstrndx: int) -> list[tuple[int, list]]:
+    """The `_dl_debug_state` symbol: the pieces of its symbol and string tables, by
+    section index.  `name` adds a section name; some linkers keep symbol names in that
+    table too."""
     sym = structs.sym
     if symbols is None:
-        strings = bytearray(b"\0")
-        table = bytearray(_symbol(sym, 0, 0, 0, STB_LOCAL, STT_NOTYPE, 0))  # the null symbol
+        strings: list = [b"\0"]
+        table: list = [_symbol(sym, 0, 0, 0, STB_LOCAL, STT_NOTYPE, 0)]  # the null symbol
         strings_index = len(entries) + 1
         entries.append(_section(name(b".symtab"), SHT_SYMTAB, link=strings_index, info=1, align=ALIGN,
                                 entsize=sym.size))
@@ -105,14 +115,18 @@ def _debug_symbol(structs, entries: list, symbols: SymbolTable | None, section: 
         index = strings_index - 1
     else:
         index, strings_index = symbols.index, symbols.strings_index
-        strings, table = bytearray(symbols.strings), bytearray(symbols.symbols)
+        strings, table = [symbols.strings], [symbols.symbols]
     if strings_index == shstrndx:
         at, blocks = name(DEBUG_STATE_SYMBOL), [(index, table)]
     else:
-        at, blocks = len(strings), [(index, table), (strings_index, strings)]
-        strings += DEBUG_STATE_SYMBOL + b"\0"
-    table += _symbol(sym, at, address, DEBUG_STATE_SIZE, STB_GLOBAL, STT_FUNC, section)
+        at, blocks = _size(strings), [(index, table), (strings_index, strings)]
+        strings.append(DEBUG_STATE_SYMBOL + b"\0")
+    table.append(_symbol(sym, at, address, DEBUG_STATE_SIZE, STB_GLOBAL, STT_FUNC, section))
     return blocks
+
+
+def _size(pieces) -> int:
+    return sum(p.size if isinstance(p, SourceRange) else len(p) for p in pieces)
 
 
 def _symbol(sym, name: int, value: int, size: int, bind: int, kind: int, section: int) -> bytes:
@@ -121,16 +135,23 @@ def _symbol(sym, name: int, value: int, size: int, bind: int, kind: int, section
 
 
 def _lay_out(structs, entries: list, blocks, offset: int, shstrndx: int) -> SectionTable:
-    data = bytearray()
+    pieces: list[tuple[int, bytes | SourceRange]] = []
+    at = offset
+
+    def place(piece) -> None:
+        nonlocal at
+        pieces.append((at, piece if isinstance(piece, SourceRange) else bytes(piece)))
+        at += _size([piece])
+
     for index, contents in blocks:
-        data += bytes(align_up(offset + len(data), ALIGN) - offset - len(data))
-        entries[index] = entries[index]._replace(sh_offset=offset + len(data), sh_size=len(contents))
-        data += contents
-    shoff = align_up(offset + len(data), ALIGN)
-    data += bytes(shoff - offset - len(data))
-    for entry in entries:
-        data += structs.shdr.build(entry)
-    return SectionTable(bytes(data), shoff, len(entries), shstrndx)
+        place(bytes(align_up(at, ALIGN) - at))
+        entries[index] = entries[index]._replace(sh_offset=at, sh_size=_size(contents))
+        for piece in contents:
+            place(piece)
+    shoff = align_up(at, ALIGN)
+    place(bytes(shoff - at))
+    place(b"".join(structs.shdr.build(entry) for entry in entries))
+    return SectionTable(tuple(pieces), at, shoff, len(entries), shstrndx)
 
 
 def read_symbol_table(base, structs) -> SymbolTable | None:
@@ -149,8 +170,5 @@ def read_symbol_table(base, structs) -> SymbolTable | None:
     rewritten = ((0, len(base.header)), (base.phoff, base.phoff + len(base.phdrs)))
     if any(s.sh_offset < end and start < s.sh_offset + s.sh_size for s in (table, strings) for start, end in rewritten):
         return None  # its bytes are the headers the patch rewrites: a patched file would not read them the same
-    with open(base.path, "rb") as stream:
-        stream.seek(table.sh_offset)
-        symbols = stream.read(table.sh_size)
-        stream.seek(strings.sh_offset)
-        return SymbolTable(index, symbols, table.sh_link, stream.read(strings.sh_size))
+    return SymbolTable(index, SourceRange(table.sh_offset, table.sh_size), table.sh_link,
+                       SourceRange(strings.sh_offset, strings.sh_size))

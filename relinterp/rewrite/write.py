@@ -16,6 +16,7 @@ import os
 
 from ..elf.executable import read_executable
 from ..elf.model import Executable
+from ..elf.regular import open_regular
 from ..elf.searchlist import RPATH
 from ..errors import WriteError
 from .atomic import TempFile, keep_owner_and_mode, same_file
@@ -58,7 +59,7 @@ class StagedFile:
     def __enter__(self) -> StagedFile:
         try:
             with open(self.source, "rb") as src:
-                _copy_prefix(src.fileno(), self.temp.fd, self.keep)
+                _copy_range(src.fileno(), self.temp.fd, self.keep)
         except BaseException as error:
             self._fail(error)
         return self
@@ -68,6 +69,10 @@ class StagedFile:
         try:
             for write in plan.writes:
                 _pwrite_all(self.temp.fd, write.data, write.offset)
+            if plan.copies:
+                with open(self.source, "rb") as src:
+                    for copy in plan.copies:
+                        _copy_range(src.fileno(), self.temp.fd, copy.size, copy.source, copy.offset)
             os.ftruncate(self.temp.fd, plan.size)
             keep_owner_and_mode(self.temp.fd, self.info, self.target, in_place=same_file(self.info, self.target))
             self.temp.commit()
@@ -89,12 +94,13 @@ class StagedFile:
             self.temp = None
 
 
-def _copy_prefix(src: int, dst: int, size: int) -> None:
-    """Copy the first `size` bytes in the kernel (copy_file_range: may share extents)."""
+def _copy_range(src: int, dst: int, size: int, src_at: int = 0, dst_at: int = 0) -> None:
+    """Copy `size` bytes from `src_at` to `dst_at`, in the kernel (copy_file_range: may
+    share extents) where it can."""
     done = 0
     try:
         while done < size:
-            n = os.copy_file_range(src, dst, size - done, done, done)
+            n = os.copy_file_range(src, dst, size - done, src_at + done, dst_at + done)
             if n == 0:
                 raise OSError(errno.EIO, "source file shrank while copying")
             done += n
@@ -103,11 +109,24 @@ def _copy_prefix(src: int, dst: int, size: int) -> None:
         if error.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
             raise
     while done < size:
-        chunk = os.pread(src, min(COPY_CHUNK, size - done), done)
+        chunk = os.pread(src, min(COPY_CHUNK, size - done), src_at + done)
         if not chunk:
             raise OSError(errno.EIO, "source file shrank while copying")
-        _pwrite_all(dst, chunk, done)
+        _pwrite_all(dst, chunk, dst_at + done)
         done += len(chunk)
+
+
+def holds_appended(path: str, plan: RewritePlan) -> bool:
+    """Whether the file at `path` already holds, past the plan's kept prefix, what
+    applying `plan` would write and copy there (the copies' sources read from the file
+    itself, a chunk at a time)."""
+    with open_regular(path) as stream:
+        fd = stream.fileno()
+        if any(os.pread(fd, len(w.data), w.offset) != w.data for w in plan.writes if w.offset >= plan.keep):
+            return False
+        return all(os.pread(fd, min(COPY_CHUNK, c.size - at), c.offset + at)
+                   == os.pread(fd, min(COPY_CHUNK, c.size - at), c.source + at)
+                   for c in plan.copies for at in range(0, c.size, COPY_CHUNK))
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
@@ -123,7 +142,7 @@ def copy_file(source: str, target: str, mode: int) -> None:
     with open(source, "rb") as src:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
-            _copy_prefix(src.fileno(), fd, os.fstat(src.fileno()).st_size)
+            _copy_range(src.fileno(), fd, os.fstat(src.fileno()).st_size)
             os.fchmod(fd, mode)
         finally:
             os.close(fd)
