@@ -56,6 +56,17 @@ class CompressionType(click.ParamType):
               help="Leave libraries whose NEEDED name matches GLOB to the target system. Repeatable.")
 @click.option("--library-path", multiple=True, metavar="DIRS",
               help="Search these ':'-separated directories first, as LD_LIBRARY_PATH would be. Repeatable.")
+@click.option("--trace", "trace_args", multiple=True, type=ShellWords(), metavar="'ARGS'",
+              help="Run each program with ARGS (shell-quoted) under strace, here, and add what it loads, runs "
+                   "and reads at run time from its prefix; list what it takes from elsewhere. Repeatable.")
+@click.option("--trace-cmd", type=NonEmpty(), metavar="'COMMAND'",
+              help="Like --trace, for a workload: run COMMAND with /bin/sh, $APP being the first program; "
+                   "the programs given are followed wherever it runs them.")
+@click.option("--trace-prefix", type=click.Path(exists=True, file_okay=False), metavar="PREFIX",
+              help="With --trace/--trace-cmd: the directory the tree stands for (default: the first "
+                   "program's directory less BIN_DIR's depth, e.g. /usr for /usr/bin/python3.11).")
+@click.option("--trace-timeout", type=Seconds(), metavar="SECONDS",
+              help="With --trace/--trace-cmd: the time limit of each run (default 60).")
 @click.option("--tar", "tarball", type=NonEmpty(), metavar="OUT.tar.gz",
               help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners), "
                    "compressed as its name says (.tar.gz, .tar.xz, .tar.zst, .tar) or as --compress says.")
@@ -69,11 +80,12 @@ class CompressionType(click.ParamType):
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--progress/--no-progress", default=None,
               help="Show how far copying and archiving have got (default: only when stderr is a terminal).")
-def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_path, tarball, compression,
-           dry_run, as_json, verbose, quiet, progress) -> None:
+def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_path, trace_args, trace_cmd,
+           trace_prefix, trace_timeout, tarball, compression, dry_run, as_json, verbose, quiet, progress) -> None:
     """Make DIR, a tree that runs APP... on any Linux: the programs in BIN_DIR, patched to
     find their loader in LIB_DIR, with every library they need (musl or glibc programs)."""
     from .bundle.assemble import Archive, build_bundle, plan_result
+    from .bundle.discover import TraceRequest, traced_extension
     from .bundle.plan import BundleOptions, plan_bundle
     from .bundle.progress import Progress
     from .elf.searchlist import split_list
@@ -83,9 +95,12 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
     options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
                             library_path=tuple(d for dirs in library_path for d in split_list(dirs)))
     shown = Progress(enabled=progress and not dry_run)
+    request = TraceRequest(trace_args, trace_cmd, trace_prefix, trace_timeout or TraceRequest.timeout)
+    if (trace_prefix or trace_timeout) and not request:
+        raise click.UsageError("--trace-prefix and --trace-timeout go with --trace or --trace-cmd")
 
     def make():
-        plan = plan_bundle(apps, output, options)
+        plan = plan_bundle(apps, output, options, traced_extension(request) if request else None)
         return plan_result(plan, archive) if dry_run else build_bundle(plan, archive, shown)
 
     result = _or_refuse(make, "bundle" if as_json else None)

@@ -16,7 +16,7 @@ from ..errors import BundleError, MissingToolError, ReadError, WriteError
 from ..rewrite import write
 from ..rewrite.write import PATCHELF_HINT, SearchListEditor
 from . import staging as stage
-from .plan import ALIAS, PROGRAM, BundlePlan, TreeFile
+from .plan import ALIAS, DATA, DIRECTORY, PROGRAM, BundlePlan, TreeFile
 from .progress import SILENT, Progress
 from .tarball import Compression, archive_mtime, write_tarball
 
@@ -37,11 +37,13 @@ class BundleResult:
     archive: Archive | None
     tar_entries: int | None  # None: not written (dry run)
     dry_run: bool = False
+    from_target: tuple = ()  # what the programs take from the target (relinterp.bundle.traced.TargetFile)
 
 
 def plan_result(plan: BundlePlan, archive: Archive | None = None) -> BundleResult:
     """What build_bundle would do, for --dry-run: nothing is written."""
-    return BundleResult(plan.output, plan.files, os.path.isdir(plan.output), archive, None, dry_run=True)
+    return BundleResult(plan.output, plan.files, os.path.isdir(plan.output), archive, None, dry_run=True,
+                        from_target=plan.from_target)
 
 
 def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Progress = SILENT) -> BundleResult:
@@ -52,10 +54,10 @@ def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Pro
                                                                    f"of {', '.join(needing)}: {PATCHELF_HINT}")])
     staging = stage.make_staging_dir(plan.output)
     try:
-        progress.start("copying", sum(os.path.getsize(f.source) for f in plan.files if f.role != ALIAS))
+        progress.start("copying", sum(os.path.getsize(f.source) for f in plan.files if f.source))
         for item in plan.files:
             _put(item, staging, editor)
-            progress.advance(0 if item.role == ALIAS else os.path.getsize(item.source))
+            progress.advance(os.path.getsize(item.source) if item.source else 0)
         progress.finish()
         entries = None
         if archive is not None:
@@ -67,7 +69,7 @@ def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Pro
     except BaseException:
         stage.discard_tree(staging)
         raise
-    return BundleResult(plan.output, plan.files, replaced, archive, entries)
+    return BundleResult(plan.output, plan.files, replaced, archive, entries, from_target=plan.from_target)
 
 
 def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
@@ -75,8 +77,14 @@ def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
     if item.role == ALIAS:
         stage.make_symlink(item.link, target)
         return
+    if item.role == DIRECTORY:
+        os.makedirs(target, exist_ok=True)
+        return
     try:
         write.copy_file(item.source, target, 0o755 if item.executable else 0o644)
+        if item.role == DATA:  # as cp -p: python, for one, checks its cached bytecode against the source's time
+            info = os.stat(item.source)
+            os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
     except OSError as error:
         raise ReadError(item.source, f"cannot copy ({error.strerror})") from None
     program = item.role == PROGRAM and item.loader_rel is not None

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..loaders.closure import FILE, Closure, resolve_closure
@@ -35,6 +35,7 @@ from ..elf.searchlist import RPATH
 from ..loaders.searchpath import SearchPathChange, current_tag, plan_search_path
 
 PROGRAM, LIBRARY, LOADER_FILE, ALIAS = "program", "library", "loader", "alias"
+DATA, DIRECTORY = "file", "directory"  # copied byte for byte; made (relinterp.bundle.extras)
 GLOB_CHARS = frozenset("*?[")
 
 
@@ -51,7 +52,7 @@ class BundleOptions:
 @dataclass(frozen=True)
 class TreeFile:
     dest: str  # path inside the tree
-    role: str  # PROGRAM, LIBRARY, LOADER_FILE or ALIAS
+    role: str  # PROGRAM, LIBRARY, LOADER_FILE, ALIAS, DATA or DIRECTORY
     source: str | None = None  # the file whose bytes it gets (the input as given)
     link: str | None = None  # ALIAS: what the symbolic link says
     search_path: SearchPathChange | None = None  # None: RPATH/RUNPATH left as they are
@@ -77,10 +78,14 @@ class BundlePlan:
     musl_version: tuple[int, int, int] | None
     family: str | None = None  # MUSL or GLIBC: whose loader; None for static programs only
     closures: dict[str, Closure] = field(default_factory=dict)
+    from_target: tuple = ()  # what the programs take from the target (relinterp.bundle.traced.TargetFile)
 
 
-def plan_bundle(apps: Sequence[str], output: str, options: BundleOptions = BundleOptions()) -> BundlePlan:
-    """Decide the whole tree, or raise BundleError listing every problem found."""
+def plan_bundle(apps: Sequence[str], output: str, options: BundleOptions = BundleOptions(),
+                extend: Callable | None = None) -> BundlePlan:
+    """Decide the whole tree, or raise BundleError listing every problem found.  `extend`
+    (relinterp.bundle.extras.extend_plan) adds files beyond the link closure once the
+    programs' own tree is sound: extend(plan, programs, loader, problems) -> plan."""
     problems: list[RelinterpError] = []
     _check_output(output, options, problems)
     programs = [obj for obj in (_read_program(app, problems) for app in apps) if obj is not None]
@@ -90,10 +95,13 @@ def plan_bundle(apps: Sequence[str], output: str, options: BundleOptions = Bundl
     closures = _closures(dynamic, loader, options, problems) if loader else {}
     files = _place(programs, closures, loader, options, problems)
     version = musl_version(loader.file) if loader and loader.family == MUSL else None
-    _check_objects(closures, loader, version, problems)
-    _raise_if(problems, output)
-    return BundlePlan(output=output, options=options, files=tuple(files), loader=loader.file if loader else None,
+    plan = BundlePlan(output=output, options=options, files=tuple(files), loader=loader.file if loader else None,
                       musl_version=version, family=loader.family if loader else None, closures=closures)
+    if extend is not None and not problems:
+        plan = extend(plan, programs, loader, problems)
+    _check_objects(plan.closures, loader, version, problems)
+    _raise_if(problems, output)
+    return plan
 
 
 def _raise_if(problems: list[RelinterpError], output: str) -> None:

@@ -9,11 +9,12 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..bundle.plan import ALIAS, LIBRARY, LOADER_FILE, PROGRAM
+from ..bundle.plan import ALIAS, DATA, DIRECTORY, LIBRARY, LOADER_FILE, PROGRAM
 
 if TYPE_CHECKING:
     from ..bundle.assemble import BundleResult
     from ..bundle.plan import TreeFile
+    from ..bundle.traced import TargetFile
     from ..errors import RelinterpError
     from ..verify.check import Finding, ProgramReport, TreeReport
 
@@ -28,26 +29,37 @@ def bundle_lines(result: BundleResult, verbose: bool) -> list[str]:
     """What `relinterp bundle` prints: every file with -v or --dry-run, then the tree and
     the archive."""
     lines = [_tree_file(result.output, item) for item in result.files] if verbose or result.dry_run else []
-    programs, libraries, loaders = (sum(f.role == role for f in result.files)
-                                    for role in (PROGRAM, LIBRARY, LOADER_FILE))
+    programs, libraries, loaders, data = (sum(f.role == role for f in result.files)
+                                          for role in (PROGRAM, LIBRARY, LOADER_FILE, DATA))
     if result.dry_run:
         state = ("would replace the earlier tree" if result.replaced else "would be a new tree") + \
             "; nothing written (--dry-run)"
     else:
         state = "replaced the earlier tree" if result.replaced else "new tree"
     loader = " and the loader" if loaders else ""
+    others = f", {_count(data, 'other file', 'other files')}" if data else ""
     lines.append(f"{result.output}: {_count(programs, 'program', 'programs')}, "
-                 f"{_count(libraries, 'library', 'libraries')}{loader} ({state})")
+                 f"{_count(libraries, 'library', 'libraries')}{others}{loader} ({state})")
+    lines += [_target_file(result.output, item) for item in result.from_target if item.found or verbose]
     if result.archive is not None:
         written = "would be written" if result.tar_entries is None else f"{result.tar_entries} entries"
         lines.append(f"{result.archive.path}: {written} ({result.archive.compression})")
     return lines
 
 
+def _target_file(output: str, item: TargetFile) -> str:
+    """A path the programs use that the tree does not hold."""
+    how = "written" if item.writing else item.how
+    absent = "" if item.found else ", absent here too"
+    return f"{output}: from the target: {item.path} ({how} by {item.by}{absent})"
+
+
 def _tree_file(output: str, item: TreeFile) -> str:
     where = f"{output}/{item.dest}"
     if item.role == ALIAS:
         return f"{where} -> {item.link}"
+    if item.role == DIRECTORY:
+        return f"{where}/ (directory)"
     notes = []
     if item.search_path is not None:
         change = item.search_path
@@ -66,6 +78,8 @@ def bundle_document(result: BundleResult, exit_code: int) -> dict[str, Any]:
         "relinterp": __version__, "schema": BUNDLE_SCHEMA, "command": "bundle", "dry_run": result.dry_run,
         "output": result.output, "replaced": result.replaced,
         "files": [_tree_file_json(f) for f in result.files],
+        "from_target": [{"path": t.path, "how": t.how, "found": t.found, "writing": t.writing, "by": t.by}
+                        for t in result.from_target],
         "archive": None if archive is None else {"path": archive.path, "compression": str(archive.compression),
                                                  "entries": result.tar_entries},
         "errors": [], "exit_code": exit_code,
