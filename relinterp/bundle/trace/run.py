@@ -102,8 +102,8 @@ def _check(trace: Trace, status: int, tail: list[str], workload: Workload, about
         why = (said or tail or [_status_text(status)])[-1]
         raise TraceError(about, f"cannot be traced here ({why}); {workload.label} ran nothing to learn from")
     if status != 0:
-        why = f": {tail[-1]}" if tail else ""
-        raise TraceError(about, f"{workload.label} failed ({_status_text(status)}){why}; nothing bundled")
+        said = f": {' | '.join(tail[-2:])}" if tail else ""
+        raise TraceError(about, f"{workload.label} failed ({_status_text(status)}), nothing bundled{said}")
     if not trace.started:
         raise TraceError(about, f"{workload.label} never ran {' or '.join(trace.programs)}")
 
