@@ -28,7 +28,7 @@ from ..elf.linked import LinkedObject, is_elf, read_linked_object
 from ..errors import RelinterpError
 from .extras import extend_plan
 from .plan import BundlePlan, LoaderChoice
-from .trace.model import Trace
+from .trace.model import EXECUTED, MAPPED, Trace
 from .trace.run import Workload, trace_workload
 from .traced import DIRECTORY, FILE, LIBRARY, MISSING, OTHER, PROGRAM, PathFacts, TracedPlacement, place_traced, \
     program_prefix
@@ -63,8 +63,12 @@ def discover(programs: list[LinkedObject], bin_dir: str, request: TraceRequest) 
     apps = [os.path.abspath(p.path) for p in programs]
     trace = _merged([trace_workload(w, apps, timeout=request.timeout) for w in workloads(apps, request)])
     prefix = os.path.abspath(request.prefix) if request.prefix else program_prefix(apps[0], bin_dir)
-    paths = {a.path for a in trace.accesses} | {a.by for a in trace.accesses}
-    facts = {path: describe(path, programs[0]) for path in paths}
+    code = {a.path for a in trace.used(MAPPED, EXECUTED)} | {a.by for a in trace.accesses}
+    under = None if prefix is None else prefix.rstrip("/") + "/"
+    paths = dict.fromkeys([a.path for a in trace.accesses] + sorted(code))
+    # whether a file is ELF matters for code, and for what the prefix holds
+    facts = {path: describe(path, programs[0], elf=path in code or bool(under and path.startswith(under)))
+             for path in paths}
     return place_traced(trace, prefix, facts, {os.path.realpath(a) for a in apps})
 
 
@@ -85,9 +89,10 @@ def neutral_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return {**kept, "LC_ALL": "C"}
 
 
-def describe(path: str, reference: LinkedObject) -> PathFacts:
+def describe(path: str, reference: LinkedObject, elf: bool = True) -> PathFacts:
     """What `path` is here: ELF files count as programs or libraries only when they are
-    for the programs' machine (a cross compiler's target libraries are data to it)."""
+    for the programs' machine (a cross compiler's target libraries are data to it);
+    `elf` False: a regular file is a FILE, unread."""
     try:
         mode = os.stat(path).st_mode
     except OSError:
@@ -97,7 +102,7 @@ def describe(path: str, reference: LinkedObject) -> PathFacts:
         return PathFacts(DIRECTORY, real)
     if not stat.S_ISREG(mode):
         return PathFacts(OTHER, real)
-    return PathFacts(_elf_kind(path, reference), real)
+    return PathFacts(_elf_kind(path, reference) if elf else FILE, real)
 
 
 def _elf_kind(path: str, reference: LinkedObject) -> str:

@@ -72,16 +72,21 @@ class _Process:
     fds: dict[str, str] = field(default_factory=dict)  # descriptor -> path it was opened by
 
 
-def build_trace(calls: Iterable[Syscall], programs: Iterable[str], cwd: str) -> Trace:
-    """The trace of a run started in `cwd`, following the processes of `programs`."""
-    calls = list(calls)
-    reader = _Reader(tuple(programs), cwd, _parents(calls))
+def build_trace(calls: Iterable[Syscall], programs: Iterable[str], cwd: str,
+                parents: dict[int, int] | None = None) -> Trace:
+    """The trace of a run started in `cwd`, following the processes of `programs`.
+    `parents` (fork_parents of the same calls) lets a child that shows before its
+    fork returns inherit what it should; without it, the calls are read twice."""
+    if parents is None:
+        calls = list(calls)
+        parents = fork_parents(calls)
+    reader = _Reader(tuple(programs), cwd, parents)
     for call in calls:
         reader.read(call)
     return Trace(reader.programs, tuple(dict.fromkeys(reader.started)), tuple(reader.accesses.values()))
 
 
-def _parents(calls: list[Syscall]) -> dict[int, int]:
+def fork_parents(calls: Iterable[Syscall]) -> dict[int, int]:
     """child pid -> parent pid, from the return values of clone, fork and vfork."""
     return {int(c.result): c.pid for c in calls if c.name in FORKS and c.ok and c.result.isdigit()}
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ...errors import MissingToolError, TraceError
-from .model import Trace, build_trace
+from .model import FORKS, Trace, build_trace, fork_parents
 from .syscalls import read_syscalls
 
 STRACE_HINT = "install strace (apt-get install strace; dnf install strace; apk add strace)"
@@ -89,9 +89,12 @@ def _kill_group(pgid: int) -> None:
 
 
 def _read_log(log: str, programs: Sequence[str], cwd: str) -> Trace:
+    """The log read twice, not held in memory: first who forked whom, then the calls."""
     try:
         with open(log, encoding="latin-1") as lines:  # -xx: the log is ASCII
-            return build_trace(read_syscalls(lines), programs, cwd)
+            parents = fork_parents(read_syscalls(line for line in lines if any(f in line for f in FORKS)))
+        with open(log, encoding="latin-1") as lines:
+            return build_trace(read_syscalls(lines), programs, cwd, parents)
     except FileNotFoundError:  # strace stopped before it wrote anything
         return Trace(tuple(programs), (), ())
 

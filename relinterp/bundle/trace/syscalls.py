@@ -23,6 +23,7 @@ LINE = re.compile(r"(?P<pid>\d+)\s+(?:<\.\.\. (?P<resumed>\w+) resumed>(?P<rest>
 RESULT = re.compile(r"(?P<value>-?\d+|0x[0-9a-fA-F]+|\?)(?:<(?P<fd>[^>]*)>)?(?:\s+(?P<errno>E[A-Z0-9]+))?")
 FD = re.compile(r"(?P<fd>-?\d+|AT_FDCWD)(?:<(?P<path>[^>]*)>)?$")
 ESCAPE = re.compile(rb"\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.)")
+ALL_HEX = re.compile(rb"(?:\\x[0-9a-fA-F]{2})*")  # what -xx writes: a fast path
 NAMED_ESCAPES = {b"n": b"\n", b"t": b"\t", b"r": b"\r", b"v": b"\v", b"f": b"\f", b'"': b'"', b"\\": b"\\"}
 CLOSERS = {"(": ")", "[": "]", "{": "}", "<": ">"}
 
@@ -118,6 +119,9 @@ def fd_arg(arg: str) -> tuple[str, str | None] | None:
 
 def unescape(data: bytes) -> bytes:
     """strace's C-style escapes (\\xNN, octal, \\n, \\", ...) back to the bytes they stand for."""
+    if ALL_HEX.fullmatch(data):
+        return bytes.fromhex(data.replace(b"\\x", b"").decode("ascii"))
+
     def one(match: re.Match) -> bytes:
         code = match.group(1)
         if code[:1] == b"x":
