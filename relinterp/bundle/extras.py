@@ -23,9 +23,9 @@ from ..errors import MissingLibraryError, RelinterpError, TreeConflictError, Uns
 from ..loaders.closure import FILE, resolve_closure
 from ..loaders.family import GLIBC, libc_family
 from ..loaders.rules import loader_rules
-from ..loaders.searchpath import current_tag, plan_search_path
+from ..loaders.searchpath import plan_search_path
 from .plan import DATA, DIRECTORY, LIBRARY, LOADER_FILE, PROGRAM, BundlePlan, LoaderChoice, TreeFile, \
-    _place_library, _read_program
+    _library_list, _place_library, _read_program
 
 EXTRA_PROGRAM, EXTRA_LIBRARY, EXTRA_FILE, EXTRA_DIRECTORY = "program", "library", "file", "directory"
 
@@ -108,8 +108,10 @@ class _Tree:
 
     def add_libraries(self, needer: LinkedObject, extras: list[Extra]) -> None:
         """dlopen() of each, by path, from `needer`: its closure, with each placed."""
-        by_name = self._found_by_name(needer, extras)
         fresh = [e for e in extras if os.path.realpath(e.source) not in self.by_source]
+        if not fresh:
+            return
+        by_name = self._found_by_name(needer, fresh)
         closure = resolve_closure(needer, self.rules, dlopen=[e.source for e in fresh], excluded=self.options.exclude)
         self._note_missing(closure, None)
         self.closures[f"{needer.path} (at run time)"] = closure
@@ -135,18 +137,20 @@ class _Tree:
                 and os.path.realpath(r.path) == os.path.realpath(names[r.name])}
 
     def _put_library(self, obj: LinkedObject, dest: str) -> None:
-        tag = (current_tag(obj) or RPATH) if self.glibc else None
-        change = plan_search_path(obj, dest, self.lib_dir if obj.needed else None, tag)
+        """Its libraries are found through the programs' list, passed on to what they load
+        (musl: every list; glibc: RPATH), unless a RUNPATH of its own stops that: the
+        plan's rule for a library, wherever it lies."""
+        change = _library_list(obj, dest, self.lib_dir, self.glibc)
         self._put(TreeFile(dest, LIBRARY, source=obj.path, search_path=change,
                            executable=bool(os.stat(obj.path).st_mode & 0o111)))
 
     def _place_closure(self, closure) -> None:
         for obj in closure.objects[1:]:
-            if os.path.realpath(obj.path) not in self.by_source or self._placed_by_name(obj, closure):
+            if os.path.realpath(obj.path) not in self.by_source or self._in_lib_dir(obj):
                 _place_library(obj, closure, self.lib_dir, self.files, self.by_source, self.problems, self.glibc)
 
-    def _placed_by_name(self, obj: LinkedObject, closure) -> bool:
-        """A library already in LIB_DIR may be needed under another name too (an alias)."""
+    def _in_lib_dir(self, obj: LinkedObject) -> bool:
+        """Placed in LIB_DIR already: it may be needed under another name too (an alias)."""
         return os.path.dirname(self.by_source[os.path.realpath(obj.path)]) == self.lib_dir
 
     def _put(self, item: TreeFile) -> None:
