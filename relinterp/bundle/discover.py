@@ -26,7 +26,9 @@ from dataclasses import dataclass, replace
 
 from ..elf.linked import LinkedObject, is_elf, read_linked_object
 from ..errors import RelinterpError
+from ..loaders.rules import loader_rules
 from .extras import extend_plan
+from .loaded import run_time_loads
 from .plan import BundlePlan, LoaderChoice
 from .trace.model import EXECUTED, MAPPED, Trace
 from .trace.run import Workload, trace_workload
@@ -54,7 +56,12 @@ def traced_extension(request: TraceRequest) -> Callable:
     def extend(plan: BundlePlan, programs: list[LinkedObject], loader: LoaderChoice | None,
                problems: list) -> BundlePlan:
         placement = discover(programs, plan.options.bin_dir, request)
-        plan = extend_plan(plan, programs, loader, placement.extras, problems)
+        extras = placement.extras
+        if loader is not None:
+            options = plan.options
+            rules = loader_rules(loader.family, loader.known_as, loader.object, library_path=options.library_path)
+            extras = run_time_loads(extras, programs, rules, options.exclude)
+        plan = extend_plan(plan, programs, loader, extras, problems)
         return replace(plan, from_target=placement.from_target)
     return extend
 

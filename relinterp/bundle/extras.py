@@ -4,10 +4,9 @@ and how the plan takes them in (`extend_plan`).
 
 - a program is bundled like the programs given, at its place, patched to find the
   loader relative to itself, with its own closure in LIB_DIR;
-- a library is placed with its closure in LIB_DIR: at its place when it has one, with a
-  search path leading to LIB_DIR; in LIB_DIR under its file name when it has none, or
-  when the loader would find it there by that name (a dlopen() by name); one the
-  closure already holds stays where the closure put it;
+- a library is placed with its closure in LIB_DIR: at its place when it has one, in
+  LIB_DIR under its file name when it has none; one the closure already holds stays
+  where the closure put it;
 - a file is copied byte for byte with its mode; a directory is made.
 """
 
@@ -20,7 +19,7 @@ from dataclasses import dataclass, replace
 from ..elf.linked import LinkedObject, read_linked_object
 from ..elf.searchlist import RPATH
 from ..errors import MissingLibraryError, RelinterpError, TreeConflictError, UnsupportedError
-from ..loaders.closure import FILE, resolve_closure
+from ..loaders.closure import resolve_closure
 from ..loaders.family import GLIBC, libc_family
 from ..loaders.rules import loader_rules
 from ..loaders.searchpath import plan_search_path
@@ -111,12 +110,11 @@ class _Tree:
         fresh = [e for e in extras if os.path.realpath(e.source) not in self.by_source]
         if not fresh:
             return
-        by_name = self._found_by_name(needer, fresh)
         closure = resolve_closure(needer, self.rules, dlopen=[e.source for e in fresh], excluded=self.options.exclude)
         self._note_missing(closure, None)
         self.closures[f"{needer.path} (at run time)"] = closure
         for extra in fresh:
-            if extra.dest is not None and extra.source not in by_name and self._free(extra.dest, extra.source):
+            if extra.dest is not None and self._free(extra.dest, extra.source):
                 self._put_library(read_linked_object(extra.source), extra.dest)
         self._place_closure(closure)
 
@@ -127,14 +125,6 @@ class _Tree:
         elif self._free(extra.dest, extra.source):
             executable = bool(os.stat(extra.source).st_mode & 0o111)
             self.files[extra.dest] = TreeFile(extra.dest, DATA, source=extra.source, executable=executable)
-
-    def _found_by_name(self, needer: LinkedObject, extras: list[Extra]) -> set[str]:
-        """The libraries the loader would find by their file name, as dlopen(name) from
-        `needer` searches: those belong in LIB_DIR, where that search finds them."""
-        names = {os.path.basename(e.source): e.source for e in extras}
-        probe = resolve_closure(needer, self.rules, dlopen=list(names), excluded=self.options.exclude)
-        return {names[r.name] for r in probe.resolutions if r.dlopen and r.kind == FILE and r.name in names
-                and os.path.realpath(r.path) == os.path.realpath(names[r.name])}
 
     def _put_library(self, obj: LinkedObject, dest: str) -> None:
         """Its libraries are found through the programs' list, passed on to what they load

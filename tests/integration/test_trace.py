@@ -197,6 +197,27 @@ def test_a_workload_follows_the_program_and_not_the_rest_of_the_command(stage, t
     assert not (tmp_path / "dist").exists()
 
 
+def test_a_library_loaded_by_name_goes_where_the_search_finds_it(tmp_path, musl_gcc):
+    """chain dlopen()s "libplugin.so", found through its absolute RUNPATH, which cannot
+    move with the tree: the plugin goes to LIB_DIR, where the tree's search path leads,
+    not to its place under the prefix."""
+    stage = tmp_path / "stage"
+    libs = stage / "lib/chain"
+    libs.mkdir(parents=True)
+    (stage / "bin").mkdir()
+    compile_c(libs / "libbase.so", "-shared", "-fPIC", PROGRAMS / "base.c")
+    compile_c(libs / "libmid.so", "-shared", "-fPIC", PROGRAMS / "mid.c", f"-L{libs}", "-lbase")
+    compile_c(libs / "libplugin.so", "-shared", "-fPIC", PROGRAMS / "plugin.c")
+    compile_c(stage / "bin/chain", PROGRAMS / "chain.c", f"-L{libs}", "-lmid", f"-Wl,-rpath,{libs}")
+    tree = tmp_path / "dist"
+    result = bundle(stage / "bin/chain", "-o", tree, "--trace", "plugin")
+    assert result.returncode == 0, result.stderr
+    assert (tree / "lib/libplugin.so").is_file() and not (tree / "lib/chain").exists()
+    checked = verify_run(tree, "plugin")
+    assert checked.returncode == 0, checked.stdout
+    assert "  | plugin 84" in checked.stdout.splitlines()
+
+
 # ---------------------------------------------------------------- what comes from the target
 
 def test_a_traced_date_lists_etc_localtime_as_taken_from_the_target(tmp_path):
