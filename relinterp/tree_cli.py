@@ -57,8 +57,9 @@ class CompressionType(click.ParamType):
 @click.option("--library-path", multiple=True, metavar="DIRS",
               help="Search these ':'-separated directories first, as LD_LIBRARY_PATH would be. Repeatable.")
 @click.option("--trace", "trace_args", multiple=True, type=ShellWords(), metavar="'ARGS'",
-              help="Run each program with ARGS (shell-quoted) under strace, here, and add what it loads, runs "
-                   "and reads at run time from its prefix; list what it takes from elsewhere. Repeatable.")
+              help="Run each program with ARGS (shell-quoted) under strace, here, in the C locale, and add what "
+                   "it loads, runs and reads at run time from its prefix; list what it takes from elsewhere. "
+                   "Repeatable.")
 @click.option("--trace-cmd", type=NonEmpty(), metavar="'COMMAND'",
               help="Like --trace, for a workload: run COMMAND with /bin/sh, $APP being the first program; "
                    "the programs given are followed wherever it runs them.")
