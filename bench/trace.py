@@ -12,8 +12,10 @@ a shuffled order (fixed seed):
   - `relinterp bundle PROGRAM -o OUT` and the same with `--trace ARGS`, into a new directory.
 What --trace adds = bundle --trace − bundle, medians: tracing (the run under strace,
 reading the log, placing what it used: the difference of the -n variants) and then
-copying what it found (python's standard library).  Writes bench/RESULTS-trace.md;
-builds in bench/work/trace/ (wiped first).
+copying what it found (python's standard library).  For the heaviest workload, where
+the time goes, in this process (each phase's function timed), against `cp -a` of the
+library it walks.  Writes bench/RESULTS-trace.md; builds in bench/work/trace/ (wiped
+first).
 
     nice python3 bench/trace.py [--runs N]
 """
@@ -35,7 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import BENCH, ROOT, check_output, describe_machine, relinterp_script, table  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
+from relinterp.bundle import assemble, discover, plan as planner  # noqa: E402
 from relinterp.bundle.discover import neutral_environment  # noqa: E402
+from relinterp.bundle.trace import run as tracer  # noqa: E402
 from relinterp.bundle.trace.run import STRACE_OPTIONS  # noqa: E402
 from relinterp.rewrite.write import find_patchelf  # noqa: E402
 
@@ -43,12 +47,23 @@ WORK = BENCH / "work" / "trace"
 RESULTS = BENCH / "RESULTS-trace.md"
 ALLOWANCE_S = 1.0
 PYTHON = "/usr/bin/python3.11"
+HEAVIEST = "python3.11, stats its 1,400 library files"
+PHASES = (  # (module, function, what it does), in order
+    (tracer, "_run", "the run under strace"),
+    (tracer, "_read_log", "reading the log"),
+    (discover, "describe", "what each path is"),
+    (discover, "place_traced", "placing what it used"),
+    (discover, "run_time_loads", "start-up closure out, loads by name"),
+    (discover, "extend_plan", "planning the files it found"),
+    (planner, "_check_objects", "closure and glibc checks (all files)"),
+    (assemble, "build_bundle", "copying, setting lists, patching (all files)"),
+)
 WORKLOADS = {  # name -> (program, --trace ARGS)
     "python3.11, import probe": (PYTHON, "-c 'import ssl, sqlite3, ctypes, lzma, bz2, decimal, json'"),
     "python3.11, 40 modules": (PYTHON, "-c 'import email.mime.multipart, http.client, xml.dom.minidom, asyncio, "
                                        "unittest, argparse, logging, csv, sqlite3, tarfile, zipfile, pydoc'"),
     "python3.11, CPU-bound": (PYTHON, "-c 'sum(i * i for i in range(6_000_000))'"),
-    "python3.11, stats its 1,400 library files": (
+    HEAVIEST: (
         PYTHON, "-c 'import os; [os.stat(os.path.join(d, f)) for d, _, fs in os.walk(\"/usr/lib/python3.11\") "
                 "for f in fs]'"),
     "gcc-ar rcs (runs ar)": ("/usr/bin/gcc-ar", "rcs lib.a f.o"),
@@ -98,7 +113,43 @@ def measure(runs: int, work: Path, script: Path) -> dict[tuple[str, str], list[f
     return samples
 
 
-def report(samples: dict[tuple[str, str], list[float]], runs: int, machine: dict[str, str]) -> str:
+def measure_phases(runs: int, work: Path) -> dict[str, list[float]]:
+    """The heaviest workload bundled with --trace in this process, each phase timed; and
+    `cp -a` of the directory it walks, for the cost of copying it at all."""
+    spent: dict[str, list[float]] = {what: [] for _, _, what in PHASES}  # per round: the phase's total
+    for module, name, what in PHASES:
+        setattr(module, name, _timed(getattr(module, name), spent[what]))
+    program, args = WORKLOADS[HEAVIEST]
+    spent["`cp -a /usr/lib/python3.11`"] = copies = []
+    os.environ.update(LC_ALL="C")
+    for round_ in range(runs + 1):
+        for values in spent.values():
+            values.append(0.0)
+        output = work / "phases"
+        shutil.rmtree(output, ignore_errors=True)
+        plan = planner.plan_bundle([program], str(output), planner.BundleOptions(),
+                                   discover.traced_extension(discover.TraceRequest((args,))))
+        assemble.build_bundle(plan)
+        shutil.rmtree(work / "cp-a", ignore_errors=True)
+        start = time.perf_counter()
+        subprocess.run(["cp", "-a", "/usr/lib/python3.11", str(work / "cp-a")], check=True)
+        copies[-1] = time.perf_counter() - start
+    return {what: values[1:] for what, values in spent.items()}  # round 0 warms the caches
+
+
+def _timed(function, into: list[float]):
+    """`function`, adding the time each call takes to the last figure of `into`."""
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            into[-1] += time.perf_counter() - start
+    return timed
+
+
+def report(samples: dict[tuple[str, str], list[float]], phases: dict[str, list[float]], runs: int,
+           machine: dict[str, str]) -> str:
     med = {key: statistics.median(values) for key, values in samples.items()}
     rows, added_rows, verdicts = [], [], []
     for name in WORKLOADS:
@@ -128,6 +179,9 @@ def report(samples: dict[tuple[str, str], list[float]], runs: int, machine: dict
         "those files into the tree (python: its standard library and extension modules) and the closure and "
         "glibc checks of the libraries among them.", "",
         "## Wall time (ms, medians)", "", table(["workload", *VARIANTS], rows), "",
+        f"## Where the time goes: {HEAVIEST} (ms, medians, in this process)", "",
+        table(["phase", "ms"], [[what, f"{statistics.median(values) * 1000:.0f}"] for what, values in phases.items()]),
+        "",
         "## Range (ms, min–max)", "", table(["workload", *VARIANTS], spread), "",
     ])
 
@@ -145,7 +199,8 @@ def main() -> None:
     prepare(WORK)
     machine = describe_machine(strace=check_output(["strace", "-V"]).splitlines()[0],
                                patchelf=check_output([find_patchelf(), "--version"]).strip())
-    RESULTS.write_text(report(measure(args.runs, WORK, script), args.runs, machine))
+    samples = measure(args.runs, WORK, script)
+    RESULTS.write_text(report(samples, measure_phases(args.runs, WORK), args.runs, machine))
     print(RESULTS.read_text())
 
 
