@@ -247,6 +247,13 @@ def test_a_workload_that_never_runs_the_program_is_refused(tmp_path):
     assert not (tmp_path / "dist").exists()
 
 
+def test_a_workload_that_fails_before_running_the_program_is_refused_as_failed(tmp_path):
+    result = bundle("/usr/bin/date", "-o", tmp_path / "dist", "--trace-cmd", "echo no input >&2; exit 3")
+    refused_in_one_line(result, "/usr/bin/date: --trace-cmd 'echo no input >&2; exit 3' failed (exit status 3), "
+                                "nothing bundled: no input")
+    assert not (tmp_path / "dist").exists()
+
+
 def test_without_strace_the_refusal_says_what_to_install(tmp_path):
     empty = tmp_path / "bin"
     empty.mkdir()
