@@ -85,6 +85,8 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
            trace_prefix, trace_timeout, tarball, compression, dry_run, as_json, verbose, quiet, progress) -> None:
     """Make DIR, a tree that runs APP... on any Linux: the programs in BIN_DIR, patched to
     find their loader in LIB_DIR, with every library they need (musl or glibc programs)."""
+    import os
+
     from .bundle.assemble import Archive, build_bundle, plan_result
     from .bundle.discover import TraceRequest, traced_extension
     from .bundle.plan import BundleOptions, plan_bundle
@@ -99,6 +101,9 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
     request = TraceRequest(trace_args, trace_cmd, trace_prefix, trace_timeout or TraceRequest.timeout)
     if (trace_prefix or trace_timeout) and not request:
         raise click.UsageError("--trace-prefix and --trace-timeout go with --trace or --trace-cmd")
+    if trace_prefix and os.path.realpath(trace_prefix) == os.sep:
+        raise click.BadParameter(f"{trace_prefix}: the whole system (/proc, /etc, ...) cannot be the tree",
+                                 param_hint="--trace-prefix")
 
     def make():
         plan = plan_bundle(apps, output, options, traced_extension(request) if request else None)

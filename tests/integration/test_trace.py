@@ -218,6 +218,21 @@ def test_a_library_loaded_by_name_goes_where_the_search_finds_it(tmp_path, musl_
     assert "  | plugin 84" in checked.stdout.splitlines()
 
 
+def test_the_prefix_can_be_given(stage, tmp_path):
+    """With the stage's parent as the prefix, its files keep their place under that."""
+    result = bundle(stage / "bin/runner", "-o", tmp_path / "dist", "--trace", "x", "--trace-prefix", stage.parent,
+                    "--json", "-n")
+    assert result.returncode == 0, result.stderr
+    placed = {f["path"] for f in valid_document(result.stdout, "bundle")["files"]}
+    assert {"stage/share/runner/message.txt", "stage/libexec/runner/helper"} <= placed
+
+
+def test_the_whole_system_cannot_be_the_prefix(stage, tmp_path):
+    result = bundle(stage / "bin/runner", "-o", tmp_path / "dist", "--trace", "x", "--trace-prefix", "/")
+    assert result.returncode == 2
+    assert "cannot be the tree" in result.stderr
+
+
 # ---------------------------------------------------------------- what comes from the target
 
 def test_a_traced_date_lists_etc_localtime_as_taken_from_the_target(tmp_path):
