@@ -1,5 +1,6 @@
-"""Patched musl programs for aarch64, i386, arm (armhf) and riscv64 run under qemu-user
-with that architecture's musl loader made unreachable, as on x86_64 (test_run.py).
+"""Patched musl programs for aarch64, i386, arm (armhf), riscv64, ppc64le and s390x (big-endian)
+run under qemu-user with that architecture's musl loader made unreachable, as on x86_64
+(test_run.py).
 
 Each architecture's programs are built once per run with its own musl toolchain and
 patched with the real command line; every run happens in a private mount namespace in
@@ -25,9 +26,11 @@ from relinterp.elf.executable import read_executable
 
 pytestmark = pytest.mark.usefixtures("namespace")
 
-EMULATED = ["aarch64", "i386", "arm", "riscv64"]
-# For each, a loader of the same ELF class for another machine.
-OTHER_MACHINE = {"aarch64": "riscv64", "riscv64": "aarch64", "i386": "arm", "arm": "i386"}
+EMULATED = ["aarch64", "i386", "arm", "riscv64", "ppc64le", "s390x"]
+# For each, a loader of the same ELF class for another machine (s390x: the other byte order).
+OTHER_MACHINE = {"aarch64": "riscv64", "riscv64": "aarch64", "i386": "arm", "arm": "i386", "ppc64le": "s390x",
+                 "s390x": "ppc64le"}
+BIG_ENDIAN = {"s390x"}
 
 
 def run_on(target: Target, argv, *, hidden: bool = True, **kwargs):
@@ -208,7 +211,10 @@ def test_loader_for_another_machine_is_refused_by_name(cross_programs, tmp_path)
     shutil.copy2(other.loader, dist.loader)
     result = dist.run()
     assert result.returncode == 127
-    assert result.stderr.endswith(f": {dist.loader} (wrong machine, not {cross_programs.target.arch})\n")
+    arch = cross_programs.target.arch
+    why = ("wrong ELF class or byte order" if (arch in BIG_ENDIAN) != (other.arch in BIG_ENDIAN)
+           else f"wrong machine, not {arch}")
+    assert result.stderr.endswith(f": {dist.loader} ({why})\n")
 
 
 @pytest.fixture
