@@ -174,6 +174,7 @@ class _Walk:
         for where, candidate in self.rules.candidates(name, needer):
             if where not in searched:
                 searched.append(where)
+            candidate = self.sysroot.resolve(candidate) if candidate else candidate
             if candidate and self._present(candidate) and self.rules.accepts(candidate, needer):
                 return (candidate, ()) if self.sysroot.admits(candidate, where) else (candidate, (where,))
         return None, tuple(searched)

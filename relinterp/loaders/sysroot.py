@@ -82,6 +82,13 @@ class Sysroot:
             parts.extendleft(reversed(target.split("/")))
         return os.path.join(self.directory, *resolved)
 
+    def resolve(self, path: str) -> str:
+        """A path of this machine that lies (by name) in the sysroot, its links resolved
+        as the target resolves them; any other path as it is."""
+        if not self.is_foreign or not path.startswith(self.directory.rstrip("/") + "/"):
+            return path
+        return self.locate("/" + os.path.relpath(path, self.directory))
+
     def holds(self, path: str) -> bool:
         """The file at `path` (links followed) is part of the target's file system."""
         if self.is_host:

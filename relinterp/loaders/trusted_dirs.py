@@ -2,10 +2,11 @@
 
 glibc's build writes them into ld.so as one string, each directory ending in '/' and
 followed by a NUL (elf/gen-trusted-dirs.awk: SYSTEM_DIRS), e.g.
-"/lib/aarch64-linux-gnu/\\0/usr/lib/aarch64-linux-gnu/\\0/lib/\\0/usr/lib/\\0".  A
-loader for another machine cannot be asked (`--list-diagnostics` runs it), so this
-finds the longest such run among its bytes; tests/integration/test_sysroot.py checks
-the result against what every loader of the test machines says when run.
+"/lib/aarch64-linux-gnu/\\0/usr/lib/aarch64-linux-gnu/\\0/lib/\\0/usr/lib/\\0", kept as a
+char array and so ended by one more NUL.  A loader for another machine cannot be asked
+(`--list-diagnostics` runs it), so this finds the longest such run among its bytes;
+tests/integration/test_sysroot.py checks the result against what every loader of the
+test machines says when run.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import re
 
 from ..elf.regular import open_regular
 
-# NUL, then directories "/.../" each ended by NUL; every one names a lib directory.
-RUN = re.compile(rb"(?<=\0)((?:/[^\0/][^\0]*/\0)+)")
+# NUL, then directories "/.../" each ended by NUL, then the array's own NUL.
+RUN = re.compile(rb"(?<=\0)((?:/[^\0/][^\0]*/\0)+)\0")
 
 
 @functools.lru_cache(maxsize=16)

@@ -80,11 +80,12 @@ def _static_qemu(arch: str) -> tuple[str | None, bool]:
     return None, dynamic
 
 
-def _binfmt_entry(path: str, directory: str = BINFMT) -> str | None:
+def _binfmt_entry(path: str) -> str | None:
     """The enabled binfmt_misc entry with the F flag that would run the file at `path`."""
     try:
         with open(path, "rb") as stream:
             head = stream.read(128)
+        directory = BINFMT
         names = sorted(os.listdir(directory))
     except OSError:
         return None
