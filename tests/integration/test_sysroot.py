@@ -2,7 +2,7 @@
 cross-built against a sysroot, is bundled with `--sysroot SYSROOT --library-path
 BUILD_DIR`, and `verify --run` proves the tree in an empty root under qemu-user.
 
-glibc: Debian's cross toolchains and their sysroots /usr/TRIPLET.  musl: Debian's
+glibc: Debian's cross toolchains and their sysroots /usr/TRIPLET (i386's runs natively).  musl: Debian's
 multiarch packages, whose files are at their own paths on this machine (sysroot "/"),
 and for riscv64 the tree scripts/musl-riscv64.sh unpacks (build/musl-riscv64/root).
 Then the sysroot's own rules, each in a small sysroot made here: ld.so.conf and its
@@ -26,8 +26,10 @@ from conftest import PROGRAMS, compile_program, relinterp, run, unavailable
 from relinterp.loaders.glibc import parse_diagnostics
 from relinterp.loaders.trusted_dirs import trusted_dirs
 
-GLIBC_ARCHES = ["aarch64", "riscv64", "s390x", "ppc64le"]
-MUSL_SYSROOTS = {"aarch64": Path("/"), "riscv64": RISCV64_MUSL / "root", "s390x": Path("/"), "ppc64le": Path("/")}
+GLIBC_ARCHES = ["aarch64", "riscv64", "s390x", "ppc64le", "arm", "i386"]
+MUSL_SYSROOTS = {"aarch64": Path("/"), "riscv64": RISCV64_MUSL / "root", "s390x": Path("/"), "ppc64le": Path("/"),
+                 "arm": Path("/"), "i386": Path("/")}
+NATIVE = {"i386"}  # runs on x86_64 without an emulator
 ANSWER = "answer 41\n"  # answer.c calling libshared.so
 
 
@@ -90,7 +92,8 @@ def test_a_cross_built_program_bundled_from_its_sysroot_runs_in_an_empty_root_un
     status, document = verify_run(tree)
     assert status == 0, document
     ran = document["trees"][0]["programs"][0]["run"]
-    assert (ran["argv"][0], ran["status"], ran["stdout"]) == (f"/emulator/qemu-{arch}-static", 0, ANSWER)
+    runner = "/bundle/bin/app" if arch in NATIVE else f"/emulator/qemu-{arch}-static"
+    assert (ran["argv"][0], ran["status"], ran["stdout"]) == (runner, 0, ANSWER)
 
 
 def test_without_the_sysroot_the_cross_loader_is_not_found_and_the_refusal_says_so(builds, tmp_path):
@@ -162,6 +165,11 @@ def test_a_loaders_system_directories_read_from_its_file_are_what_it_says_when_r
         unavailable(glibc.missing())
     loader = glibc.lib_dir / glibc.loader_name
     said = run([glibc.qemu, loader, "--list-diagnostics"], text=True)
+    if arch == "arm":  # glibc 2.36's --list-diagnostics fails an assertion there (dl-printf.c: 200)
+        assert said.returncode != 0 and "invalid format specifier" in said.stderr
+        debian = (f"/lib/{glibc.multiarch}", f"/usr/lib/{glibc.multiarch}", "/lib", "/usr/lib")
+        assert trusted_dirs(str(loader)) == debian
+        return
     assert said.returncode == 0, said.stderr
     assert trusted_dirs(str(loader)) == parse_diagnostics(said.stdout).system_dirs
 
