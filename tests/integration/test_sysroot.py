@@ -281,3 +281,21 @@ def test_verify_with_a_sysroot_finds_what_the_tree_leaves_to_the_target(aarch64_
     libraries = json.loads(with_target.stdout)["trees"][0]["programs"][0]["libraries"]
     assert libraries == {"libshared.so": f"{aarch64_sysroot}/opt/shared/lib/libshared.so",
                          "libc.so.6": "lib/libc.so.6"}
+
+
+@pytest.mark.parametrize("sandbox", ["bwrap", "unshare+chroot"])
+def test_a_program_under_the_emulator_sees_only_the_tree_and_can_write_to_neither(builds, tmp_path, sandbox):
+    target = TARGETS["s390x"]
+    app = tmp_path / "rootprobe"
+    compile_program(target.cc, app, PROGRAMS / "rootprobe.c")
+    tree = tmp_path / "dist"
+    assert relinterp("bundle", app, "-o", tree, "--sysroot", "/").returncode == 0
+    emulator = "/emulator/qemu-s390x-static"
+    result = relinterp("verify", tree, "--run", emulator, "--sandbox", sandbox, "--json")
+    ran = json.loads(result.stdout)["trees"][0]["programs"][0]["run"]
+    assert (result.returncode, ran["argv"]) == (0, [emulator, "/bundle/bin/rootprobe", emulator])
+    seen = ran["stdout"].splitlines()
+    assert seen[:2] == ["/: bundle dev emulator proc tmp", "/bundle/bin/written: Read-only file system"]
+    # The running emulator cannot be written (ETXTBSY; without that check, its read-only mount).
+    assert seen[2] in (f"{emulator}: Text file busy", f"{emulator}: Read-only file system")
+    assert seen[3:] == ["/etc/passwd: No such file or directory"]
