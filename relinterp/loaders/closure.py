@@ -142,12 +142,14 @@ class _Walk:
             self.by_soname.setdefault(obj.soname, node)
         return node
 
-    def load(self, name: str, needer: Node) -> Resolution:
+    def load(self, name: str, needer: Node, given: bool = False) -> Resolution:
+        """`name` as `needer` asks for it; `given`: a path of this machine (--include),
+        not one of the target."""
         who = needer.object.path
         if self.rules.provides(name):
             return Resolution(name, who, LOADER)
         if "/" in name:  # a path: opened as it is, relative to the working directory
-            path = self.sysroot.locate(name)
+            path = name if given else self.sysroot.locate(name)
             path, searched = (path if self._present(path) else None), ()
         elif name in self.by_name or name in self.by_soname:
             return Resolution(name, who, FILE, (self.by_name.get(name) or self.by_soname[name]).object.path)
@@ -201,7 +203,7 @@ def resolve_closure(program: str | LinkedObject, rules: LoaderRules, *, dlopen: 
     done = _link(walk, closure, 0)
     for name in dlopen:
         if not walk.is_excluded(name):
-            closure.resolutions.append(replace(walk.load(name, rules.dlopen_needer(head)), dlopen=True))
+            closure.resolutions.append(replace(walk.load(name, rules.dlopen_needer(head), given=True), dlopen=True))
             done = _link(walk, closure, done)
     closure.objects = [node.object for node in walk.nodes]
     return closure

@@ -215,6 +215,17 @@ def test_libraries_are_found_through_the_sysroots_ld_so_conf_and_its_links(aarch
     assert relinterp("ldd", "--sysroot", aarch64_sysroot, app).returncode == 1
 
 
+def test_include_names_a_file_of_this_machine_not_of_the_target(aarch64_sysroot, builds, tmp_path):
+    plugin = tmp_path / "plugins" / "libplugin.so"
+    plugin.parent.mkdir()
+    compile_program([CROSS_GLIBC["aarch64"].cc], plugin, "-shared", "-fPIC", PROGRAMS / "plugin.c")
+    tree = tmp_path / "dist"
+    result = relinterp("bundle", builds[("glibc", "aarch64")].app, "-o", tree, "--sysroot", aarch64_sysroot,
+                       "--include", plugin)
+    assert result.returncode == 0, result.stderr
+    assert (tree / "lib" / "libplugin.so").read_bytes() == plugin.read_bytes()
+
+
 def test_an_absolute_rpath_entry_is_the_targets_directory(aarch64_sysroot, builds, tmp_path):
     build = builds[("glibc", "aarch64")]
     app = tmp_path / "app"
