@@ -310,3 +310,14 @@ def test_a_program_under_the_emulator_sees_only_the_tree_and_can_write_to_neithe
     # The running emulator cannot be written (ETXTBSY; without that check, its read-only mount).
     assert seen[2] in (f"{emulator}: Text file busy", f"{emulator}: Read-only file system")
     assert seen[3:] == ["/etc/passwd: No such file or directory"]
+
+
+@pytest.mark.parametrize("command", [["bundle", "-o", "out"], ["ldd"], ["verify"]])
+def test_a_sysroot_that_is_not_a_directory_is_a_usage_error(command, tmp_path):
+    app = tmp_path / "app"
+    app.write_bytes(b"")
+    for sysroot in (tmp_path / "missing", app):
+        result = relinterp(command[0], app, *command[1:], "--sysroot", sysroot, cwd=tmp_path)
+        assert result.returncode == 2
+        assert "--sysroot" in result.stderr and str(sysroot) in result.stderr
+    assert not (tmp_path / "out").exists()
