@@ -9,7 +9,7 @@ import sys
 import click
 
 from .errors import EXIT_FAILED, EXIT_NO_SANDBOX, EXIT_OK, EXIT_USAGE
-from .params import NonEmpty, Seconds, ShellWords
+from .params import NonEmpty, Seconds, ShellWords, sysroot_option
 
 TREE_STATUS_HELP = f"""
 \b
@@ -17,8 +17,8 @@ Exit status:
   {EXIT_OK}  done: the tree is complete (bundle), every check passed (verify)
   {EXIT_FAILED}  refused, nothing written (bundle); a check failed (verify)
   {EXIT_USAGE}  usage error
-  {EXIT_NO_SANDBOX}  verify --run: no empty root can be made on this machine (nothing was
-     run; the message says what to install or enable)
+  {EXIT_NO_SANDBOX}  verify --run: no empty root can be made on this machine, or no emulator for
+     the programs' machine (nothing was run; the message says what to install or enable)
 """
 
 
@@ -56,6 +56,8 @@ class CompressionType(click.ParamType):
               help="Leave libraries whose NEEDED name matches GLOB to the target system. Repeatable.")
 @click.option("--library-path", multiple=True, metavar="DIRS",
               help="Search these ':'-separated directories first, as LD_LIBRARY_PATH would be. Repeatable.")
+@sysroot_option("the loader and the libraries are found there, as the target's loader finds them (after "
+                "--library-path); a file found outside it is refused.")
 @click.option("--trace", "trace_args", multiple=True, type=ShellWords(), metavar="'ARGS'",
               help="Run each program with ARGS (shell-quoted) under strace, here, in the C locale, and add what "
                    "it loads, runs and reads at run time from its prefix; list what it takes from elsewhere. "
@@ -81,14 +83,13 @@ class CompressionType(click.ParamType):
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--progress/--no-progress", default=None,
               help="Show how far copying and archiving have got (default: only when stderr is a terminal).")
-def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_path, trace_args, trace_cmd,
-           trace_prefix, trace_timeout, tarball, compression, dry_run, as_json, verbose, quiet, progress) -> None:
+def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_path, sysroot, trace_args,
+           trace_cmd, trace_prefix, trace_timeout, tarball, compression, dry_run, as_json, verbose, quiet,
+           progress) -> None:
     """Make DIR, a tree that runs APP... on any Linux: the programs in BIN_DIR, patched to
     find their loader in LIB_DIR, with every library they need (musl or glibc programs)."""
-    import os
-
     from .bundle.assemble import Archive, build_bundle, plan_result
-    from .bundle.discover import TraceRequest, traced_extension
+    from .bundle.discover import traced_extension
     from .bundle.plan import BundleOptions, plan_bundle
     from .bundle.progress import Progress
     from .elf.searchlist import split_list
@@ -96,14 +97,9 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
 
     archive = Archive(tarball, _archive_compression(tarball, compression)) if tarball else None
     options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
-                            library_path=tuple(d for dirs in library_path for d in split_list(dirs)))
+                            library_path=tuple(d for dirs in library_path for d in split_list(dirs)), sysroot=sysroot)
     shown = Progress(enabled=progress and not dry_run)
-    request = TraceRequest(trace_args, trace_cmd, trace_prefix, trace_timeout or TraceRequest.timeout)
-    if (trace_prefix or trace_timeout) and not request:
-        raise click.UsageError("--trace-prefix and --trace-timeout go with --trace or --trace-cmd")
-    if trace_prefix and os.path.realpath(trace_prefix) == os.sep:
-        raise click.BadParameter(f"{trace_prefix}: the whole system (/proc, /etc, ...) cannot be the tree",
-                                 param_hint="--trace-prefix")
+    request = _trace_request(trace_args, trace_cmd, trace_prefix, trace_timeout, sysroot)
 
     def make():
         plan = plan_bundle(apps, output, options, traced_extension(request) if request else None)
@@ -115,6 +111,24 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
     elif not quiet:
         for line in bundle_lines(result, verbose):
             click.echo(line)
+
+
+def _trace_request(args, command, prefix, timeout, sysroot):
+    """--trace, --trace-cmd and their options, checked together (usage errors, status 2)."""
+    import os
+
+    from .bundle.discover import TraceRequest
+
+    request = TraceRequest(args, command, prefix, timeout or TraceRequest.timeout)
+    if (prefix or timeout) and not request:
+        raise click.UsageError("--trace-prefix and --trace-timeout go with --trace or --trace-cmd")
+    if request and sysroot:
+        raise click.UsageError("--trace runs the programs on this machine, with its loader; a sysroot's programs "
+                               "are for another: bundle them without --trace")
+    if prefix and os.path.realpath(prefix) == os.sep:
+        raise click.BadParameter(f"{prefix}: the whole system (/proc, /etc, ...) cannot be the tree",
+                                 param_hint="--trace-prefix")
+    return request
 
 
 def _archive_compression(tarball: str, compression):
@@ -150,14 +164,17 @@ def _print_json(document) -> None:
                    "unshare+chroot, as root or in a new user namespace).")
 @click.option("--exclude", multiple=True, type=NonEmpty(), metavar="GLOB",
               help="Libraries whose NEEDED name matches GLOB are expected from the target system. Repeatable.")
+@sysroot_option("a library the tree does not hold may come from there, found by the tree's loader's rules "
+                "(--run still runs in an empty root).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON document (versioned; schema shipped as relinterp/schema/verify.schema.json).")
-def verify(targets, run_args, no_proc, timeout, sandbox, exclude, as_json) -> None:
+def verify(targets, run_args, no_proc, timeout, sandbox, exclude, sysroot, as_json) -> None:
     """Check that each tree (or program) needs nothing from the machine it runs on."""
     from .render.trees import verify_document, verify_lines
     from .verify.check import VerifyOptions, verify as verify_target
 
-    options = VerifyOptions(run=run_args, exclude=exclude, proc=not no_proc, timeout=timeout, sandbox=sandbox)
+    options = VerifyOptions(run=run_args, exclude=exclude, proc=not no_proc, timeout=timeout, sandbox=sandbox,
+                            sysroot=sysroot)
     reports = _or_refuse(lambda: [verify_target(target, options) for target in targets],
                          "verify" if as_json else None)
     status = EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED

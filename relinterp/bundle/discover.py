@@ -59,7 +59,8 @@ def traced_extension(request: TraceRequest) -> Callable:
         extras = placement.extras
         if loader is not None:
             options = plan.options
-            rules = loader_rules(loader.family, loader.known_as, loader.object, library_path=options.library_path)
+            rules = loader_rules(loader.family, loader.known_as, loader.object, library_path=options.library_path,
+                                 sysroot=options.root)
             extras = run_time_loads(extras, programs, rules, options.exclude)
         plan = extend_plan(plan, programs, loader, extras, problems)
         return replace(plan, from_target=placement.from_target)

@@ -80,7 +80,8 @@ class _Tree:
         self.helpers: list[LinkedObject] = []
         self.glibc = loader is not None and loader.family == GLIBC
         self.rules = (loader_rules(loader.family, loader.known_as, loader.object,
-                                   library_path=plan.options.library_path) if loader else None)
+                                   library_path=plan.options.library_path, sysroot=plan.options.root)
+                      if loader else None)
 
     def add_program(self, extra: Extra) -> None:
         obj = _read_program(extra.source, self.problems)

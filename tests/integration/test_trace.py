@@ -310,3 +310,9 @@ def test_trace_options_without_a_trace_are_a_usage_error(tmp_path):
     result = bundle("/usr/bin/date", "-o", tmp_path / "dist", "--trace-timeout", "5")
     assert result.returncode == 2
     assert "go with --trace or --trace-cmd" in result.stderr
+
+
+def test_a_sysroots_programs_are_not_traced_here(tmp_path):
+    result = bundle("/usr/bin/date", "-o", tmp_path / "dist", "--trace", "", "--sysroot", "/")
+    assert result.returncode == 2
+    assert "--trace runs the programs on this machine" in result.stderr
