@@ -30,8 +30,9 @@ _Static_assert(sizeof(struct file_status) == 256 && offsetof(struct file_status,
 #define GROUPS_ON_STACK 256
 
 /* Whether gid is one of the process's supplementary groups.  More than fit on the stack
-   (rare) are read into pages of their own. */
-static int in_groups(uint32_t gid)
+   (rare) are read into pages of their own.  Out of line: its buffer stays off the stack of
+   a start that does not need it. */
+static COLD int in_groups(uint32_t gid)
 {
 	uint32_t few[GROUPS_ON_STACK], *groups = few;
 	long n = sys2(SYS_GETGROUPS, GROUPS_ON_STACK, few), size = 0, found = 0;
