@@ -33,7 +33,7 @@ from queue import Empty
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kerneldiff.case import make_case  # noqa: E402
 from kerneldiff.gdb import run_case_under_gdb  # noqa: E402
-from kerneldiff.judge import classify, documented, undocumented_in_docs, verdict  # noqa: E402
+from kerneldiff.judge import classify, documented, executable_not_readable, undocumented_in_docs, verdict  # noqa: E402,E501
 from kerneldiff.report import Tally, render  # noqa: E402
 from kerneldiff.run import LOADERS, build, run_case, tracer, workspace_ok  # noqa: E402
 
@@ -90,6 +90,8 @@ def gdb_sample(args) -> list[int]:
         if len(picked) >= args.gdb:
             break
         case = make_case(args.seed, index, weights, loaders)
+        if executable_not_readable(case):  # the kernel's process is not dumpable: gdb cannot trace it
+            continue
         if any(h in " ".join(case.mutations) for h in GDB_HINTS) or rng.random() < 0.2:
             picked.append(index)
     return picked

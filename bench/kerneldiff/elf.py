@@ -76,3 +76,16 @@ class LoaderImage:
         """Whether the first PT_LOAD in the table is not the lowest (by page)."""
         pages = [self.get("p_vaddr", i) & ~0xFFF for i in self.loads()]
         return bool(pages) and pages[0] != min(pages)
+
+    def span(self) -> int:
+        """From the lowest PT_LOAD's page to the end of the highest."""
+        loads = self.loads()
+        low = min((self.get("p_vaddr", i) & ~0xFFF for i in loads), default=0)
+        return self.image_end() - low
+
+    def reaches_past_image(self) -> bool:
+        """Whether a program header the loader reads itself (PT_DYNAMIC, PT_TLS,
+        PT_GNU_RELRO, ...) points past the end of its PT_LOADs."""
+        end = self.image_end()
+        return any(self.get("p_type", i) not in (PT_LOAD, PT_PHDR) and self.get("p_memsz", i) and
+                   self.get("p_vaddr", i) + self.get("p_memsz", i) > end for i in range(self.phnum()))

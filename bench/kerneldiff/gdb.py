@@ -43,7 +43,7 @@ def report_of(out: str) -> dict[str, str]:
     if m := re.search(r"During startup program terminated with signal (SIG\w+)", out):
         return {"outcome": "exec-killed", "signal": str(SIGNALS.get(m[1], 0))}
     if re.search(r"During startup program exited with code \d+", out):
-        said = re.search(r"Cannot exec .*: (.*)\.$", out, re.M)
+        said = re.search(r"^(?:warning: )?Error: (.*)$", out, re.M)  # gdb 13: "Cannot exec P", "Error: E"
         return {"outcome": "exec-error", "errno": str(ERRNOS.get(said[1] if said else "", 0))}
     if re.search(r"\[Inferior \d+ \(process \d+\) exited normally\]", out):
         return {"outcome": "exit", "status": "0"}
