@@ -25,6 +25,7 @@ import os
 import platform
 import random
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -127,8 +128,10 @@ def run_all(args) -> Tally:
 
 def machine() -> dict[str, str]:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    commit = subprocess.run(["git", "-C", str(BENCH), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     return {"Kernel": platform.release(), "CPU": cpu, "nproc": str(os.cpu_count()),
-            "musl": os.path.realpath(LOADERS["x86_64"]), "Date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            "musl": os.path.realpath(LOADERS["x86_64"]), "relinterp": commit.stdout.strip() or "?",
+            "Date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
 def replay(args) -> int:

@@ -91,6 +91,7 @@ Documented differences:
 Undocumented disagreements:
 
 {table(["disagreement", "cases"], undocumented)}
+
 """)
     examples = "\n".join(f"- {key}\n" + "\n".join(f"  - {line}" for line in lines)
                          for key, lines in tally.examples.items()) or "none"
