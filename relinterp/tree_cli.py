@@ -124,9 +124,9 @@ def _print_json(document) -> None:
 @click.option("--no-proc", is_flag=True, help="With --run: leave /proc out of the empty root.")
 @click.option("--timeout", default=60.0, show_default=True, type=Seconds(), metavar="SECONDS",
               help="With --run: the time limit.")
-@click.option("--sandbox", type=click.Choice(["bwrap", "unshare+chroot"]),
-              help="With --run: how to make the empty root (default: bwrap where it works, else "
-                   "unshare+chroot, as root or in a new user namespace).")
+@click.option("--sandbox", type=click.Choice(["bwrap", "unshare", "unshare+chroot"]),
+              help="With --run: how to make the empty root: bubblewrap, or relinterp itself with unshare(2) "
+                   "(default: bwrap where it works, else unshare; unshare+chroot is unshare's old name).")
 @click.option("--exclude", multiple=True, type=NonEmpty(), metavar="GLOB",
               help="Libraries whose NEEDED name matches GLOB are expected from the target system. Repeatable.")
 @click.option("--json", "as_json", is_flag=True,
