@@ -151,12 +151,15 @@ def verify(targets, run_args, no_proc, timeout, sandbox, exclude, as_json) -> No
 
 def _or_refuse(operation, json_command: str | None = None):
     """operation(), or its refusal as "PATH: reason" lines on stderr and its exit status
-    (and, for --json, the document that says so on stdout)."""
+    (and, for --json, the document that says so on stdout).  Stopped by a signal, it
+    removes what it was writing (a staging tree, a sandbox) and dies of that signal."""
     from .errors import RelinterpError
+    from .interrupts import stopped_by_signals
     from .render.trees import refusal_document
 
     try:
-        return operation()
+        with stopped_by_signals():
+            return operation()
     except RelinterpError as error:
         click.echo(str(error), err=True)
         if json_command:
