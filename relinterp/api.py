@@ -15,7 +15,7 @@ from . import __version__
 from .rewrite.candidates import choose_candidates, config_flags, recorded_candidates
 from .elf.record import CONFIG_SCHEMA
 from .elf.executable import Executable, read_executable
-from .errors import ModifiedError, NotPatchedError, RelinterpError
+from .errors import ModifiedError, NotPatchedError, RelinterpError, WriteError
 from .loaders.family import libc_family
 from .rewrite.digest import original_digest, plan_sha256
 from .rewrite.plan import check_patchable, plan_patch, restore_facts
@@ -24,6 +24,7 @@ from .rewrite.changes import changes_since_patch, interop_notes, not_patched_rea
 from .report import (ALREADY_PATCHED, PATCHED, RESTORED, RESTORED_NOT_EXACT, WOULD_PATCH, Inspection,
                      PatchInfo, PatchResult, RestoreResult, StubInfo, StubSegment)
 from .rewrite.stub import StubBlob, stub_for
+from .rewrite.atomic import not_a_file
 from .rewrite.write import apply_plan, holds_appended, write_patch
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which costs `relinterp patch` the import of typing
@@ -180,8 +181,16 @@ def _stub_entry_offset(exe: Executable) -> int | None:
 
 
 def _target(path: str, output: str | os.PathLike[str] | None) -> str:
-    """Where the result goes: OUT, or the file itself (through a symlink, not over it)."""
-    return os.path.realpath(path) if output is None else os.fspath(output)
+    """Where the result goes: the file itself, or OUT; either through a symlink, not
+    over it (so -o /dev/stdout, when that is a file, writes the file).  An OUT that is
+    not a regular file (a device, a FIFO: -o /dev/null) is refused, never replaced."""
+    if output is None:
+        return os.path.realpath(path)
+    output = os.fspath(output)
+    kind = not_a_file(output)
+    if kind is not None:
+        raise WriteError(output, f"is a {kind}, not a regular file: -o writes a file, so nothing was written")
+    return os.path.realpath(output) if os.path.islink(output) and os.path.exists(output) else output
 
 
 def _segment(seg) -> StubSegment:

@@ -58,7 +58,8 @@ class CompressionType(click.ParamType):
               help="Search these ':'-separated directories first, as LD_LIBRARY_PATH would be. Repeatable.")
 @click.option("--tar", "tarball", type=NonEmpty(), metavar="OUT.tar.gz",
               help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners), "
-                   "compressed as its name says (.tar.gz, .tar.xz, .tar.zst, .tar) or as --compress says.")
+                   "compressed as its name says (.tar.gz, .tar.xz, .tar.zst, .tar) or as --compress says. "
+                   "'-' (or /dev/stdout), a FIFO or a character device is written to as it is.")
 @click.option("--compress", "compression", type=CompressionType(), metavar="METHOD[:LEVEL]",
               help="How --tar compresses: gzip[:1-9] (default gzip:6), xz[:0-9], zstd[:1-19] (with the "
                    "zstd command), none.")
@@ -76,10 +77,14 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
     from .bundle.assemble import Archive, build_bundle, plan_result
     from .bundle.plan import BundleOptions, plan_bundle
     from .bundle.progress import Progress
+    from .bundle.staging import is_stdout
     from .elf.searchlist import split_list
     from .render.trees import bundle_document, bundle_lines
 
     archive = Archive(tarball, _archive_compression(tarball, compression)) if tarball else None
+    to_stdout = tarball is not None and is_stdout(tarball)  # --tar -: the report goes to stderr
+    if to_stdout and as_json:
+        raise click.UsageError(f"--tar {tarball} and --json would both write to stdout")
     options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
                             library_path=tuple(d for dirs in library_path for d in split_list(dirs)))
     shown = Progress(enabled=progress and not dry_run)
@@ -93,7 +98,7 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
         _print_json(bundle_document(result, EXIT_OK))
     elif not quiet:
         for line in bundle_lines(result, verbose):
-            click.echo(line)
+            click.echo(line, err=to_stdout)
 
 
 def _archive_compression(tarball: str, compression):

@@ -18,8 +18,10 @@ import shutil
 import tempfile
 
 from ..errors import WriteError
-from ..rewrite.atomic import STAGING_SUFFIX, signals_held
+from ..rewrite.atomic import STAGING_SUFFIX, not_a_file, signals_held
 
+STDOUT = "-"
+STREAMS = ("FIFO", "character device")  # written through: what their reader or driver gets
 AT_FDCWD = -100
 RENAME_EXCHANGE = 2  # linux/fs.h: swap two paths atomically (Linux 3.15)
 _held: dict[str, int] = {}  # staging directory -> the descriptor its lock is on
@@ -152,6 +154,39 @@ def write_new_file(target: str, produce, mode: int = 0o644) -> None:
         if isinstance(error, OSError):
             raise WriteError(target, f"cannot write ({error.strerror})") from None
         raise
+
+
+def is_stdout(target: str) -> bool:
+    """`-`, or a name of this process's stdout (/dev/stdout, /proc/self/fd/1)."""
+    try:
+        return target == STDOUT or os.path.samestat(os.stat(target), os.fstat(1))
+    except OSError:
+        return False
+
+
+def output_file(target: str) -> str | None:
+    """Where a file for `target` goes: the file a symlink names (not over the link), or
+    `target`; None when the output is written through instead: stdout, a FIFO or a
+    character device (a pipe, a terminal, /dev/null).  Any other non-file is refused."""
+    if is_stdout(target):
+        return None
+    kind = not_a_file(target)
+    if kind in STREAMS:
+        return None
+    if kind is not None:
+        raise WriteError(target, f"is a {kind}: the archive goes to a file, a FIFO or a character device, so "
+                                 "nothing was written")
+    return os.path.realpath(target) if os.path.islink(target) and os.path.exists(target) else target
+
+
+def write_through(target: str, produce) -> None:
+    """`produce(stream)` writing into stdout, a FIFO or a character device as it is."""
+    try:
+        fd = os.dup(1) if is_stdout(target) else os.open(target, os.O_WRONLY | os.O_CLOEXEC)
+        with os.fdopen(fd, "wb") as stream:
+            produce(stream)
+    except OSError as error:
+        raise WriteError(target, f"cannot write ({error.strerror})") from None
 
 
 def _exchange(a: str, b: str) -> bool:

@@ -99,6 +99,21 @@ def create_beside(target: str, make):
             continue
 
 
+NOT_FILES = ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "FIFO"),
+             (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "directory"))
+
+
+def not_a_file(path: str) -> str | None:
+    """What `path` names (a symlink followed) when that exists and is not a regular file:
+    "character device", "FIFO", ...; None otherwise.  Such an output is never replaced
+    by a file: /dev/null, or a FIFO someone reads, would be lost."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    return next((kind for test, kind in NOT_FILES if test(mode)), None)
+
+
 def same_file(info: os.stat_result, target: str) -> bool:
     try:
         return os.path.samestat(info, os.stat(target))
