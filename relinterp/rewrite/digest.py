@@ -12,6 +12,7 @@ measures it.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import os
 import threading
@@ -68,6 +69,8 @@ def file_sha256(source) -> bytes:
 
 
 def _block_sha256(fd: int, at: int, end: int) -> bytes:
+    if _hole(fd, at, end):
+        return _zeros_sha256(end - at)
     block = hashlib.sha256()
     while at < end:
         piece = os.pread(fd, min(PIECE, end - at), at)
@@ -83,11 +86,32 @@ def plan_sha256(plan: RewritePlan, source) -> bytes:
     without writing it: for plans that rewrite bytes of the kept prefix only (a restore)."""
     assert plan.size == plan.keep and not plan.copies and all(w.offset + len(w.data) <= plan.keep for w in plan.writes)
     with reading(source) as stream:
-        view = OverlayView(_PositionalReader(stream.fileno()), plan.keep, {w.offset: w.data for w in plan.writes})
+        fd = stream.fileno()
+        view = OverlayView(_PositionalReader(fd), plan.keep, {w.offset: w.data for w in plan.writes})
         blocks = []
-        while block := view.read(BLOCK):
-            blocks.append(hashlib.sha256(block).digest())
+        for at in range(0, plan.keep, BLOCK):
+            end = min(at + BLOCK, plan.keep)
+            if _hole(fd, at, end) and not any(w.offset < end and at < w.offset + len(w.data) for w in plan.writes):
+                blocks.append(_zeros_sha256(end - at))
+            else:
+                view.seek(at)
+                blocks.append(hashlib.sha256(view.read(end - at)).digest())
     return _combine(blocks)
+
+
+def _hole(fd: int, at: int, end: int) -> bool:
+    """Whether bytes `at` to `end` of the file are a hole (all zeros, none stored): read
+    as zeros, they hash the same without being read, so a sparse file costs what its data
+    does.  (lseek only answers here: nobody reads at the position it leaves.)"""
+    try:
+        return os.lseek(fd, at, os.SEEK_DATA) >= end
+    except OSError as error:
+        return error.errno == errno.ENXIO  # no data from `at` to the end of the file
+
+
+@functools.lru_cache(maxsize=4)
+def _zeros_sha256(size: int) -> bytes:
+    return hashlib.sha256(bytes(size)).digest()
 
 
 class _PositionalReader:

@@ -63,7 +63,7 @@ class StagedFile:
 
     def __enter__(self) -> StagedFile:
         try:
-            _copy_range(self.source, self.temp.fd, self.keep)
+            _copy_data(self.source, self.temp.fd, self.keep)
         except BaseException as error:
             self._fail(error)
         return self
@@ -94,6 +94,26 @@ class StagedFile:
         if self.temp is not None:
             self.temp.close()
             self.temp = None
+
+
+def _copy_data(src: int, dst: int, size: int) -> None:
+    """The first `size` bytes of `src` at the same offsets of `dst` (a new file), where
+    `src` holds data: its holes stay holes (SEEK_DATA/SEEK_HOLE; a file system that
+    cannot tell says it is all data), so a sparse file stays sparse."""
+    at = 0
+    while at < size:
+        try:
+            start = os.lseek(src, at, os.SEEK_DATA)
+        except OSError as error:
+            if error.errno != errno.ENXIO:  # ENXIO: nothing but a hole from `at` on
+                raise
+            break
+        if start >= size:
+            break
+        end = min(os.lseek(src, start, os.SEEK_HOLE), size)
+        _copy_range(src, dst, end - start, start, start)
+        at = end
+    os.ftruncate(dst, size)
 
 
 def _copy_range(src: int, dst: int, size: int, src_at: int = 0, dst_at: int = 0) -> None:
