@@ -102,6 +102,7 @@ def build_root(root: str, binds: list[list[str]], proc: bool) -> None:
     for name in ("dev", "proc", "tmp"):
         os.mkdir(f"{root}/{name}")
     for (_, inside), fd in zip(binds, fds):
+        os.makedirs(os.path.dirname(root + inside), exist_ok=True)
         place(fd, root + inside)
         bind_read_only(f"/proc/self/fd/{fd}", root + inside)
         os.close(fd)

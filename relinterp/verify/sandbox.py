@@ -11,6 +11,10 @@ stdin /dev/null and no terminal.  relinterp.verify.emptyroot makes it, with bubb
 is first tried for real; where neither works the run cannot happen, which is not the
 program's fault: SandboxUnavailableError says what to install or enable.  What the
 program writes is kept up to a bound (relinterp.verify.capture).
+
+A program for another machine runs under its emulator (relinterp.verify.emulator): a
+statically linked qemu, the one file of the host placed in the root, read-only, at
+/emulator/.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from .capture import run_captured
 from .emptyroot import SANDBOX_USER, host_root
 
 MOUNT_POINT = "/bundle"
+EMULATOR_DIR = "/emulator"  # where an emulator is placed (read-only) in the root
 BWRAP, UNSHARE = "bwrap", "unshare"
 SANDBOXES = (BWRAP, UNSHARE)
 OLD_NAMES = {"unshare+chroot": UNSHARE}  # what relinterp 0.1.0 called `unshare`
@@ -101,12 +106,18 @@ def _probe(method: str) -> str | None:
 
 
 def run_in_empty_root(tree: str, program: str, args: list[str], *, proc: bool = True, timeout: float = 60,
-                      sandbox: str | None = None) -> RunResult:
-    """Run `program` (relative to `tree`) with `args` where only the tree exists."""
+                      sandbox: str | None = None, emulator: str | None = None) -> RunResult:
+    """Run `program` (relative to `tree`) with `args` where only the tree exists, under
+    the statically linked `emulator` (a file of this machine) if one is given."""
     method = available_sandbox(canonical(sandbox))
     inner = os.path.join(MOUNT_POINT, program)
+    binds = [(os.path.abspath(tree), MOUNT_POINT)]
     argv = (inner, *args)
-    command = sandbox_command(method, [(os.path.abspath(tree), MOUNT_POINT)], list(argv), proc=proc)
+    if emulator:
+        placed = os.path.join(EMULATOR_DIR, os.path.basename(emulator))
+        binds.append((emulator, placed))
+        argv = (placed, *argv)
+    command = sandbox_command(method, binds, list(argv), proc=proc)
     done = run_captured(command, timeout=timeout, env={"PATH": os.path.dirname(inner), "HOME": "/tmp"})
     return RunResult(argv, done.status, done.stdout.text(), done.stderr.text(), method,
                      done.stdout.omitted, done.stderr.omitted)
