@@ -18,7 +18,10 @@ from dataclasses import dataclass
 
 HALF = 512 << 10  # kept from the start, and from the end, of each stream
 CHUNK = 64 << 10
-DRAIN = 10.0  # seconds to wait for the streams to close once the command was killed
+# Seconds the command has, after SIGTERM, to end what it started: a sandbox ends when the
+# kernel has killed its last process, which can take long for a thousand of them on a
+# loaded machine.
+DRAIN = 120.0
 
 
 @dataclass(frozen=True)

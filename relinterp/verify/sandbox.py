@@ -36,7 +36,7 @@ EMULATOR_DIR = "/emulator"  # where an emulator is placed (read-only) in the roo
 BWRAP, UNSHARE = "bwrap", "unshare"
 SANDBOXES = (BWRAP, UNSHARE)
 OLD_NAMES = {"unshare+chroot": UNSHARE}  # what relinterp 0.1.0 called `unshare`
-MAX_PROCESSES = 1024  # processes and threads of the program, all together (RLIMIT_NPROC)
+MAX_PROCESSES = 512  # processes and threads of the program, all together (RLIMIT_NPROC)
 # The package's parent directory: relinterp.verify.emptyroot is imported from there, by a
 # Python that reads nothing else (-I -S), however relinterp was installed.
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

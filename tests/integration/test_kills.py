@@ -128,9 +128,13 @@ def test_kill_9_of_bundle_at_random_moments_leaves_no_process_and_the_next_bundl
                project.build, "--include", project["libplugin.so"], "--tar", tmp_path / "dist.tar.gz"]
     longest = duration(command)
     moments = random.Random(21)
+    staged = re.compile(r"\.dist(\.tar\.gz)?\.\w{8}\.relinterp")
+    abandoned = 0  # kills that left a staging tree or a temporary archive (each next run removes them)
     for kill in range(KILLS):
         session = killed_at(command, moments.uniform(0, longest))
         assert left_after(session) == [], f"kill {kill}"
+        abandoned += any(staged.fullmatch(name) for name in os.listdir(tmp_path))
+    assert abandoned > 0  # the kills did land while a tree was staged
     assert started(command).wait() == 0
     assert sorted(os.listdir(tmp_path)) == ["dist", "dist.tar.gz"]
     assert relinterp("verify", out).returncode == 0
