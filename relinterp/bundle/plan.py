@@ -32,6 +32,7 @@ from ..loaders.linkcheck import link_problems, machine_problem, relr_problem
 from ..loaders.rules import loader_family, loader_rules
 from ..loaders.musl import musl_version
 from ..elf.searchlist import RPATH
+from .additions import Addition
 from ..loaders.searchpath import SearchPathChange, current_tag, plan_search_path
 
 PROGRAM, LIBRARY, LOADER_FILE, ALIAS = "program", "library", "loader", "alias"
@@ -46,6 +47,7 @@ class BundleOptions:
     include: tuple[str, ...] = ()  # libraries only dlopen()ed: names, paths or globs
     exclude: tuple[str, ...] = ()  # globs of NEEDED names left to the target system
     library_path: tuple[str, ...] = ()  # searched first, as LD_LIBRARY_PATH would be
+    additions: tuple[Addition, ...] = ()  # more files for the tree (relinterp.bundle.additions)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class TreeFile:
     search_path: SearchPathChange | None = None  # None: RPATH/RUNPATH left as they are
     loader_rel: str | None = None  # PROGRAM: the loader, relative to the program's directory
     executable: bool = False
+    found_by: str | None = None  # how it came in (relinterp.bundle.additions: ARGUMENT, NEEDED, TRACE, ...)
 
 
 @dataclass(frozen=True)
