@@ -39,14 +39,14 @@ class CompressionType(click.ParamType):
 
 
 @click.command(epilog=TREE_STATUS_HELP)
-@click.argument("apps", nargs=-1, required=True, metavar="APP...")
+@click.argument("apps", nargs=-1, required=True, metavar="APP... | STAGE")
 @click.option("-o", "--output", required=True, type=NonEmpty(), metavar="DIR",
-              help="The tree to make. An earlier tree there (only BIN_DIR and LIB_DIR) is replaced "
-                   "atomically; anything else there is refused.")
+              help="The tree to make. An earlier tree there is replaced atomically when everything in it is "
+                   "bundle's (listed in its record, .relinterp-bundle.json); anything else there is refused.")
 @click.option("--lib-dir", default="lib", type=NonEmpty(), show_default=True, metavar="LIB_DIR",
-              help="Where the libraries and the loader go, inside DIR.")
+              help="Where the libraries from outside the tree and the loader go, inside DIR.")
 @click.option("--bin-dir", default="bin", type=NonEmpty(), show_default=True, metavar="BIN_DIR",
-              help="Where the programs go, inside DIR.")
+              help="Where the programs named as APP go, inside DIR.")
 @click.option("--loader", type=NonEmpty(), metavar="PATH",
               help="The loader to ship (default: the programs' PT_INTERP).")
 @click.option("--include", multiple=True, type=NonEmpty(), metavar="LIB_OR_GLOB",
@@ -56,6 +56,11 @@ class CompressionType(click.ParamType):
               help="Leave libraries whose NEEDED name matches GLOB to the target system. Repeatable.")
 @click.option("--library-path", multiple=True, metavar="DIRS",
               help="Search these ':'-separated directories first, as LD_LIBRARY_PATH would be. Repeatable.")
+@click.option("--copy-outside-links", is_flag=True,
+              help="STAGE: copy the file a symbolic link leaving STAGE names, instead of refusing the link.")
+@click.option("--glibc-by-name/--no-glibc-by-name", default=True, show_default=True,
+              help="glibc programs: ship what glibc loads by name (libgcc_s.so.1 when this machine has it, "
+                   "the NSS modules of the shipped libc.so.6's build); without, the target's are used.")
 @click.option("--tar", "tarball", type=NonEmpty(), metavar="OUT.tar.gz",
               help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners), "
                    "compressed as its name says (.tar.gz, .tar.xz, .tar.zst, .tar) or as --compress says.")
@@ -69,23 +74,31 @@ class CompressionType(click.ParamType):
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--progress/--no-progress", default=None,
               help="Show how far copying and archiving have got (default: only when stderr is a terminal).")
-def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_path, tarball, compression,
-           dry_run, as_json, verbose, quiet, progress) -> None:
+def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_path, copy_outside_links,
+           glibc_by_name, tarball, compression, dry_run, as_json, verbose, quiet, progress) -> None:
     """Make DIR, a tree that runs APP... on any Linux: the programs in BIN_DIR, patched to
-    find their loader in LIB_DIR, with every library they need (musl or glibc programs)."""
+    find their loader in LIB_DIR, with every library they need (musl or glibc programs).
+
+    Given one directory, STAGE (an install prefix: `cmake --install build --prefix
+    STAGE`), DIR mirrors it: every file where it is, every program patched to find the
+    loader from there, every program and shared object given the search path that
+    finds its libraries in the tree."""
     from .bundle.assemble import Archive, build_bundle, plan_result
     from .bundle.plan import BundleOptions, plan_bundle
     from .bundle.progress import Progress
+    from .bundle.tree import plan_tree
     from .elf.searchlist import split_list
     from .render.trees import bundle_document, bundle_lines
 
+    stage = _stage(apps)
     archive = Archive(tarball, _archive_compression(tarball, compression)) if tarball else None
     options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
-                            library_path=tuple(d for dirs in library_path for d in split_list(dirs)))
+                            library_path=tuple(d for dirs in library_path for d in split_list(dirs)),
+                            glibc_by_name=glibc_by_name, copy_outside_links=copy_outside_links)
     shown = Progress(enabled=progress and not dry_run)
 
     def make():
-        plan = plan_bundle(apps, output, options)
+        plan = plan_tree(stage, output, options) if stage else plan_bundle(apps, output, options)
         return plan_result(plan, archive) if dry_run else build_bundle(plan, archive, shown)
 
     result = _or_refuse(make, "bundle" if as_json else None)
@@ -94,6 +107,19 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
     elif not quiet:
         for line in bundle_lines(result, verbose):
             click.echo(line)
+
+
+def _stage(apps: tuple[str, ...]) -> str | None:
+    """The install prefix to mirror, when the one argument is a directory."""
+    import os
+
+    directories = [app for app in apps if os.path.isdir(app)]
+    if not directories:
+        return None
+    if len(apps) > 1:
+        raise click.UsageError(f"{directories[0]}: a directory among programs: give one install prefix (STAGE), "
+                               "or programs only")
+    return apps[0]
 
 
 def _archive_compression(tarball: str, compression):

@@ -16,7 +16,9 @@ from ..errors import BundleError, MissingToolError, ReadError, WriteError
 from ..rewrite import write
 from ..rewrite.write import PATCHELF_HINT, SearchListEditor
 from . import staging as stage
-from .plan import ALIAS, PROGRAM, BundlePlan, TreeFile
+from .plan import BundlePlan
+from .record import RECORD, record_bytes
+from .treefile import ALIAS, DIRECTORY, PROGRAM, TreeFile
 from .progress import SILENT, Progress
 from .tarball import Compression, archive_mtime, write_tarball
 
@@ -37,11 +39,13 @@ class BundleResult:
     archive: Archive | None
     tar_entries: int | None  # None: not written (dry run)
     dry_run: bool = False
+    stage: str | None = None  # the install prefix the tree mirrors; None: programs given one by one
 
 
 def plan_result(plan: BundlePlan, archive: Archive | None = None) -> BundleResult:
     """What build_bundle would do, for --dry-run: nothing is written."""
-    return BundleResult(plan.output, plan.files, os.path.isdir(plan.output), archive, None, dry_run=True)
+    return BundleResult(plan.output, plan.files, os.path.isdir(plan.output), archive, None, dry_run=True,
+                        stage=plan.stage)
 
 
 def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Progress = SILENT) -> BundleResult:
@@ -52,11 +56,12 @@ def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Pro
                                                                    f"of {', '.join(needing)}: {PATCHELF_HINT}")])
     staging = stage.make_staging_dir(plan.output)
     try:
-        progress.start("copying", sum(os.path.getsize(f.source) for f in plan.files if f.role != ALIAS))
+        progress.start("copying", sum(os.path.getsize(f.source) for f in plan.files if f.copied))
         for item in plan.files:
             _put(item, staging, editor)
-            progress.advance(0 if item.role == ALIAS else os.path.getsize(item.source))
+            progress.advance(os.path.getsize(item.source) if item.copied else 0)
         progress.finish()
+        _finish_tree(plan.files, staging)
         entries = None
         if archive is not None:
             entries = _write_tarball(staging, plan.output, archive, progress)
@@ -67,7 +72,7 @@ def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Pro
     except BaseException:
         stage.discard_tree(staging)
         raise
-    return BundleResult(plan.output, plan.files, replaced, archive, entries)
+    return BundleResult(plan.output, plan.files, replaced, archive, entries, stage=plan.stage)
 
 
 def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
@@ -75,8 +80,11 @@ def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
     if item.role == ALIAS:
         stage.make_symlink(item.link, target)
         return
+    if item.role == DIRECTORY:
+        os.makedirs(target, exist_ok=True)
+        return
     try:
-        write.copy_file(item.source, target, 0o755 if item.executable else 0o644)
+        write.copy_file(item.source, target, 0o600)  # its own mode once it is complete
     except OSError as error:
         raise ReadError(item.source, f"cannot copy ({error.strerror})") from None
     program = item.role == PROGRAM and item.loader_rel is not None
@@ -87,6 +95,17 @@ def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
         editor.set_search_list(target, change.value, change.tag, about=item.source)
     if program:
         write.repatch_file(target, (item.loader_rel,))
+    os.chmod(target, item.file_mode)
+
+
+def _finish_tree(files: tuple[TreeFile, ...], staging: str) -> None:
+    """The record of what the tree holds, then the directories' modes (deepest first: a
+    directory without write permission is complete before it gets its mode)."""
+    with open(os.path.join(staging, RECORD), "wb") as record:
+        record.write(record_bytes(f.dest for f in files))
+    for item in sorted((f for f in files if f.role == DIRECTORY and f.mode is not None),
+                       key=lambda f: f.dest.count("/"), reverse=True):
+        os.chmod(os.path.join(staging, item.dest), item.mode)
 
 
 def _write_tarball(staging: str, output: str, archive: Archive, progress: Progress) -> int:
