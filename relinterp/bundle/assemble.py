@@ -56,10 +56,11 @@ def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Pro
                                                                    f"of {', '.join(needing)}: {PATCHELF_HINT}")])
     staging = stage.make_staging_dir(plan.output)
     try:
-        progress.start("copying", sum(os.path.getsize(f.source) for f in plan.files if f.copied))
-        for item in plan.files:
+        sizes = [os.path.getsize(f.source) if f.copied else 0 for f in plan.files]
+        progress.start("copying", sum(sizes))
+        for item, size in zip(plan.files, sizes):
             _put(item, staging, editor)
-            progress.advance(os.path.getsize(item.source) if item.copied else 0)
+            progress.advance(size)
         progress.finish()
         _finish_tree(plan.files, staging)
         entries = None
@@ -83,11 +84,14 @@ def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
     if item.role == DIRECTORY:
         os.makedirs(target, exist_ok=True)
         return
+    program = item.role == PROGRAM and item.loader_rel is not None
+    edited = program or item.search_path is not None
     try:
-        write.copy_file(item.source, target, 0o600)  # its own mode once it is complete
+        write.copy_file(item.source, target, 0o600 if edited else item.file_mode)  # edited: its mode once done
     except OSError as error:
         raise ReadError(item.source, f"cannot copy ({error.strerror})") from None
-    program = item.role == PROGRAM and item.loader_rel is not None
+    if not edited:
+        return
     if program:
         write.unpatch_file(target)  # a program relinterp patched before is bundled from its original bytes
     if item.search_path is not None:

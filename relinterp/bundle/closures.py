@@ -73,9 +73,12 @@ def _dlopen_names(inputs: list[Input], additions: list[Addition], options, probl
 
 
 def _closures(programs: list[LinkedObject], rules, dlopen: dict, options) -> dict[str, Closure]:
-    return {program.path: resolve_closure(program, rules, dlopen=list(dlopen) if index == 0 else (),
-                                          excluded=options.exclude)
-            for index, program in enumerate(programs)}
+    closures: dict[str, Closure] = {}
+    for program in programs:  # a file placed twice (a program and an addition) is one closure
+        if program.path not in closures:
+            closures[program.path] = resolve_closure(program, rules, dlopen=() if closures else list(dlopen),
+                                                     excluded=options.exclude)
+    return closures
 
 
 def _add_glibc_by_name(closures: dict, first: LinkedObject, rules, dlopen: dict, options) -> None:

@@ -82,7 +82,7 @@ def place_outside(layout: Layout, closures: Iterable[Closure], found_by: dict[st
     holds the tree's other files, the loader's among them) and note where every needed
     name landed.  `found_by`: how each name given to dlopen came in."""
     outside = Outside(files)
-    by_source = {os.path.realpath(f.source): dest for dest, f in files.items() if f.source is not None}
+    by_source = {os.path.realpath(f.source): dest for dest, f in files.items() if f.role in (LIBRARY, LOADER_FILE)}
     for closure in closures:
         objects = {file_key(o.path): o for o in closure.objects}
         for r in closure.resolutions:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import tempfile
 
 from ..errors import WriteError
@@ -43,12 +44,26 @@ def commit_tree(staging: str, target: str) -> bool:
         os.rename(target, os.path.join(old, "tree"))
         os.rename(staging, target)
         staging = old
-    shutil.rmtree(staging)  # now holds the previous tree
+    remove_tree(staging)  # now holds the previous tree
     return True
 
 
 def discard_tree(staging: str) -> None:
-    shutil.rmtree(staging, ignore_errors=True)
+    remove_tree(staging, ignore_errors=True)
+
+
+def remove_tree(path: str, ignore_errors: bool = False) -> None:
+    """shutil.rmtree, also through directories a tree mirrored without write permission."""
+    for directory, dirs, _ in os.walk(path):
+        for name in dirs:
+            full = os.path.join(directory, name)
+            try:
+                info = os.lstat(full)
+                if stat.S_ISDIR(info.st_mode) and info.st_mode & 0o700 != 0o700:
+                    os.chmod(full, 0o700)
+            except OSError:
+                pass  # rmtree says what it cannot remove
+    shutil.rmtree(path, ignore_errors=ignore_errors)
 
 
 def write_new_file(target: str, produce, mode: int = 0o644) -> None:

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""What mirroring an install prefix costs: `relinterp bundle STAGE -o DIR` over a prefix of
+1,000 files, against bundling the same programs and libraries named one by one.
+
+Builds, in bench/work/tree/ (wiped first), an install prefix as `make install` leaves it
+(no RUNPATH anywhere):
+  - 20 shared libraries lib/libbenchN.so;
+  - 10 plugins lib/app/plugins/libplugN.so, each needing libbench0.so;
+  - 20 programs, bin/progN and libexec/app/toolN, each needing 5 of the libraries;
+  - data files under share/app/ and symbolic links under lib/ up to 1,000 entries that are
+    files or links.
+Then times, in fresh children, interleaved, after one warm-up round:
+  - tree mode: `relinterp bundle STAGE -o OUT`;
+  - programs: `relinterp bundle PROGRAMS... -o OUT --library-path STAGE/lib --include
+    'STAGE/lib/app/plugins/*.so'` (today's mode: the same ELF files, no data);
+and reports the ratio of the medians (target: tree mode ≤ 2× programs), for musl and for
+glibc programs (the machine's gcc, with glibc's by-name loads).  Writes
+bench/RESULTS-tree.md.
+
+    python3 bench/tree.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import BENCH, Spread, describe_machine, relinterp_script, table  # noqa: E402
+
+WORK = BENCH / "work" / "tree"
+RESULTS = BENCH / "RESULTS-tree.md"
+COMPILERS = {"musl": "musl-gcc", "glibc": "gcc"}
+LIBRARIES, PLUGINS, PROGRAMS, FILES = 20, 10, 20, 1000
+TARGET = 2.0
+
+
+def compile_c(cc: str, out: Path, source: str, *args) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    c_file = out.with_name(out.name + ".c")
+    c_file.write_text(source)
+    subprocess.run([cc, "-O2", "-o", str(out), str(c_file), *map(str, args)], check=True)
+    c_file.unlink()
+
+
+def build_stage(stage: Path, cc: str) -> list[Path]:
+    """The prefix; returns its programs."""
+    lib = stage / "lib"
+    for n in range(LIBRARIES):
+        compile_c(cc, lib / f"libbench{n}.so", f"int bench{n}(void) {{ return {n}; }}\n", "-shared", "-fPIC")
+    for n in range(PLUGINS):
+        compile_c(cc, lib / "app/plugins" / f"libplug{n}.so", f"int bench0(void);\nint plug{n}(void) "
+                  f"{{ return bench0() + {n}; }}\n", "-shared", "-fPIC", f"-L{lib}", "-lbench0")
+    programs = []
+    for n in range(PROGRAMS):
+        used = [(n + k) % LIBRARIES for k in range(5)]
+        source = "#include <stdio.h>\n" + "".join(f"int bench{u}(void);\n" for u in used) + \
+            f"int main(void) {{ printf(\"%d\\n\", {' + '.join(f'bench{u}()' for u in used)}); return 0; }}\n"
+        where = stage / ("bin" if n % 2 else "libexec/app") / f"prog{n}"
+        compile_c(cc, where, source, f"-L{lib}", *(f"-lbench{u}" for u in used))
+        programs.append(where)
+    for n in range(LIBRARIES):
+        (lib / f"libbench{n}.so.1").symlink_to(f"libbench{n}.so")
+    data = stage / "share/app/data"
+    data.mkdir(parents=True)
+    for n in range(FILES - LIBRARIES * 2 - PLUGINS - PROGRAMS):
+        (data / f"file{n:04d}.txt").write_text(f"data file {n}\n" * 20)
+    count = sum(1 for p in stage.rglob("*") if p.is_file() or p.is_symlink())
+    assert count == FILES, count
+    return programs
+
+
+def timed(argv: list[str], out: Path) -> float:
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def measure(libc: str, runs: int) -> dict[str, list[float]]:
+    work = WORK / libc
+    stage = work / "stage"
+    programs = build_stage(stage, COMPILERS[libc])
+    script = str(relinterp_script())
+    variants = {
+        "tree mode (bundle STAGE)": ([script, "bundle", str(stage), "-o", str(work / "tree")], work / "tree"),
+        "programs named one by one": ([script, "bundle", *map(str, programs), "-o", str(work / "programs"),
+                                       "--library-path", str(stage / "lib"),
+                                       "--include", str(stage / "lib/app/plugins/*.so")], work / "programs"),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for round_ in range(runs + 1):  # round 0 warms the page cache and is not kept
+        for name, (argv, out) in variants.items():
+            elapsed = timed(argv, out)
+            if round_:
+                samples[name].append(elapsed)
+    check(work, programs, stage)
+    return samples
+
+
+def check(work: Path, programs: list[Path], stage: Path) -> None:
+    """Both trees run their programs and print what the sums say."""
+    for program in programs:
+        rel = program.relative_to(stage)
+        for tree, path in ((work / "tree", rel), (work / "programs", Path("bin") / program.name)):
+            result = subprocess.run([str(tree / path)], capture_output=True, text=True)
+            if result.returncode != 0:
+                sys.exit(f"{tree / path}: exit status {result.returncode}: {result.stderr}")
+
+
+def render(command: str, results: dict[str, dict[str, list[float]]], runs: int) -> str:
+    rows, verdicts = [], []
+    for libc, samples in results.items():
+        tree, programs = (Spread.of(s).median for s in samples.values())
+        ratio = tree / programs
+        verdicts.append([f"{libc}: tree mode ≤ {TARGET:g}× programs", f"{ratio:.2f}×",
+                         "met" if ratio <= TARGET else "**missed**"])
+        rows += [[libc, name, f"{Spread.of(s).median * 1000:.0f}", f"{Spread.of(s).p10 * 1000:.0f}",
+                  f"{Spread.of(s).p90 * 1000:.0f}"] for name, s in samples.items()]
+    return "\n\n".join([
+        "# relinterp bundle STAGE: a 1,000-file install prefix",
+        f"Produced by `{command}`.  Each figure: {runs} runs after one warm-up, wall time, the two "
+        "commands interleaved.",
+        "## Machine\n\n" + table(["", ""], [[k, v] for k, v in describe_machine().items()]),
+        "## Target\n\n" + table(["Target", "Ratio", ""], verdicts),
+        "## Wall time (ms)\n\n" + table(["libc", "", "median", "p10", "p90"], rows),
+        f"The prefix: {LIBRARIES} libraries in lib/ (each with a `.so.1` link), {PLUGINS} plugins in "
+        f"lib/app/plugins/ needing one of them, {PROGRAMS} programs in bin/ and libexec/app/ needing 5 each, "
+        f"and data files in share/app/data/: {FILES} files and links.  Tree mode mirrors all of it, patches "
+        "every program where it is and gives each program and library the search path its needs land in. "
+        "`programs named one by one` bundles the same programs and plugins (`--include`) into bin/ and lib/, "
+        "without the data.  Every bundled program of both trees ran and exited 0.",
+    ]) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    shutil.rmtree(WORK, ignore_errors=True)
+    results = {libc: measure(libc, args.runs) for libc in COMPILERS}
+    RESULTS.write_text(render(shlex.join(["python3", *sys.argv]), results, args.runs))
+    for libc, samples in results.items():
+        for name, s in samples.items():
+            print(f"{libc}: {name}: median {Spread.of(s).median * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
+    main()
