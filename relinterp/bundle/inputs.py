@@ -106,6 +106,8 @@ def _program(entry: StageEntry, found_by: str, obj: LinkedObject, problems: list
     return None
 
 
-def entry_for(source: str, dest: str) -> StageEntry:
-    """A file given its place by name (a program on the command line, an addition)."""
-    return StageEntry(os.path.normpath(dest), FILE, source, None)
+def entry_for(source: str, dest: str, keep_mode: bool = False) -> StageEntry:
+    """A file given its place by name: a program on the command line (mode 0755), an
+    addition (`keep_mode`: the permission bits of its file, without setuid and setgid)."""
+    mode = stat.S_IMODE(os.stat(source).st_mode) & 0o777 if keep_mode else None
+    return StageEntry(os.path.normpath(dest), FILE, source, mode)

@@ -103,12 +103,12 @@ def plan_placed(placed: list, output: str, options: BundleOptions, problems: lis
     """The tree of the files `placed` ((entry, how it came in, role wanted) each) with
     the additions, every library they need and the loader."""
     additions = check_additions(options.additions, problems)
-    placed = placed + [(entry_for(a.source, _addition_dest(a, options)), a.found_by, a.role)
+    placed = placed + [(entry_for(a.source, _addition_dest(a, options), keep_mode=True), a.found_by, a.role)
                        for a in additions if a.dest is not None or a.role != SHARED_OBJECT]
     inputs = _unique_places(read_inputs(placed, problems), problems)
     dynamic = [i.object for i in inputs if i.role == PROGRAM and i.dynamic]
     loader = _choose_loader(dynamic, options, problems) if dynamic else None
-    if loader is None and dynamic == [] and any(i.role == LIBRARY for i in inputs):
+    if not dynamic and any(i.role == LIBRARY for i in inputs):
         problems.append(UnsupportedError(stage or output, "shared objects but no dynamically linked program: the "
                                                           "loader to ship, and its rules, come from the programs"))
     _raise_if(problems, output)

@@ -290,8 +290,10 @@ def test_verify_notes_what_glibc_would_load_from_the_host(tree):
     assert notes == {("bin/probe", "calls getpwnam"), ("bin/probe", "calls iconv_open"),
                      ("lib/libstdc++.so.6", "calls iconv_open"), ("lib/libstdc++.so.6", "calls newlocale, setlocale")}
     lines = verify(tree).stdout.splitlines()
+    shipped = sorted(p.name.split("_", 1)[1].split(".")[0] for p in (tree / "lib").glob("libnss_*.so.2"))
+    assert "compat" in shipped
     assert (f"{tree}: NOTE bin/probe: host: calls getpwnam: glibc then loads NSS modules (libnss_*.so.2) for the "
-            "services the host's /etc/nsswitch.conf names (files and dns are in libc.so.6)") in lines
+            f"services the host's /etc/nsswitch.conf names (but those the tree holds: {', '.join(shipped)})") in lines
 
 
 def test_without_proc_glibc_cannot_expand_the_programs_origin_and_verify_says_so(tree):

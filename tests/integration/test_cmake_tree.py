@@ -112,3 +112,14 @@ def test_relinterp_bundle_refuses_a_project_whose_subdirectories_install_last(cm
     configured = run(["cmake", "-S", source, "-B", tmp_path / "build", f"-Drelinterp_DIR={cmakedir}"], text=True)
     assert configured.returncode != 0
     assert "relinterp_bundle: needs policy CMP0082 NEW" in " ".join(configured.stderr.split())
+
+
+def test_a_refused_bundle_fails_the_install_saying_why(cmake, cmakedir, system_glibc, tmp_path):
+    prefix = tmp_path / "prefix"
+    configure_and_build(tmp_path / "build", f"-Drelinterp_DIR={cmakedir}", f"-DRELINTERP_BUNDLE={prefix}/dist")
+    installed = run(["cmake", "--install", tmp_path / "build", "--prefix", prefix], text=True)
+    assert installed.returncode != 0
+    assert f"{prefix}/dist: lies inside STAGE {prefix}: the tree would hold itself" in installed.stderr
+    assert f"relinterp_bundle: relinterp bundle {prefix} -o {prefix}/dist failed (exit status 1)" \
+        in " ".join(installed.stderr.split())
+    assert not (prefix / "dist").exists()
