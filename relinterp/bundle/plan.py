@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..elf.linked import LinkedObject, read_linked_object
-from ..errors import (BundleError, LoaderChoiceError, OptionError, RelinterpError, TreeConflictError,
-                      UnsupportedError)
+from ..errors import (BundleError, LoaderChoiceError, NotExecutableError, OptionError, RelinterpError,
+                      TreeConflictError, UnsupportedError)
 from ..loaders.closure import Closure
 from ..loaders.family import GLIBC, MUSL, libc_family
 from ..loaders.linkcheck import link_problems, machine_problem, relr_problem
@@ -108,7 +108,9 @@ def plan_placed(placed: list, output: str, options: BundleOptions, problems: lis
     inputs = _unique_places(read_inputs(placed, problems), problems)
     dynamic = [i.object for i in inputs if i.role == PROGRAM and i.dynamic]
     loader = _choose_loader(dynamic, options, problems) if dynamic else None
-    if not dynamic and any(i.role == LIBRARY for i in inputs):
+    if stage is not None and not problems and not any(i.role == PROGRAM for i in inputs):
+        problems.append(NotExecutableError(stage, "no program in this install prefix: nothing to make relocatable"))
+    elif not dynamic and any(i.role == LIBRARY for i in inputs):
         problems.append(UnsupportedError(stage or output, "shared objects but no dynamically linked program: the "
                                                           "loader to ship, and its rules, come from the programs"))
     _raise_if(problems, output)

@@ -175,9 +175,12 @@ def test_a_setuid_program_is_refused(stage, tmp_path):
         "relative to itself; ship it without those bits"]
 
 
-def test_shared_objects_without_a_program_are_refused(stage, tmp_path):
+def test_a_prefix_without_a_program_and_shared_objects_without_a_loader_are_refused(stage, programs, tmp_path):
     for program in ("bin/chain", "libexec/app/helper"):
         (stage / program).unlink()
+    assert refused(stage, tmp_path / "dist") == [
+        f"{stage}: no program in this install prefix: nothing to make relocatable"]
+    shutil.copy(programs["static"], stage / "bin/static")
     assert refused(stage, tmp_path / "dist") == [
         f"{stage}: shared objects but no dynamically linked program: the loader to ship, and its rules, come "
         "from the programs"]

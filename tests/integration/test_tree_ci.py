@@ -38,7 +38,7 @@ def test_bundle_json_lists_every_file_and_matches_its_schema(project, tmp_path):
     assert sorted(files) == ["bin/chain", "lib/ld-musl-x86_64.so.1", "lib/libbase.so", "lib/libmid.so"]
     assert files["bin/chain"]["loader"] == "../lib/ld-musl-x86_64.so.1"
     assert files["bin/chain"]["source"] == str(project["chain"])
-    assert document["archive"] == {"path": str(tmp_path / "dist.tar.xz"), "compression": "xz:6", "entries": 7}
+    assert document["archive"] == {"path": str(tmp_path / "dist.tar.xz"), "compression": "xz:6", "entries": 8}
 
 
 def test_bundle_refusal_as_json_lists_every_problem(project, tmp_path):
@@ -75,7 +75,7 @@ def test_quiet_prints_nothing_and_verbose_lists_every_file(project, tmp_path):
 def test_paths_are_echoed_as_given(project, tmp_path):
     result = bundle(*chain_args(project, "dist", "--tar", "dist.tar.gz"), cwd=tmp_path)
     assert result.stdout.splitlines() == ["dist: 1 program, 2 libraries and the loader (new tree)",
-                                          "dist.tar.gz: 7 entries (gzip:6)"]
+                                          "dist.tar.gz: 8 entries (gzip:6)"]
     checked = relinterp("verify", "dist", cwd=tmp_path)
     assert checked.stdout.splitlines()[0].startswith("dist: bin/chain: loader lib/ld-musl-x86_64.so.1")
 
@@ -206,5 +206,8 @@ def test_every_command_words_a_directory_alike(tmp_path, command):
     assert result.returncode in (1, 2)
     if command[0] == "verify":  # verify takes trees: a directory is what it checks
         assert result.stderr == "empty: no program in this tree\n"
+    elif command[0] == "bundle":  # and bundle install prefixes
+        assert result.stderr == "empty: no program in this install prefix: nothing to make relocatable\n" \
+                                "out: nothing written (1 problem)\n"
     else:
         assert "empty: is a directory, not a file" in result.stderr
