@@ -13,7 +13,7 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..elf.linked import LinkedObject, is_elf, read_linked_object
+from ..elf.linked import LinkedObject, is_debug_only, is_elf, read_linked_object
 from ..errors import ModifiedError, NotExecutableError, RelinterpError, UnsupportedError
 from ..loaders.family import UNKNOWN, libc_family
 from .additions import ARGUMENT, DATA as ADDED_DATA, SHARED_OBJECT
@@ -82,6 +82,8 @@ def _read_file(entry: StageEntry, found_by: str, problems: list) -> Input | None
     try:
         obj = read_linked_object(entry.source)
     except RelinterpError as error:
+        if is_debug_only(entry.source):
+            return Input(entry, DATA, found_by)
         problems.append(error)
         return None
     if obj.is_program:

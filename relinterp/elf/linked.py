@@ -85,6 +85,22 @@ def is_elf(path: str | os.PathLike[str]) -> bool:
         return False
 
 
+def is_debug_only(path: str | os.PathLike[str]) -> bool:
+    """A file of debugging information split from a program or library (`objcopy
+    --only-keep-debug`, usr/lib/debug/): its program headers are the original's, but the
+    contents of its PT_INTERP or PT_DYNAMIC are not in the file.  Nothing loads it."""
+    from elftools.common.exceptions import ELFError
+    from elftools.construct import ConstructError
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        with open_regular(path) as stream:
+            return any(segment["p_type"] in ("PT_INTERP", "PT_DYNAMIC") and segment["p_filesz"] == 0
+                       for segment in ELFFile(stream).iter_segments())
+    except (OSError, ELFError, ConstructError, ValueError):
+        return False
+
+
 def read_linked_object(path: str | os.PathLike[str]) -> LinkedObject:
     return linked_view(read_executable(path))
 

@@ -28,7 +28,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from ..loaders.closure import FILE, MISSING, inside, resolve_closure
-from ..elf.linked import LinkedObject, is_elf, read_linked_object
+from ..elf.linked import LinkedObject, is_debug_only, is_elf, read_linked_object
 from ..errors import NotExecutableError, RelinterpError, SandboxUnavailableError, unreadable as read_error
 from .hostfiles import host_file_notes
 from .sandbox import RunResult
@@ -262,7 +262,8 @@ def _elf_files(tree: str) -> tuple[list[LinkedObject], list[RelinterpError]]:
             try:
                 found.append(read_linked_object(path))
             except RelinterpError as error:
-                unreadable.append(error)
+                if not is_debug_only(path):  # split debugging information: nothing loads it
+                    unreadable.append(error)
     return found, unreadable
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bundle_support import TREE_LOADER, bundle, compile_c, tree_files
-from conftest import MUSL_LOADER, PROGRAMS, run, run_hidden, sha256
+from conftest import MUSL_LOADER, PROGRAMS, relinterp, run, run_hidden, sha256
 from discovery_support import NOBODY
 from relinterp.bundle.record import RECORD
 from relinterp.elf.linked import read_linked_object
@@ -119,6 +119,18 @@ def test_a_library_from_outside_the_stage_goes_to_lib_dir_with_the_loader(stage,
     assert read_linked_object(out / "lib/libmid.so").runpath == "$ORIGIN/app/private"
     assert read_linked_object(out / "bin/chain").model.patch.config.candidates == \
         ("../lib/app/private/ld-musl-x86_64.so.1",)
+
+
+def test_split_debugging_information_is_data_to_bundle_and_to_verify(stage, tmp_path):
+    debug = stage / "lib/debug/bin/chain.debug"
+    debug.parent.mkdir(parents=True)
+    assert run(["objcopy", "--only-keep-debug", stage / "bin/chain", debug]).returncode == 0
+    out = tmp_path / "dist"
+    result = made(stage, out, "-v")
+    assert f"{out}/lib/debug/bin/chain.debug <- {debug}" in result.stdout.splitlines()
+    assert sha256(out / "lib/debug/bin/chain.debug") == sha256(debug)
+    verified = relinterp("verify", out)
+    assert verified.returncode == 0, verified.stdout
 
 
 def test_an_absolute_link_into_the_stage_becomes_a_relative_one(stage, tmp_path):
