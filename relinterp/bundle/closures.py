@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..elf.linked import LinkedObject
 from ..errors import MissingLibraryError, OptionError
@@ -25,13 +26,17 @@ from .placement import file_key
 from .treefile import ALIAS, LIBRARY
 from .treeindex import TreeFirstRules, TreeIndex
 
+if TYPE_CHECKING:
+    from .plan import BundleOptions, LoaderChoice
+
 GLOB_CHARS = frozenset("*?[")
 
 
-def resolve_closures(programs: list[LinkedObject], loader, inputs: list[Input], additions: list[Addition],
-                     options, stage: str | None, problems: list) -> tuple[dict[str, Closure], dict[str, str]]:
+def resolve_closures(programs: list[LinkedObject], loader: LoaderChoice, inputs: list[Input],
+                     additions: list[Addition], options: BundleOptions, stage: str | None,
+                     problems: list) -> tuple[dict[str, Closure], dict[str, str]]:
     """Each dynamic program's closure (by its path), and how each name given to dlopen
-    came in.  `loader`: the LoaderChoice; `options`: the BundleOptions."""
+    came in."""
     rules = _tree_first(loader_rules(loader.family, loader.known_as, loader.object,
                                      library_path=options.library_path), inputs, stage)
     found_by = _dlopen_names(inputs, additions, options, problems)
@@ -62,7 +67,8 @@ def _tree_path(item: Input, stage: str | None) -> str:
     return os.path.join(stage, item.entry.dest) if stage is not None else item.entry.source
 
 
-def _dlopen_names(inputs: list[Input], additions: list[Addition], options, problems: list) -> dict:
+def _dlopen_names(inputs: list[Input], additions: list[Addition], options: BundleOptions,
+                  problems: list) -> dict[str, str]:
     """What the first program's closure dlopen()s, in order, each with how it came in:
     --include, the shared objects added for LIB_DIR, and the tree's shared objects (so
     that what they need is found too)."""
@@ -72,7 +78,7 @@ def _dlopen_names(inputs: list[Input], additions: list[Addition], options, probl
     return names
 
 
-def _closures(programs: list[LinkedObject], rules, dlopen: dict, options) -> dict[str, Closure]:
+def _closures(programs: list[LinkedObject], rules, dlopen: dict, options: BundleOptions) -> dict[str, Closure]:
     closures: dict[str, Closure] = {}
     for program in programs:  # a file placed twice (a program and an addition) is one closure
         if program.path not in closures:
@@ -81,7 +87,7 @@ def _closures(programs: list[LinkedObject], rules, dlopen: dict, options) -> dic
     return closures
 
 
-def _add_glibc_by_name(closures: dict, first: LinkedObject, rules, dlopen: dict, options) -> None:
+def _add_glibc_by_name(closures: dict, first: LinkedObject, rules, dlopen: dict, options: BundleOptions) -> None:
     """The first program's closure again, with what glibc loads by name (when that is new)."""
     have = {os.path.realpath(o.path) for c in closures.values() for o in c.objects}
     more = [a for a in glibc_by_name(closures[first.path], rules) if os.path.realpath(a.source) not in have]

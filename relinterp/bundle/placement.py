@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from ..elf.linked import LinkedObject
 from ..elf.searchlist import RPATH
@@ -29,6 +30,9 @@ from ..loaders.searchpath import SearchPathChange, current_tag, plan_search_path
 from .additions import INTERPRETER, NEEDED
 from .inputs import Input
 from .treefile import ALIAS, DIRECTORY, LIBRARY, LOADER_FILE, PROGRAM, TreeFile
+
+if TYPE_CHECKING:
+    from .plan import LoaderChoice
 
 
 def file_key(path: str) -> tuple[int, int] | None:
@@ -133,11 +137,10 @@ def _add(needs: dict, key, directory: str) -> None:
         where.append(directory)
 
 
-def place_files(inputs: list[Input], closures: dict, loader, layout: Layout, found_by: dict,
-                problems: list) -> dict[str, TreeFile]:
-    """Every file of the tree: the loader (`loader`, a LoaderChoice, or None), the inputs
-    where they are placed, the libraries from outside in LIB_DIR; then each ELF file's
-    search path."""
+def place_files(inputs: list[Input], closures: dict, loader: LoaderChoice | None, layout: Layout,
+                found_by: dict, problems: list) -> dict[str, TreeFile]:
+    """Every file of the tree: the loader, the inputs where they are placed, the libraries
+    from outside in LIB_DIR; then each ELF file's search path."""
     files: dict[str, TreeFile] = {}
     loader_dest = os.path.join(layout.lib_dir, loader.name) if loader else None
     if loader is not None:
