@@ -6,9 +6,12 @@ why a file is there.
 
 Where an addition goes: `dest`, a path inside the tree; None sends a shared object to
 LIB_DIR (under its file name, found there through the search path LIB_DIR already is)
-and a program to BIN_DIR.  Data needs a `dest`.  A shared object or program is bundled
-like the others: its libraries come along, a program is patched, each gets the
-`$ORIGIN`-relative search path it needs where it lands.
+and a program to BIN_DIR.  Data and directories need a `dest`.  A shared object or
+program is bundled like the others: its libraries come along, a program is patched, each
+gets the `$ORIGIN`-relative search path it needs where it lands.  A shared object is
+taken in as `loaded_by` (a program of the tree, by its path on this machine) would
+dlopen() it: what it needs is searched by that program's rules (the first program's
+when None or not a program of the tree).
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from dataclasses import dataclass
 from ..errors import OptionError, ReadError, RelinterpError, TreeConflictError
 
 # What an addition is.
-SHARED_OBJECT, PROGRAM, DATA = "shared-object", "program", "data"
-ROLES = (SHARED_OBJECT, PROGRAM, DATA)
+SHARED_OBJECT, PROGRAM, DATA, DIRECTORY = "shared-object", "program", "data", "directory"
+ROLES = (SHARED_OBJECT, PROGRAM, DATA, DIRECTORY)
 
 # How a file came into the tree (TreeFile.found_by); the last three are additions'.
 ARGUMENT = "argument"  # a program named on the command line
@@ -38,9 +41,10 @@ class Addition:
     """One file to put in the tree."""
 
     source: str  # the file on this machine (a symbolic link is followed: its file is copied)
-    role: str  # SHARED_OBJECT, PROGRAM or DATA
+    role: str  # SHARED_OBJECT, PROGRAM, DATA or DIRECTORY (made, with the source directory's mode)
     found_by: str  # how it came in: INCLUDE, TRACE, GLIBC_BY_NAME, ...
     dest: str | None = None  # inside the tree; None: a shared object to LIB_DIR, a program to BIN_DIR
+    loaded_by: str | None = None  # SHARED_OBJECT: the program that dlopen()s it (None: the first)
 
 
 def check_additions(additions: Iterable[Addition], problems: list[RelinterpError]) -> list[Addition]:
@@ -65,13 +69,16 @@ def _check(addition: Addition, problems: list[RelinterpError]) -> Addition | Non
     if addition.role not in ROLES:
         problems.append(OptionError(addition.source, f"unknown role {addition.role!r} (one of {', '.join(ROLES)})"))
         return None
-    if not os.path.isfile(addition.source):
-        why = "does not exist" if not os.path.lexists(addition.source) else "is not a file"
+    directory = addition.role == DIRECTORY
+    if not (os.path.isdir if directory else os.path.isfile)(addition.source):
+        why = "does not exist" if not os.path.lexists(addition.source) else \
+            "is not a directory" if directory else "is not a file"
         problems.append(ReadError(addition.source, f"{why} ({addition.found_by})"))
         return None
     if addition.dest is None:
-        if addition.role == DATA:
-            problems.append(OptionError(addition.source, f"data needs a place in the tree ({addition.found_by})"))
+        if addition.role in (DATA, DIRECTORY):
+            problems.append(OptionError(addition.source, f"{addition.role} needs a place in the tree "
+                                                         f"({addition.found_by})"))
             return None
         return addition
     dest = os.path.normpath(addition.dest)
@@ -79,4 +86,4 @@ def _check(addition: Addition, problems: list[RelinterpError]) -> Addition | Non
         problems.append(OptionError(addition.source, f"{addition.dest!r} is not a path inside the tree "
                                                      f"({addition.found_by})"))
         return None
-    return Addition(addition.source, addition.role, addition.found_by, dest)
+    return Addition(addition.source, addition.role, addition.found_by, dest, addition.loaded_by)

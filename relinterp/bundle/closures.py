@@ -40,9 +40,10 @@ def resolve_closures(programs: list[LinkedObject], loader: LoaderChoice, inputs:
     rules = _tree_first(loader_rules(loader.family, loader.known_as, loader.object,
                                      library_path=options.library_path), inputs, stage)
     found_by = _dlopen_names(inputs, additions, options, problems)
-    closures = _closures(programs, rules, found_by, options)
+    lists = _dlopen_lists(programs, found_by, additions)
+    closures = _closures(programs, rules, lists, options)
     if loader.family == GLIBC and options.glibc_by_name:
-        _add_glibc_by_name(closures, programs[0], rules, found_by, options)
+        _add_glibc_by_name(closures, programs[0], rules, lists, found_by, options)
     _missing(closures, inputs, problems)
     return closures, found_by
 
@@ -78,22 +79,37 @@ def _dlopen_names(inputs: list[Input], additions: list[Addition], options: Bundl
     return names
 
 
-def _closures(programs: list[LinkedObject], rules, dlopen: dict, options: BundleOptions) -> dict[str, Closure]:
+def _dlopen_lists(programs: list[LinkedObject], names: dict[str, str],
+                  additions: list[Addition]) -> dict[str, list[str]]:
+    """Which program's closure takes in each name: an addition's, the program that loads
+    it (when it is one of the tree's); every other, the first program's."""
+    by_file = {os.path.realpath(p.path): p.path for p in programs}
+    loaders = {a.source: by_file.get(os.path.realpath(a.loaded_by)) for a in additions if a.loaded_by}
+    lists: dict[str, list[str]] = {}
+    for name in names:
+        lists.setdefault(loaders.get(name) or programs[0].path, []).append(name)
+    return lists
+
+
+def _closures(programs: list[LinkedObject], rules, lists: dict[str, list[str]],
+              options: BundleOptions) -> dict[str, Closure]:
     closures: dict[str, Closure] = {}
     for program in programs:  # a file placed twice (a program and an addition) is one closure
         if program.path not in closures:
-            closures[program.path] = resolve_closure(program, rules, dlopen=() if closures else list(dlopen),
+            closures[program.path] = resolve_closure(program, rules, dlopen=lists.get(program.path, ()),
                                                      excluded=options.exclude)
     return closures
 
 
-def _add_glibc_by_name(closures: dict, first: LinkedObject, rules, dlopen: dict, options: BundleOptions) -> None:
+def _add_glibc_by_name(closures: dict, first: LinkedObject, rules, lists: dict[str, list[str]],
+                       found_by: dict[str, str], options: BundleOptions) -> None:
     """The first program's closure again, with what glibc loads by name (when that is new)."""
     have = {os.path.realpath(o.path) for c in closures.values() for o in c.objects}
     more = [a for a in glibc_by_name(closures[first.path], rules) if os.path.realpath(a.source) not in have]
     if more:
-        dlopen.update((a.source, a.found_by) for a in more)
-        closures[first.path] = resolve_closure(first, rules, dlopen=list(dlopen), excluded=options.exclude)
+        found_by.update((a.source, a.found_by) for a in more)
+        lists.setdefault(first.path, []).extend(a.source for a in more)
+        closures[first.path] = resolve_closure(first, rules, dlopen=lists[first.path], excluded=options.exclude)
 
 
 def _missing(closures: dict, inputs: list[Input], problems: list) -> None:

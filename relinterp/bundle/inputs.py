@@ -108,8 +108,9 @@ def _program(entry: StageEntry, found_by: str, obj: LinkedObject, problems: list
     return None
 
 
-def entry_for(source: str, dest: str, keep_mode: bool = False) -> StageEntry:
-    """A file given its place by name: a program on the command line (mode 0755), an
-    addition (`keep_mode`: the permission bits of its file, without setuid and setgid)."""
+def entry_for(source: str, dest: str, keep_mode: bool = False, directory: bool = False) -> StageEntry:
+    """A file (or directory) given its place by name: a program on the command line (mode
+    0755), an addition (`keep_mode`: the permission bits of its file, without setuid and
+    setgid)."""
     mode = stat.S_IMODE(os.stat(source).st_mode) & 0o777 if keep_mode else None
-    return StageEntry(os.path.normpath(dest), FILE, source, mode)
+    return StageEntry(os.path.normpath(dest), DIRECTORY_ENTRY if directory else FILE, source, mode)

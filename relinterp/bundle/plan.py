@@ -33,12 +33,13 @@ from ..loaders.family import GLIBC, MUSL, libc_family
 from ..loaders.linkcheck import link_problems, machine_problem, relr_problem
 from ..loaders.musl import musl_version
 from ..loaders.rules import loader_family
-from .additions import ARGUMENT, SHARED_OBJECT, Addition, check_additions
+from .additions import ARGUMENT, DIRECTORY as ADDED_DIRECTORY, SHARED_OBJECT, Addition, check_additions
 from .closures import resolve_closures
 from .inputs import Input, entry_for, read_inputs
 from .placement import Layout, place_files
 from .record import replace_problem
 from .treefile import ALIAS, DATA, DIRECTORY, LIBRARY, LOADER_FILE, PROGRAM, TreeFile
+from .walk import StageEntry
 
 __all__ = ["BundleOptions", "BundlePlan", "LoaderChoice", "TreeFile", "plan_bundle", "PROGRAM", "LIBRARY",
            "LOADER_FILE", "ALIAS", "DATA", "DIRECTORY"]
@@ -103,7 +104,7 @@ def plan_placed(placed: list, output: str, options: BundleOptions, problems: lis
     """The tree of the files `placed` ((entry, how it came in, role wanted) each) with
     the additions, every library they need and the loader."""
     additions = check_additions(options.additions, problems)
-    placed = placed + [(entry_for(a.source, _addition_dest(a, options), keep_mode=True), a.found_by, a.role)
+    placed = placed + [(_addition_entry(a, options), a.found_by, a.role)
                        for a in additions if a.dest is not None or a.role != SHARED_OBJECT]
     inputs = _unique_places(read_inputs(placed, problems), problems)
     dynamic = [i.object for i in inputs if i.role == PROGRAM and i.dynamic]
@@ -132,8 +133,10 @@ def _raise_if(problems: list[RelinterpError], output: str) -> None:
         raise BundleError(output, problems)
 
 
-def _addition_dest(addition: Addition, options: BundleOptions) -> str:
-    return addition.dest or os.path.join(options.bin_dir, os.path.basename(addition.source))
+def _addition_entry(addition: Addition, options: BundleOptions) -> StageEntry:
+    """An addition at its place: `dest`, or a program without one in BIN_DIR."""
+    dest = addition.dest or os.path.join(options.bin_dir, os.path.basename(addition.source))
+    return entry_for(addition.source, dest, keep_mode=True, directory=addition.role == ADDED_DIRECTORY)
 
 
 def _unique_places(inputs: list[Input], problems: list) -> list[Input]:

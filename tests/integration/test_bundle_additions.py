@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 
 import pytest
 
-from bundle_support import bundle_chain
-from conftest import run_hidden
-from relinterp.bundle.additions import DATA, PROGRAM, SHARED_OBJECT, TRACE, Addition
+from bundle_support import bundle_chain, compile_c
+from conftest import PROGRAMS, run_hidden
+from relinterp.bundle.additions import DATA, DIRECTORY, PROGRAM, SHARED_OBJECT, TRACE, Addition
 from relinterp.bundle.assemble import build_bundle
 from relinterp.bundle.plan import BundleOptions, plan_bundle
 from relinterp.elf.linked import read_linked_object
@@ -72,3 +73,31 @@ def test_include_still_says_how_its_library_came_in(project, tmp_path):
     result = bundle_chain(project, tmp_path / "dist", "--json")
     files = {f["path"]: f["found_by"] for f in json.loads(result.stdout)["files"]}
     assert files["lib/libplugin.so"] == "include"
+
+
+def test_a_shared_object_is_taken_in_by_the_rules_of_the_program_that_loads_it(project, programs, tmp_path):
+    """libext.so needs libpriv.so, which only the second program's RUNPATH finds."""
+    private = tmp_path / "private"
+    private.mkdir()
+    compile_c(private / "libpriv.so", "-shared", "-fPIC", PROGRAMS / "base.c")
+    compile_c(tmp_path / "libext.so", "-shared", "-fPIC", PROGRAMS / "mid.c", f"-L{private}", "-lpriv")
+    loader = compile_c(tmp_path / "loader", PROGRAMS / "hello.c", f"-Wl,-rpath,{private}")
+    apps = [str(project["chain"]), str(loader)]
+    by_first = Addition(str(tmp_path / "libext.so"), SHARED_OBJECT, TRACE)
+    with pytest.raises(BundleError) as refusal:
+        plan_bundle(apps, str(tmp_path / "dist"), options(project, by_first))
+    assert [p.reason.split(";")[0] for p in refusal.value.problems] == [
+        f"libpriv.so not found (needed by {tmp_path / 'libext.so'}"]
+    by_second = Addition(str(tmp_path / "libext.so"), SHARED_OBJECT, TRACE, loaded_by=str(loader))
+    plan = plan_bundle(apps, str(tmp_path / "dist"), options(project, by_second))
+    assert {f.dest: f.source for f in plan.files}["lib/libpriv.so"] == str(private / "libpriv.so")
+
+
+def test_a_directory_addition_is_made_with_its_mode(project, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o750)
+    out = tmp_path / "dist"
+    build_bundle(plan_bundle([str(project["chain"])], str(out),
+                             options(project, Addition(str(cache), DIRECTORY, TRACE, "var/cache/app"))))
+    assert out.joinpath("var/cache/app").is_dir()
+    assert stat.S_IMODE(out.joinpath("var/cache/app").stat().st_mode) == 0o750

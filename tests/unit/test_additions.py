@@ -3,7 +3,7 @@ anything is planned, and the ones that cannot be placed are refused with a reaso
 
 from __future__ import annotations
 
-from relinterp.bundle.additions import DATA, PROGRAM, SHARED_OBJECT, TRACE, Addition, check_additions
+from relinterp.bundle.additions import DATA, DIRECTORY, PROGRAM, SHARED_OBJECT, TRACE, Addition, check_additions
 
 
 def checked(*additions):
@@ -32,12 +32,17 @@ def test_data_needs_a_destination_inside_the_tree(tmp_path):
 
 
 def test_a_missing_source_a_directory_and_an_unknown_role_are_refused(tmp_path):
+    (tmp_path / "file").write_text("")
     usable, problems = checked(Addition(str(tmp_path / "gone"), PROGRAM, TRACE),
                                Addition(str(tmp_path), DATA, TRACE, "d"),
+                               Addition(str(tmp_path / "file"), DIRECTORY, TRACE, "d"),
+                               Addition(str(tmp_path), DIRECTORY, TRACE),
                                Addition(str(tmp_path), "plugin", TRACE, "d"))
     assert usable == []
     assert problems == [f"{tmp_path / 'gone'}: does not exist (trace)", f"{tmp_path}: is not a file (trace)",
-                        f"{tmp_path}: unknown role 'plugin' (one of shared-object, program, data)"]
+                        f"{tmp_path / 'file'}: is not a directory (trace)",
+                        f"{tmp_path}: directory needs a place in the tree (trace)",
+                        f"{tmp_path}: unknown role 'plugin' (one of shared-object, program, data, directory)"]
 
 
 def test_two_files_for_one_place_are_refused_and_one_file_twice_is_kept_once(tmp_path):
