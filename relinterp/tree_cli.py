@@ -58,9 +58,10 @@ class CompressionType(click.ParamType):
               help="Search these ':'-separated directories first, as LD_LIBRARY_PATH would be. Repeatable.")
 @click.option("--copy-outside-links", is_flag=True,
               help="STAGE: copy the file a symbolic link leaving STAGE names, instead of refusing the link.")
-@click.option("--glibc-by-name/--no-glibc-by-name", default=True, show_default=True,
-              help="glibc programs: ship what glibc loads by name (libgcc_s.so.1 when this machine has it, "
-                   "the NSS modules of the shipped libc.so.6's build); without, the target's are used.")
+@click.option("--glibc-by-name/--no-glibc-by-name", default=True,
+              help="glibc programs: ship what glibc loads by name, libgcc_s.so.1 (when this machine has it) "
+                   "and the NSS modules of the shipped libc.so.6's build (the default); with --no-glibc-by-name "
+                   "the target's are used.")
 @click.option("--tar", "tarball", type=NonEmpty(), metavar="OUT.tar.gz",
               help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners), "
                    "compressed as its name says (.tar.gz, .tar.xz, .tar.zst, .tar) or as --compress says.")
