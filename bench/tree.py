@@ -14,9 +14,9 @@ Then times, in fresh children, interleaved, after one warm-up round:
   - programs: `relinterp bundle PROGRAMS... -o OUT --library-path STAGE/lib --include
     'STAGE/lib/app/plugins/*.so'` (the same ELF files, no data);
   - `cp -a STAGE`: what making 1,000 files costs on this machine, whoever makes them;
-and reports the ratio of the medians (target: tree mode ≤ 2× programs), for musl and for
-glibc programs (the machine's gcc, with glibc's by-name loads).  Writes
-bench/RESULTS-tree.md.
+and reports the ratio of the medians of wall time and of CPU time (target: tree mode ≤ 2×
+programs), for musl and for glibc programs (the machine's gcc, with glibc's by-name
+loads).  Writes bench/RESULTS-tree.md.
 
     python3 bench/tree.py [--runs N]
 """
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shlex
 import shutil
 import subprocess
@@ -77,14 +78,19 @@ def build_stage(stage: Path, cc: str) -> list[Path]:
     return programs
 
 
-def timed(argv: list[str], out: Path) -> float:
+def timed(argv: list[str], out: Path) -> tuple[float, float]:
+    """Wall time, and CPU time (user + system, the command and every process it waited
+    for): on a machine others share, the second depends less on their load."""
     shutil.rmtree(out, ignore_errors=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def measure(libc: str, runs: int) -> dict[str, list[float]]:
+def measure(libc: str, runs: int) -> dict[str, dict[str, list[float]]]:
     work = WORK / libc
     stage = work / "stage"
     programs = build_stage(stage, COMPILERS[libc])
@@ -96,12 +102,13 @@ def measure(libc: str, runs: int) -> dict[str, list[float]]:
                                        "--include", str(stage / "lib/app/plugins/*.so")], work / "programs"),
         "cp -a STAGE (the floor for 1,000 files)": (["cp", "-a", str(stage), str(work / "copy")], work / "copy"),
     }
-    samples: dict[str, list[float]] = {name: [] for name in variants}
+    samples: dict[str, dict[str, list[float]]] = {"wall": {n: [] for n in variants}, "cpu": {n: [] for n in variants}}
     for round_ in range(runs + 1):  # round 0 warms the page cache and is not kept
         for name, (argv, out) in variants.items():
-            elapsed = timed(argv, out)
+            wall, cpu = timed(argv, out)
             if round_:
-                samples[name].append(elapsed)
+                samples["wall"][name].append(wall)
+                samples["cpu"][name].append(cpu)
     check(work, programs, stage)
     return samples
 
@@ -116,30 +123,45 @@ def check(work: Path, programs: list[Path], stage: Path) -> None:
                 sys.exit(f"{tree / path}: exit status {result.returncode}: {result.stderr}")
 
 
-def render(command: str, results: dict[str, dict[str, list[float]]], runs: int) -> str:
-    rows, verdicts = [], []
-    for libc, samples in results.items():
-        tree, programs, _ = (Spread.of(s).median for s in samples.values())
-        ratio = tree / programs
-        verdicts.append([f"{libc}: tree mode ≤ {TARGET:g}× programs", f"{ratio:.2f}×",
-                         "met" if ratio <= TARGET else "**missed**"])
-        rows += [[libc, name, f"{Spread.of(s).median * 1000:.0f}", f"{Spread.of(s).p10 * 1000:.0f}",
-                  f"{Spread.of(s).p90 * 1000:.0f}"] for name, s in samples.items()]
+def render(command: str, results: dict[str, dict[str, dict[str, list[float]]]], runs: int) -> str:
+    verdicts, tables = [], []
+    for clock, title in (("wall", "Wall time"), ("cpu", "CPU time (user + system)")):
+        rows = []
+        for libc, by_clock in results.items():
+            samples = by_clock[clock]
+            tree, programs, _ = (Spread.of(s).median for s in samples.values())
+            ratio = tree / programs
+            verdicts.append([f"{libc}, {clock}: tree mode ≤ {TARGET:g}× programs", f"{ratio:.2f}×",
+                             "met" if ratio <= TARGET else "**missed**"])
+            rows += [[libc, name, f"{Spread.of(s).median * 1000:.0f}", f"{Spread.of(s).p10 * 1000:.0f}",
+                      f"{Spread.of(s).p90 * 1000:.0f}"] for name, s in samples.items()]
+        tables.append(f"## {title} (ms)\n\n" + table(["libc", "", "median", "p10", "p90"], rows))
+    pressure = _cpu_pressure()
     return "\n\n".join([
         "# relinterp bundle STAGE: a 1,000-file install prefix",
-        f"Produced by `{command}`.  Each figure: {runs} runs after one warm-up, wall time, the two "
-        "commands interleaved.",
-        "## Machine\n\n" + table(["", ""], [[k, v] for k, v in describe_machine().items()]),
-        "## Target\n\n" + table(["Target", "Ratio", ""], verdicts),
-        "## Wall time (ms)\n\n" + table(["libc", "", "median", "p10", "p90"], rows),
+        f"Produced by `{command}`.  Each figure: {runs} runs after one warm-up, the three commands interleaved.",
+        "## Machine\n\n" + table(["", ""], [[k, v] for k, v in describe_machine().items()] +
+                                   [["CPU pressure after the run", pressure]]),
+        "## Target\n\n" + table(["Target", "Ratio of the medians", ""], verdicts),
+        *tables,
         f"The prefix: {LIBRARIES} libraries in lib/ (each with a `.so.1` link), {PLUGINS} plugins in "
         f"lib/app/plugins/ needing one of them, {PROGRAMS} programs in bin/ and libexec/app/ needing 5 each, "
         f"and data files in share/app/data/: {FILES} files and links.  Tree mode mirrors all of it, patches "
         "every program where it is and gives each program and library the search path its needs land in. "
         "`programs named one by one` bundles the same programs and plugins (`--include`) into bin/ and lib/, "
         "without the data.  `cp -a` copies the prefix as it is: what creating its files costs here, the part "
-        "of tree mode no planning removes.  Every bundled program of both trees ran and exited 0.",
+        "of tree mode no planning removes.  CPU time is that of the command and every process it waited for "
+        "(patchelf), from `getrusage(RUSAGE_CHILDREN)`.  Every bundled program of both trees ran and exited 0.",
     ]) + "\n"
+
+
+def _cpu_pressure() -> str:
+    """/proc/pressure/cpu's 5-minute average: how much others were competing for the CPUs."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return "unknown"
+    return line.replace("some ", "some tasks waiting: ")
 
 
 def main() -> None:
@@ -149,9 +171,10 @@ def main() -> None:
     shutil.rmtree(WORK, ignore_errors=True)
     results = {libc: measure(libc, args.runs) for libc in COMPILERS}
     RESULTS.write_text(render(shlex.join(["python3", *sys.argv]), results, args.runs))
-    for libc, samples in results.items():
-        for name, s in samples.items():
-            print(f"{libc}: {name}: median {Spread.of(s).median * 1000:.0f} ms")
+    for libc, by_clock in results.items():
+        for name in by_clock["wall"]:
+            wall, cpu = (Spread.of(by_clock[c][name]).median * 1000 for c in ("wall", "cpu"))
+            print(f"{libc}: {name}: median {wall:.0f} ms wall, {cpu:.0f} ms CPU")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ keeps.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -78,11 +79,18 @@ class LinkedObject:
 
 
 def is_elf(path: str | os.PathLike[str]) -> bool:
+    """A regular file starting with the ELF magic (read through a plain descriptor: a walk
+    over a tree asks this of every file)."""
     try:
-        with open_regular(path) as stream:
-            return stream.read(4) == ELF_MAGIC
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return False
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode) and os.read(fd, 4) == ELF_MAGIC
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def is_debug_only(path: str | os.PathLike[str]) -> bool:
