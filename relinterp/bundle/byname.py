@@ -55,9 +55,11 @@ def _own_nss_modules(directory: str) -> list[str]:
 
 
 def _search(name: str, closure: Closure, rules: LoaderRules) -> str | None:
-    """Where the loader finds `name` when the program's libc dlopen()s it."""
+    """Where the loader finds `name` when the program's libc dlopen()s it (in the
+    sysroot, for programs of another machine)."""
     needer = rules.dlopen_needer(Node(closure.program, None, kernel_mapped=True))
-    for _, candidate in rules.candidates(name, needer):
-        if candidate and os.path.isfile(candidate) and rules.accepts(candidate, needer):
-            return candidate
+    for where, candidate in rules.candidates(name, needer):
+        found = rules.sysroot.resolve(candidate) if candidate else None
+        if found and os.path.isfile(found) and rules.accepts(found, needer):
+            return found if rules.sysroot.admits(found, where) else None
     return None

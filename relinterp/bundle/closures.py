@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..elf.linked import LinkedObject
-from ..errors import MissingLibraryError, OptionError
+from ..errors import MissingLibraryError, OptionError, OutsideSysrootError
 from ..loaders.closure import Closure, resolve_closure
 from ..loaders.family import GLIBC
 from ..loaders.rules import loader_rules
@@ -38,13 +38,16 @@ def resolve_closures(programs: list[LinkedObject], loader: LoaderChoice, inputs:
     """Each dynamic program's closure (by its path), and how each name given to dlopen
     came in."""
     rules = _tree_first(loader_rules(loader.family, loader.known_as, loader.object,
-                                     library_path=options.library_path), inputs, stage)
+                                     library_path=options.library_path, sysroot=options.root), inputs, stage)
     found_by = _dlopen_names(inputs, additions, options, problems)
     lists = _dlopen_lists(programs, found_by, additions)
     closures = _closures(programs, rules, lists, options)
     if loader.family == GLIBC and options.glibc_by_name:
         _add_glibc_by_name(closures, programs[0], rules, lists, found_by, options)
     _missing(closures, inputs, problems)
+    problems += [OutsideSysrootError(r.path, f"{r.name} (needed by {r.needed_by}): "
+                                             f"{options.root.why_outside(r.path, r.searched[0])}")
+                 for closure in closures.values() for r in closure.outside]
     return closures, found_by
 
 

@@ -17,6 +17,11 @@ object up the needed-by chain, so a library from outside needs no list of its ow
 glibc passes only DT_RPATH along the chain (a library's DT_RUNPATH serves that library
 alone, the program's DT_RUNPATH only its own NEEDED names), so the programs get DT_RPATH,
 and a library with a DT_RUNPATH of its own gets LIB_DIR added to it.
+
+With a sysroot (programs for another machine, relinterp.loaders.sysroot) the loader and
+the libraries are found there as the target's loader would find them, after
+--library-path; a file found outside it is refused by name.  The loader keeps the name
+the programs' PT_INTERP gives it; --loader only says which file to ship.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from ..loaders.family import GLIBC, MUSL, libc_family
 from ..loaders.linkcheck import link_problems, machine_problem, relr_problem
 from ..loaders.musl import musl_version
 from ..loaders.rules import loader_family
+from ..loaders.sysroot import HOST, Sysroot
 from .additions import ARGUMENT, DIRECTORY as ADDED_DIRECTORY, SHARED_OBJECT, Addition, check_additions
 from .closures import resolve_closures
 from .inputs import Input, entry_for, read_inputs
@@ -56,12 +62,17 @@ class BundleOptions:
     additions: tuple[Addition, ...] = ()  # more files for the tree (relinterp.bundle.additions)
     glibc_by_name: bool = True  # glibc trees get libgcc_s.so.1 and libc's own NSS modules
     copy_outside_links: bool = False  # an install prefix's links leaving it become copies
+    sysroot: str | None = None  # the target's files, at their paths (None: this machine's)
+
+    @property
+    def root(self) -> Sysroot:
+        return Sysroot.at(self.sysroot) if self.sysroot else HOST
 
 
 @dataclass(frozen=True)
 class LoaderChoice:
     file: str  # the file shipped (symlinks resolved)
-    known_as: str  # the path the loader is known by on this machine (PT_INTERP or --loader)
+    known_as: str  # the path the loader is known by (PT_INTERP, or --loader on this machine)
     name: str  # its name in LIB_DIR: as the programs' PT_INTERP names it
     family: str  # MUSL or GLIBC
     object: LinkedObject  # the file, as read
@@ -161,7 +172,7 @@ def _roots(stage: str | None) -> tuple[str, ...]:
 def _choose_loader(programs: list[LinkedObject], options: BundleOptions, problems: list) -> LoaderChoice | None:
     """One loader for every program: --loader, or the file their PT_INTERP names."""
     names = {os.path.basename(p.interp) for p in programs}
-    files = {os.path.realpath(p.interp) for p in programs}
+    files = {os.path.realpath(options.root.locate(p.interp)) for p in programs}
     families = {libc_family(p.interp) for p in programs}
     if len(families) > 1:
         problems.append(LoaderChoiceError(programs[0].path, "musl and glibc programs cannot share one loader: "
@@ -171,15 +182,16 @@ def _choose_loader(programs: list[LinkedObject], options: BundleOptions, problem
         problems.append(LoaderChoiceError(programs[0].path, f"the programs use different loaders "
                                                          f"({', '.join(sorted(files))}): pass --loader"))
         return None
-    known_as = options.loader or programs[0].interp
-    source = os.path.realpath(known_as)
+    known_as = programs[0].interp if options.sysroot or not options.loader else options.loader
+    source = os.path.realpath(options.loader or options.root.locate(known_as))
     if len(names) > 1:
         problems.append(LoaderChoiceError(programs[0].path, f"the programs name different loaders "
                                                          f"({', '.join(sorted(names))})"))
     try:
         loader = read_linked_object(source)
     except RelinterpError as error:
-        problems.append(LoaderChoiceError(known_as, f"loader: {error.reason}"))
+        hint = "" if options.sysroot or options.loader else " (built against a sysroot? pass --sysroot DIR)"
+        problems.append(LoaderChoiceError(known_as, f"loader: {error.reason}{hint}"))
         return None
     family = families.pop()
     if loader.abi != programs[0].abi or loader_family(loader) != family:

@@ -38,7 +38,7 @@ class TreeFirstRules:
 
     def __init__(self, rules: LoaderRules, index: TreeIndex) -> None:
         self.rules, self.index = rules, index
-        self.loader, self.by_soname = rules.loader, rules.by_soname
+        self.loader, self.by_soname, self.sysroot = rules.loader, rules.by_soname, rules.sysroot
 
     def provides(self, name: str) -> bool:
         return self.rules.provides(name)
