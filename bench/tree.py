@@ -129,10 +129,10 @@ def render(command: str, results: dict[str, dict[str, dict[str, list[float]]]], 
         rows = []
         for libc, by_clock in results.items():
             samples = by_clock[clock]
-            tree, programs, _ = (Spread.of(s).median for s in samples.values())
-            ratio = tree / programs
+            tree, programs, _ = (Spread.of(s) for s in samples.values())
+            ratio = tree.median / programs.median
             verdicts.append([f"{libc}, {clock}: tree mode ≤ {TARGET:g}× programs", f"{ratio:.2f}×",
-                             "met" if ratio <= TARGET else "**missed**"])
+                             f"{tree.p10 / programs.p10:.2f}×", "met" if ratio <= TARGET else "**missed**"])
             rows += [[libc, name, f"{Spread.of(s).median * 1000:.0f}", f"{Spread.of(s).p10 * 1000:.0f}",
                       f"{Spread.of(s).p90 * 1000:.0f}"] for name, s in samples.items()]
         tables.append(f"## {title} (ms)\n\n" + table(["libc", "", "median", "p10", "p90"], rows))
@@ -142,7 +142,7 @@ def render(command: str, results: dict[str, dict[str, dict[str, list[float]]]], 
         f"Produced by `{command}`.  Each figure: {runs} runs after one warm-up, the three commands interleaved.",
         "## Machine\n\n" + table(["", ""], [[k, v] for k, v in describe_machine().items()] +
                                    [["CPU pressure after the run", pressure]]),
-        "## Target\n\n" + table(["Target", "Ratio of the medians", ""], verdicts),
+        "## Target\n\n" + table(["Target", "Ratio of the medians", "Ratio of the p10s", ""], verdicts),
         *tables,
         f"The prefix: {LIBRARIES} libraries in lib/ (each with a `.so.1` link), {PLUGINS} plugins in "
         f"lib/app/plugins/ needing one of them, {PROGRAMS} programs in bin/ and libexec/app/ needing 5 each, "
@@ -151,7 +151,11 @@ def render(command: str, results: dict[str, dict[str, dict[str, list[float]]]], 
         "`programs named one by one` bundles the same programs and plugins (`--include`) into bin/ and lib/, "
         "without the data.  `cp -a` copies the prefix as it is: what creating its files costs here, the part "
         "of tree mode no planning removes.  CPU time is that of the command and every process it waited for "
-        "(patchelf), from `getrusage(RUSAGE_CHILDREN)`.  Every bundled program of both trees ran and exited 0.",
+        "(patchelf), from `getrusage(RUSAGE_CHILDREN)`.  The target is judged on the medians; the p10s show "
+        "the quietest rounds: on a machine others share, the kernel's cost of creating a file varies by up to "
+        "ten times from one second to the next (compare `cp -a`'s p10 and p90), and tree mode creates 1,000 "
+        "files where bundling the programs creates about 55.  Every bundled program of both trees ran and "
+        "exited 0.",
     ]) + "\n"
 
 

@@ -181,6 +181,8 @@ def _with_list(tree_file: TreeFile, item: Input, outside, layout: Layout, loader
     obj, dest = item.object, item.entry.dest
     dirs = list(outside.needs.get(file_key(item.entry.source), []))
     if item.role == LIBRARY:
+        if glibc and os.path.dirname(dest) == layout.lib_dir and obj.runpath is None:
+            dirs = [d for d in dirs if d != layout.lib_dir]  # as a library from outside: the RPATH chain finds it
         return replace(tree_file, search_path=plan_search_path(obj, dest, dirs, current_tag(obj) if glibc else None))
     if not item.dynamic:
         return replace(tree_file, search_path=plan_search_path(obj, dest, None))

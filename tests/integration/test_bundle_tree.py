@@ -17,6 +17,7 @@ import pytest
 from bundle_support import TREE_LOADER, bundle, compile_c, tree_files
 from conftest import MUSL_LOADER, PROGRAMS, relinterp, run, run_hidden, sha256
 from discovery_support import NOBODY
+from glibc_bundle_support import chain_program
 from relinterp.bundle.record import RECORD
 from relinterp.elf.linked import read_linked_object
 from report_support import valid_document
@@ -293,3 +294,23 @@ def test_a_read_only_directory_is_mirrored_and_its_tree_replaced_by_an_unprivile
         assert sorted(p.name for p in shared.iterdir()) == ["dist", "stage"]  # no staging left behind
     finally:
         shutil.rmtree(shared)  # as root: the modes do not stop it
+
+
+def test_a_glibc_prefix_changes_only_the_files_the_rpath_chain_does_not_serve(chain_libs, tmp_path):
+    """glibc passes the programs' DT_RPATH (which names LIB_DIR) along to what they load:
+    a library in LIB_DIR needing LIB_DIR is left as it is; a plugin elsewhere is not."""
+    stage = tmp_path / "stage"
+    (stage / "lib/app").mkdir(parents=True)
+    (stage / "bin").mkdir()
+    chain_program(stage / "bin/chain", chain_libs.build)
+    for name in ("libmid.so", "libbase.so"):
+        shutil.copy(chain_libs[name], stage / "lib" / name)
+    shutil.copy(chain_libs["libmid.so"], stage / "lib/app/libplug.so")  # needs libbase.so, in lib/
+    out = tmp_path / "dist"
+    made(stage, out)
+    assert sha256(out / "lib/libmid.so") == sha256(stage / "lib/libmid.so")
+    assert read_linked_object(out / "lib/app/libplug.so").runpath == "$ORIGIN/.."
+    assert read_linked_object(out / "bin/chain").rpath == "$ORIGIN/../lib"
+    verified = relinterp("verify", out, "--run", "")
+    assert verified.returncode == 0, verified.stdout
+    assert "  | mid 42" in verified.stdout.splitlines()
