@@ -9,7 +9,9 @@ Builds, in bench/work/tree/ (wiped first), an install prefix as `make install` l
   - 20 programs, bin/progN and libexec/app/progN, each needing 5 of the libraries;
   - data files under share/app/ and symbolic links under lib/ up to 1,000 entries that are
     files or links.
-Then times, in fresh children, interleaved, after one warm-up round:
+Then, once creating files is fast again (the file system may be discarding deleted files'
+blocks), times in fresh
+children, interleaved, after one warm-up round, each command writing a new directory:
   - tree mode: `relinterp bundle STAGE -o OUT`;
   - programs: `relinterp bundle PROGRAMS... -o OUT --library-path STAGE/lib --include
     'STAGE/lib/app/plugins/*.so'` (the same ELF files, no data);
@@ -41,6 +43,7 @@ RESULTS = BENCH / "RESULTS-tree.md"
 COMPILERS = {"musl": "musl-gcc", "glibc": "gcc"}
 LIBRARIES, PLUGINS, PROGRAMS, FILES = 20, 10, 20, 1000
 TARGET = 2.0
+PROBE_QUIET_S = 0.04  # creating 300 empty files: ~10 ms here when no deletion is being discarded
 
 
 def compile_c(cc: str, out: Path, source: str, *args) -> None:
@@ -78,10 +81,9 @@ def build_stage(stage: Path, cc: str) -> list[Path]:
     return programs
 
 
-def timed(argv: list[str], out: Path) -> tuple[float, float]:
+def timed(argv: list[str]) -> tuple[float, float]:
     """Wall time, and CPU time (user + system, the command and every process it waited
     for): on a machine others share, the second depends less on their load."""
-    shutil.rmtree(out, ignore_errors=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
@@ -90,22 +92,42 @@ def timed(argv: list[str], out: Path) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def settle(work: Path) -> float:
+    """Wait (90 s at most) until creating files costs what it costs on a quiet machine:
+    with the `discard` mount option, ext4 discards the blocks of deleted files at its next
+    journal commits, and file creation waits for that.  Returns the last probe's time
+    for 300 files, in seconds."""
+    subprocess.run(["sync"], check=True)
+    deadline, quiet, took = time.monotonic() + 90, 0, 0.0
+    while time.monotonic() < deadline and quiet < 2:
+        probe = work / f"probe-{time.monotonic_ns()}"
+        probe.mkdir(parents=True)
+        start = time.perf_counter()
+        for n in range(300):
+            os.close(os.open(probe / str(n), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        took = time.perf_counter() - start
+        quiet = quiet + 1 if took < PROBE_QUIET_S else 0
+        time.sleep(2)
+    return took
+
+
 def measure(libc: str, runs: int) -> dict[str, dict[str, list[float]]]:
     work = WORK / libc
     stage = work / "stage"
     programs = build_stage(stage, COMPILERS[libc])
     script = str(relinterp_script())
-    variants = {
-        "tree mode (bundle STAGE)": ([script, "bundle", str(stage), "-o", str(work / "tree")], work / "tree"),
-        "programs named one by one": ([script, "bundle", *map(str, programs), "-o", str(work / "programs"),
-                                       "--library-path", str(stage / "lib"),
-                                       "--include", str(stage / "lib/app/plugins/*.so")], work / "programs"),
-        "cp -a STAGE (the floor for 1,000 files)": (["cp", "-a", str(stage), str(work / "copy")], work / "copy"),
+    variants = {  # each round writes a new directory: nothing is deleted while the commands are timed
+        "tree mode (bundle STAGE)": lambda out: [script, "bundle", str(stage), "-o", str(out)],
+        "programs named one by one": lambda out: [script, "bundle", *map(str, programs), "-o", str(out),
+                                                  "--library-path", str(stage / "lib"),
+                                                  "--include", str(stage / "lib/app/plugins/*.so")],
+        "cp -a STAGE (the floor for 1,000 files)": lambda out: ["cp", "-a", str(stage), str(out)],
     }
     samples: dict[str, dict[str, list[float]]] = {"wall": {n: [] for n in variants}, "cpu": {n: [] for n in variants}}
+    settle(work)
     for round_ in range(runs + 1):  # round 0 warms the page cache and is not kept
-        for name, (argv, out) in variants.items():
-            wall, cpu = timed(argv, out)
+        for index, (name, command) in enumerate(variants.items()):
+            wall, cpu = timed(command(work / "out" / f"{round_}-{index}"))
             if round_:
                 samples["wall"][name].append(wall)
                 samples["cpu"][name].append(cpu)
@@ -114,10 +136,11 @@ def measure(libc: str, runs: int) -> dict[str, dict[str, list[float]]]:
 
 
 def check(work: Path, programs: list[Path], stage: Path) -> None:
-    """Both trees run their programs and print what the sums say."""
+    """Both trees of the last round run every program."""
+    last = max(int(p.name.split("-")[0]) for p in (work / "out").iterdir())
     for program in programs:
         rel = program.relative_to(stage)
-        for tree, path in ((work / "tree", rel), (work / "programs", Path("bin") / program.name)):
+        for tree, path in ((work / "out" / f"{last}-0", rel), (work / "out" / f"{last}-1", Path("bin") / program.name)):
             result = subprocess.run([str(tree / path)], capture_output=True, text=True)
             if result.returncode != 0:
                 sys.exit(f"{tree / path}: exit status {result.returncode}: {result.stderr}")
@@ -151,11 +174,14 @@ def render(command: str, results: dict[str, dict[str, dict[str, list[float]]]], 
         "`programs named one by one` bundles the same programs and plugins (`--include`) into bin/ and lib/, "
         "without the data.  `cp -a` copies the prefix as it is: what creating its files costs here, the part "
         "of tree mode no planning removes.  CPU time is that of the command and every process it waited for "
-        "(patchelf), from `getrusage(RUSAGE_CHILDREN)`.  The target is judged on the medians; the p10s show "
-        "the quietest rounds: on a machine others share, the kernel's cost of creating a file varies by up to "
-        "ten times from one second to the next (compare `cp -a`'s p10 and p90), and tree mode creates 1,000 "
-        "files where bundling the programs creates about 55.  Every bundled program of both trees ran and "
-        "exited 0.",
+        "(patchelf), from `getrusage(RUSAGE_CHILDREN)`.  Each round writes new directories and nothing is "
+        "deleted while commands are timed: this file system is mounted with `discard`, and file creation waits "
+        "for the discards of earlier deletions (each half starts once creating 300 files takes under 40 ms "
+        "twice in a row, or after 90 s).  The target is judged on "
+        "the medians; the p10s show the quietest rounds: on a machine others share (their deletions too), the "
+        "kernel's cost of creating a file varies by up to ten times from one second to the next (compare "
+        "`cp -a`'s p10 and p90), and tree mode creates 1,000 files where bundling the programs creates about "
+        "55.  Every bundled program of both trees ran and exited 0.",
     ]) + "\n"
 
 
@@ -173,7 +199,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     shutil.rmtree(WORK, ignore_errors=True)
-    results = {libc: measure(libc, args.runs) for libc in COMPILERS}
+    results = {libc: measure(libc, args.runs) for libc in COMPILERS}  # what they wrote stays until the next run
     RESULTS.write_text(render(shlex.join(["python3", *sys.argv]), results, args.runs))
     for libc, by_clock in results.items():
         for name in by_clock["wall"]:
