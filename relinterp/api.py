@@ -19,7 +19,7 @@ from .errors import ModifiedError, NotPatchedError, RelinterpError
 from .loaders.family import libc_family
 from .rewrite.digest import original_digest, plan_sha256
 from .rewrite.plan import check_patchable, plan_patch, restore_facts
-from .rewrite.restore import plan_restore, plan_working_restore
+from .rewrite.restore import plan_restore, plan_working_restore, restored_model
 from .rewrite.changes import changes_since_patch, interop_notes, not_patched_reason, restore_differences
 from .report import (ALREADY_PATCHED, PATCHED, RESTORED, RESTORED_NOT_EXACT, WOULD_PATCH, Inspection,
                      PatchInfo, PatchResult, RestoreResult, StubInfo, StubSegment)
@@ -108,26 +108,27 @@ def restore(path: str | os.PathLike[str], *, output: str | os.PathLike[str] | No
         raise NotPatchedError(path, not_patched_reason(exe, "nothing to restore"))
     known = recorded_original(exe) is not None
     plan = plan_restore(exe) if known else plan_working_restore(exe)
+    result = restored_model(exe, plan, working=not known)  # every check before the write: a refusal writes nothing
     exact = known and _proven_original(exe, plan)
+    differences = () if exact else restore_differences(exe.patch.config.restore, result)
     target = _target(path, output)
     apply_plan(plan, path, target)
-    differences = () if exact else restore_differences(exe.patch.config.restore, read_executable(target))
     return RestoreResult(path=path, status=RESTORED if exact else RESTORED_NOT_EXACT, output=target,
-                         exact=exact, interpreter=exe.patch.original_interp, size_before=exe.file_size,
+                         exact=exact, interpreter=result.interp, size_before=exe.file_size,
                          size_after=plan.size, differences=differences)
 
 
 def inspect(path: str | os.PathLike[str]) -> Inspection:
     """What relinterp sees in the ELF file at `path`: patched or not, and with what."""
     exe = read_executable(os.fspath(path))
-    interp = exe.interp if exe.patch is None else exe.patch.original_interp
     original = recorded_original(exe)
+    interp = exe.interp if exe.patch is None else _original_interp(exe, original)
     exact = original is not None and (exe.patch is None or _proven_original(exe, plan_restore(exe)))
     reason = _why_not_patchable(exe, original is not None)
     return Inspection(
         path=exe.path, elfclass=exe.elfclass, little_endian=exe.little_endian, machine=exe.machine,
         elf_type=exe.elf_type, pie=exe.pie, interpreter=exe.interp,
-        libc=None if interp is None else libc_family(interp), patch=_patch_info(exe, exact),
+        libc=None if interp is None else libc_family(interp), patch=_patch_info(exe, exact, interp),
         patchable=reason is None, not_patchable_reason=reason,
         needed=exe.needed, runpath=exe.runpath, rpath=exe.rpath, notes=interop_notes(exe),
     )
@@ -209,14 +210,22 @@ def _why_not_patchable(exe: Executable, exact: bool) -> str | None:
     return None
 
 
-def _patch_info(exe: Executable, exact: bool) -> PatchInfo | None:
+def _original_interp(exe: Executable, original: Executable | None) -> str | None:
+    """The interpreter a patched file had: where its recorded headers still describe it,
+    the one they give (what `restore` writes back, covered by the recorded digest), else
+    the path the record keeps."""
+    assert exe.patch is not None
+    return original.interp if original is not None else exe.patch.original_interp
+
+
+def _patch_info(exe: Executable, exact: bool, interp: str | None) -> PatchInfo | None:
     patch = exe.patch
     if patch is None:
         return None
     shipped = stub_for(exe.machine, exe.elfclass, exe.little_endian)
     return PatchInfo(
         candidates=recorded_candidates(exe),
-        original_interpreter=patch.original_interp,
+        original_interpreter=interp,
         stub=StubInfo(sha256=hashlib.sha256(patch.stub_code).hexdigest(), size=len(patch.stub_code),
                       config_schema=CONFIG_SCHEMA,
                       relinterp=__version__ if shipped is not None and shipped.code == patch.stub_code else None),

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from ..elf.executable import MAX_STUB_SEGMENT
 from ..elf.model import Executable, Segment
 from ..elf.record import MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
-from ..elf.structs import PF_R, PF_X, PT_LOAD, Phdr, align_up
+from ..elf.structs import PF_R, PF_X, PT_LOAD, SHT_STRTAB, Phdr, align_up
 from ..errors import CandidateError, MalformedElfError, NothingToPatchError, NotExecutableError, UnsupportedError
 from .sections import SourceRange, plan_sections, read_symbol_table
 from .stub import CODE_ALIGN, StubBlob, supported_arches
@@ -83,6 +83,9 @@ def check_patchable(exe: Executable, stub: StubBlob | None) -> StubBlob:
         if exe.pie:
             raise NothingToPatchError(exe.path, "static-pie executable, nothing to patch")
         raise NotExecutableError(exe.path, "shared library (no PT_INTERP), not an executable")
+    if not exe.interp:
+        raise MalformedElfError(exe.path, "PT_INTERP is an empty path (its first byte is NUL): the kernel cannot "
+                                          "start this program, and nothing could give it back a working one")
     if stub is None:
         order = "little" if exe.little_endian else "big"
         raise UnsupportedError(exe.path, f"unsupported machine {exe.machine} ({exe.elfclass}-bit, "
@@ -107,6 +110,25 @@ def _check_layout(exe: Executable) -> None:
     if dynamic is not None and exe.memory_image().file_range(dynamic.vaddr, dynamic.filesz) != dynamic.offset:
         raise MalformedElfError(exe.path, f"PT_DYNAMIC is not in a PT_LOAD segment (p_vaddr={dynamic.vaddr:#x}, "
                                           f"p_offset={dynamic.offset:#x}), so the program cannot find it in memory")
+    _check_headers(exe)
+
+
+def _check_headers(exe: Executable) -> None:
+    """The tables the patch rewrites must be apart, and the section names known: the
+    patch writes the ELF header and the program header table each whole, and adds names
+    to the section name table (an e_shstrndx naming another section, .symtab say, would
+    give its index two contents in the new table)."""
+    if exe.phoff < len(exe.header) and exe.phdrs:
+        raise MalformedElfError(exe.path, f"the program header table (e_phoff={exe.phoff:#x}) overlaps the ELF "
+                                          f"header ({len(exe.header)} bytes): patching rewrites both")
+    if exe.shnum and exe.shstrndx:  # SHN_UNDEF: no names, a new table is made
+        structs = exe.layouts()
+        names = structs.shdr.parse(exe.section_headers, exe.shstrndx * exe.shentsize) \
+            if exe.shstrndx < exe.shnum else None
+        if names is None or names.sh_type != SHT_STRTAB:
+            what = "no section" if names is None else f"a section of type {names.sh_type}"
+            raise MalformedElfError(exe.path, f"e_shstrndx {exe.shstrndx} names {what}, not the section name "
+                                              "table (SHT_STRTAB)")
 
 
 def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *,

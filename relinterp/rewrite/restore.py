@@ -19,9 +19,10 @@ from __future__ import annotations
 import os
 
 from ..elf.image import MemoryImage
-from ..elf.model import Executable, Segment, read_at
+from ..elf.model import Executable, Segment, read_at, read_model
+from ..elf.overlay import OverlayView
 from ..elf.structs import PF_R, PT_INTERP, Phdr
-from ..errors import ModifiedError
+from ..errors import ModifiedError, RelinterpError
 from .plan import RewritePlan, Write
 
 FIND_CHUNK = 1 << 20
@@ -33,6 +34,27 @@ def plan_restore(exe: Executable) -> RewritePlan:
     record = exe.patch.config.restore
     writes = (Write(0, record.header), Write(exe.phoff, record.phdrs))
     return RewritePlan(keep=record.original_size, writes=writes, size=record.original_size)
+
+
+def restored_model(exe: Executable, plan: RewritePlan, *, working: bool) -> Executable:
+    """The file a restore plan gives, read before anything is written: a result relinterp
+    itself would refuse to read (a tampered record, an odd layout) is refused here, so
+    the input stays as it is and no output is made.  A working restore must give the
+    program its original interpreter back."""
+    assert exe.patch is not None and plan.size <= plan.keep and not plan.copies
+    try:
+        with open(exe.path, "rb") as stream:
+            view = OverlayView(stream, plan.size, {w.offset: w.data for w in plan.writes})
+            result = read_model(exe.path, view, plan.size)
+    except RelinterpError as error:
+        raise ModifiedError(exe.path, f"cannot restore: the result would not be a valid program "
+                                      f"({error.reason})") from None
+    except OSError as error:
+        raise ModifiedError(exe.path, f"cannot restore: cannot read ({error.strerror})") from None
+    if working and result.interp != exe.patch.original_interp:
+        raise ModifiedError(exe.path, f"cannot restore: the result's PT_INTERP would be {result.interp!r}, "
+                                      f"not the original {exe.patch.original_interp!r}")
+    return result
 
 
 def plan_working_restore(exe: Executable) -> RewritePlan:
