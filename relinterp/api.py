@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from . import __version__
-from .rewrite.candidates import choose_candidates, config_flags, recorded_candidates
+from .loaders.candidates import check_loaders
+from .rewrite.candidates import OPTION, choose_candidates, config_flags, recorded_candidates
 from .elf.record import CONFIG_SCHEMA
 from .elf.executable import Executable, read_executable
 from .errors import ModifiedError, NotPatchedError, RelinterpError
@@ -73,11 +74,12 @@ def patch(
                                fallback_system=fallback_system)
     candidates, flags = tuple(c.path for c in chosen), config_flags(chosen)
     target = _target(path, output)
+    warnings = _check_loaders(base if base is not None else exe, chosen, target)
     same = exe.patch is not None and stub is not None and exe.patch.stub_code == stub.code \
         and (exe.patch.config.candidates, exe.patch.config.flags) == (candidates, flags) \
         and _stub_entry_offset(exe) is not None
     if same and os.path.exists(target) and os.path.samefile(path, target):
-        return _unchanged(exe, target, chosen)
+        return replace(_unchanged(exe, target, chosen), warnings=warnings)
     original = recorded_original(exe)
     if original is None:
         raise ModifiedError(path, "patched, then changed (stripped?), so it cannot be patched again with "
@@ -91,7 +93,7 @@ def patch(
         path=path, status=WOULD_PATCH if dry_run else ALREADY_PATCHED if same else PATCHED, output=target,
         written=not dry_run, candidates=chosen, interpreter=original.interp, machine=original.machine,
         elf_type=original.elf_type, size_before=original.file_size, size_after=plan.size,
-        segment=_segment(plan.segment),
+        segment=_segment(plan.segment), warnings=warnings,
     )
 
 
@@ -178,6 +180,14 @@ def _stub_entry_offset(exe: Executable) -> int | None:
     assert exe.patch is not None
     offset = exe.entry - exe.patch.segment.vaddr
     return offset if 0 <= offset < len(exe.patch.stub_code) else None
+
+
+def _check_loaders(program: Executable, chosen: tuple[LoaderCandidate, ...], target: str) -> tuple[str, ...]:
+    """The loaders the program is patched to, as they are now, from where it is written
+    (relinterp.loaders.candidates): warnings, or a refusal for the other C library's."""
+    origin = os.path.dirname(os.path.realpath(target))
+    return check_loaders(program.path, program.interp, program.abi,
+                         ((c.path, c.provenance == OPTION and c.relative) for c in chosen), origin)
 
 
 def _target(path: str, output: str | os.PathLike[str] | None) -> str:

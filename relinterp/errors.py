@@ -14,6 +14,7 @@ EXIT_FAILED = 1  # an input was refused or could not be written
 EXIT_USAGE = 2  # bad command line (click's own status for usage errors)
 EXIT_NOTHING_TO_DO = 3  # a static executable to patch, an unpatched file to restore
 EXIT_NO_SANDBOX = 4  # verify --run: no empty root can be made on this machine; nothing was run
+EXIT_NO_LOADER = 127  # the patched program, at run time: no usable loader (the stub exits so: stub/relinterp.c)
 
 
 class RelinterpError(Exception):
@@ -91,6 +92,10 @@ class WriteError(RelinterpError):
 
 class OptionError(RelinterpError):
     """An option value that cannot be used (the path it names is the one reported)."""
+
+
+class LibcMismatchError(RelinterpError):
+    """A program linked against one C library pointed at the other's loader (musl, glibc)."""
 
 
 class LoaderChoiceError(RelinterpError):

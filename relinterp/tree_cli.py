@@ -58,7 +58,8 @@ class CompressionType(click.ParamType):
               help="Search these ':'-separated directories first, as LD_LIBRARY_PATH would be. Repeatable.")
 @click.option("--tar", "tarball", type=NonEmpty(), metavar="OUT.tar.gz",
               help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners), "
-                   "compressed as its name says (.tar.gz, .tar.xz, .tar.zst, .tar) or as --compress says.")
+                   "compressed as its name says: .tar.gz or .tgz, .tar.xz or .txz, .tar.zst, .tar (any other "
+                   "name is a usage error); --compress sets the level.")
 @click.option("--compress", "compression", type=CompressionType(), metavar="METHOD[:LEVEL]",
               help="How --tar compresses: gzip[:1-9] (default gzip:6), xz[:0-9], zstd[:1-19] (with the "
                    "zstd command), none.")
@@ -92,28 +93,33 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
     if as_json:
         _print_json(bundle_document(result, EXIT_OK))
     elif not quiet:
+        from .render.output import say
+
         for line in bundle_lines(result, verbose):
-            click.echo(line)
+            say(line)
 
 
 def _archive_compression(tarball: str, compression):
-    from .bundle.tarball import CompressionError, compression_for
+    from .bundle.tarball import SUFFIXES, CompressionError, compression_for
 
     try:
         named = compression_for(tarball)
     except CompressionError as error:
         raise click.BadParameter(f"{tarball}: {error}", param_hint="--tar") from None
+    if named is None:  # .tar.bz2, .zip, ...: not what would be written
+        raise click.BadParameter(f"{tarball}: the name must end in {', '.join(SUFFIXES)} (the archive is a tar, "
+                                 "compressed as the suffix says)", param_hint="--tar")
     if compression is None:
-        return named or compression_for(".tar.gz")
+        return named
     if named is not None and named.method != compression.method:
         raise click.UsageError(f"{tarball}: the name says {named.method}, --compress says {compression.method}")
     return compression
 
 
 def _print_json(document) -> None:
-    import json
+    from .render.output import say_json
 
-    click.echo(json.dumps(document, indent=2))
+    say_json(document)
 
 
 @click.command(epilog=TREE_STATUS_HELP)
@@ -131,7 +137,8 @@ def _print_json(document) -> None:
               help="Libraries whose NEEDED name matches GLOB are expected from the target system. Repeatable.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON document (versioned; schema shipped as relinterp/schema/verify.schema.json).")
-def verify(targets, run_args, no_proc, timeout, sandbox, exclude, as_json) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Print only the failed checks (nothing for a tree that passed).")
+def verify(targets, run_args, no_proc, timeout, sandbox, exclude, as_json, quiet) -> None:
     """Check that each tree (or program) needs nothing from the machine it runs on."""
     from .render.trees import verify_document, verify_lines
     from .verify.check import VerifyOptions, verify as verify_target
@@ -143,9 +150,11 @@ def verify(targets, run_args, no_proc, timeout, sandbox, exclude, as_json) -> No
     if as_json:
         _print_json(verify_document(reports, status))
     else:
+        from .render.output import say
+
         for report in reports:
-            for line in verify_lines(report):
-                click.echo(line)
+            for line in verify_lines(report, quiet):
+                say(line)
     sys.exit(status)
 
 
@@ -153,12 +162,15 @@ def _or_refuse(operation, json_command: str | None = None):
     """operation(), or its refusal as "PATH: reason" lines on stderr and its exit status
     (and, for --json, the document that says so on stdout)."""
     from .errors import RelinterpError
+    from .render.output import say
     from .render.trees import refusal_document
 
     try:
         return operation()
     except RelinterpError as error:
-        click.echo(str(error), err=True)
+        for problem in getattr(error, "problems", ()):  # a BundleError: one line per problem, then its own
+            say(str(problem), err=True)
+        say(f"{error.path}: {error.reason}", err=True)
         if json_command:
             _print_json(refusal_document(json_command, error))
         sys.exit(error.exit_code)
