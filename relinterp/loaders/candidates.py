@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from ..elf.linked import read_linked_object
 from ..errors import LibcMismatchError, RelinterpError
 from .family import GLIBC, MUSL, libc_family
-from .rules import loader_family
 
 
 def check_loaders(path: str, interp: str | None, abi: tuple, candidates: Iterable[tuple[str, bool]],
@@ -64,6 +63,8 @@ def _loader(path: str) -> tuple[str | None, tuple] | None:
 def _read_loader(path: str, *identity) -> tuple[str | None, tuple] | None:
     """Read once per file and version of it: a run over a tree patches every program to
     the same loader (`identity`: inode, size, mtime)."""
+    from .rules import loader_family  # the loaders' rules: only once a candidate exists
+
     try:
         loader = read_linked_object(path)
     except RelinterpError:
