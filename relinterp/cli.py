@@ -31,15 +31,15 @@ Exit status:
 MAIN_STATUS_HELP = f"""
 \b
 Exit status:
-  {EXIT_OK}    done (or already done) for every input
-  {EXIT_FAILED}    an input was refused or could not be written (it is unchanged; the
-       other inputs were still processed); ldd: a library or the loader was
-       not found; verify: a check failed
-  {EXIT_USAGE}    usage error, nothing was processed
-  {EXIT_NOTHING_TO_DO}    nothing to do: no input had anything to be done to it (a static
-       executable to patch, an unpatched file to restore, a directory with
-       nothing to process)
-  {EXIT_NO_SANDBOX}    verify --run: no empty root can be made on this machine; nothing was run
+  {EXIT_OK}  done (or already done) for every input
+  {EXIT_FAILED}  an input was refused or could not be written (it is unchanged; the
+     other inputs were still processed); ldd: a library or the loader was not
+     found; verify: a check failed
+  {EXIT_USAGE}  usage error, nothing was processed
+  {EXIT_NOTHING_TO_DO}  nothing to do: no input had anything to be done to it (a static
+     executable to patch, an unpatched file to restore, a directory with
+     nothing to process)
+  {EXIT_NO_SANDBOX}  verify --run: no empty root can be made on this machine; nothing was run
   {EXIT_NO_LOADER}  (the patched program, at run time) no usable loader
 """
 

@@ -137,3 +137,17 @@ def test_config_refuses_the_relinterp_command_of_another_installation(project, t
     configured = p.configure(f"-DRELINTERP_EXECUTABLE={other}")
     assert configured.returncode != 0
     assert f"{other} belongs to another installation" in message(configured)
+
+
+def test_install_fails_loudly_when_a_glibc_program_is_pointed_at_the_musl_loader(project):
+    """The example built with gcc instead of musl-gcc: its program is a glibc one, and the
+    loader it names is musl's, installed beside it.  The install step must fail, not
+    leave a program that cannot start."""
+    p = project()
+    configured = p.configure("-DCMAKE_C_COMPILER=gcc")  # the last -D wins
+    assert configured.returncode == 0, configured.stderr
+    installed = p.build_and_install()
+    assert installed.returncode != 0
+    assert f"{p.prefix}/bin/greet: loader $ORIGIN/../lib/ld-musl-x86_64.so.1 ({p.prefix}/lib/ld-musl-x86_64.so.1) " \
+           "is a musl loader, but the program is linked against glibc" in installed.stderr, installed.stderr
+    assert f"relinterp_patch: relinterp patch {p.prefix}/bin/greet failed (exit status 1)" in message(installed)
