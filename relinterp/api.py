@@ -74,7 +74,7 @@ def patch(
                                fallback_system=fallback_system)
     candidates, flags = tuple(c.path for c in chosen), config_flags(chosen)
     target = _target(path, output)
-    warnings = _check_loaders(base if base is not None else exe, chosen, target)
+    warnings = _check_loaders(base if base is not None else exe, chosen, target) + _capabilities(path)
     same = exe.patch is not None and stub is not None and exe.patch.stub_code == stub.code \
         and (exe.patch.config.candidates, exe.patch.config.flags) == (candidates, flags) \
         and _stub_entry_offset(exe) is not None
@@ -188,6 +188,17 @@ def _check_loaders(program: Executable, chosen: tuple[LoaderCandidate, ...], tar
     origin = os.path.dirname(os.path.realpath(target))
     return check_loaders(program.path, program.interp, program.abi,
                          ((c.path, c.provenance == OPTION and c.relative) for c in chosen), origin)
+
+
+def _capabilities(path: str) -> tuple[str, ...]:
+    """A warning when the file has capabilities, which the patched file does not keep."""
+    try:
+        os.getxattr(path, "security.capability")
+    except OSError:
+        return ()
+    return ("its file capabilities are not kept (no rewritten file keeps them): set them again after "
+            "patching, knowing that they put the program in secure mode, where its $ORIGIN-relative loaders "
+            "are not tried",)
 
 
 def _target(path: str, output: str | os.PathLike[str] | None) -> str:

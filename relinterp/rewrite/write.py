@@ -19,7 +19,7 @@ from ..elf.model import Executable
 from ..elf.regular import open_regular
 from ..elf.searchlist import RPATH
 from ..errors import MissingToolError, WriteError
-from .atomic import TempFile, keep_owner_and_mode, same_file
+from .atomic import TempFile, keep_extended_attributes, keep_owner_and_mode, same_file
 from .digest import start_original_digest
 from .plan import RewritePlan, plan_patch, restore_facts
 from .restore import plan_restore
@@ -74,7 +74,9 @@ class StagedFile:
                     for copy in plan.copies:
                         _copy_range(src.fileno(), self.temp.fd, copy.size, copy.source, copy.offset)
             os.ftruncate(self.temp.fd, plan.size)
-            keep_owner_and_mode(self.temp.fd, self.info, self.target, in_place=same_file(self.info, self.target))
+            in_place = same_file(self.info, self.target)
+            keep_owner_and_mode(self.temp.fd, self.info, self.target, in_place=in_place)
+            keep_extended_attributes(self.temp.fd, self.source, self.target, in_place=in_place)
             self.temp.commit()
         except BaseException as error:
             self._fail(error)
