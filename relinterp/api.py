@@ -87,7 +87,7 @@ def patch(
     if dry_run:
         plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(original, original_digest(exe)))
     else:
-        plan = write_patch(exe, stub, candidates, flags=flags, target=target)
+        plan = write_patch(exe, stub, candidates, flags=flags, target=target, name=_name(path, output))
     assert plan.segment is not None and original.interp is not None
     return PatchResult(
         path=path, status=WOULD_PATCH if dry_run else ALREADY_PATCHED if same else PATCHED, output=target,
@@ -114,7 +114,7 @@ def restore(path: str | os.PathLike[str], *, output: str | os.PathLike[str] | No
     exact = known and _proven_original(exe, plan)
     differences = () if exact else restore_differences(exe.patch.config.restore, result)
     target = _target(path, output)
-    apply_plan(plan, path, target)
+    apply_plan(plan, path, target, _name(path, output))
     return RestoreResult(path=path, status=RESTORED if exact else RESTORED_NOT_EXACT, output=target,
                          exact=exact, interpreter=result.interp, size_before=exe.file_size,
                          size_after=plan.size, differences=differences)
@@ -199,6 +199,11 @@ def _capabilities(path: str) -> tuple[str, ...]:
     return ("its file capabilities are not kept (no rewritten file keeps them): set them again after "
             "patching, knowing that they put the program in secure mode, where its $ORIGIN-relative loaders "
             "are not tried",)
+
+
+def _name(path: str, output: str | os.PathLike[str] | None) -> str:
+    """The result as the user named it, for messages: OUT, or the input as given."""
+    return path if output is None else os.fspath(output)
 
 
 def _target(path: str, output: str | os.PathLike[str] | None) -> str:

@@ -27,6 +27,15 @@ class RelinterpError(Exception):
         self.path = os.fspath(path)
         self.reason = reason
 
+    def about(self, path: str | os.PathLike[str]) -> RelinterpError:
+        """The same refusal, about `path`: the name the user knows the file by (not the
+        temporary or absolute one it was worked on under)."""
+        error = self.__class__.__new__(self.__class__)
+        error.__dict__.update(self.__dict__)
+        error.path = os.fspath(path)
+        Exception.__init__(error, f"{error.path}: {self.reason}")
+        return error
+
     @property
     def kind(self) -> str:
         """A stable name for machines (--json): the class name, e.g. NotElfError -> "not-elf"."""

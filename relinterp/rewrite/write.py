@@ -18,7 +18,7 @@ from ..elf.executable import read_executable
 from ..elf.model import Executable
 from ..elf.regular import open_regular
 from ..elf.searchlist import RPATH
-from ..errors import MissingToolError, WriteError
+from ..errors import MissingToolError, RelinterpError, WriteError
 from .atomic import TempFile, keep_extended_attributes, keep_owner_and_mode, same_file
 from .digest import start_original_digest
 from .plan import RewritePlan, plan_patch, restore_facts
@@ -28,19 +28,21 @@ from .stub import StubBlob, stub_for
 COPY_CHUNK = 1 << 20
 
 
-def apply_plan(plan: RewritePlan, source: str, target: str) -> None:
-    with StagedFile(source, target, plan.keep) as staged:
+def apply_plan(plan: RewritePlan, source: str, target: str, name: str | None = None) -> None:
+    """Apply `plan` to `source`, giving `target`; failures name `name` (default: `target`)."""
+    with StagedFile(source, target, plan.keep, name) as staged:
         staged.commit(plan)
 
 
 def write_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *, flags: int = 0,
-                target: str) -> RewritePlan:
+                target: str, name: str | None = None) -> RewritePlan:
     """Patch `exe` into `target` (plan_patch), the original's digest in its restore
-    record.  The digest is hashed in threads while the kernel copies the file: both
-    release the GIL, and neither needs the other until the record is written."""
+    record; failures name `name` (default: `target`).  The digest is hashed in threads
+    while the kernel copies the file: both release the GIL, and neither needs the other
+    until the record is written."""
     assert exe.unpatched is not None
     digest = start_original_digest(exe)
-    with StagedFile(exe.path, target, exe.unpatched.file_size) as staged:
+    with StagedFile(exe.path, target, exe.unpatched.file_size, name) as staged:
         plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(exe.unpatched, digest()))
         staged.commit(plan)
     return plan
@@ -49,12 +51,17 @@ def write_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, .
 class StagedFile:
     """A target in the making: a new file beside it holding the source's first `keep`
     bytes.  commit(plan) applies the plan and renames it over the target; left
-    uncommitted (an error), it is removed and the target is untouched."""
+    uncommitted (an error), it is removed and the target is untouched.  Failures name
+    `name`, the target as the user named it (in place: the input as given, not the
+    file a symlink leads to)."""
 
-    def __init__(self, source: str, target: str, keep: int) -> None:
-        self.source, self.target, self.keep = source, target, keep
+    def __init__(self, source: str, target: str, keep: int, name: str | None = None) -> None:
+        self.source, self.target, self.keep, self.name = source, target, keep, name or target
         self.info = os.stat(source)
-        self.temp: TempFile | None = TempFile(target)
+        try:
+            self.temp: TempFile | None = TempFile(target)
+        except WriteError as error:
+            raise error.about(self.name) from None
 
     def __enter__(self) -> StagedFile:
         try:
@@ -87,7 +94,9 @@ class StagedFile:
     def _fail(self, error: BaseException):
         self._remove()
         if isinstance(error, OSError):
-            raise WriteError(self.target, f"cannot write ({error.strerror})") from None
+            raise WriteError(self.name, f"cannot write ({error.strerror})") from None
+        if isinstance(error, RelinterpError) and error.path == self.target:
+            raise error.about(self.name) from None
         raise error
 
     def _remove(self) -> None:
