@@ -19,7 +19,8 @@ from .elf.executable import Executable, read_executable
 from .errors import ModifiedError, NotPatchedError, RelinterpError
 from .loaders.family import libc_family
 from .rewrite.digest import original_digest, plan_sha256
-from .rewrite.plan import check_patchable, plan_patch, restore_facts
+from .rewrite.patchable import check_patchable
+from .rewrite.plan import plan_patch, restore_facts
 from .rewrite.restore import plan_restore, plan_working_restore, restored_model
 from .rewrite.changes import changes_since_patch, interop_notes, not_patched_reason, restore_differences
 from .report import (ALREADY_PATCHED, PATCHED, RESTORED, RESTORED_NOT_EXACT, WOULD_PATCH, Inspection,
@@ -164,14 +165,17 @@ def recorded_original(exe: Executable) -> Executable | None:
         config_offset=len(patch.stub_code), sha256="",
     )
     facts = patch.config.restore if patch.config.restore.sha256 is not None else None
-    try:
-        plan = plan_patch(exe, recorded, patch.config.candidates, flags=patch.config.flags, facts=facts)
-    except RelinterpError:
-        return None
-    header, phdrs = plan.writes[:2]
-    if (header.data, phdrs.data) != (exe.header, exe.phdrs) or plan.size != exe.file_size:
-        return None
-    return patch.original if holds_appended(exe.path, plan) else None
+    for layout_0_1 in (False, True):  # as this version lays the file out, or as relinterp 0.1 did
+        try:
+            plan = plan_patch(exe, recorded, patch.config.candidates, flags=patch.config.flags, facts=facts,
+                              layout_0_1=layout_0_1)
+        except RelinterpError:
+            return None
+        header, phdrs = plan.writes[:2]
+        if (header.data, phdrs.data) == (exe.header, exe.phdrs) and plan.size == exe.file_size \
+                and holds_appended(exe.path, plan):
+            return patch.original
+    return None
 
 
 def _stub_entry_offset(exe: Executable) -> int | None:

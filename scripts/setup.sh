@@ -19,6 +19,7 @@ packages=(
   bubblewrap                    # relinterp verify --run: the empty root
   zstd xz-utils                 # bundle --tar --compress zstd (the command); reading .tar.xz in tests
   python3-venv
+  dwz                           # a patched program through dwz (Debian dh_dwz, rpm find-debuginfo)
   # Other architectures: cross compilers, Debian's multiarch musl, qemu-user to run them.
   gcc-aarch64-linux-gnu gcc-i686-linux-gnu gcc-arm-linux-gnueabihf gcc-riscv64-linux-gnu
   musl:arm64 musl-dev:arm64 musl:i386 musl-dev:i386 musl:armhf musl-dev:armhf

@@ -33,7 +33,7 @@ from ..loaders.rules import loader_family, loader_rules
 from ..loaders.musl import musl_version
 from ..elf.searchlist import RPATH
 from ..loaders.searchpath import SearchPathChange, current_tag, plan_search_path
-from ..rewrite.plan import check_patchable
+from ..rewrite.patchable import check_patchable
 from ..rewrite.stub import stub_for
 
 PROGRAM, LIBRARY, LOADER_FILE, ALIAS = "program", "library", "loader", "alias"

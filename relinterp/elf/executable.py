@@ -92,9 +92,15 @@ def _check_record(exe: Executable, config: StubConfig) -> None:
 def _original(exe: Executable, stream, config: StubConfig) -> Executable | None:
     """The file as the record says it was, if its recorded headers still describe it."""
     record = config.restore
-    if record.original_size > exe.file_size:
+    moves = {}
+    if record.moved_from is not None:  # the original's tail, moved after the stub (rewrite/layout.py)
+        if not record.moved_from <= record.original_size or record.moved_to + record.original_size - \
+                record.moved_from > exe.file_size:
+            return None
+        moves = {record.moved_from: (record.moved_to, record.original_size - record.moved_from)}
+    elif record.original_size > exe.file_size:
         return None
-    view = OverlayView(stream, record.original_size, {0: record.header, exe.phoff: record.phdrs})
+    view = OverlayView(stream, record.original_size, {0: record.header, exe.phoff: record.phdrs}, moves)
     try:
         return read_model(exe.path, view, record.original_size)
     except RelinterpError:

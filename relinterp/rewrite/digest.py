@@ -18,7 +18,6 @@ import threading
 from collections.abc import Callable
 
 from ..elf.model import Executable
-from ..elf.overlay import OverlayView
 from ..errors import ReadError
 from .plan import RewritePlan
 from .restore import plan_restore
@@ -75,10 +74,9 @@ def _block_sha256(fd: int, at: int, end: int) -> bytes:
 
 def plan_sha256(plan: RewritePlan, source: str) -> bytes:
     """The digest of what applying `plan` to `source` gives, without writing it: for
-    plans that rewrite bytes of the kept prefix only (a restore)."""
-    assert plan.size == plan.keep and not plan.copies and all(w.offset + len(w.data) <= plan.keep for w in plan.writes)
+    plans that only rearrange the source's bytes (a restore)."""
     with open(source, "rb") as stream:
-        view = OverlayView(stream, plan.keep, {w.offset: w.data for w in plan.writes})
+        view = plan.result(stream)
         blocks = []
         while block := view.read(BLOCK):
             blocks.append(hashlib.sha256(block).digest())

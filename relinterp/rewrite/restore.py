@@ -20,20 +20,23 @@ import os
 
 from ..elf.image import MemoryImage
 from ..elf.model import Executable, Segment, read_at, read_model
-from ..elf.overlay import OverlayView
 from ..elf.structs import PF_R, PT_INTERP, Phdr
 from ..errors import ModifiedError, RelinterpError
-from .plan import RewritePlan, Write
+from .plan import Copy, RewritePlan, Write
 
 FIND_CHUNK = 1 << 20
 
 
 def plan_restore(exe: Executable) -> RewritePlan:
-    """Plan giving back the original bytes of a patched file that did not change since."""
+    """Plan giving back the original bytes of a patched file that did not change since:
+    its first bytes, the tail the patch moved after the stub put back (layout.py)."""
     assert exe.patch is not None
     record = exe.patch.config.restore
     writes = (Write(0, record.header), Write(exe.phoff, record.phdrs))
-    return RewritePlan(keep=record.original_size, writes=writes, size=record.original_size)
+    if record.moved_from is None:
+        return RewritePlan(keep=record.original_size, writes=writes, size=record.original_size)
+    return RewritePlan(keep=record.moved_from, writes=writes, size=record.original_size,
+                       copies=(Copy(record.moved_from, record.moved_to, record.original_size - record.moved_from),))
 
 
 def restored_model(exe: Executable, plan: RewritePlan, *, working: bool) -> Executable:
@@ -41,11 +44,10 @@ def restored_model(exe: Executable, plan: RewritePlan, *, working: bool) -> Exec
     itself would refuse to read (a tampered record, an odd layout) is refused here, so
     the input stays as it is and no output is made.  A working restore must give the
     program its original interpreter back."""
-    assert exe.patch is not None and plan.size <= plan.keep and not plan.copies
+    assert exe.patch is not None
     try:
         with open(exe.path, "rb") as stream:
-            view = OverlayView(stream, plan.size, {w.offset: w.data for w in plan.writes})
-            result = read_model(exe.path, view, plan.size)
+            result = read_model(exe.path, plan.result(stream), plan.size)
     except RelinterpError as error:
         raise ModifiedError(exe.path, f"cannot restore: the result would not be a valid program "
                                       f"({error.reason})") from None

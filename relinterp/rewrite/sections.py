@@ -27,6 +27,7 @@ from ..elf.record import ALIGN
 from ..elf.structs import (SHF_ALLOC, SHF_EXECINSTR, SHN_LORESERVE, SHT_NULL, SHT_PROGBITS, SHT_STRTAB,
                            SHT_SYMTAB, STB_GLOBAL, STB_LOCAL, STT_FUNC, STT_NOTYPE, Shdr, Sym, align_up)
 from ..errors import UnsupportedError
+from .section_order import exchange, stub_index
 from .stub import CODE_ALIGN, DEBUG_STATE_SIZE
 
 STUB_SECTION = b".text.relinterp"
@@ -70,11 +71,20 @@ def _name_at(names: bytes, offset: int) -> bytes:
     return names[offset : names.find(b"\0", offset)] if offset < len(names) else b""
 
 
-def plan_sections(base, structs, segment, debug_state: int, offset: int,
-                  symbols: SymbolTable | None) -> SectionTable:
+def plan_sections(base, structs, segment, debug_state: int, offset: int, symbols: SymbolTable | None, *,
+                  appended: bool = False, moved: tuple[int, int] | None = None,
+                  source=lambda offset: offset) -> SectionTable:
     """The new section header table for `base` patched with `segment`, whose debug-state
-    function is at address `debug_state`; everything it needs appended from `offset`."""
+    function is at address `debug_state`; everything it needs appended from `offset`.
+    `moved` (cut, distance): the sections from the cut on moved by that distance
+    (layout.py).  The stub's section goes before the non-allocatable ones
+    (section_order), or with `appended` last, as relinterp 0.1 put it.  `source(offset)`:
+    where the original's byte at `offset` is in base.path (a patched file moves its tail)."""
     entries = structs.shdr.parse_all(base.section_headers) or [_section(0, SHT_NULL, align=0)]
+    if moved is not None:
+        cut, distance = moved
+        entries = [e._replace(sh_offset=e.sh_offset + distance) if i and e.sh_offset >= cut
+                   and not e.sh_flags & SHF_ALLOC else e for i, e in enumerate(entries)]
     has_names = bool(base.section_names) and 0 < base.shstrndx < len(entries)
     names = bytearray(base.section_names if has_names else b"\0")
 
@@ -85,18 +95,19 @@ def plan_sections(base, structs, segment, debug_state: int, offset: int,
     for i, entry in enumerate(entries):
         if has_names and _name_at(base.section_names, entry.sh_name) == b".interp":
             entries[i] = entry._replace(sh_name=name(OLD_INTERP_SECTION))
-    stub_index = len(entries)
+    appended_at = len(entries)  # where the stub's section is made; it is then moved to its place
+    place = appended_at if appended else stub_index(base, entries, symbols, source)
     entries.append(_section(name(STUB_SECTION), SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, segment.vaddr,
                             segment.offset, segment.filesz, align=CODE_ALIGN))
     shstrndx = base.shstrndx if has_names else len(entries)
     if not has_names:
         entries.append(_section(name(b".shstrtab"), SHT_STRTAB))
-    blocks = [(shstrndx, [names]), *_debug_symbol(structs, entries, symbols, stub_index, debug_state, name,
+    blocks = [(shstrndx, [names]), *_debug_symbol(structs, entries, symbols, place, debug_state, name,
                                                 shstrndx)]
     if len(entries) >= SHN_LORESERVE:
         raise UnsupportedError(base.path, f"{base.shnum} sections: with the patch's "
                                           f"the section header table would need extended numbering")
-    return _lay_out(structs, entries, blocks, offset, shstrndx)
+    return _lay_out(structs, entries, blocks, offset, shstrndx, (place, appended_at))
 
 
 def _debug_symbol(structs, entries: list, symbols: SymbolTable | None, section: int, address: int,
@@ -134,7 +145,9 @@ def _symbol(sym, name: int, value: int, size: int, bind: int, kind: int, section
                          st_shndx=section))
 
 
-def _lay_out(structs, entries: list, blocks, offset: int, shstrndx: int) -> SectionTable:
+def _lay_out(structs, entries: list, blocks, offset: int, shstrndx: int, swap: tuple[int, int]) -> SectionTable:
+    """Place the blocks (by section index) and the table from `offset`, sections `swap`
+    exchanged in the table once placed."""
     pieces: list[tuple[int, bytes | SourceRange]] = []
     at = offset
 
@@ -150,6 +163,7 @@ def _lay_out(structs, entries: list, blocks, offset: int, shstrndx: int) -> Sect
             place(piece)
     shoff = align_up(at, ALIGN)
     place(bytes(shoff - at))
+    entries, shstrndx = exchange(entries, *swap, shstrndx)
     place(b"".join(structs.shdr.build(entry) for entry in entries))
     return SectionTable(tuple(pieces), at, shoff, len(entries), shstrndx)
 

@@ -21,7 +21,7 @@ from ..elf.searchlist import RPATH
 from ..errors import MissingToolError, RelinterpError, WriteError
 from .atomic import TempFile, keep_extended_attributes, keep_owner_and_mode, same_file
 from .digest import start_original_digest
-from .plan import RewritePlan, plan_patch, restore_facts
+from .plan import RewritePlan, kept_prefix, plan_patch, restore_facts
 from .restore import plan_restore
 from .stub import StubBlob, stub_for
 
@@ -42,7 +42,7 @@ def write_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, .
     until the record is written."""
     assert exe.unpatched is not None
     digest = start_original_digest(exe)
-    with StagedFile(exe.path, target, exe.unpatched.file_size, name) as staged:
+    with StagedFile(exe.path, target, kept_prefix(exe.unpatched), name) as staged:
         plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(exe.unpatched, digest()))
         staged.commit(plan)
     return plan
