@@ -165,10 +165,10 @@ def recorded_original(exe: Executable) -> Executable | None:
         config_offset=len(patch.stub_code), sha256="",
     )
     facts = patch.config.restore if patch.config.restore.sha256 is not None else None
-    for layout_0_1 in (False, True):  # as this version lays the file out, or as relinterp 0.1 did
+    for stub_at_end in (False, True):  # as this version lays the file out, or as earlier ones did
         try:
             plan = plan_patch(exe, recorded, patch.config.candidates, flags=patch.config.flags, facts=facts,
-                              layout_0_1=layout_0_1)
+                              stub_at_end=stub_at_end)
         except RelinterpError:
             return None
         header, phdrs = plan.writes[:2]

@@ -16,7 +16,8 @@ which is all `restore` needs to put it back.
 
 Nothing moves where the file does not have that shape (a section across the cut, a
 loaded section after it, a segment naming bytes after it), nor where there is no tail:
-the stub is then appended at the end, as in files patched by relinterp 0.1.
+the stub is then appended at the end, as it was in every file before patches moved the
+tail (those files are still recognised: plan_patch's `stub_at_end`).
 """
 
 from __future__ import annotations

@@ -70,26 +70,26 @@ class RewritePlan:
 
 
 def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *,
-               flags: int = 0, facts: RestoreRecord | None = None, layout_0_1: bool = False) -> RewritePlan:
+               flags: int = 0, facts: RestoreRecord | None = None, stub_at_end: bool = False) -> RewritePlan:
     """Plan the patch of `exe` (of its recorded original, if it is patched already).
     `flags` records the candidates' provenance (record.FLAG_*); `facts` what the restore
     record says about the original besides its headers (restore_facts; None: nothing,
-    as older versions wrote it); `layout_0_1`: the file as relinterp 0.1 laid it out
-    (the stub appended at the end, its section last), to recognise files it patched."""
+    as older versions wrote it); `stub_at_end`: the file laid out as before patches moved
+    the tail (the stub appended at the end, its section last), to recognise such files."""
     base = exe.unpatched
     if base is None:
         raise ValueError(f"{exe.path}: the original of this patched file is unknown")
     stub = check_patchable(base, stub)
     check_candidates(exe.path, candidates)
     structs = base.layouts()
-    tail = None if layout_0_1 else tail_of(base)
+    tail = None if stub_at_end else tail_of(base)
     segment, segment_bytes, tail_at = _stub_segment(base, stub, candidates, flags, _restore_record(base, facts), tail)
     _check_address_space(base, segment.end)
     seg_end = segment.offset + segment.filesz
     tables = seg_end if tail is None else tail_at + tail.size
     source = _original_in(exe)  # where the original's bytes are in the file the plan is applied to
     sections = plan_sections(base, structs, segment, segment.vaddr + stub.debug_state_offset, tables,
-                             read_symbol_table(base, structs), appended=layout_0_1,
+                             read_symbol_table(base, structs), appended=stub_at_end,
                              moved=None if tail is None else (tail.cut, tail_at - tail.cut), source=source)
     header = _elf_header(base, structs, entry=segment.vaddr + stub.entry_offset, shoff=sections.shoff,
                          shnum=sections.shnum, shstrndx=sections.shstrndx)
@@ -108,10 +108,10 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
     return RewritePlan(keep=keep, writes=tuple(writes), size=sections.end, segment=segment, copies=tuple(copies))
 
 
-def kept_prefix(base: Executable, layout_0_1: bool = False) -> int:
+def kept_prefix(base: Executable, stub_at_end: bool = False) -> int:
     """How many of the original's first bytes the patched file starts with: up to the tail
     the patch moves (layout.py), or all of them."""
-    tail = None if layout_0_1 else tail_of(base)
+    tail = None if stub_at_end else tail_of(base)
     return base.file_size if tail is None else tail.cut
 
 

@@ -78,7 +78,7 @@ def plan_sections(base, structs, segment, debug_state: int, offset: int, symbols
     function is at address `debug_state`; everything it needs appended from `offset`.
     `moved` (cut, distance): the sections from the cut on moved by that distance
     (layout.py).  The stub's section goes before the non-allocatable ones
-    (section_order), or with `appended` last, as relinterp 0.1 put it.  `source(offset)`:
+    (section_order), or with `appended` last, as files patched before the tail moved have it.  `source(offset)`:
     where the original's byte at `offset` is in base.path (a patched file moves its tail)."""
     entries = structs.shdr.parse_all(base.section_headers) or [_section(0, SHT_NULL, align=0)]
     if moved is not None:

@@ -131,9 +131,9 @@ def test_restore_of_a_tree_restores_the_patched_files_and_skips_the_rest(program
         assert sha256(tree / "bin" / name) == sha256(programs[name])
 
 
-def test_a_file_laid_out_as_relinterp_0_1_patched_it_restores_exactly_and_patches_again(programs, tmp_path):
-    """relinterp 0.1 appended the stub at the end of the file, its section last; files it
-    patched keep restoring exactly, and patching one again lays it out anew."""
+def test_a_file_patched_with_the_stub_at_its_end_restores_exactly_and_patches_again(programs, tmp_path):
+    """Patches once appended the stub at the end of the file, its section last; such
+    files keep restoring exactly, and patching one again lays it out anew."""
     from relinterp.elf.executable import read_executable
     from relinterp.rewrite.digest import original_digest
     from relinterp.rewrite.plan import plan_patch, restore_facts
@@ -144,7 +144,7 @@ def test_a_file_laid_out_as_relinterp_0_1_patched_it_restores_exactly_and_patche
     exe = read_executable(source)
     old = tmp_path / "old"
     plan = plan_patch(exe, load_stub("x86_64"), (LOADER_REL,), facts=restore_facts(exe, original_digest(exe)),
-                      layout_0_1=True)
+                      stub_at_end=True)
     apply_plan(plan, str(source), str(old))
     patched = read_executable(old)
     assert patched.patch.segment.offset >= exe.file_size and patched.patch.config.restore.moved_from is None
