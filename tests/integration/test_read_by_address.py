@@ -96,3 +96,19 @@ def test_verify_fails_a_tree_from_which_a_needed_library_was_removed(python_tree
     listing = loaders_own_listing(tree)
     assert not listing["libexpat.so.1"].startswith(f"{tree}/")
     assert ldd_listing(tree) == listing
+
+
+def test_a_glibc_tree_keeps_its_libraries_under_ld_library_path_and_ld_preload_overrides_one(python_tree, tmp_path):
+    """docs/glibc.md: the tree's DT_RPATH is searched before LD_LIBRARY_PATH; LD_PRELOAD
+    still puts another copy of a library in for one run."""
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy2(python_tree / "lib" / "libz.so.1", other / "libz.so.1")
+    app = [python_tree / "bin" / "python3.11", "-c", "pass"]
+
+    def libz_loaded(**env) -> str:
+        result = run(app, text=True, env=dict(os.environ, LD_DEBUG="libs", **env))
+        return re.search(r"calling init: (\S*libz\.so\.1)$", result.stderr, re.M).group(1)
+
+    assert os.path.realpath(libz_loaded(LD_LIBRARY_PATH=str(other))) == str(python_tree / "lib" / "libz.so.1")
+    assert libz_loaded(LD_PRELOAD=str(other / "libz.so.1")) == str(other / "libz.so.1")
