@@ -107,6 +107,23 @@ class CrossGlibc:
         return f"apt-get install gcc-{self.triplet} libc6-dev-{self.debian}-cross qemu-user"
 
     @property
+    def interp(self) -> str:
+        """PT_INTERP of the programs its gcc links."""
+        return f"/lib/{self.loader_name}"
+
+    def hide_script(self) -> str:
+        """Shell commands that, in a private mount namespace, leave the guest no glibc but
+        its bundle's: each place of `hidden` made an empty tmpfs, then, wherever else
+        PT_INTERP still leads (libc6-i386 links /lib/ld-linux.so.2 to /lib32/), the
+        directory it ends in; and a check that PT_INTERP leads nowhere (exit 99 if it does)."""
+        mounts = "".join(f'mount -t tmpfs none "{place}" && ' for place in self.hidden)
+        keep = " ".join(sorted(ESSENTIAL))
+        return (f'{mounts}interp={self.interp}; '
+                'if [ -e "$interp" ]; then d=$(dirname "$(readlink -f "$interp")"); '
+                f'case " {keep} " in *" $d "*) ;; *) mount -t tmpfs none "$d" ;; esac; fi; '
+                'if [ -e "$interp" ]; then echo "cannot hide $interp" >&2; exit 99; fi; ')
+
+    @property
     def hidden(self) -> tuple[Path, ...]:
         """Where a glibc for this machine may be found, to be hidden from the guest: the cross
         glibc, the multiarch one (libc6:<debian>, which also makes PT_INTERP's /lib/<loader>
@@ -126,6 +143,9 @@ class CrossGlibc:
         return None
 
 
+# Directories the namespace itself needs (the host's shell, unshare, qemu): never hidden.
+ESSENTIAL = frozenset({"/", "/lib", "/lib64", "/usr", "/usr/lib", "/usr/lib64", "/usr/bin", "/bin",
+                       "/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu"})
 CROSS_GLIBC = {
     "aarch64": CrossGlibc("aarch64", "aarch64-linux-gnu", "ld-linux-aarch64.so.1", "arm64",
                           "aarch64-linux-gnu"),
