@@ -188,3 +188,28 @@ def test_dwz_compresses_a_patched_programs_debug_info_and_gdb_reads_it_after(deb
     assert Transcript.parse(gdb(["--args", app, "crash"], CRASH_SESSION)) == unpatched
     listing = gdb([app], ["info line main", "info scope main"])
     assert re.search(r'Line \d+ of ".*app\.c"', listing), listing  # the line table, read after dwz
+
+
+def test_debug_info_split_after_patching_serves_gdb_and_eu_unstrip(debuggees, tmp_path):
+    """docs/debugging.md: split the debug info off *after* patching (objcopy
+    --only-keep-debug, strip --strip-debug, a debuglink): gdb reads it with the program, and
+    eu-unstrip puts it back."""
+    tree = debuggees.tree(Variant("musl", True, False), patched=True)
+    app, debug = tree.root / "bin" / "app-split", tree.root / "bin" / "app-split.debug"
+    shutil.copy2(tree.app, app)
+    for command in (["objcopy", "--only-keep-debug", app, debug], ["strip", "--strip-debug", app],
+                    ["objcopy", f"--add-gnu-debuglink={debug}", app]):
+        assert run(command).returncode == 0, command
+    with open(app, "rb") as stream:
+        assert ELFFile(stream).get_section_by_name(".debug_info") is None
+    text = gdb([app], ["info line main", "info sources"])
+    assert re.search(r'Line \d+ of ".*app\.c"', text) and "warning" not in text, text
+    unpatched = Transcript.parse(gdb(["--args", debuggees.tree(Variant("musl", True, False), False).app, "crash"],
+                                     CRASH_SESSION))
+    assert Transcript.parse(gdb(["--args", app, "crash"], CRASH_SESSION)) == unpatched
+    whole = tmp_path / "app-whole"
+    unstripped = run(["eu-unstrip", app, debug, "-o", whole], text=True)
+    assert unstripped.returncode == 0, unstripped.stderr
+    with open(whole, "rb") as stream:
+        assert ELFFile(stream).get_section_by_name(".debug_info") is not None
+    assert "patched: yes" in run([sys.executable, "-m", "relinterp", "inspect", whole], text=True).stdout
