@@ -76,9 +76,7 @@ def patch(
     candidates, flags = tuple(c.path for c in chosen), config_flags(chosen)
     target = _target(path, output)
     warnings = _check_loaders(base if base is not None else exe, chosen, target) + _capabilities(path)
-    same = exe.patch is not None and stub is not None and exe.patch.stub_code == stub.code \
-        and (exe.patch.config.candidates, exe.patch.config.flags) == (candidates, flags) \
-        and _stub_entry_offset(exe) is not None
+    same = _patched_so(exe, stub, candidates, flags)
     if same and os.path.exists(target) and os.path.samefile(path, target):
         return replace(_unchanged(exe, target, chosen), warnings=warnings)
     original = recorded_original(exe)
@@ -96,6 +94,13 @@ def patch(
         elf_type=original.elf_type, size_before=original.file_size, size_after=plan.size,
         segment=_segment(plan.segment), warnings=warnings,
     )
+
+
+def _patched_so(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], flags: int) -> bool:
+    """`exe` is patched with this stub, these candidates and flags, its entry in the stub."""
+    return exe.patch is not None and stub is not None and exe.patch.stub_code == stub.code \
+        and (exe.patch.config.candidates, exe.patch.config.flags) == (candidates, flags) \
+        and _stub_entry_offset(exe) is not None
 
 
 def restore(path: str | os.PathLike[str], *, output: str | os.PathLike[str] | None = None) -> RestoreResult:
