@@ -105,9 +105,8 @@ def _eager(name: str, help: str):
 @_eager("--version", "Show the version and each prebuilt stub (architecture, size, sha256), then exit.")
 def _show_version() -> int:
     from .errors import BrokenInstallationError
-    from .rewrite.stub import load_stub, manifest
-
     from .render.output import say
+    from .rewrite.stub import load_stub, manifest
 
     data = manifest()
     say(f"relinterp {__version__}")
@@ -166,7 +165,7 @@ main.add_command(verify)
 def patch(paths, recursive, jobs, as_json, verbose, output, dry_run, quiet, **options) -> None:
     """Patch each PATH so that it finds its loader relative to itself.
 
-    At run time RELINTERP_LOADER (an absolute path; not in setuid programs) is tried
+    At run time RELINTERP_LOADER (an absolute path; not in secure mode) is tried
     first, then each --loader-rel, each --loader, and with --fallback-system the
     original interpreter.  Without --loader-rel and --loader, the candidates are derived
     from the program's DT_RUNPATH (or DT_RPATH) entries that start with $ORIGIN.
