@@ -191,3 +191,12 @@ def test_quiet_prints_nothing_but_refusals_and_warnings(programs, tmp_path):
                             f"{tmp_path}: FAILED (1 problem)\n"
     restored = relinterp("restore", "-q", app)
     assert (restored.returncode, restored.stdout, restored.stderr) == (0, "", "")
+
+
+def test_bundle_progress_on_a_closed_pipe_stops_showing_not_the_bundle(programs, tmp_path):
+    pipe = closed_pipe()
+    result = subprocess.run([sys.executable, "-m", "relinterp", "bundle", programs["hello"], "-o", tmp_path / "dist",
+                             "--progress"], stdout=subprocess.PIPE, stderr=pipe, text=True)
+    os.close(pipe)
+    assert result.returncode == 0 and (tmp_path / "dist" / "bin" / "hello").is_file()
+    assert relinterp("verify", tmp_path / "dist").returncode == 0
