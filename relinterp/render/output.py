@@ -5,7 +5,7 @@ Text is for people, and what it shows comes from files (paths, NEEDED names, RUN
 interpreters), which may hold anything: an escape sequence would reach the terminal, a
 newline would forge a line of output.  So every control character but TAB is shown
 escaped (`\\n`, `\\r`, `\\xNN`; C1 controls `\\xNN` too), and so is each byte of a name
-that is not UTF-8 (`\\xNN`).  JSON keeps every character exactly (json escapes
+that is not UTF-8 (`\\xNN`): relinterp.errors.printable, which error messages use too.  JSON keeps every character exactly (json escapes
 controls itself); bytes that are not UTF-8 cannot be a JSON string, so they are
 written the same way, `\\xNN` (the characters backslash, x and two hex digits), and
 every strict parser reads the document.  `--json` gives the exact value of anything else.
@@ -22,31 +22,18 @@ import os
 import re
 import sys
 
-_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+from ..errors import printable
+
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")  # os.fsdecode's stand-ins for bytes that are not UTF-8
-_NAMED = {"\n": "\\n", "\r": "\\r"}
 _closed: set[str] = set()  # "stdout", "stderr": found closed, no longer written to
-
-
-def printable(text: str) -> str:
-    """`text` with every control character but TAB, and every byte that is not UTF-8,
-    escaped: safe to show on a terminal, one line."""
-    return _UNPRINTABLE.sub(_escape, text)
-
-
-def _escape(match: re.Match) -> str:
-    char = match.group()
-    code = ord(char)
-    if 0xDC80 <= code <= 0xDCFF:
-        return f"\\x{code - 0xDC00:02x}"
-    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
 def json_safe(value):
     """`value` (a document) with the bytes that are not UTF-8 in its strings (keys too)
-    written as `\\xNN`: what json.dumps then makes of it is valid JSON."""
+    written as `\\xNN` (as printable() writes them): what json.dumps then makes of it is
+    valid JSON."""
     if isinstance(value, str):
-        return _NOT_UTF8.sub(_escape, value) if _NOT_UTF8.search(value) else value
+        return _NOT_UTF8.sub(lambda m: printable(m.group()), value) if _NOT_UTF8.search(value) else value
     if isinstance(value, dict):
         return {json_safe(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
