@@ -1,14 +1,13 @@
 """Where the stub's section goes in the patched file's section header table.
 
-The linker puts every allocatable section (SHF_ALLOC: part of the memory image) before
-the others (.comment, debug info, .symtab, .shstrtab), and tools rely on it: dwz, which
-Debian's dh_dwz and rpm's find-debuginfo run on installed programs, refuses a file with
-"Allocatable section after non-allocatable ones".  So `.text.relinterp` (allocatable)
-takes the place of the first non-allocatable section, and that section moves to the
-end: one section changes its index, and every reference to it (sh_link, sh_info where
-it names a section, e_shstrndx) follows.  A symbol can name a section too (st_shndx);
-linked programs hold no symbol in a non-allocatable section, but where one does, the
-stub's section is appended last instead, as the symbol table is copied unread.
+The linker lists every allocatable section (SHF_ALLOC: part of the memory image) before
+the others (.comment, debug info, .symtab, .shstrtab), in the order their bytes lie in
+the file; the patch keeps both orders (the bytes: layout.py).  So `.text.relinterp`
+(allocatable) takes the place of the first non-allocatable section, and that section
+moves to the end: one section changes its index, and every reference to it (sh_link,
+sh_info where it names a section, e_shstrndx) follows.  A symbol can name a section too
+(st_shndx); linked programs hold no symbol in a non-allocatable section, but where one
+does, the stub's section is appended last instead, as the symbol table is copied unread.
 """
 
 from __future__ import annotations
