@@ -13,7 +13,7 @@ import click
 
 from . import __version__
 from .errors import EXIT_FAILED, EXIT_NO_LOADER, EXIT_NO_SANDBOX, EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_USAGE
-from .params import NonEmpty
+from .params import NonEmpty, sysroot_option
 from .tree_cli import bundle, verify
 
 EXIT_STATUS_HELP = f"""
@@ -39,7 +39,8 @@ Exit status:
   {EXIT_NOTHING_TO_DO}  nothing to do: no input had anything to be done to it (a static
      executable to patch, an unpatched file to restore, a directory with
      nothing to process)
-  {EXIT_NO_SANDBOX}  verify --run: no empty root can be made on this machine; nothing was run
+  {EXIT_NO_SANDBOX}  verify --run: no empty root can be made on this machine, or no emulator for
+     the programs' machine; nothing was run
   {EXIT_NO_LOADER}  (the patched program, at run time) no usable loader
 """
 
@@ -220,7 +221,8 @@ Exit status:
 @click.option("--json", "as_json", is_flag=True, help="Print one versioned JSON document (schema shipped as "
                                                       "relinterp/schema/ldd.schema.json).")
 @click.option("-v", "--verbose", is_flag=True, help="Show the tree: each library under the object needing it.")
-def ldd(programs, as_json, verbose) -> None:
+@sysroot_option("PT_INTERP, the loader's directories and absolute RPATH/RUNPATH entries are looked up there.")
+def ldd(programs, as_json, verbose, sysroot) -> None:
     """List the libraries each PROGRAM would load, found by its own loader's rules.
 
     For a patched program that is the loader its stub would map (the first recorded
@@ -230,13 +232,14 @@ def ldd(programs, as_json, verbose) -> None:
     """
     from .errors import RelinterpError
     from .loaders.libraries import exit_status, list_libraries
+    from .loaders.sysroot import HOST, Sysroot
     from .render.libraries import ldd_json, ldd_lines
     from .render.output import say, say_json
 
     results = []
     for path in programs:
         try:
-            results.append(list_libraries(path))
+            results.append(list_libraries(path, Sysroot.at(sysroot) if sysroot else HOST))
         except RelinterpError as error:
             results.append(error)
             say(str(error), err=True)
