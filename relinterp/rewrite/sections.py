@@ -27,7 +27,7 @@ from ..elf.record import ALIGN
 from ..elf.structs import (SHF_ALLOC, SHF_EXECINSTR, SHN_LORESERVE, SHT_NULL, SHT_PROGBITS, SHT_STRTAB,
                            SHT_SYMTAB, STB_GLOBAL, STB_LOCAL, STT_FUNC, STT_NOTYPE, Shdr, Sym, align_up)
 from ..errors import UnsupportedError
-from .section_order import exchange, stub_index
+from .section_order import exchange, stub_place
 from .stub import CODE_ALIGN, DEBUG_STATE_SIZE
 
 STUB_SECTION = b".text.relinterp"
@@ -96,13 +96,14 @@ def plan_sections(base, structs, segment, debug_state: int, offset: int, symbols
         if has_names and _name_at(base.section_names, entry.sh_name) == b".interp":
             entries[i] = entry._replace(sh_name=name(OLD_INTERP_SECTION))
     appended_at = len(entries)  # where the stub's section is made; it is then moved to its place
-    place = appended_at if appended else stub_index(base, entries, symbols, source)
+    place, renamed = (appended_at, ()) if appended else stub_place(base, entries, symbols, source)
     entries.append(_section(name(STUB_SECTION), SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, segment.vaddr,
                             segment.offset, segment.filesz, align=CODE_ALIGN))
     shstrndx = base.shstrndx if has_names else len(entries)
     if not has_names:
         entries.append(_section(name(b".shstrtab"), SHT_STRTAB))
-    blocks = [(shstrndx, [names]), *_debug_symbol(structs, entries, symbols, place, debug_state, name,
+    table = None if symbols is None else _renamed(structs, symbols.symbols, renamed, appended_at)
+    blocks = [(shstrndx, [names]), *_debug_symbol(structs, entries, symbols, table, place, debug_state, name,
                                                 shstrndx)]
     if len(entries) >= SHN_LORESERVE:
         raise UnsupportedError(base.path, f"{base.shnum} sections: with the patch's "
@@ -110,11 +111,22 @@ def plan_sections(base, structs, segment, debug_state: int, offset: int, symbols
     return _lay_out(structs, entries, blocks, offset, shstrndx, (place, appended_at))
 
 
-def _debug_symbol(structs, entries: list, symbols: SymbolTable | None, section: int, address: int,
-                  name, shstrndx: int) -> list[tuple[int, list]]:
+def _renamed(structs, symbols: SourceRange, fields: tuple[int, ...], section: int) -> list:
+    """The pieces of the copy of the symbol table `symbols`, whose st_shndx `fields` (byte
+    offsets in it) become `section`: copied from the file but for those two bytes each."""
+    value = section.to_bytes(2, "little" if structs.little_endian else "big")
+    pieces, at = [], 0
+    for field in fields:
+        pieces += [SourceRange(symbols.offset + at, field - at), value]
+        at = field + 2
+    return pieces + [SourceRange(symbols.offset + at, symbols.size - at)]
+
+
+def _debug_symbol(structs, entries: list, symbols: SymbolTable | None, table_pieces: list | None, section: int,
+                  address: int, name, shstrndx: int) -> list[tuple[int, list]]:
     """The `_dl_debug_state` symbol: the pieces of its symbol and string tables, by
-    section index.  `name` adds a section name; some linkers keep symbol names in that
-    table too."""
+    section index (`table_pieces`: the copy of the file's symbol table).  `name` adds a
+    section name; some linkers keep symbol names in that table too."""
     sym = structs.sym
     if symbols is None:
         strings: list = [b"\0"]
@@ -126,7 +138,7 @@ def _debug_symbol(structs, entries: list, symbols: SymbolTable | None, section: 
         index = strings_index - 1
     else:
         index, strings_index = symbols.index, symbols.strings_index
-        strings, table = [symbols.strings], [symbols.symbols]
+        strings, table = [symbols.strings], list(table_pieces)
     if strings_index == shstrndx:
         at, blocks = name(DEBUG_STATE_SYMBOL), [(index, table)]
     else:
