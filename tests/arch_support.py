@@ -92,6 +92,7 @@ class CrossGlibc:
     loader_name: str  # the file name of PT_INTERP, e.g. ld-linux-aarch64.so.1
     debian: str  # Debian's architecture name
     multiarch: str  # Debian's directory for it: /usr/lib/<multiarch> (i386: not i686)
+    interp_dir: str = "/lib"  # where PT_INTERP names the loader (ppc64le: /lib64)
 
     @property
     def cc(self) -> str:
@@ -112,7 +113,7 @@ class CrossGlibc:
     @property
     def interp(self) -> str:
         """PT_INTERP of the programs its gcc links."""
-        return f"/lib/{self.loader_name}"
+        return f"{self.interp_dir}/{self.loader_name}"
 
     def hide_script(self) -> str:
         """Shell commands that, in a private mount namespace, leave the guest no glibc but
@@ -156,6 +157,7 @@ CROSS_GLIBC = {
     "arm": CrossGlibc("arm", "arm-linux-gnueabihf", "ld-linux-armhf.so.3", "armhf", "arm-linux-gnueabihf"),
     "riscv64": CrossGlibc("riscv64", "riscv64-linux-gnu", "ld-linux-riscv64-lp64d.so.1", "riscv64",
                           "riscv64-linux-gnu"),
-    "ppc64le": CrossGlibc("ppc64le", "powerpc64le-linux-gnu", "ld64.so.2", "ppc64el", "powerpc64le-linux-gnu"),
+    "ppc64le": CrossGlibc("ppc64le", "powerpc64le-linux-gnu", "ld64.so.2", "ppc64el", "powerpc64le-linux-gnu",
+                          "/lib64"),
     "s390x": CrossGlibc("s390x", "s390x-linux-gnu", "ld64.so.1", "s390x", "s390x-linux-gnu"),
 }
