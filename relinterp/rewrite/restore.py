@@ -20,6 +20,7 @@ import os
 
 from ..elf.image import MemoryImage
 from ..elf.model import Executable, Segment, read_at, read_model
+from ..elf.regular import reading
 from ..elf.structs import PF_R, PT_INTERP, Phdr
 from ..errors import ModifiedError, RelinterpError
 from .plan import Copy, RewritePlan, Write
@@ -39,14 +40,15 @@ def plan_restore(exe: Executable) -> RewritePlan:
                        copies=(Copy(record.moved_from, record.moved_to, record.original_size - record.moved_from),))
 
 
-def restored_model(exe: Executable, plan: RewritePlan, *, working: bool) -> Executable:
-    """The file a restore plan gives, read before anything is written: a result relinterp
-    itself would refuse to read (a tampered record, an odd layout) is refused here, so
-    the input stays as it is and no output is made.  A working restore must give the
-    program its original interpreter back."""
+def restored_model(exe: Executable, plan: RewritePlan, source, *, working: bool) -> Executable:
+    """The file a restore plan gives, read from `source` (the patched file, open, or its
+    path) before anything is written: a result relinterp itself would refuse to read (a
+    tampered record, an odd layout) is refused here, so the input stays as it is and no
+    output is made.  A working restore must give the program its original interpreter
+    back."""
     assert exe.patch is not None
     try:
-        with open(exe.path, "rb") as stream:
+        with reading(source) as stream:
             result = read_model(exe.path, plan.result(stream), plan.size)
     except RelinterpError as error:
         raise ModifiedError(exe.path, f"cannot restore: the result would not be a valid program "
