@@ -107,7 +107,7 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
 
 
 def _archive_compression(tarball: str, compression):
-    from .bundle.staging import STREAMS, is_stdout
+    from .bundle.staging import is_stdout
     from .bundle.tarball import SUFFIXES, CompressionError, compression_for
     from .rewrite.atomic import not_a_file
 
@@ -115,8 +115,9 @@ def _archive_compression(tarball: str, compression):
         named = compression_for(tarball)
     except CompressionError as error:
         raise click.BadParameter(f"{tarball}: {error}", param_hint="--tar") from None
-    stream = is_stdout(tarball) or not_a_file(tarball) in STREAMS  # written through: no name to go by
-    if named is None and not stream:  # .tar.bz2, .zip, ...: not what would be written
+    # stdout, a FIFO or a device is written through, a directory refused (staging.output_file): a name
+    # to go by only for a file
+    if named is None and not (is_stdout(tarball) or not_a_file(tarball)):  # .tar.bz2, .zip, ...
         raise click.BadParameter(f"{tarball}: the name must end in {', '.join(SUFFIXES)} (the archive is a tar, "
                                  "compressed as the suffix says)", param_hint="--tar")
     if compression is None:
