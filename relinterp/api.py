@@ -9,21 +9,24 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from . import __version__
-from .rewrite.candidates import choose_candidates, config_flags, recorded_candidates
+from .loaders.candidates import check_loaders
+from .rewrite.candidates import OPTION, choose_candidates, config_flags, recorded_candidates
 from .elf.record import CONFIG_SCHEMA
-from .elf.executable import Executable, read_executable
-from .errors import ModifiedError, NotPatchedError, RelinterpError
+from .elf.executable import Executable, open_input, read_executable
+from .errors import ModifiedError, NotPatchedError, RelinterpError, WriteError
 from .loaders.family import libc_family
 from .rewrite.digest import original_digest, plan_sha256
-from .rewrite.plan import check_patchable, plan_patch, restore_facts
-from .rewrite.restore import plan_restore, plan_working_restore
+from .rewrite.patchable import check_patchable
+from .rewrite.plan import plan_patch, restore_facts
+from .rewrite.restore import plan_restore, plan_working_restore, restored_model
 from .rewrite.changes import changes_since_patch, interop_notes, not_patched_reason, restore_differences
 from .report import (ALREADY_PATCHED, PATCHED, RESTORED, RESTORED_NOT_EXACT, WOULD_PATCH, Inspection,
                      PatchInfo, PatchResult, RestoreResult, StubInfo, StubSegment)
 from .rewrite.stub import StubBlob, stub_for
+from .rewrite.atomic import not_a_file
 from .rewrite.write import apply_plan, holds_appended, write_patch
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which costs `relinterp patch` the import of typing
@@ -64,7 +67,13 @@ def patch(
     `loader`, candidates are derived from its DT_RUNPATH (relinterp.rewrite.candidates).
     In place unless `output`; with `dry_run`, plan only and write nothing."""
     path = os.fspath(path)
-    exe = read_executable(path)
+    with open_input(path) as source:  # everything is read from this file, whatever replaces the path
+        return _patch(path, source, loader_rel=loader_rel, loader=loader, fallback_system=fallback_system,
+                      output=output, dry_run=dry_run)
+
+
+def _patch(path: str, source, *, loader_rel, loader, fallback_system: bool, output, dry_run: bool) -> PatchResult:
+    exe = read_executable(path, source)
     stub = stub_for(exe.machine, exe.elfclass, exe.little_endian)
     base = exe.unpatched
     if base is not None:
@@ -73,26 +82,34 @@ def patch(
                                fallback_system=fallback_system)
     candidates, flags = tuple(c.path for c in chosen), config_flags(chosen)
     target = _target(path, output)
-    same = exe.patch is not None and stub is not None and exe.patch.stub_code == stub.code \
-        and (exe.patch.config.candidates, exe.patch.config.flags) == (candidates, flags) \
-        and _stub_entry_offset(exe) is not None
+    warnings = _check_loaders(base if base is not None else exe, chosen, target) + _capabilities(path)
+    same = _patched_so(exe, stub, candidates, flags)
     if same and os.path.exists(target) and os.path.samefile(path, target):
-        return _unchanged(exe, target, chosen)
-    original = recorded_original(exe)
+        return replace(_unchanged(exe, target, chosen), warnings=warnings)
+    original = recorded_original(exe, source)
     if original is None:
         raise ModifiedError(path, "patched, then changed (stripped?), so it cannot be patched again with "
                                   "other options: `relinterp restore` it, or patch the original file")
     if dry_run:
-        plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(original, original_digest(exe)))
+        digest = original_digest(exe, source)
+        plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(original, digest))
     else:
-        plan = write_patch(exe, stub, candidates, flags=flags, target=target)
+        plan = write_patch(exe, stub, candidates, flags=flags, target=target, source=source,
+                           name=_name(path, output))
     assert plan.segment is not None and original.interp is not None
     return PatchResult(
         path=path, status=WOULD_PATCH if dry_run else ALREADY_PATCHED if same else PATCHED, output=target,
         written=not dry_run, candidates=chosen, interpreter=original.interp, machine=original.machine,
         elf_type=original.elf_type, size_before=original.file_size, size_after=plan.size,
-        segment=_segment(plan.segment),
+        segment=_segment(plan.segment), warnings=warnings,
     )
+
+
+def _patched_so(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], flags: int) -> bool:
+    """`exe` is patched with this stub, these candidates and flags, its entry in the stub."""
+    return exe.patch is not None and stub is not None and exe.patch.stub_code == stub.code \
+        and (exe.patch.config.candidates, exe.patch.config.flags) == (candidates, flags) \
+        and _stub_entry_offset(exe) is not None
 
 
 def restore(path: str | os.PathLike[str], *, output: str | os.PathLike[str] | None = None) -> RestoreResult:
@@ -103,47 +120,56 @@ def restore(path: str | os.PathLike[str], *, output: str | os.PathLike[str] | No
     that is known.  Exact means proven: the SHA-256 recorded at patch time matches.
     In place unless `output`."""
     path = os.fspath(path)
-    exe = read_executable(path)
+    with open_input(path) as source:  # everything is read from this file, whatever replaces the path
+        return _restore(path, source, output)
+
+
+def _restore(path: str, source, output) -> RestoreResult:
+    exe = read_executable(path, source)
     if exe.patch is None:
         raise NotPatchedError(path, not_patched_reason(exe, "nothing to restore"))
-    known = recorded_original(exe) is not None
+    known = recorded_original(exe, source) is not None
     plan = plan_restore(exe) if known else plan_working_restore(exe)
-    exact = known and _proven_original(exe, plan)
+    result = restored_model(exe, plan, source, working=not known)  # every check before the write: a refusal
+    exact = known and _proven_original(exe, plan, source)              # writes nothing
+    differences = () if exact else restore_differences(exe.patch.config.restore, result)
     target = _target(path, output)
-    apply_plan(plan, path, target)
-    differences = () if exact else restore_differences(exe.patch.config.restore, read_executable(target))
+    apply_plan(plan, source, target, _name(path, output))
     return RestoreResult(path=path, status=RESTORED if exact else RESTORED_NOT_EXACT, output=target,
-                         exact=exact, interpreter=exe.patch.original_interp, size_before=exe.file_size,
+                         exact=exact, interpreter=result.interp, size_before=exe.file_size,
                          size_after=plan.size, differences=differences)
 
 
 def inspect(path: str | os.PathLike[str]) -> Inspection:
     """What relinterp sees in the ELF file at `path`: patched or not, and with what."""
-    exe = read_executable(os.fspath(path))
-    interp = exe.interp if exe.patch is None else exe.patch.original_interp
-    original = recorded_original(exe)
-    exact = original is not None and (exe.patch is None or _proven_original(exe, plan_restore(exe)))
+    path = os.fspath(path)
+    with open_input(path) as source:
+        exe = read_executable(path, source)
+        original = recorded_original(exe, source)
+        exact = original is not None and (exe.patch is None or _proven_original(exe, plan_restore(exe), source))
+    interp = exe.interp if exe.patch is None else _original_interp(exe, original)
     reason = _why_not_patchable(exe, original is not None)
     return Inspection(
         path=exe.path, elfclass=exe.elfclass, little_endian=exe.little_endian, machine=exe.machine,
         elf_type=exe.elf_type, pie=exe.pie, interpreter=exe.interp,
-        libc=None if interp is None else libc_family(interp), patch=_patch_info(exe, exact),
+        libc=None if interp is None else libc_family(interp), patch=_patch_info(exe, exact, interp),
         patchable=reason is None, not_patchable_reason=reason,
         needed=exe.needed, runpath=exe.runpath, rpath=exe.rpath, notes=interop_notes(exe),
     )
 
 
-def _proven_original(exe: Executable, plan) -> bool:
-    """Applying `plan` to the patched file gives the bytes it was patched from: their
-    SHA-256 is the one recorded (older records have none: unproven)."""
+def _proven_original(exe: Executable, plan, source) -> bool:
+    """Applying `plan` to the patched file (`source`, open) gives the bytes it was
+    patched from: their SHA-256 is the one recorded (older records have none: unproven)."""
     recorded = exe.patch.config.restore.sha256
-    return recorded is not None and plan_sha256(plan, exe.path) == recorded
+    return recorded is not None and plan_sha256(plan, source) == recorded
 
 
-def recorded_original(exe: Executable) -> Executable | None:
+def recorded_original(exe: Executable, source=None) -> Executable | None:
     """The executable `exe` was patched from (itself if it is not patched), or None when
-    the file changed since it was patched so that its original headers no longer
-    describe it (stripped, rewritten by patchelf).
+    the file (`source`, open, else read again from its path) changed since it was
+    patched so that its original headers no longer describe it (stripped, rewritten by
+    patchelf).
 
     Only a file whose headers and appended bytes are exactly what patching its recorded
     original gives (with the stub, candidates and record it holds) counts.  Its other
@@ -161,14 +187,17 @@ def recorded_original(exe: Executable) -> Executable | None:
         config_offset=len(patch.stub_code), sha256="",
     )
     facts = patch.config.restore if patch.config.restore.sha256 is not None else None
-    try:
-        plan = plan_patch(exe, recorded, patch.config.candidates, flags=patch.config.flags, facts=facts)
-    except RelinterpError:
-        return None
-    header, phdrs = plan.writes[:2]
-    if (header.data, phdrs.data) != (exe.header, exe.phdrs) or plan.size != exe.file_size:
-        return None
-    return patch.original if holds_appended(exe.path, plan) else None
+    for stub_at_end in (False, True):  # as this version lays the file out, or as earlier ones did
+        try:
+            plan = plan_patch(exe, recorded, patch.config.candidates, flags=patch.config.flags, facts=facts,
+                              stub_at_end=stub_at_end)
+        except RelinterpError:
+            return None
+        header, phdrs = plan.writes[:2]
+        if (header.data, phdrs.data) == (exe.header, exe.phdrs) and plan.size == exe.file_size \
+                and holds_appended(exe.path if source is None else source, plan):
+            return patch.original
+    return None
 
 
 def _stub_entry_offset(exe: Executable) -> int | None:
@@ -179,9 +208,41 @@ def _stub_entry_offset(exe: Executable) -> int | None:
     return offset if 0 <= offset < len(exe.patch.stub_code) else None
 
 
+def _check_loaders(program: Executable, chosen: tuple[LoaderCandidate, ...], target: str) -> tuple[str, ...]:
+    """The loaders the program is patched to, as they are now, from where it is written
+    (relinterp.loaders.candidates): warnings, or a refusal for the other C library's."""
+    origin = os.path.dirname(os.path.realpath(target))
+    return check_loaders(program.path, program.interp, program.abi,
+                         ((c.path, c.provenance == OPTION and c.relative) for c in chosen), origin)
+
+
+def _capabilities(path: str) -> tuple[str, ...]:
+    """A warning when the file has capabilities, which the patched file does not keep."""
+    try:
+        os.getxattr(path, "security.capability")
+    except OSError:
+        return ()
+    return ("its file capabilities are not kept (no rewritten file keeps them): set them again after "
+            "patching, knowing that they put the program in secure mode, where its $ORIGIN-relative loaders "
+            "are not tried",)
+
+
+def _name(path: str, output: str | os.PathLike[str] | None) -> str:
+    """The result as the user named it, for messages: OUT, or the input as given."""
+    return path if output is None else os.fspath(output)
+
+
 def _target(path: str, output: str | os.PathLike[str] | None) -> str:
-    """Where the result goes: OUT, or the file itself (through a symlink, not over it)."""
-    return os.path.realpath(path) if output is None else os.fspath(output)
+    """Where the result goes: the file itself, or OUT; either through a symlink, not
+    over it (so -o /dev/stdout, when that is a file, writes the file).  An OUT that is
+    not a regular file (a device, a FIFO: -o /dev/null) is refused, never replaced."""
+    if output is None:
+        return os.path.realpath(path)
+    output = os.fspath(output)
+    kind = not_a_file(output)
+    if kind is not None:
+        raise WriteError(output, f"is a {kind}, not a regular file: -o writes a file, so nothing was written")
+    return os.path.realpath(output) if os.path.islink(output) and os.path.exists(output) else output
 
 
 def _segment(seg) -> StubSegment:
@@ -209,14 +270,22 @@ def _why_not_patchable(exe: Executable, exact: bool) -> str | None:
     return None
 
 
-def _patch_info(exe: Executable, exact: bool) -> PatchInfo | None:
+def _original_interp(exe: Executable, original: Executable | None) -> str | None:
+    """The interpreter a patched file had: where its recorded headers still describe it,
+    the one they give (what `restore` writes back, covered by the recorded digest), else
+    the path the record keeps."""
+    assert exe.patch is not None
+    return original.interp if original is not None else exe.patch.original_interp
+
+
+def _patch_info(exe: Executable, exact: bool, interp: str | None) -> PatchInfo | None:
     patch = exe.patch
     if patch is None:
         return None
     shipped = stub_for(exe.machine, exe.elfclass, exe.little_endian)
     return PatchInfo(
         candidates=recorded_candidates(exe),
-        original_interpreter=patch.original_interp,
+        original_interpreter=interp,
         stub=StubInfo(sha256=hashlib.sha256(patch.stub_code).hexdigest(), size=len(patch.stub_code),
                       config_schema=CONFIG_SCHEMA,
                       relinterp=__version__ if shipped is not None and shipped.code == patch.stub_code else None),

@@ -66,7 +66,9 @@ class CompressionType(click.ParamType):
                    "the target's are used.")
 @click.option("--tar", "tarball", type=NonEmpty(), metavar="OUT.tar.gz",
               help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners), "
-                   "compressed as its name says (.tar.gz, .tar.xz, .tar.zst, .tar) or as --compress says.")
+                   "compressed as its name says: .tar.gz or .tgz, .tar.xz or .txz, .tar.zst, .tar (any other "
+                   "name of a file is a usage error); --compress sets the level. '-' (or /dev/stdout), a FIFO or "
+                   "a character device is written to as it is (gzip, or as --compress says).")
 @click.option("--compress", "compression", type=CompressionType(), metavar="METHOD[:LEVEL]",
               help="How --tar compresses: gzip[:1-9] (default gzip:6), xz[:0-9], zstd[:1-19] (with the "
                    "zstd command), none.")
@@ -89,12 +91,16 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
     from .bundle.assemble import Archive, build_bundle, plan_result
     from .bundle.plan import BundleOptions, plan_bundle
     from .bundle.progress import Progress
+    from .bundle.staging import is_stdout
     from .bundle.tree import plan_tree
     from .elf.searchlist import split_list
     from .render.trees import bundle_document, bundle_lines
 
     stage = _stage(apps)
     archive = Archive(tarball, _archive_compression(tarball, compression)) if tarball else None
+    to_stdout = tarball is not None and is_stdout(tarball)  # --tar -: the report goes to stderr
+    if to_stdout and as_json:
+        raise click.UsageError(f"--tar {tarball} and --json would both write to stdout")
     options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
                             library_path=tuple(d for dirs in library_path for d in split_list(dirs)),
                             sysroot=sysroot, glibc_by_name=glibc_by_name, copy_outside_links=copy_outside_links)
@@ -108,8 +114,10 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
     if as_json:
         _print_json(bundle_document(result, EXIT_OK))
     elif not quiet:
+        from .render.output import say
+
         for line in bundle_lines(result, verbose):
-            click.echo(line)
+            say(line, err=to_stdout)
 
 
 def _stage(apps: tuple[str, ...]) -> str | None:
@@ -126,12 +134,19 @@ def _stage(apps: tuple[str, ...]) -> str | None:
 
 
 def _archive_compression(tarball: str, compression):
-    from .bundle.tarball import CompressionError, compression_for
+    from .bundle.staging import is_stdout
+    from .bundle.tarball import SUFFIXES, CompressionError, compression_for
+    from .rewrite.atomic import not_a_file
 
     try:
         named = compression_for(tarball)
     except CompressionError as error:
         raise click.BadParameter(f"{tarball}: {error}", param_hint="--tar") from None
+    # stdout, a FIFO or a device is written through, a directory refused (staging.output_file): a name
+    # to go by only for a file
+    if named is None and not (is_stdout(tarball) or not_a_file(tarball)):  # .tar.bz2, .zip, ...
+        raise click.BadParameter(f"{tarball}: the name must end in {', '.join(SUFFIXES)} (the archive is a tar, "
+                                 "compressed as the suffix says)", param_hint="--tar")
     if compression is None:
         return named or compression_for(".tar.gz")
     if named is not None and named.method != compression.method:
@@ -140,9 +155,9 @@ def _archive_compression(tarball: str, compression):
 
 
 def _print_json(document) -> None:
-    import json
+    from .render.output import say_json
 
-    click.echo(json.dumps(document, indent=2))
+    say_json(document)
 
 
 @click.command(epilog=TREE_STATUS_HELP)
@@ -153,16 +168,17 @@ def _print_json(document) -> None:
 @click.option("--no-proc", is_flag=True, help="With --run: leave /proc out of the empty root.")
 @click.option("--timeout", default=60.0, show_default=True, type=Seconds(), metavar="SECONDS",
               help="With --run: the time limit.")
-@click.option("--sandbox", type=click.Choice(["bwrap", "unshare+chroot"]),
-              help="With --run: how to make the empty root (default: bwrap where it works, else "
-                   "unshare+chroot, as root or in a new user namespace).")
+@click.option("--sandbox", type=click.Choice(["bwrap", "unshare", "unshare+chroot"]),
+              help="With --run: how to make the empty root: bubblewrap, or relinterp itself with unshare(2) "
+                   "(default: bwrap where it works, else unshare; unshare+chroot is unshare's old name).")
 @click.option("--exclude", multiple=True, type=NonEmpty(), metavar="GLOB",
               help="Libraries whose NEEDED name matches GLOB are expected from the target system. Repeatable.")
 @sysroot_option("a library the tree does not hold may come from there, found by the tree's loader's rules "
                 "(--run still runs in an empty root).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON document (versioned; schema shipped as relinterp/schema/verify.schema.json).")
-def verify(targets, run_args, no_proc, timeout, sandbox, exclude, sysroot, as_json) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Print only the failed checks (nothing for a tree that passed).")
+def verify(targets, run_args, no_proc, timeout, sandbox, exclude, sysroot, as_json, quiet) -> None:
     """Check that each tree (or program) needs nothing from the machine it runs on."""
     from .render.trees import verify_document, verify_lines
     from .verify.check import VerifyOptions, verify as verify_target
@@ -175,22 +191,30 @@ def verify(targets, run_args, no_proc, timeout, sandbox, exclude, sysroot, as_js
     if as_json:
         _print_json(verify_document(reports, status))
     else:
+        from .render.output import say
+
         for report in reports:
-            for line in verify_lines(report):
-                click.echo(line)
+            for line in verify_lines(report, quiet):
+                say(line)
     sys.exit(status)
 
 
 def _or_refuse(operation, json_command: str | None = None):
     """operation(), or its refusal as "PATH: reason" lines on stderr and its exit status
-    (and, for --json, the document that says so on stdout)."""
+    (and, for --json, the document that says so on stdout).  Stopped by a signal, it
+    removes what it was writing (a staging tree, a sandbox) and dies of that signal."""
     from .errors import RelinterpError
+    from .interrupts import stopped_by_signals
+    from .render.output import say
     from .render.trees import refusal_document
 
     try:
-        return operation()
+        with stopped_by_signals():
+            return operation()
     except RelinterpError as error:
-        click.echo(str(error), err=True)
+        for problem in getattr(error, "problems", ()):  # a BundleError: one line per problem, then its own
+            say(str(problem), err=True)
+        say(f"{error.path}: {error.reason}", err=True)
         if json_command:
             _print_json(refusal_document(json_command, error))
         sys.exit(error.exit_code)

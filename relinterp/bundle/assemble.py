@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..errors import BundleError, MissingToolError, ReadError, WriteError
+from ..errors import BundleError, MissingToolError, ReadError, RelinterpError, WriteError
 from ..rewrite import write
 from ..rewrite.write import PATCHELF_HINT, SearchListEditor
 from . import staging as stage
@@ -54,18 +54,19 @@ def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Pro
         needing = [f.dest for f in plan.files if f.search_path]
         raise BundleError(plan.output, [MissingToolError(needing[0], f"patchelf is needed to change the search path "
                                                                    f"of {', '.join(needing)}: {PATCHELF_HINT}")])
+    archived = stage.output_file(archive.path) if archive is not None else None  # refused before anything
     staging = stage.make_staging_dir(plan.output)
     try:
         sizes = [os.path.getsize(f.source) if f.copied else 0 for f in plan.files]
         progress.start("copying", sum(sizes))
         for item, size in zip(plan.files, sizes):
-            _put(item, staging, editor)
+            _put(item, staging, editor, plan.output)
             progress.advance(size)
         progress.finish()
         _finish_tree(plan.files, staging)
         entries = None
         if archive is not None:
-            entries = _write_tarball(staging, plan.output, archive, progress)
+            entries = _write_tarball(staging, plan.output, archive, archived, progress)
         replaced = stage.commit_tree(staging, plan.output)
     except OSError as error:
         stage.discard_tree(staging)
@@ -76,7 +77,7 @@ def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Pro
     return BundleResult(plan.output, plan.files, replaced, archive, entries, stage=plan.stage)
 
 
-def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
+def _put(item: TreeFile, staging: str, editor: SearchListEditor | None, output: str) -> None:
     target = os.path.join(staging, item.dest)
     if item.role == ALIAS:
         stage.make_symlink(item.link, target)
@@ -92,6 +93,18 @@ def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
         raise ReadError(item.source, f"cannot copy ({error.strerror})") from None
     if not edited:
         return
+    try:
+        _edit(item, target, editor, program)
+    except RelinterpError as error:  # about the staged copy: name the file the user knows instead
+        if error.path != target:
+            raise
+        raise error.about(os.path.join(output, item.dest) if isinstance(error, WriteError) else item.source) \
+            from None
+    os.chmod(target, item.file_mode)
+
+
+def _edit(item: TreeFile, target: str, editor: SearchListEditor | None, program: bool) -> None:
+    """Set the search list and patch the staged copy `target` of `item`, as the plan says."""
     if program:
         write.unpatch_file(target)  # a program relinterp patched before is bundled from its original bytes
     if item.search_path is not None:
@@ -99,7 +112,6 @@ def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
         editor.set_search_list(target, change.value, change.tag, about=item.source)
     if program:
         write.repatch_file(target, (item.loader_rel,))
-    os.chmod(target, item.file_mode)
 
 
 def _finish_tree(files: tuple[TreeFile, ...], staging: str) -> None:
@@ -112,13 +124,20 @@ def _finish_tree(files: tuple[TreeFile, ...], staging: str) -> None:
         os.chmod(os.path.join(staging, item.dest), item.mode)
 
 
-def _write_tarball(staging: str, output: str, archive: Archive, progress: Progress) -> int:
+def _write_tarball(staging: str, output: str, archive: Archive, file: str | None, progress: Progress) -> int:
+    """Into `file`, atomically; or, None, through to archive.path as it is (stdout, a FIFO)."""
     top = os.path.basename(os.path.abspath(output))
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(staging) for f in files
                if not os.path.islink(os.path.join(d, f)))
     progress.start(f"archiving ({archive.compression})", size)
     count = []
-    stage.write_new_file(archive.path, lambda stream: count.append(
-        write_tarball(stream, staging, top, archive_mtime(), archive.compression, progress.advance)))
+
+    def produce(stream) -> None:
+        count.append(write_tarball(stream, staging, top, archive_mtime(), archive.compression, progress.advance))
+
+    if file is None:
+        stage.write_through(archive.path, produce)
+    else:
+        stage.write_new_file(file, produce)
     progress.finish()
     return count[0]

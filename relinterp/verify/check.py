@@ -33,7 +33,7 @@ from ..errors import NotExecutableError, RelinterpError, SandboxUnavailableError
 from .emulator import Emulator, emulators_for
 from .hostfiles import host_file_notes
 from .sandbox import RunResult
-from ..loaders.family import GLIBC, MUSL
+from ..loaders.family import GLIBC, MUSL, libc_family
 from ..loaders.linkcheck import link_problems, machine_problem, relr_problem
 from ..loaders.rules import loader_family, loader_rules
 from ..elf.searchlist import expand_origin, origin_relative, other_tokens, split_list
@@ -84,7 +84,7 @@ class VerifyOptions:
     exclude: tuple[str, ...] = ()  # NEEDED names expected from the target system
     proc: bool = True  # mount /proc in the empty root
     timeout: float = 60
-    sandbox: str | None = None  # force one of relinterp.verify.sandbox.SANDBOXES
+    sandbox: str | None = None  # force one of relinterp.verify.sandbox.SANDBOXES (or an old name of one)
     sysroot: str | None = None  # the target's system: what the tree does not hold is looked for there
 
 
@@ -146,9 +146,7 @@ def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen:
             if inside(obj.path, tree):
                 seen.setdefault(os.path.normpath(os.path.abspath(obj.path)), obj)
     if options.run is not None:
-        report.run = _run(program, tree, options, emulator)
-        if report.run.status != 0:
-            report.findings.append(Finding(report.path, "run", _describe_status(report.run.status, options)))
+        report.findings += _run(program, tree, options, report, emulator)
     return report
 
 
@@ -183,6 +181,12 @@ def _check_loader(program: LinkedObject, tree: str, report: ProgramReport) -> Li
     if report.family is None:
         report.findings.append(Finding(here, "loader", f"{report.loader}: not a musl or glibc loader; only "
                                                        "their search rules are known"))
+        return None
+    linked_against = libc_family(program.interp)
+    if linked_against in (MUSL, GLIBC) and linked_against != report.family:
+        report.findings.append(Finding(here, "loader", f"{report.loader} is a {report.family} loader, but the "
+                                                       f"program is linked against {linked_against} (PT_INTERP "
+                                                       f"{program.interp}): it would not start"))
         return None
     return loader
 
@@ -240,12 +244,20 @@ def _require_sandbox(target: str, options: VerifyOptions) -> None:
         raise SandboxUnavailableError(f"--run: {error.reason}", target) from None
 
 
-def _run(program: LinkedObject, tree: str, options: VerifyOptions, emulator: Emulator | None):
-    from .sandbox import run_in_empty_root
+def _run(program: LinkedObject, tree: str, options: VerifyOptions, report: ProgramReport,
+         emulator: Emulator | None) -> list[Finding]:
+    """Run the program in an empty root, under its emulator if it needs one (its result
+    in `report`); what failed."""
+    from .sandbox import closed_to_the_sandbox, run_in_empty_root
 
     rel = os.path.relpath(os.path.abspath(program.path), tree)
-    return run_in_empty_root(tree, rel, shlex.split(options.run), proc=options.proc, timeout=options.timeout,
-                             sandbox=options.sandbox, emulator=emulator.file if emulator else None)
+    closed = closed_to_the_sandbox(tree, rel)
+    if closed:
+        return [Finding(report.path, "run", closed)]
+    report.run = run_in_empty_root(tree, rel, shlex.split(options.run), proc=options.proc, timeout=options.timeout,
+                                   sandbox=options.sandbox, emulator=emulator.file if emulator else None)
+    return [] if report.run.status == 0 else [Finding(report.path, "run", _describe_status(report.run.status,
+                                                                                           options))]
 
 
 def _describe_status(status: int | None, options: VerifyOptions) -> str:
