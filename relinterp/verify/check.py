@@ -132,8 +132,10 @@ def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen:
         others = [lib for lib in libraries if os.path.realpath(lib) != os.path.realpath(loader)]
         closure = resolve_closure(program, rules, dlopen=others, confined=True, excluded=options.exclude)
         where = f"inside the tree or in the sysroot {options.sysroot}" if options.sysroot else "inside the tree"
+        at_start = True  # the program's libraries: what the loader maps before any dlopen()
         for r in closure.resolutions:
-            if r.kind == FILE and not r.dlopen:
+            at_start = at_start and not r.dlopen
+            if r.kind == FILE and at_start:
                 report.libraries.setdefault(r.name, _rel(r.path, tree))
             elif r.kind == MISSING:
                 report.findings.append(Finding(_rel(r.needed_by, tree), "libraries", f"{r.name}: not found {where}"))
