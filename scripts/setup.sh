@@ -18,6 +18,7 @@ packages=(
   util-linux                    # unshare, setpriv, mount
   bubblewrap                    # relinterp verify --run: the empty root
   zstd xz-utils                 # bundle --tar --compress zstd (the command); reading .tar.xz in tests
+  curl                          # a real program with 31 libraries from dpkg packages, for the SBOM's tests
   python3-venv
   # Other architectures: cross compilers, Debian's multiarch musl, qemu-user to run them.
   gcc-aarch64-linux-gnu gcc-i686-linux-gnu gcc-arm-linux-gnueabihf gcc-riscv64-linux-gnu

@@ -120,12 +120,13 @@ def plan_inventory(plan: BundlePlan) -> Inventory:
         if loader is not None:
             needs.add((real[realpath(closure.program.path)], loader))
         for r in closure.resolutions:
+            if r.dlopen:
+                continue  # --include: which program loads it, and when, only the program knows
             target = real.get(realpath(r.path)) if r.kind == FILE else loader if r.kind == LOADER else None
             source = real.get(realpath(r.needed_by))
             if target is not None and source is not None:
                 needs.add((source, target))
-                if not r.dlopen:
-                    needed.add(target)
+                needed.add(target)
     links: dict[str, list[str]] = {}
     for alias in (f for f in plan.files if f.role == ALIAS):
         target = os.path.normpath(os.path.join(os.path.dirname(alias.dest), alias.link))

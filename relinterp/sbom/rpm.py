@@ -4,7 +4,9 @@
 format here prints every file of such a package with the package's name, epoch, version,
 release, architecture and license (`[...]` repeats for each file, `%{=TAG}` is the
 package's own value), and the files asked for are picked out of that.  A file no package
-owns gets `file FILE is not owned by any package`, which is passed over.
+owns gets `file FILE is not owned by any package` on stdout, one that does not exist
+`error: file FILE: No such file or directory` on stderr; both are passed over, and the
+exit status counts them, so only other messages on stderr mean the query failed.
 """
 
 from __future__ import annotations
@@ -71,8 +73,9 @@ class RpmLookup:
     def origins(self) -> dict[str, Origin]:
         status, out, err = self.query.result()
         owners = parse_files(out)
-        if status < 0 or (not owners and err.strip() and "is not owned" not in out):
-            note = failed(self.query, status, err)
+        trouble = [line for line in err.splitlines() if line.strip() and not line.startswith("error: file ")]
+        if status < 0 or trouble:
+            note = failed(self.query, status, "\n".join(trouble) or err)
             return {f: Origin(None, f"package unknown: {note}") for f in self.names}
         origins = {}
         for file, names in self.names.items():
