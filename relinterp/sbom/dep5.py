@@ -55,8 +55,8 @@ def copyright_licenses(text: str) -> tuple[str, ...] | None:
 
 
 def _fields(paragraph: str) -> dict[str, str]:
-    """The fields of one paragraph that matter here, each its first line (continuation
-    lines, which start with a space, hold a license's text, not its name)."""
+    """The fields of one paragraph that matter here, each its first line (a continuation
+    line starts with a space: it holds a license's text, not its name)."""
     fields: dict[str, str] = {}
     for field, value in FIELD.findall(paragraph):
         fields.setdefault(field.lower(), value.strip())
