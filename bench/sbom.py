@@ -3,7 +3,7 @@
 
 Times the console script in fresh children, in turns (with, without, with, ...), so that
 drift in the machine's speed hits both alike:
-  - `relinterp bundle /usr/bin/curl -o OUT` (glibc; 31 libraries from 24 dpkg packages):
+  - `relinterp bundle /usr/bin/curl -o OUT` (glibc; 31 libraries from 27 dpkg packages):
     the SBOM asks dpkg about 32 files and hashes 19 MB;
   - the same with `--no-sbom`;
 and, for a tree whose files belong to no package, bench/bundle.py's musl program with 10
