@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from .. import __version__
 from ..loaders.closure import FILE, LOADER
@@ -16,7 +16,7 @@ from ..rewrite.stub import manifest, stub_for
 from ..sbom import SBOM_NAME
 from ..sbom.describe import describe_tree
 from ..sbom.digests import Digests
-from ..sbom.inventory import (COMMAND_LINE, INCLUDE, INTERPRETER, LIBRARY, LOADER as LOADER_KIND, NEEDED, PROGRAM,
+from ..sbom.inventory import (ARGUMENT, INCLUDE, INTERPRETER, LIBRARY, LOADER as LOADER_KIND, NEEDED, PROGRAM,
                               Inventory, ShippedFile, Tool)
 from ..sbom.model import to_json
 from ..sbom.origin import Lookup, Origin, find_database
@@ -27,8 +27,7 @@ from .plan import ALIAS, LIBRARY as LIBRARY_ROLE, LOADER_FILE, PROGRAM as PROGRA
 KINDS = {PROGRAM_ROLE: PROGRAM, LIBRARY_ROLE: LIBRARY, LOADER_FILE: LOADER_KIND}
 
 
-@dataclass(frozen=True)
-class SbomSummary:
+class SbomSummary(NamedTuple):
     path: str  # where it is, inside the output tree
     copy: str | None  # --sbom FILE
     files: int | None = None  # None: not written (dry run)
@@ -137,7 +136,7 @@ def plan_inventory(plan: BundlePlan) -> Inventory:
 
 
 def _shipped(item: TreeFile, source: str, plan: BundlePlan, links, needed: bool) -> ShippedFile:
-    came_in = {PROGRAM_ROLE: COMMAND_LINE, LOADER_FILE: INTERPRETER}.get(item.role, NEEDED if needed else INCLUDE)
+    came_in = {PROGRAM_ROLE: ARGUMENT, LOADER_FILE: INTERPRETER}.get(item.role, NEEDED if needed else INCLUDE)
     return ShippedFile(item.dest, KINDS[item.role], came_in, source, tuple(links), _changes(item, plan))
 
 

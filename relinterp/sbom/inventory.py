@@ -13,16 +13,16 @@ PROGRAM, LIBRARY, LOADER, DATA = "program", "library", "loader", "file"
 COMPONENT_TYPES = {PROGRAM: "application", LIBRARY: "library", LOADER: "library", DATA: "file"}
 
 # How a file came in (any other word a maker uses is written as it is):
-COMMAND_LINE = "command-line"  # named on the command line (bundle's APP...)
+ARGUMENT = "argument"  # a program named on the command line (bundle's APP...)
 NEEDED = "needed"  # a NEEDED entry of another file in the tree (the dependencies say whose)
-INTERPRETER = "loader"  # the programs' PT_INTERP, or bundle --loader
-INCLUDE = "include"  # bundle --include (loaded with dlopen)
+INTERPRETER = "interpreter"  # the loader: the programs' PT_INTERP, or bundle --loader
+INCLUDE = "include"  # bundle --include (a library the programs dlopen())
 
 
 class ShippedFile(NamedTuple):
     path: str  # in the tree, relative to its top
     kind: str  # PROGRAM, LIBRARY, LOADER or DATA
-    came_in: str  # COMMAND_LINE, NEEDED, INTERPRETER, INCLUDE, or the maker's own word
+    came_in: str  # ARGUMENT, NEEDED, INTERPRETER, INCLUDE, or the maker's own word
     source: str | None = None  # the file whose bytes it got (absolute); None: made in the tree
     links: tuple[str, ...] = ()  # other paths in the tree that are symbolic links to it
     changes: tuple[str, ...] = ()  # what was changed in its bytes on the way in

@@ -148,8 +148,8 @@ def chain_tree(project, tmp_path) -> Path:
 def test_files_of_no_package_say_so_and_each_says_how_it_came_in(chain_tree, project):
     found = components(chain_tree)
     assert {name: prop(c, "came-in") for name, c in found.items()} == {
-        "bin/chain": "command-line", "lib/libmid.so": "needed", "lib/libbase.so": "needed",
-        "lib/libplugin.so": "include", "lib/ld-musl-x86_64.so.1": "loader"}
+        "bin/chain": "argument", "lib/libmid.so": "needed", "lib/libbase.so": "needed",
+        "lib/libplugin.so": "include", "lib/ld-musl-x86_64.so.1": "interpreter"}
     mid = found["lib/libmid.so"]
     assert "purl" not in mid and prop(mid, "package") == "none"
     assert mid["description"] == f"not from a distribution package: no dpkg package owns {project['libmid.so']}"

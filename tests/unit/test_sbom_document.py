@@ -17,7 +17,7 @@ from packageurl import PackageURL
 
 from relinterp.sbom.dep5 import copyright_licenses, package_licenses
 from relinterp.sbom.describe import describe_tree
-from relinterp.sbom.inventory import COMMAND_LINE, INCLUDE, INTERPRETER, LIBRARY, LOADER, NEEDED, PROGRAM, Inventory, \
+from relinterp.sbom.inventory import ARGUMENT, INCLUDE, INTERPRETER, LIBRARY, LOADER, NEEDED, PROGRAM, Inventory, \
     ShippedFile, Tool
 from relinterp.sbom.licenses import DEP5_NAMES, GNU_VERSIONS, SPDX_IDS, declared_all, spdx_id
 from relinterp.sbom.listing import SbomError, read_listing
@@ -154,7 +154,7 @@ def tree(tmp_path):
     (tmp_path / "build").mkdir()
     (tmp_path / "build/app").write_bytes(b"app")
     inventory = Inventory("app-1.0", (
-        ShippedFile("bin/app", PROGRAM, COMMAND_LINE, str(tmp_path / "build/app"), changes=("patched",)),
+        ShippedFile("bin/app", PROGRAM, ARGUMENT, str(tmp_path / "build/app"), changes=("patched",)),
         ShippedFile("lib/libssl.so.3", LIBRARY, NEEDED, "/usr/lib/x86_64-linux-gnu/libssl.so.3", ("lib/libssl.so",)),
         ShippedFile("lib/libplugin.so", LIBRARY, INCLUDE, str(tmp_path / "build/libplugin.so")),
         ShippedFile("lib/ld-linux-x86-64.so.2", LOADER, INTERPRETER, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),
