@@ -101,7 +101,7 @@ class PendingSbom:
         return SbomSummary(SBOM_NAME, copy, len(bom.components), packaged, self.query.description)
 
     def close(self) -> None:
-        self.digests.finish()
+        self.digests.finish(cancel=True)  # after write(), nothing is left; after a failure, nothing is needed
         self.query.close()
 
 

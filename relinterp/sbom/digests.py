@@ -31,6 +31,7 @@ class Digests:
         self.failed: dict[str, OSError] = {}
         self.pending: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self.thread: threading.Thread | None = None
+        self.cancelled = False
 
     def add(self, path: str) -> None:
         if self.thread is None:
@@ -46,8 +47,10 @@ class Digests:
             self.known[path] = sha256_of(path)
         return self.known[path]
 
-    def finish(self) -> None:
-        """Wait for the files queued so far; the thread ends."""
+    def finish(self, cancel: bool = False) -> None:
+        """Wait for the files queued so far (with `cancel`, only for the one being hashed:
+        the digests are not needed); the thread ends."""
+        self.cancelled = self.cancelled or cancel
         if self.thread is not None:
             self.pending.put(None)
             self.thread.join()
@@ -58,6 +61,8 @@ class Digests:
             path = self.pending.get()
             if path is None:
                 return
+            if self.cancelled:
+                continue
             try:
                 self.known[path] = sha256_of(path)
             except OSError as error:  # raised where the digest is asked for

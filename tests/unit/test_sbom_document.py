@@ -259,3 +259,29 @@ def test_components_of_other_shapes_list_nothing(tmp_path):
         3, {"name": "x"}, {"evidence": {"occurrences": [{"location": 7}, "y"]}},
         {"evidence": {"occurrences": [{"location": "bin/x"}]}, "hashes": [{"alg": "MD5", "content": "0"}]}]}))
     assert read_listing(str(tmp_path / "sbom.json")) == {"bin/x": None}
+
+
+# ---------------------------------------------------------------- digests
+
+def test_files_hashed_in_the_thread_give_their_digests_and_an_unreadable_one_its_error(tmp_path):
+    from relinterp.sbom.digests import Digests
+
+    (tmp_path / "a").write_bytes(b"a" * (3 << 20))  # more than one chunk
+    digests = Digests()
+    digests.add(str(tmp_path / "a"))
+    digests.add(str(tmp_path / "missing"))
+    assert digests.of(str(tmp_path / "a")) == hashlib.sha256(b"a" * (3 << 20)).hexdigest()
+    with pytest.raises(FileNotFoundError):
+        digests.of(str(tmp_path / "missing"))
+    (tmp_path / "b").write_bytes(b"b")
+    assert digests.of(str(tmp_path / "b")) == hashlib.sha256(b"b").hexdigest()  # never queued: hashed here
+
+
+def test_cancelled_digests_are_not_computed(tmp_path):
+    from relinterp.sbom.digests import Digests
+
+    digests = Digests()
+    digests.cancelled = True
+    digests.add(str(tmp_path / "missing"))
+    digests.finish(cancel=True)
+    assert digests.known == {} and digests.failed == {}
