@@ -6,10 +6,10 @@ One small interface, one implementation per package manager (relinterp.sbom.dpkg
 bundle starts the query before it copies the tree, so that the database is read while the
 tree is being built.
 
-A file is asked for by its real path (the bytes copied are that file's) and, where /usr is
-merged (/lib a link to usr/lib), by its other name too: a database may know
-/usr/lib/x86_64-linux-gnu/libz.so.1.2.13 as /lib/x86_64-linux-gnu/libz.so.1.2.13, the path
-its package was built with.
+A file is asked for by its real path (the bytes copied are that file's: callers pass real
+paths) and, where /usr is merged (/lib a link to usr/lib), by its other name too: a
+database may know /usr/lib/x86_64-linux-gnu/libz.so.1.2.13 as
+/lib/x86_64-linux-gnu/libz.so.1.2.13, the path its package was built with.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ class PackageDatabase(Protocol):
     manager: str
 
     def look_up(self, files: Sequence[str]) -> Lookup:
-        """Start the query for `files` (absolute paths) and return without waiting."""
+        """Start the query for `files` (real paths: symbolic links resolved) and return
+        without waiting."""
 
 
 def find_database(distribution: Distribution | None = None) -> PackageDatabase | None:
@@ -67,10 +68,9 @@ def find_database(distribution: Distribution | None = None) -> PackageDatabase |
     return None
 
 
-def names_of(path: str) -> tuple[str, ...]:
+def names_of(real: str) -> tuple[str, ...]:
     """The paths a package database may know a file by: its real path first, then the
     same under merged /usr, with or without the /usr, where both name one directory."""
-    real = os.path.realpath(path)
     parts = real.split("/")
     if len(parts) > 3 and parts[1] == "usr" and parts[2] in MERGED_DIRS:
         other = "/" + "/".join(parts[2:])
