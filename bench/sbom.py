@@ -80,7 +80,12 @@ def check(cases: dict[str, list[str]]) -> list[str]:
     return notes
 
 
-def render(command: str, samples, runs: int, notes: list[str]) -> str:
+def load_average() -> str:
+    with open("/proc/loadavg") as stream:
+        return " ".join(stream.read().split()[:3])
+
+
+def render(command: str, samples, runs: int, notes: list[str], load: tuple[str, str]) -> str:
     rows, verdicts = [], []
     for case, variants in samples.items():
         wall = {v: statistics.median(w for w, _ in s) for v, s in variants.items()}
@@ -93,7 +98,10 @@ def render(command: str, samples, runs: int, notes: list[str]) -> str:
                      f"{cpu['with'] * 1000:.0f}", f"{cpu['with'] / cpu['without']:.3f}"])
     return "\n\n".join([
         "# relinterp bundle: what the SBOM costs",
-        f"Produced by `{command}`.  Each figure: {runs} runs of each variant, in turns, after one warm-up.",
+        f"Produced by `{command}`.  Each figure: {runs} runs of each variant, in turns, after one warm-up.  "
+        f"Load average (1, 5, 15 min) before the runs: {load[0]}; after: {load[1]}.  The SBOM's own work "
+        "(the package database's query, hashing) runs beside bundle's, so the wall-time ratio depends on an "
+        "idle core; the CPU-time ratio does not.",
         "## Machine\n\n" + table(["", ""], [[k, v] for k, v in describe_machine().items()]),
         "## Target\n\n" + table(["Case", "wall with ÷ without (median)", f"≤ {TARGET:.2f}"], verdicts),
         "## Figures (ms)\n\n" + table(["Case", "wall without", "wall with", "ratio", "ratio of minima",
@@ -120,8 +128,10 @@ def main() -> None:
                                                                      str(WORK / "musl/build")],
     }
     notes = check(cases)
+    before = load_average()
     samples = measure(cases, args.runs)
-    RESULTS.write_text(render(shlex.join(["python3", *sys.argv]), samples, args.runs, notes))
+    RESULTS.write_text(render(shlex.join(["python3", *sys.argv]), samples, args.runs, notes,
+                              (before, load_average())))
     print(RESULTS.read_text())
 
 
