@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..elf.linked import LinkedObject
-from .glibc import GlibcRules, default_facts, is_glibc_loader, loader_facts
 from .family import GLIBC, MUSL
+from .glibc import GlibcRules, file_facts, is_glibc_loader, loader_facts
 from .musl import MuslRules, is_musl_loader
+from .sysroot import HOST, Sysroot
 
 
 def loader_family(loader: LinkedObject) -> str | None:
@@ -24,12 +25,13 @@ def loader_family(loader: LinkedObject) -> str | None:
 
 
 def loader_rules(family: str, loader_name: str, loader: LinkedObject, *, library_path: Sequence[str] = (),
-                 proc: bool = True, within: str | None = None, ask_loader: bool = True):
-    """The LoaderRules of `loader` (a file of `family`), known to programs as `loader_name`.
-    `ask_loader`: glibc's loader may be run to print its build-time facts (bundle does so on
-    the build machine; verify runs nothing from the tree it checks)."""
+                 proc: bool = True, sysroot: Sysroot = HOST, ask_loader: bool = True):
+    """The LoaderRules of `loader` (a file of `family`), known to programs as `loader_name`,
+    seeing the file system `sysroot`.  `ask_loader`: glibc's loader may be run to print its
+    build-time facts (bundle does so on the build machine; verify and ldd run nothing, and
+    read what the file says)."""
     if family == MUSL:
-        return MuslRules(loader_name, loader=loader.path, library_path=library_path, proc=proc, within=within)
-    facts = loader_facts(loader.path, loader.elfclass) if ask_loader else default_facts(loader.elfclass)
-    return GlibcRules(loader_name, loader=loader.path, loader_soname=loader.soname, facts=facts, library_path=library_path, proc=proc,
-                      within=within)
+        return MuslRules(loader_name, loader=loader.path, library_path=library_path, proc=proc, sysroot=sysroot)
+    facts = loader_facts(loader.path, loader.elfclass) if ask_loader else file_facts(loader.path, loader.elfclass)
+    return GlibcRules(loader_name, loader=loader.path, loader_soname=loader.soname, facts=facts,
+                      library_path=library_path, proc=proc, sysroot=sysroot)

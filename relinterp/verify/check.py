@@ -28,9 +28,10 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from ..loaders.closure import FILE, MISSING, inside, resolve_closure
+from ..loaders.closure import FILE, MISSING, resolve_closure
 from ..elf.linked import LinkedObject, is_elf, read_linked_object
 from ..errors import NotExecutableError, RelinterpError, SandboxUnavailableError, unreadable as read_error
+from .emulator import Emulator, emulators_for
 from .hostfiles import host_file_notes
 from .provenance import CHECK as SBOM_CHECK, sbom_problems
 from .sandbox import RunResult
@@ -40,6 +41,7 @@ from ..loaders.rules import loader_family, loader_rules
 from ..elf.searchlist import expand_origin, origin_relative, other_tokens, split_list
 from ..loaders.musl import musl_version
 from ..loaders.searchpath import entry_in_tree
+from ..loaders.sysroot import Sysroot, inside
 
 LOADER_TOKEN = re.compile(r"\$(\{(LIB|PLATFORM)\}|(LIB|PLATFORM)(?![A-Za-z0-9_]))")
 
@@ -85,6 +87,7 @@ class VerifyOptions:
     proc: bool = True  # mount /proc in the empty root
     timeout: float = 60
     sandbox: str | None = None  # force one of relinterp.verify.sandbox.SANDBOXES
+    sysroot: str | None = None  # the target's system: what the tree does not hold is looked for there
 
 
 def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
@@ -103,12 +106,13 @@ def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
         if not programs[0].is_program:
             raise NotExecutableError(target, f"not a program (ELF type {programs[0].elf_type})")
         tree, elves, unreadable = _tree_of(programs[0]), None, []
+    runs = emulators_for(programs) if options.run is not None else {}  # before anything is run
     report = TreeReport(target, tree, findings=[Finding(_rel(e.path, tree), "file", e.reason) for e in unreadable])
     libraries = [o.path for o in elves or () if not o.is_program]
     # every ELF file met, once: a closure reaches lib/x as bin/../lib/x
     seen: dict[str, LinkedObject] = {os.path.normpath(o.path): o for o in elves or ()}
     for program in programs:
-        report.programs.append(_check_program(program, tree, libraries, seen, options))
+        report.programs.append(_check_program(program, tree, libraries, seen, options, runs.get(program.path)))
     family = next((p.family for p in report.programs if p.family), MUSL)
     report.findings += _check_files(tree, list(seen.values()), programs[0], family)
     if family == GLIBC:
@@ -122,30 +126,32 @@ def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
 
 
 def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen: dict,
-                   options: VerifyOptions) -> ProgramReport:
+                   options: VerifyOptions, emulator: Emulator | None = None) -> ProgramReport:
     report = ProgramReport(_rel(program.path, tree))
     found = _check_loader(program, tree, report)
     if found is not None:
         loader, family = found.path, report.family
         ldso_name = os.path.normpath(os.path.abspath(loader))
-        rules = loader_rules(family, ldso_name, found, proc=options.proc, within=tree, ask_loader=False)
+        world = Sysroot.at(options.sysroot, mounts=(tree,))  # the tree, installed where it is
+        rules = loader_rules(family, ldso_name, found, proc=options.proc, sysroot=world, ask_loader=False)
         others = [lib for lib in libraries if os.path.realpath(lib) != os.path.realpath(loader)]
-        closure = resolve_closure(program, rules, dlopen=others, within=tree, excluded=options.exclude)
+        closure = resolve_closure(program, rules, dlopen=others, confined=True, excluded=options.exclude)
+        where = f"inside the tree or in the sysroot {options.sysroot}" if options.sysroot else "inside the tree"
         for r in closure.resolutions:
             if r.kind == FILE and not r.dlopen:
                 report.libraries.setdefault(r.name, _rel(r.path, tree))
             elif r.kind == MISSING:
-                report.findings.append(Finding(_rel(r.needed_by, tree), "libraries",
-                                               f"{r.name}: not found inside the tree"))
+                report.findings.append(Finding(_rel(r.needed_by, tree), "libraries", f"{r.name}: not found {where}"))
         if family == MUSL:
             report.findings += _check_relocations(closure.objects, loader, tree)
         else:
             report.findings += [Finding(_rel(path, tree), "glibc", reason)
                                 for path, reason in link_problems(closure, loader)]
-        for obj in closure.objects:
-            seen.setdefault(os.path.normpath(os.path.abspath(obj.path)), obj)
+        for obj in closure.objects:  # the tree's files; the sysroot's are the target's own
+            if inside(obj.path, tree):
+                seen.setdefault(os.path.normpath(os.path.abspath(obj.path)), obj)
     if options.run is not None:
-        report.run = _run(program, tree, options)
+        report.run = _run(program, tree, options, emulator)
         if report.run.status != 0:
             report.findings.append(Finding(report.path, "run", _describe_status(report.run.status, options)))
     return report
@@ -239,12 +245,12 @@ def _require_sandbox(target: str, options: VerifyOptions) -> None:
         raise SandboxUnavailableError(f"--run: {error.reason}", target) from None
 
 
-def _run(program: LinkedObject, tree: str, options: VerifyOptions):
+def _run(program: LinkedObject, tree: str, options: VerifyOptions, emulator: Emulator | None):
     from .sandbox import run_in_empty_root
 
     rel = os.path.relpath(os.path.abspath(program.path), tree)
     return run_in_empty_root(tree, rel, shlex.split(options.run), proc=options.proc, timeout=options.timeout,
-                             sandbox=options.sandbox)
+                             sandbox=options.sandbox, emulator=emulator.file if emulator else None)
 
 
 def _describe_status(status: int | None, options: VerifyOptions) -> str:
