@@ -297,3 +297,20 @@ def test_without_a_working_package_database_the_tree_is_made_and_says_so(project
         assert components(out)["bin/chain"]["description"].startswith(
             "not from a distribution package: package unknown: dpkg-query -S failed: ")
     validate((out / SBOM).read_text())
+
+
+def test_a_cross_built_trees_files_name_the_cross_package_they_came_from(tmp_path):
+    """--sysroot: the loader and libc come from Debian's cross package, and the SBOM says so."""
+    source = tmp_path / "hello.c"
+    source.write_text('#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n')
+    compiled = run(["aarch64-linux-gnu-gcc", "-o", tmp_path / "hello", source], text=True)
+    assert compiled.returncode == 0, compiled.stderr
+    out = tmp_path / "dist"
+    assert bundle(tmp_path / "hello", "-o", out, "--sysroot", "/usr/aarch64-linux-gnu").returncode == 0
+    found = components(out)
+    libc = found["lib/libc.so.6"]
+    assert prop(libc, "source") == os.path.realpath("/usr/aarch64-linux-gnu/lib/libc.so.6")
+    package, version = dpkg_owner(prop(libc, "source"))
+    assert (PackageURL.from_string(libc["purl"]).name, libc["version"]) == (package, version)
+    assert package == "libc6-arm64-cross"
+    validate((out / SBOM).read_text())
