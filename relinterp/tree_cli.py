@@ -60,12 +60,14 @@ class CompressionType(click.ParamType):
                 "--library-path); a file found outside it is refused.")
 @click.option("--tar", "tarball", type=NonEmpty(), metavar="OUT.tar.gz",
               help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners), "
-                   "compressed as its name says (.tar.gz, .tar.xz, .tar.zst, .tar) or as --compress says.")
+                   "compressed as its name says (.tar.gz, .tar.xz, .tar.zst, .tar) or as --compress says. "
+                   "'-' (or /dev/stdout), a FIFO or a character device is written to as it is.")
 @click.option("--compress", "compression", type=CompressionType(), metavar="METHOD[:LEVEL]",
               help="How --tar compresses: gzip[:1-9] (default gzip:6), xz[:0-9], zstd[:1-19] (with the "
                    "zstd command), none.")
 @click.option("--sbom", "sbom_copy", type=NonEmpty(), metavar="FILE",
-              help="Also write a copy of the tree's SBOM (DIR/sbom.cdx.json, CycloneDX 1.6) to FILE.")
+              help="Also write a copy of the tree's SBOM (DIR/sbom.cdx.json, CycloneDX 1.6) to FILE; '-' (or "
+                   "/dev/stdout), a FIFO or a character device is written to as it is.")
 @click.option("--no-sbom", is_flag=True, help="Write no SBOM into the tree.")
 @click.option("-n", "--dry-run", is_flag=True, help="Print the plan (every file, where it comes from); write nothing.")
 @click.option("--json", "as_json", is_flag=True,
@@ -81,10 +83,18 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
     from .bundle.assemble import Archive, SbomRequest, build_bundle, plan_result
     from .bundle.plan import BundleOptions, plan_bundle
     from .bundle.progress import Progress
+    from .bundle.staging import is_stdout
     from .elf.searchlist import split_list
     from .render.trees import bundle_document, bundle_lines
 
     archive = Archive(tarball, _archive_compression(tarball, compression)) if tarball else None
+    streams = [f"{option} {value}" for option, value in (("--tar", tarball), ("--sbom", sbom_copy))
+               if value is not None and is_stdout(value)]
+    to_stdout = bool(streams)  # --tar - or --sbom -: the report goes to stderr
+    writers = streams + ["--json"] * (as_json and to_stdout)
+    if len(writers) > 1:
+        raise click.UsageError(f"{' and '.join(writers)} would {'both' if len(writers) == 2 else 'all'} write "
+                               "to stdout")
     options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
                             library_path=tuple(d for dirs in library_path for d in split_list(dirs)), sysroot=sysroot)
     shown = Progress(enabled=progress and not dry_run)
@@ -107,7 +117,7 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
         _print_json(bundle_document(result, EXIT_OK))
     elif not quiet:
         for line in bundle_lines(result, verbose):
-            click.echo(line)
+            click.echo(line, err=to_stdout)
 
 
 def _archive_compression(tarball: str, compression):
@@ -132,7 +142,7 @@ def _sbom_copy(copy: str | None, no_sbom: bool, output: str) -> str | None:
     if no_sbom:
         raise click.UsageError("--sbom and --no-sbom contradict each other")
     tree = os.path.abspath(output)
-    if os.path.abspath(copy).startswith(tree.rstrip("/") + "/"):
+    if copy != "-" and os.path.abspath(copy).startswith(tree.rstrip("/") + "/"):
         raise click.BadParameter(f"{copy}: inside the tree {output}, which is replaced whole (the tree has its "
                                  "own sbom.cdx.json)", param_hint="--sbom")
     return copy
@@ -152,9 +162,9 @@ def _print_json(document) -> None:
 @click.option("--no-proc", is_flag=True, help="With --run: leave /proc out of the empty root.")
 @click.option("--timeout", default=60.0, show_default=True, type=Seconds(), metavar="SECONDS",
               help="With --run: the time limit.")
-@click.option("--sandbox", type=click.Choice(["bwrap", "unshare+chroot"]),
-              help="With --run: how to make the empty root (default: bwrap where it works, else "
-                   "unshare+chroot, as root or in a new user namespace).")
+@click.option("--sandbox", type=click.Choice(["bwrap", "unshare", "unshare+chroot"]),
+              help="With --run: how to make the empty root: bubblewrap, or relinterp itself with unshare(2) "
+                   "(default: bwrap where it works, else unshare; unshare+chroot is unshare's old name).")
 @click.option("--exclude", multiple=True, type=NonEmpty(), metavar="GLOB",
               help="Libraries whose NEEDED name matches GLOB are expected from the target system. Repeatable.")
 @sysroot_option("a library the tree does not hold may come from there, found by the tree's loader's rules "
@@ -182,12 +192,15 @@ def verify(targets, run_args, no_proc, timeout, sandbox, exclude, sysroot, as_js
 
 def _or_refuse(operation, json_command: str | None = None):
     """operation(), or its refusal as "PATH: reason" lines on stderr and its exit status
-    (and, for --json, the document that says so on stdout)."""
+    (and, for --json, the document that says so on stdout).  Stopped by a signal, it
+    removes what it was writing (a staging tree, a sandbox) and dies of that signal."""
     from .errors import RelinterpError
+    from .interrupts import stopped_by_signals
     from .render.trees import refusal_document
 
     try:
-        return operation()
+        with stopped_by_signals():
+            return operation()
     except RelinterpError as error:
         click.echo(str(error), err=True)
         if json_command:

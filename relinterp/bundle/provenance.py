@@ -88,15 +88,19 @@ class PendingSbom:
         """The file at `dest` in the tree is complete."""
         self.digests.add(os.path.join(self.staging, dest))
 
-    def write(self, copy: str | None) -> SbomSummary:
+    def write(self, copy: str | None, file: str | None = None) -> SbomSummary:
+        """The SBOM into the tree, and for --sbom `copy` into `file`, atomically, or (None)
+        through to `copy` as it is (stdout, a FIFO: relinterp.bundle.staging.output_file)."""
         origins = self.query.origins({f.source for f in self.inventory.files if f.source})
         bom = describe_tree(self.inventory, self.staging, relinterp_tool(), origins, self.query.description,
                             self.digests, _timestamp())
         document = to_json(bom)
         with open(os.path.join(self.staging, SBOM_NAME), "wb") as stream:
             stream.write(document)
-        if copy is not None:
-            stage.write_new_file(copy, lambda stream: stream.write(document))
+        if copy is not None and file is not None:
+            stage.write_new_file(file, lambda stream: stream.write(document))
+        elif copy is not None:
+            stage.write_through(copy, lambda stream: stream.write(document))
         packaged = sum(1 for c in bom.components if c.purl)
         return SbomSummary(SBOM_NAME, copy, len(bom.components), packaged, self.query.description)
 

@@ -12,7 +12,7 @@ import json
 import os
 import re
 import shutil
-import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -227,6 +227,27 @@ def test_contradicting_sbom_options_are_usage_errors(project, tmp_path, args, co
                     *(a.format(out=out, tmp=tmp_path) for a in args))
     assert result.returncode == 2 and complaint in result.stderr, result.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_a_copy_to_stdout_is_the_sbom_and_the_report_goes_to_stderr(project, tmp_path):
+    out = tmp_path / "dist"
+    result = run([sys.executable, "-m", "relinterp", "bundle", project["chain"], "-o", out, "--library-path",
+                  project.build, "--sbom", "-"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (out / SBOM).read_bytes()
+    assert f"{out}: 1 program, 2 libraries and the loader (new tree)" in result.stderr.decode().splitlines()
+    both = bundle(project["chain"], "-o", tmp_path / "other", "--sbom", "-", "--tar", "/dev/stdout")
+    assert both.returncode == 2 and "--tar /dev/stdout and --sbom - would both write to stdout" in both.stderr
+
+
+def test_a_copy_onto_a_directory_is_refused_before_anything_is_written(project, tmp_path):
+    (tmp_path / "sboms").mkdir()
+    result = bundle(project["chain"], "-o", tmp_path / "dist", "--library-path", project.build, "--sbom",
+                    tmp_path / "sboms")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{tmp_path}/sboms: is a directory: the SBOM goes to a file, a FIFO or a "
+                                    "character device, so nothing was written")
+    assert os.listdir(tmp_path) == ["sboms"]
 
 
 def test_a_copy_that_cannot_be_written_leaves_no_tree(project, tmp_path):
