@@ -9,12 +9,15 @@ import hashlib
 import queue
 import threading
 
+from ..elf.regular import open_regular
+
 CHUNK = 1 << 20
 
 
 def sha256_of(path: str) -> str:
+    """The SHA-256 of a regular file (OSError for anything else: never a wait on a FIFO)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as stream:
+    with open_regular(path) as stream:
         while True:
             chunk = stream.read(CHUNK)
             if not chunk:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..elf.regular import open_regular
 from .model import SHA256
+
+MAX_BYTES = 256 << 20  # some 250,000 files' worth; verify's memory stays bounded whatever a tree holds
 
 
 class SbomError(ValueError):
@@ -20,12 +23,18 @@ class SbomError(ValueError):
 def read_listing(path: str) -> dict[str, str | None]:
     """path in the tree -> its SHA-256 as listed (None: listed without one)."""
     try:
-        with open(path, "rb") as stream:
-            document = json.loads(stream.read())
+        with open_regular(path) as stream:  # never a wait on a FIFO put in its place
+            text = stream.read(MAX_BYTES + 1)
     except OSError as error:
         raise SbomError(f"cannot be read ({error.strerror})") from None
+    if len(text) > MAX_BYTES:
+        raise SbomError(f"larger than {MAX_BYTES >> 20} MiB: not read")
+    try:
+        document = json.loads(text)
     except ValueError as error:
         raise SbomError(f"not JSON ({error})") from None
+    except RecursionError:
+        raise SbomError("not JSON this reader takes (nested too deeply)") from None
     if not isinstance(document, dict) or document.get("bomFormat") != "CycloneDX":
         raise SbomError("not a CycloneDX document")
     components = document.get("components", [])

@@ -254,6 +254,23 @@ def test_what_is_not_an_sbom_is_refused_by_name(tmp_path, content, complaint):
     assert str(refused.value).startswith(complaint)
 
 
+def test_a_hostile_sbom_is_refused_without_a_wait_or_a_traceback(tmp_path, monkeypatch):
+    import os
+
+    from relinterp.sbom import listing
+
+    os.mkfifo(tmp_path / "fifo.json")  # open() would wait for a writer
+    with pytest.raises(SbomError, match=r"^cannot be read \(not a regular file\)$"):
+        read_listing(str(tmp_path / "fifo.json"))
+    (tmp_path / "deep.json").write_text("[" * 200000 + "]" * 200000)
+    with pytest.raises(SbomError, match="nested too deeply"):
+        read_listing(str(tmp_path / "deep.json"))
+    (tmp_path / "big.json").write_text('{"bomFormat": "CycloneDX", "components": []}')
+    monkeypatch.setattr(listing, "MAX_BYTES", 16)
+    with pytest.raises(SbomError, match="^larger than 0 MiB: not read$"):
+        read_listing(str(tmp_path / "big.json"))
+
+
 def test_components_of_other_shapes_list_nothing(tmp_path):
     (tmp_path / "sbom.json").write_text(json.dumps({"bomFormat": "CycloneDX", "components": [
         3, {"name": "x"}, {"evidence": {"occurrences": [{"location": 7}, "y"]}},
