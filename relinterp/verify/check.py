@@ -35,7 +35,7 @@ from .emulator import Emulator, emulators_for
 from .hostfiles import host_file_notes
 from .provenance import CHECK as SBOM_CHECK, sbom_problems
 from .sandbox import RunResult
-from ..loaders.family import GLIBC, MUSL
+from ..loaders.family import GLIBC, MUSL, libc_family
 from ..loaders.linkcheck import link_problems, machine_problem, relr_problem
 from ..loaders.rules import loader_family, loader_rules
 from ..elf.searchlist import expand_origin, origin_relative, other_tokens, split_list
@@ -186,6 +186,12 @@ def _check_loader(program: LinkedObject, tree: str, report: ProgramReport) -> Li
     if report.family is None:
         report.findings.append(Finding(here, "loader", f"{report.loader}: not a musl or glibc loader; only "
                                                        "their search rules are known"))
+        return None
+    linked_against = libc_family(program.interp)
+    if linked_against in (MUSL, GLIBC) and linked_against != report.family:
+        report.findings.append(Finding(here, "loader", f"{report.loader} is a {report.family} loader, but the "
+                                                       f"program is linked against {linked_against} (PT_INTERP "
+                                                       f"{program.interp}): it would not start"))
         return None
     return loader
 
