@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import BundleError, MissingToolError, ReadError, RelinterpError, WriteError
 from ..rewrite import write
 from ..rewrite.write import PATCHELF_HINT, SearchListEditor
+from ..sbom import SBOM_NAME
 from . import staging as stage
 from .plan import BundlePlan
 from .record import RECORD, record_bytes
 from .treefile import ALIAS, DIRECTORY, PROGRAM, TreeFile
 from .progress import SILENT, Progress
 from .tarball import Compression, archive_mtime, write_tarball
+
+if TYPE_CHECKING:
+    from .provenance import OriginQuery, SbomSummary
 
 
 @dataclass(frozen=True)
@@ -39,31 +44,54 @@ class BundleResult:
     archive: Archive | None
     tar_entries: int | None  # None: not written (dry run)
     dry_run: bool = False
+    sbom: SbomSummary | None = None  # None: --no-sbom
     stage: str | None = None  # the install prefix the tree mirrors; None: programs given one by one
 
 
-def plan_result(plan: BundlePlan, archive: Archive | None = None) -> BundleResult:
+@dataclass(frozen=True)
+class SbomRequest:
+    """bundle's SBOM: written into the tree unless --no-sbom; `copy` is --sbom FILE."""
+
+    write: bool = True
+    copy: str | None = None
+    query: OriginQuery | None = None  # the package database, asked while planning (else while copying)
+
+
+def plan_result(plan: BundlePlan, archive: Archive | None = None, sbom: SbomRequest = SbomRequest()) -> BundleResult:
     """What build_bundle would do, for --dry-run: nothing is written."""
+    from .provenance import SbomSummary  # only where an SBOM is written: its modules cost --no-sbom nothing
+
+    summary = SbomSummary(SBOM_NAME, sbom.copy) if sbom.write else None
     return BundleResult(plan.output, plan.files, os.path.isdir(plan.output), archive, None, dry_run=True,
-                        stage=plan.stage)
+                        sbom=summary, stage=plan.stage)
 
 
-def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Progress = SILENT) -> BundleResult:
+def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Progress = SILENT,
+                 sbom: SbomRequest = SbomRequest()) -> BundleResult:
     editor = write.search_list_editor()
     if editor is None and any(f.search_path for f in plan.files):
         needing = [f.dest for f in plan.files if f.search_path]
         raise BundleError(plan.output, [MissingToolError(needing[0], f"patchelf is needed to change the search path "
                                                                    f"of {', '.join(needing)}: {PATCHELF_HINT}")])
     archived = stage.output_file(archive.path) if archive is not None else None  # refused before anything
+    sbom_file = stage.output_file(sbom.copy, "the SBOM") if sbom.write and sbom.copy else None
     staging = stage.make_staging_dir(plan.output)
+    pending = None
     try:
+        if sbom.write:
+            from .provenance import PendingSbom  # only here: --no-sbom costs nothing
+
+            pending = PendingSbom(plan, staging, sbom.query)  # at work while the tree is copied
         sizes = [os.path.getsize(f.source) if f.copied else 0 for f in plan.files]
         progress.start("copying", sum(sizes))
         for item, size in zip(plan.files, sizes):
             _put(item, staging, editor, plan.output)
+            if pending is not None and item.copied:
+                pending.copied(item.dest)
             progress.advance(size)
         progress.finish()
-        _finish_tree(plan.files, staging)
+        _finish_tree(plan.files, staging, [SBOM_NAME] if sbom.write else [])
+        summary = pending.write(sbom.copy, sbom_file) if pending else None
         entries = None
         if archive is not None:
             entries = _write_tarball(staging, plan.output, archive, archived, progress)
@@ -74,7 +102,10 @@ def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Pro
     except BaseException:
         stage.discard_tree(staging)
         raise
-    return BundleResult(plan.output, plan.files, replaced, archive, entries, stage=plan.stage)
+    finally:
+        if pending is not None:
+            pending.close()
+    return BundleResult(plan.output, plan.files, replaced, archive, entries, sbom=summary, stage=plan.stage)
 
 
 def _put(item: TreeFile, staging: str, editor: SearchListEditor | None, output: str) -> None:
@@ -114,11 +145,12 @@ def _edit(item: TreeFile, target: str, editor: SearchListEditor | None, program:
         write.repatch_file(target, (item.loader_rel,))
 
 
-def _finish_tree(files: tuple[TreeFile, ...], staging: str) -> None:
-    """The record of what the tree holds, then the directories' modes (deepest first: a
-    directory without write permission is complete before it gets its mode)."""
+def _finish_tree(files: tuple[TreeFile, ...], staging: str, more: list[str]) -> None:
+    """The record of what the tree holds (its files, and `more` that bundle writes into
+    it), then the directories' modes (deepest first: a directory without write permission
+    is complete before it gets its mode)."""
     with open(os.path.join(staging, RECORD), "wb") as record:
-        record.write(record_bytes(f.dest for f in files))
+        record.write(record_bytes([f.dest for f in files] + more))
     for item in sorted((f for f in files if f.role == DIRECTORY and f.mode is not None),
                        key=lambda f: f.dest.count("/"), reverse=True):
         os.chmod(os.path.join(staging, item.dest), item.mode)

@@ -27,7 +27,7 @@ the programs' PT_INTERP gives it; --loader only says which file to ship.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..elf.linked import LinkedObject, read_linked_object
@@ -47,6 +47,7 @@ from .record import replace_problem
 from .treefile import ALIAS, DATA, DIRECTORY, LIBRARY, LOADER_FILE, PROGRAM, TreeFile
 from .walk import StageEntry
 
+FilesKnown = Callable[[list[str]], None]  # told the files a tree will be made of, once they are known
 __all__ = ["BundleOptions", "BundlePlan", "LoaderChoice", "TreeFile", "plan_bundle", "PROGRAM", "LIBRARY",
            "LOADER_FILE", "ALIAS", "DATA", "DIRECTORY"]
 
@@ -90,14 +91,17 @@ class BundlePlan:
     stage: str | None = None  # the install prefix the tree mirrors; None: programs given one by one
 
 
-def plan_bundle(apps: Sequence[str], output: str, options: BundleOptions = BundleOptions()) -> BundlePlan:
+def plan_bundle(apps: Sequence[str], output: str, options: BundleOptions = BundleOptions(),
+                files_known: FilesKnown | None = None) -> BundlePlan:
     """Decide the whole tree for the programs `apps`, placed in BIN_DIR, or raise
-    BundleError listing every problem found."""
+    BundleError listing every problem found.  `files_known` is given the files the tree
+    will be made of as soon as they are known, before the checks that take most of the
+    planning's time (bundle's SBOM asks the package database then)."""
     problems: list[RelinterpError] = []
     check_output(output, options, problems)
     bin_dir = os.path.normpath(options.bin_dir)
     placed = [(entry_for(app, os.path.join(bin_dir, os.path.basename(app))), ARGUMENT, None) for app in apps]
-    return plan_placed(placed, output, options, problems)
+    return plan_placed(placed, output, options, problems, files_known=files_known)
 
 
 def check_output(output: str, options: BundleOptions, problems: list) -> None:
@@ -110,8 +114,8 @@ def check_output(output: str, options: BundleOptions, problems: list) -> None:
         problems.append(problem)
 
 
-def plan_placed(placed: list, output: str, options: BundleOptions, problems: list,
-                stage: str | None = None) -> BundlePlan:
+def plan_placed(placed: list, output: str, options: BundleOptions, problems: list, stage: str | None = None,
+                files_known: FilesKnown | None = None) -> BundlePlan:
     """The tree of the files `placed` ((entry, how it came in, role wanted) each) with
     the additions, every library they need and the loader."""
     additions = check_additions(options.additions, problems)
@@ -129,6 +133,9 @@ def plan_placed(placed: list, output: str, options: BundleOptions, problems: lis
     closures, found_by = {}, {}
     if loader is not None:
         closures, found_by = resolve_closures(dynamic, loader, inputs, additions, options, stage, problems)
+    if files_known is not None and not problems:
+        files_known([i.entry.source for i in inputs if i.role not in (ALIAS, DIRECTORY)] +
+                    [o.path for c in closures.values() for o in c.objects[1:]] + ([loader.file] if loader else []))
     layout = Layout(os.path.normpath(options.lib_dir), _roots(stage))
     files = place_files(inputs, closures, loader, layout, found_by, problems)
     version = musl_version(loader.file) if loader and loader.family == MUSL else None

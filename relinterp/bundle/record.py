@@ -4,7 +4,7 @@ in that record, so that a file someone put in the tree since (or a directory tha
 never a bundle) is not deleted with it.
 
 A tree without a record, made before trees kept one, is replaced when it holds nothing
-but BIN_DIR and LIB_DIR, as then.
+but BIN_DIR, LIB_DIR and its SBOM, as then.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import os
 from collections.abc import Iterable
 
 from ..errors import RelinterpError, TreeConflictError
+from ..sbom import RECORD_NAME, SBOM_NAME
 
-RECORD = ".relinterp-bundle.json"
+RECORD = RECORD_NAME
 RECORD_FORMAT = 1
 SHOWN = 5  # unknown paths named in a refusal
 
@@ -52,7 +53,7 @@ def replace_problem(output: str, legacy_dirs: Iterable[str]) -> RelinterpError |
 
 
 def _legacy_problem(output: str, legacy_dirs: Iterable[str]) -> RelinterpError | None:
-    ours = {os.path.normpath(d).split("/")[0] for d in legacy_dirs}
+    ours = {os.path.normpath(d).split("/")[0] for d in legacy_dirs} | {SBOM_NAME}
     others = sorted(set(os.listdir(output)) - ours)
     if not others:
         return None

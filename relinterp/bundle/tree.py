@@ -16,18 +16,20 @@ import os
 
 from ..errors import RelinterpError, TreeConflictError
 from .additions import STAGE
-from .plan import BundleOptions, BundlePlan, check_output, plan_placed
+from .plan import BundleOptions, BundlePlan, FilesKnown, check_output, plan_placed
 from .walk import walk_stage
 
 
-def plan_tree(stage: str, output: str, options: BundleOptions = BundleOptions()) -> BundlePlan:
+def plan_tree(stage: str, output: str, options: BundleOptions = BundleOptions(),
+              files_known: FilesKnown | None = None) -> BundlePlan:
     """Decide the tree that mirrors the directory `stage`, or raise BundleError listing
-    every problem found."""
+    every problem found (`files_known`: as for relinterp.bundle.plan.plan_bundle)."""
     problems: list[RelinterpError] = []
     check_output(output, options, problems)
     _check_apart(stage, output, problems)
     entries = walk_stage(stage, options.copy_outside_links, problems)
-    return plan_placed([(entry, STAGE, None) for entry in entries], output, options, problems, stage=stage)
+    return plan_placed([(entry, STAGE, None) for entry in entries], output, options, problems, stage=stage,
+                       files_known=files_known)
 
 
 def _check_apart(stage: str, output: str, problems: list[RelinterpError]) -> None:

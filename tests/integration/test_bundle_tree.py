@@ -83,7 +83,7 @@ def test_the_tree_runs_from_another_directory_with_the_system_loader_hidden(stag
 def test_every_path_mode_and_link_of_the_stage_is_in_the_tree(stage, tmp_path):
     out = tmp_path / "dist"
     made(stage, out)
-    ours = {RECORD, "lib/ld-musl-x86_64.so.1"}
+    ours = {RECORD, "lib/ld-musl-x86_64.so.1", "sbom.cdx.json"}
     assert set(tree_files(out)) - ours == set(tree_files(stage))
     for path, mode in {**DATA_FILES, **DIRECTORIES}.items():
         assert stat.S_IMODE(os.lstat(out / path).st_mode) == mode, path
@@ -132,6 +132,21 @@ def test_split_debugging_information_is_data_to_bundle_and_to_verify(stage, tmp_
     assert sha256(out / "lib/debug/bin/chain.debug") == sha256(debug)
     verified = relinterp("verify", out)
     assert verified.returncode == 0, verified.stdout
+
+
+def test_verify_checks_a_mirror_against_its_sbom_through_chains_of_links(stage, tmp_path):
+    (stage / "lib/libmid.so.1.0").symlink_to("libmid.so.1")  # -> libmid.so.1 -> libmid.so
+    out = tmp_path / "dist"
+    made(stage, out)
+    verified = relinterp("verify", out)
+    assert verified.returncode == 0, verified.stdout
+    sbom = json.loads((out / "sbom.cdx.json").read_text())
+    mid = next(c for c in sbom["components"] if c["name"] == "lib/libmid.so")
+    assert [o["location"] for o in mid["evidence"]["occurrences"]] == ["lib/libmid.so", "lib/libmid.so.1",
+                                                                       "lib/libmid.so.1.0"]
+    data = next(c for c in sbom["components"] if c["name"] == "share/app/data.txt")
+    assert (data["type"], [p["value"] for p in data["properties"] if p["name"] == "relinterp:came-in"]) == \
+        ("file", ["stage"])
 
 
 def test_an_absolute_link_into_the_stage_becomes_a_relative_one(stage, tmp_path):
