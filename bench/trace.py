@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,8 +40,8 @@ from run import BENCH, ROOT, check_output, describe_machine, relinterp_script, t
 sys.path.insert(0, str(ROOT))
 from relinterp.bundle import assemble, discover, plan as planner  # noqa: E402
 from relinterp.bundle.discover import neutral_environment  # noqa: E402
-from relinterp.bundle.trace import run as tracer  # noqa: E402
-from relinterp.bundle.trace.run import STRACE_OPTIONS  # noqa: E402
+from relinterp.trace import run as tracer  # noqa: E402
+from relinterp.trace.run import STRACE_OPTIONS  # noqa: E402
 from relinterp.rewrite.write import find_patchelf  # noqa: E402
 
 WORK = BENCH / "work" / "trace"
@@ -54,9 +55,9 @@ PHASES = (  # (module, function, what it does), in order
     (discover, "describe", "what each path is"),
     (discover, "place_traced", "placing what it used"),
     (discover, "run_time_loads", "start-up closure out, loads by name"),
-    (discover, "extend_plan", "planning the files it found"),
-    (planner, "_check_objects", "closure and glibc checks (all files)"),
-    (assemble, "build_bundle", "copying, setting lists, patching (all files)"),
+    (planner, "plan_placed", "planning the tree (all files)"),
+    (planner, "_check_objects", "of which closure and glibc checks"),
+    (assemble, "build_bundle", "copying, setting lists, patching, the SBOM (all files)"),
 )
 WORKLOADS = {  # name -> (program, --trace ARGS)
     "python3.11, import probe": (PYTHON, "-c 'import ssl, sqlite3, ctypes, lzma, bz2, decimal, json'"),
@@ -127,9 +128,10 @@ def measure_phases(runs: int, work: Path) -> dict[str, list[float]]:
             values.append(0.0)
         output = work / "phases"
         shutil.rmtree(output, ignore_errors=True)
-        plan = planner.plan_bundle([program], str(output), planner.BundleOptions(),
-                                   discover.traced_extension(discover.TraceRequest((args,))))
-        assemble.build_bundle(plan)
+        options = planner.BundleOptions()
+        traced = discover.discover([program], str(output), options, discover.TraceRequest((args,)))
+        plan = planner.plan_bundle([program], str(output), replace(options, additions=traced.additions))
+        assemble.build_bundle(replace(plan, from_target=traced.from_target))
         shutil.rmtree(work / "cp-a", ignore_errors=True)
         start = time.perf_counter()
         subprocess.run(["cp", "-a", "/usr/lib/python3.11", str(work / "cp-a")], check=True)

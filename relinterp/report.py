@@ -57,6 +57,7 @@ class PatchResult:
     size_before: int  # of the unpatched program
     size_after: int
     segment: StubSegment
+    warnings: tuple[str, ...] = ()  # about its loaders as they are at patch time (missing, another machine)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,7 +65,7 @@ class PatchResult:
             "candidates": candidates_json(self.candidates), "interpreter": self.interpreter,
             "machine": self.machine, "type": self.elf_type,
             "size": {"before": self.size_before, "after": self.size_after},
-            "segment": self.segment.to_json(),
+            "segment": self.segment.to_json(), "warnings": list(self.warnings),
         }
 
 

@@ -9,7 +9,7 @@ import sys
 import click
 
 from .errors import EXIT_FAILED, EXIT_NO_SANDBOX, EXIT_OK, EXIT_USAGE
-from .params import NonEmpty, Seconds, ShellWords, sysroot_option
+from .params import NonEmpty, Seconds, ShellWords, sysroot_option, trace_options
 
 TREE_STATUS_HELP = f"""
 \b
@@ -39,14 +39,14 @@ class CompressionType(click.ParamType):
 
 
 @click.command(epilog=TREE_STATUS_HELP)
-@click.argument("apps", nargs=-1, required=True, metavar="APP...")
+@click.argument("apps", nargs=-1, required=True, metavar="APP... | STAGE")
 @click.option("-o", "--output", required=True, type=NonEmpty(), metavar="DIR",
-              help="The tree to make. An earlier tree there (only BIN_DIR and LIB_DIR) is replaced "
-                   "atomically; anything else there is refused.")
+              help="The tree to make. An earlier tree there is replaced atomically when everything in it is "
+                   "bundle's (listed in its record, .relinterp-bundle.json); anything else there is refused.")
 @click.option("--lib-dir", default="lib", type=NonEmpty(), show_default=True, metavar="LIB_DIR",
-              help="Where the libraries and the loader go, inside DIR.")
+              help="Where the libraries from outside the tree and the loader go, inside DIR.")
 @click.option("--bin-dir", default="bin", type=NonEmpty(), show_default=True, metavar="BIN_DIR",
-              help="Where the programs go, inside DIR.")
+              help="Where the programs named as APP go, inside DIR.")
 @click.option("--loader", type=NonEmpty(), metavar="PATH",
               help="The loader to ship (default: the programs' PT_INTERP).")
 @click.option("--include", multiple=True, type=NonEmpty(), metavar="LIB_OR_GLOB",
@@ -58,25 +58,25 @@ class CompressionType(click.ParamType):
               help="Search these ':'-separated directories first, as LD_LIBRARY_PATH would be. Repeatable.")
 @sysroot_option("the loader and the libraries are found there, as the target's loader finds them (after "
                 "--library-path); a file found outside it is refused.")
-@click.option("--trace", "trace_args", multiple=True, type=ShellWords(), metavar="'ARGS'",
-              help="Run each program with ARGS (shell-quoted) under strace, here, in the C locale, and add what "
-                   "it loads, runs and reads at run time from its prefix; list what it takes from elsewhere. "
-                   "Repeatable.")
-@click.option("--trace-cmd", type=NonEmpty(), metavar="'COMMAND'",
-              help="Like --trace, for a workload: run COMMAND with /bin/sh, $APP being the first program; "
-                   "the programs given are followed wherever it runs them.")
-@click.option("--trace-prefix", type=click.Path(exists=True, file_okay=False), metavar="PREFIX",
-              help="With --trace/--trace-cmd: the directory the tree stands for (default: the first "
-                   "program's directory less BIN_DIR's depth, e.g. /usr for /usr/bin/python3.11).")
-@click.option("--trace-timeout", type=Seconds(), metavar="SECONDS",
-              help="With --trace/--trace-cmd: the time limit of each run (default 60).")
+@click.option("--copy-outside-links", is_flag=True,
+              help="STAGE: copy the file a symbolic link leaving STAGE names, instead of refusing the link.")
+@click.option("--glibc-by-name/--no-glibc-by-name", default=True,
+              help="glibc programs: ship what glibc loads by name, libgcc_s.so.1 (when this machine has it) "
+                   "and the NSS modules of the shipped libc.so.6's build (the default); with --no-glibc-by-name "
+                   "the target's are used.")
+@trace_options
 @click.option("--tar", "tarball", type=NonEmpty(), metavar="OUT.tar.gz",
               help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners), "
-                   "compressed as its name says (.tar.gz, .tar.xz, .tar.zst, .tar) or as --compress says. "
-                   "'-' (or /dev/stdout), a FIFO or a character device is written to as it is.")
+                   "compressed as its name says: .tar.gz or .tgz, .tar.xz or .txz, .tar.zst, .tar (any other "
+                   "name of a file is a usage error); --compress sets the level. '-' (or /dev/stdout), a FIFO or "
+                   "a character device is written to as it is (gzip, or as --compress says).")
 @click.option("--compress", "compression", type=CompressionType(), metavar="METHOD[:LEVEL]",
               help="How --tar compresses: gzip[:1-9] (default gzip:6), xz[:0-9], zstd[:1-19] (with the "
                    "zstd command), none.")
+@click.option("--sbom", "sbom_copy", type=NonEmpty(), metavar="FILE",
+              help="Also write a copy of the tree's SBOM (DIR/sbom.cdx.json, CycloneDX 1.6) to FILE; '-' (or "
+                   "/dev/stdout), a FIFO or a character device is written to as it is.")
+@click.option("--no-sbom", is_flag=True, help="Write no SBOM into the tree.")
 @click.option("-n", "--dry-run", is_flag=True, help="Print the plan (every file, where it comes from); write nothing.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON document (versioned; schema shipped as relinterp/schema/bundle.schema.json).")
@@ -84,65 +84,117 @@ class CompressionType(click.ParamType):
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--progress/--no-progress", default=None,
               help="Show how far copying and archiving have got (default: only when stderr is a terminal).")
-def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_path, sysroot, trace_args,
-           trace_cmd, trace_prefix, trace_timeout, tarball, compression, dry_run, as_json, verbose, quiet,
-           progress) -> None:
+def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_path, sysroot, copy_outside_links,
+           glibc_by_name, trace_args, trace_cmd, trace_programs, trace_prefix, trace_timeout, tarball, compression,
+           sbom_copy, no_sbom, dry_run, as_json, verbose, quiet, progress) -> None:
     """Make DIR, a tree that runs APP... on any Linux: the programs in BIN_DIR, patched to
-    find their loader in LIB_DIR, with every library they need (musl or glibc programs)."""
-    from .bundle.assemble import Archive, build_bundle, plan_result
-    from .bundle.discover import traced_extension
+    find their loader in LIB_DIR, with every library they need (musl or glibc programs).
+
+    Given one directory, STAGE (an install prefix: `cmake --install build --prefix
+    STAGE`), DIR mirrors it: every file where it is, every program patched to find the
+    loader from there, every program and shared object given the search path that
+    finds its libraries in the tree."""
+    from dataclasses import replace
+
+    from .bundle.assemble import Archive, SbomRequest, build_bundle, plan_result
+    from .bundle.discover import TraceRequest, TracedFiles, discover
     from .bundle.plan import BundleOptions, plan_bundle
     from .bundle.progress import Progress
     from .bundle.staging import is_stdout
+    from .bundle.tree import plan_tree
     from .elf.searchlist import split_list
     from .render.trees import bundle_document, bundle_lines
 
+    stage = _stage(apps)
     archive = Archive(tarball, _archive_compression(tarball, compression)) if tarball else None
-    to_stdout = tarball is not None and is_stdout(tarball)  # --tar -: the report goes to stderr
-    if to_stdout and as_json:
-        raise click.UsageError(f"--tar {tarball} and --json would both write to stdout")
+    streams = [f"{option} {value}" for option, value in (("--tar", tarball), ("--sbom", sbom_copy))
+               if value is not None and is_stdout(value)]
+    to_stdout = bool(streams)  # --tar - or --sbom -: the report goes to stderr
+    writers = streams + ["--json"] * (as_json and to_stdout)
+    if len(writers) > 1:
+        raise click.UsageError(f"{' and '.join(writers)} would {'both' if len(writers) == 2 else 'all'} write "
+                               "to stdout")
     options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
-                            library_path=tuple(d for dirs in library_path for d in split_list(dirs)), sysroot=sysroot)
+                            library_path=tuple(d for dirs in library_path for d in split_list(dirs)),
+                            sysroot=sysroot, glibc_by_name=glibc_by_name, copy_outside_links=copy_outside_links)
     shown = Progress(enabled=progress and not dry_run)
-    request = _trace_request(trace_args, trace_cmd, trace_prefix, trace_timeout, sysroot)
+    copy = _sbom_copy(sbom_copy, no_sbom, output)
+    request = _trace_request(TraceRequest(trace_args, trace_cmd, trace_prefix, trace_programs, trace_timeout),
+                             sysroot, stage)
 
     def make():
-        plan = plan_bundle(apps, output, options, traced_extension(request) if request else None)
-        return plan_result(plan, archive) if dry_run else build_bundle(plan, archive, shown)
+        from .bundle.provenance import OriginQuery
+
+        traced = discover(apps, output, options, request, stage) if request else TracedFiles()
+        planned = replace(options, additions=options.additions + traced.additions)
+        query = OriginQuery() if not (no_sbom or dry_run) else None
+        sbom = SbomRequest(write=not no_sbom, copy=copy, query=query)
+        known = query.start if query else None
+        try:
+            plan = plan_tree(stage, output, planned, files_known=known) if stage else \
+                plan_bundle(apps, output, planned, files_known=known)
+            plan = replace(plan, from_target=traced.from_target)
+            return plan_result(plan, archive, sbom) if dry_run else build_bundle(plan, archive, shown, sbom)
+        finally:
+            if query is not None:
+                query.close()
 
     result = _or_refuse(make, "bundle" if as_json else None)
     if as_json:
         _print_json(bundle_document(result, EXIT_OK))
     elif not quiet:
+        from .render.output import say
+
         for line in bundle_lines(result, verbose):
-            click.echo(line, err=to_stdout)
+            say(line, err=to_stdout)
 
 
-def _trace_request(args, command, prefix, timeout, sysroot):
+def _stage(apps: tuple[str, ...]) -> str | None:
+    """The install prefix to mirror, when the one argument is a directory."""
+    import os
+
+    directories = [app for app in apps if os.path.isdir(app)]
+    if not directories:
+        return None
+    if len(apps) > 1:
+        raise click.UsageError(f"{directories[0]}: a directory among programs: give one install prefix (STAGE), "
+                               "or programs only")
+    return apps[0]
+
+
+def _trace_request(request, sysroot: str | None, stage: str | None):
     """--trace, --trace-cmd and their options, checked together (usage errors, status 2)."""
     import os
 
-    from .bundle.discover import TraceRequest
-
-    request = TraceRequest(args, command, prefix, timeout or TraceRequest.timeout)
-    if (prefix or timeout) and not request:
-        raise click.UsageError("--trace-prefix and --trace-timeout go with --trace or --trace-cmd")
+    if not request and (request.prefix or request.programs or request.timeout):
+        raise click.UsageError("--trace-program, --trace-prefix and --trace-timeout go with --trace or --trace-cmd")
     if request and sysroot:
         raise click.UsageError("--trace runs the programs on this machine, with its loader; a sysroot's programs "
                                "are for another: bundle them without --trace")
-    if prefix and os.path.realpath(prefix) == os.sep:
-        raise click.BadParameter(f"{prefix}: the whole system (/proc, /etc, ...) cannot be the tree",
+    if stage and request.prefix:
+        raise click.UsageError("--trace-prefix goes with programs (APP...): STAGE is the prefix of its tree")
+    if not stage and request.programs:
+        raise click.UsageError("--trace-program goes with STAGE: the programs given are the ones traced")
+    if request.prefix and os.path.realpath(request.prefix) == os.sep:
+        raise click.BadParameter(f"{request.prefix}: the whole system (/proc, /etc, ...) cannot be the tree",
                                  param_hint="--trace-prefix")
     return request
 
 
 def _archive_compression(tarball: str, compression):
-    from .bundle.tarball import CompressionError, compression_for
+    from .bundle.staging import is_stdout
+    from .bundle.tarball import SUFFIXES, CompressionError, compression_for
+    from .rewrite.atomic import not_a_file
 
     try:
         named = compression_for(tarball)
     except CompressionError as error:
         raise click.BadParameter(f"{tarball}: {error}", param_hint="--tar") from None
+    # stdout, a FIFO or a device is written through, a directory refused (staging.output_file): a name
+    # to go by only for a file
+    if named is None and not (is_stdout(tarball) or not_a_file(tarball)):  # .tar.bz2, .zip, ...
+        raise click.BadParameter(f"{tarball}: the name must end in {', '.join(SUFFIXES)} (the archive is a tar, "
+                                 "compressed as the suffix says)", param_hint="--tar")
     if compression is None:
         return named or compression_for(".tar.gz")
     if named is not None and named.method != compression.method:
@@ -150,10 +202,24 @@ def _archive_compression(tarball: str, compression):
     return compression
 
 
-def _print_json(document) -> None:
-    import json
+def _sbom_copy(copy: str | None, no_sbom: bool, output: str) -> str | None:
+    import os
 
-    click.echo(json.dumps(document, indent=2))
+    if copy is None:
+        return None
+    if no_sbom:
+        raise click.UsageError("--sbom and --no-sbom contradict each other")
+    tree = os.path.abspath(output)
+    if copy != "-" and os.path.abspath(copy).startswith(tree.rstrip("/") + "/"):
+        raise click.BadParameter(f"{copy}: inside the tree {output}, which is replaced whole (the tree has its "
+                                 "own sbom.cdx.json)", param_hint="--sbom")
+    return copy
+
+
+def _print_json(document) -> None:
+    from .render.output import say_json
+
+    say_json(document)
 
 
 @click.command(epilog=TREE_STATUS_HELP)
@@ -173,7 +239,8 @@ def _print_json(document) -> None:
                 "(--run still runs in an empty root).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON document (versioned; schema shipped as relinterp/schema/verify.schema.json).")
-def verify(targets, run_args, no_proc, timeout, sandbox, exclude, sysroot, as_json) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Print only the failed checks (nothing for a tree that passed).")
+def verify(targets, run_args, no_proc, timeout, sandbox, exclude, sysroot, as_json, quiet) -> None:
     """Check that each tree (or program) needs nothing from the machine it runs on."""
     from .render.trees import verify_document, verify_lines
     from .verify.check import VerifyOptions, verify as verify_target
@@ -186,9 +253,11 @@ def verify(targets, run_args, no_proc, timeout, sandbox, exclude, sysroot, as_js
     if as_json:
         _print_json(verify_document(reports, status))
     else:
+        from .render.output import say
+
         for report in reports:
-            for line in verify_lines(report):
-                click.echo(line)
+            for line in verify_lines(report, quiet):
+                say(line)
     sys.exit(status)
 
 
@@ -198,13 +267,16 @@ def _or_refuse(operation, json_command: str | None = None):
     removes what it was writing (a staging tree, a sandbox) and dies of that signal."""
     from .errors import RelinterpError
     from .interrupts import stopped_by_signals
+    from .render.output import say
     from .render.trees import refusal_document
 
     try:
         with stopped_by_signals():
             return operation()
     except RelinterpError as error:
-        click.echo(str(error), err=True)
+        for problem in getattr(error, "problems", ()):  # a BundleError: one line per problem, then its own
+            say(str(problem), err=True)
+        say(f"{error.path}: {error.reason}", err=True)
         if json_command:
             _print_json(refusal_document(json_command, error))
         sys.exit(error.exit_code)

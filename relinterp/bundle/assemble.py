@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..errors import BundleError, MissingToolError, ReadError, WriteError
+from ..errors import BundleError, MissingToolError, ReadError, RelinterpError, WriteError
 from ..rewrite import write
 from ..rewrite.write import PATCHELF_HINT, SearchListEditor
+from ..sbom import SBOM_NAME
 from . import staging as stage
-from .plan import ALIAS, DATA, DIRECTORY, PROGRAM, BundlePlan, TreeFile
+from .plan import BundlePlan
+from .record import RECORD, record_bytes
+from .treefile import ALIAS, DATA, DIRECTORY, PROGRAM, TreeFile
 from .progress import SILENT, Progress
 from .tarball import Compression, archive_mtime, write_tarball
+
+if TYPE_CHECKING:
+    from .provenance import OriginQuery, SbomSummary
 
 
 @dataclass(frozen=True)
@@ -37,29 +44,55 @@ class BundleResult:
     archive: Archive | None
     tar_entries: int | None  # None: not written (dry run)
     dry_run: bool = False
-    from_target: tuple = ()  # what the programs take from the target (relinterp.bundle.traced.TargetFile)
+    sbom: SbomSummary | None = None  # None: --no-sbom
+    stage: str | None = None  # the install prefix the tree mirrors; None: programs given one by one
+    from_target: tuple = ()  # paths a traced run used that the tree does not hold (bundle.traced.TargetFile)
 
 
-def plan_result(plan: BundlePlan, archive: Archive | None = None) -> BundleResult:
+@dataclass(frozen=True)
+class SbomRequest:
+    """bundle's SBOM: written into the tree unless --no-sbom; `copy` is --sbom FILE."""
+
+    write: bool = True
+    copy: str | None = None
+    query: OriginQuery | None = None  # the package database, asked while planning (else while copying)
+
+
+def plan_result(plan: BundlePlan, archive: Archive | None = None, sbom: SbomRequest = SbomRequest()) -> BundleResult:
     """What build_bundle would do, for --dry-run: nothing is written."""
+    from .provenance import SbomSummary  # only where an SBOM is written: its modules cost --no-sbom nothing
+
+    summary = SbomSummary(SBOM_NAME, sbom.copy) if sbom.write else None
     return BundleResult(plan.output, plan.files, os.path.isdir(plan.output), archive, None, dry_run=True,
-                        from_target=plan.from_target)
+                        sbom=summary, stage=plan.stage, from_target=plan.from_target)
 
 
-def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Progress = SILENT) -> BundleResult:
+def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Progress = SILENT,
+                 sbom: SbomRequest = SbomRequest()) -> BundleResult:
     editor = write.search_list_editor()
     if editor is None and any(f.search_path for f in plan.files):
         needing = [f.dest for f in plan.files if f.search_path]
         raise BundleError(plan.output, [MissingToolError(needing[0], f"patchelf is needed to change the search path "
                                                                    f"of {', '.join(needing)}: {PATCHELF_HINT}")])
     archived = stage.output_file(archive.path) if archive is not None else None  # refused before anything
+    sbom_file = stage.output_file(sbom.copy, "the SBOM") if sbom.write and sbom.copy else None
     staging = stage.make_staging_dir(plan.output)
+    pending = None
     try:
-        progress.start("copying", sum(os.path.getsize(f.source) for f in plan.files if f.source))
-        for item in plan.files:
-            _put(item, staging, editor)
-            progress.advance(os.path.getsize(item.source) if item.source else 0)
+        if sbom.write:
+            from .provenance import PendingSbom  # only here: --no-sbom costs nothing
+
+            pending = PendingSbom(plan, staging, sbom.query)  # at work while the tree is copied
+        sizes = [os.path.getsize(f.source) if f.copied else 0 for f in plan.files]
+        progress.start("copying", sum(sizes))
+        for item, size in zip(plan.files, sizes):
+            _put(item, staging, editor, plan.output)
+            if pending is not None and item.copied:
+                pending.copied(item.dest)
+            progress.advance(size)
         progress.finish()
+        _finish_tree(plan.files, staging, [SBOM_NAME] if sbom.write else [])
+        summary = pending.write(sbom.copy, sbom_file) if pending else None
         entries = None
         if archive is not None:
             entries = _write_tarball(staging, plan.output, archive, archived, progress)
@@ -70,10 +103,14 @@ def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Pro
     except BaseException:
         stage.discard_tree(staging)
         raise
-    return BundleResult(plan.output, plan.files, replaced, archive, entries, from_target=plan.from_target)
+    finally:
+        if pending is not None:
+            pending.close()
+    return BundleResult(plan.output, plan.files, replaced, archive, entries, sbom=summary, stage=plan.stage,
+                        from_target=plan.from_target)
 
 
-def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
+def _put(item: TreeFile, staging: str, editor: SearchListEditor | None, output: str) -> None:
     target = os.path.join(staging, item.dest)
     if item.role == ALIAS:
         stage.make_symlink(item.link, target)
@@ -81,14 +118,29 @@ def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
     if item.role == DIRECTORY:
         os.makedirs(target, exist_ok=True)
         return
+    program = item.role == PROGRAM and item.loader_rel is not None
+    edited = program or item.search_path is not None
     try:
-        write.copy_file(item.source, target, 0o755 if item.executable else 0o644)
-        if item.role == DATA:  # as cp -p: python, for one, checks its cached bytecode against the source's time
+        write.copy_file(item.source, target, 0o600 if edited else item.file_mode)  # edited: its mode once done
+        if item.role == DATA:  # its time too, as cp -p: python checks its cached bytecode against the source's
             info = os.stat(item.source)
             os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
     except OSError as error:
         raise ReadError(item.source, f"cannot copy ({error.strerror})") from None
-    program = item.role == PROGRAM and item.loader_rel is not None
+    if not edited:
+        return
+    try:
+        _edit(item, target, editor, program)
+    except RelinterpError as error:  # about the staged copy: name the file the user knows instead
+        if error.path != target:
+            raise
+        raise error.about(os.path.join(output, item.dest) if isinstance(error, WriteError) else item.source) \
+            from None
+    os.chmod(target, item.file_mode)
+
+
+def _edit(item: TreeFile, target: str, editor: SearchListEditor | None, program: bool) -> None:
+    """Set the search list and patch the staged copy `target` of `item`, as the plan says."""
     if program:
         write.unpatch_file(target)  # a program relinterp patched before is bundled from its original bytes
     if item.search_path is not None:
@@ -96,6 +148,17 @@ def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
         editor.set_search_list(target, change.value, change.tag, about=item.source)
     if program:
         write.repatch_file(target, (item.loader_rel,))
+
+
+def _finish_tree(files: tuple[TreeFile, ...], staging: str, more: list[str]) -> None:
+    """The record of what the tree holds (its files, and `more` that bundle writes into
+    it), then the directories' modes (deepest first: a directory without write permission
+    is complete before it gets its mode)."""
+    with open(os.path.join(staging, RECORD), "wb") as record:
+        record.write(record_bytes([f.dest for f in files] + more))
+    for item in sorted((f for f in files if f.role == DIRECTORY and f.mode is not None),
+                       key=lambda f: f.dest.count("/"), reverse=True):
+        os.chmod(os.path.join(staging, item.dest), item.mode)
 
 
 def _write_tarball(staging: str, output: str, archive: Archive, file: str | None, progress: Progress) -> int:

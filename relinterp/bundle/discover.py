@@ -1,12 +1,20 @@
-"""bundle --trace / --trace-cmd: run the programs on this machine under the tracer, learn
-what each path they used is here, and place it (relinterp.bundle.traced) as files the
-plan takes in (relinterp.bundle.extras).
+"""bundle --trace / --trace-cmd: run the programs on this machine under the tracer
+(relinterp.trace), learn what each path they used is here, and place it
+(relinterp.bundle.traced) as additions the planner takes in like any other
+(relinterp.bundle.additions), with the list of what the programs take from the target.
 
-`--trace ARGS` runs each program given with ARGS (shell-quoted); `--trace-cmd COMMAND`
-runs COMMAND with /bin/sh, with APP set to the first program's absolute path: what it
-runs of the programs given (by any path to them) is followed, the rest of the command
-is not.  Each run starts in the current directory, reads /dev/null and must exit with
-status 0 within the time limit.
+Which programs run: those given (APP...); for an install prefix (STAGE), its programs
+named with --trace-program (relative to STAGE), by default the one program in its
+BIN_DIR.  The prefix the tree stands for is STAGE, or for programs given --trace-prefix,
+by default the first program's directory less BIN_DIR's depth.  A STAGE's files are in
+its tree already: there, tracing adds the shared objects loaded from outside it, and
+lists what else the programs used from outside.
+
+`--trace ARGS` runs each program with ARGS (shell-quoted); `--trace-cmd COMMAND` runs
+COMMAND with /bin/sh, with APP set to the first program's absolute path: what it runs of
+the programs (by any path to them) is followed, the rest of the command is not.  Each
+run starts in the current directory, reads /dev/null and must exit with status 0 within
+the time limit.  Nothing runs before the programs and the output have been checked.
 
 The environment is the current one made neutral, as a bare container or `verify --run`'s
 empty root is: the C locale (LC_ALL=C; LANG, LANGUAGE, the other LC_* and TZ removed)
@@ -21,22 +29,25 @@ from __future__ import annotations
 import os
 import shlex
 import stat
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from ..elf.linked import LinkedObject, is_elf, read_linked_object
-from ..errors import RelinterpError
+from ..errors import BundleError, OptionError, RelinterpError
+from ..loaders.family import libc_family
 from ..loaders.rules import loader_rules
-from .extras import extend_plan
+from ..trace.model import EXECUTED, MAPPED, Trace
+from ..trace.run import Workload, trace_workload
+from .additions import ARGUMENT, Addition
+from .inputs import entry_for, read_inputs
 from .loaded import run_time_loads
-from .plan import BundlePlan, LoaderChoice
-from .trace.model import EXECUTED, MAPPED, Trace
-from .trace.run import Workload, trace_workload
-from .traced import DIRECTORY, FILE, LIBRARY, MISSING, OTHER, PROGRAM, PathFacts, TracedPlacement, place_traced, \
-    program_prefix
-
+from .plan import BundleOptions, check_output
+from .traced import (DIRECTORY, FILE, LIBRARY, MISSING, OTHER, PROGRAM, PathFacts, TargetFile, place_traced,
+                     program_prefix, under)
 
 NEUTRAL_DROPS = ("LANG", "LANGUAGE", "TZ", "LD_PRELOAD", "LD_AUDIT")
+SHOWN = 5  # programs named in a refusal
+TIMEOUT = 60.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -44,40 +55,102 @@ class TraceRequest:
     args: tuple[str, ...] = ()  # each --trace ARGS, as written (shell quoting)
     command: str | None = None  # --trace-cmd COMMAND
     prefix: str | None = None  # --trace-prefix; None: the first program's prefix (traced.program_prefix)
-    timeout: float = 60.0  # for each run, in seconds
+    programs: tuple[str, ...] = ()  # --trace-program: a STAGE's programs to run, relative to it
+    timeout: float | None = None  # for each run, in seconds; None: TIMEOUT
 
     def __bool__(self) -> bool:
         return bool(self.args) or self.command is not None
 
 
-def traced_extension(request: TraceRequest) -> Callable:
-    """The `extend` step of relinterp.bundle.plan.plan_bundle that traces the programs
-    and adds what they used at run time."""
-    def extend(plan: BundlePlan, programs: list[LinkedObject], loader: LoaderChoice | None,
-               problems: list) -> BundlePlan:
-        placement = discover(programs, plan.options.bin_dir, request)
-        extras = placement.extras
-        if loader is not None:
-            options = plan.options
-            rules = loader_rules(loader.family, loader.known_as, loader.object, library_path=options.library_path,
-                                 sysroot=options.root)
-            extras = run_time_loads(extras, programs, rules, options.exclude)
-        plan = extend_plan(plan, programs, loader, extras, problems)
-        return replace(plan, from_target=placement.from_target)
-    return extend
+@dataclass(frozen=True)
+class TracedFiles:
+    """What tracing found: files for the tree, and what the programs take from the target."""
+
+    additions: tuple[Addition, ...] = ()  # found_by TRACE
+    from_target: tuple[TargetFile, ...] = ()
 
 
-def discover(programs: list[LinkedObject], bin_dir: str, request: TraceRequest) -> TracedPlacement:
-    apps = [os.path.abspath(p.path) for p in programs]
-    trace = _merged([trace_workload(w, apps, timeout=request.timeout) for w in workloads(apps, request)])
-    prefix = os.path.abspath(request.prefix) if request.prefix else program_prefix(apps[0], bin_dir)
-    code = {a.path for a in trace.used(MAPPED, EXECUTED)} | {a.by for a in trace.accesses}
-    under = None if prefix is None else prefix.rstrip("/") + "/"
-    paths = dict.fromkeys([a.path for a in trace.accesses] + sorted(code))
-    # whether a file is ELF matters for code, and for what the prefix holds
-    facts = {path: describe(path, programs[0], elf=path in code or bool(under and path.startswith(under)))
-             for path in paths}
-    return place_traced(trace, prefix, facts, {os.path.realpath(a) for a in apps})
+def discover(apps: Sequence[str], output: str, options: BundleOptions, request: TraceRequest,
+             stage: str | None = None) -> TracedFiles:
+    """Trace the programs `apps` (or those of the install prefix `stage`) as `request`
+    says.  Raise BundleError, before running anything, when the output or the programs
+    cannot be bundled; TraceError or MissingToolError when the runs cannot be traced."""
+    programs = _traced_programs(apps, output, options, request, stage)
+    paths = [os.path.abspath(p.path) for p in programs]
+    timeout = request.timeout or TIMEOUT
+    trace = _merged([trace_workload(w, paths, timeout=timeout) for w in workloads(paths, request)])
+    prefix = os.path.realpath(stage) if stage else \
+        os.path.abspath(request.prefix) if request.prefix else program_prefix(paths[0], options.bin_dir)
+    placement = place_traced(trace, prefix, path_facts(trace, programs[0], prefix),
+                             {os.path.realpath(p) for p in paths})
+    additions = _run_time(placement.additions, programs, options)
+    if stage is not None:  # the prefix's files are the tree's already
+        additions = [a for a in additions if not under(a.source, prefix)]
+    return TracedFiles(tuple(additions), placement.from_target)
+
+
+def _traced_programs(apps: Sequence[str], output: str, options: BundleOptions, request: TraceRequest,
+                     stage: str | None) -> list[LinkedObject]:
+    """The programs to run, read and checked as the planner checks programs named."""
+    problems: list[RelinterpError] = []
+    check_output(output, options, problems)
+    paths = stage_programs(stage, request.programs, options.bin_dir, problems) if stage else list(apps)
+    inputs = read_inputs([(entry_for(p, p), ARGUMENT, None) for p in paths], problems)
+    if problems:
+        raise BundleError(output, problems)
+    return [i.object for i in inputs]
+
+
+def stage_programs(stage: str, chosen: Sequence[str], bin_dir: str, problems: list) -> list[str]:
+    """The programs of `stage` that --trace runs: `chosen` (paths relative to it), else
+    the one ELF program in its BIN_DIR; a problem when that is not one."""
+    root = os.path.realpath(stage)
+    if chosen:
+        for rel in chosen:
+            norm = os.path.normpath(rel)
+            if os.path.isabs(rel) or norm == ".." or norm.startswith("../"):
+                problems.append(OptionError(rel, f"--trace-program: not a path inside STAGE {stage}"))
+        return [os.path.join(root, os.path.normpath(rel)) for rel in chosen]
+    directory = os.path.join(root, os.path.normpath(bin_dir))
+    found = sorted(entry.name for entry in _scan(directory) if _is_program(entry))
+    if len(found) != 1:
+        named = f" ({', '.join(found[:SHOWN])}{', ...' if len(found) > SHOWN else ''})" if found else ""
+        problems.append(OptionError(stage, f"{len(found)} programs in {bin_dir}{named}: name the one(s) --trace "
+                                           f"runs with --trace-program (e.g. --trace-program {bin_dir}/NAME)"))
+        return []
+    return [os.path.join(directory, found[0])]
+
+
+def _scan(directory: str) -> list[os.DirEntry]:
+    try:
+        return list(os.scandir(directory))
+    except OSError:
+        return []
+
+
+def _is_program(entry: os.DirEntry) -> bool:
+    """A regular file (not a link) that is an ELF program."""
+    if not entry.is_file(follow_symlinks=False) or not entry.stat().st_mode & 0o111:
+        return False
+    try:
+        return is_elf(entry.path) and read_linked_object(entry.path).is_program
+    except (OSError, RelinterpError):
+        return False
+
+
+def _run_time(additions: Sequence[Addition], programs: list[LinkedObject], options: BundleOptions) -> list[Addition]:
+    """The additions less what the programs map at start-up, with what their loader finds
+    by file name sent to LIB_DIR (relinterp.bundle.loaded), by their loader's rules."""
+    dynamic = [p for p in programs if p.interp is not None]
+    if not dynamic:
+        return list(additions)
+    known_as = options.loader or dynamic[0].interp
+    try:
+        loader = read_linked_object(os.path.realpath(known_as))
+    except RelinterpError:
+        return list(additions)  # the planner refuses the loader, by name
+    rules = loader_rules(libc_family(dynamic[0].interp), known_as, loader, library_path=options.library_path)
+    return run_time_loads(additions, programs, rules, options.exclude)
 
 
 def workloads(apps: list[str], request: TraceRequest) -> list[Workload]:
@@ -95,6 +168,14 @@ def neutral_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """`environ` in the C locale, with no time zone and nothing preloaded."""
     kept = {k: v for k, v in environ.items() if k not in NEUTRAL_DROPS and not k.startswith("LC_")}
     return {**kept, "LC_ALL": "C"}
+
+
+def path_facts(trace: Trace, reference: LinkedObject, prefix: str | None) -> dict[str, PathFacts]:
+    """What each path of the trace (and each program that used one) is here.  Whether a
+    file is ELF matters for code, and for what the prefix holds: other files are not read."""
+    code = {a.path for a in trace.used(MAPPED, EXECUTED)} | {a.by for a in trace.accesses}
+    paths = dict.fromkeys([a.path for a in trace.accesses] + sorted(code))
+    return {path: describe(path, reference, elf=path in code or under(path, prefix)) for path in paths}
 
 
 def describe(path: str, reference: LinkedObject, elf: bool = True) -> PathFacts:

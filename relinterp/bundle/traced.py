@@ -6,8 +6,8 @@ file under it goes to the same place under the tree, so that a program finding f
 relative to itself (python's standard library, gcc-ar's plugin, a helper in libexec/)
 finds them there too.  By the file's path as the program named it:
 - a shared object it mapped (dlopen): into the tree, at its place under the prefix, else
-  into LIB_DIR; the planner adds its closure, and leaves in LIB_DIR one the programs'
-  closure already holds or their loader finds by its file name;
+  into LIB_DIR, with its closure (relinterp.bundle.loaded then leaves out those the
+  programs map at start-up, and sends to LIB_DIR those their loader finds by file name);
 - an ELF program of the prefix it executed (or looked at): bundled and patched at its
   place; a script it executed: copied;
 - any other file or directory of the prefix it opened or probed: copied (a directory:
@@ -25,8 +25,8 @@ import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from .extras import EXTRA_DIRECTORY, EXTRA_FILE, EXTRA_LIBRARY, EXTRA_PROGRAM, Extra
-from .trace.model import EXECUTED, MAPPED, Access, Trace
+from ..trace.model import EXECUTED, MAPPED, Access, Trace
+from .additions import DATA, DIRECTORY as ADDED_DIRECTORY, PROGRAM as ADDED_PROGRAM, SHARED_OBJECT, TRACE, Addition
 
 MISSING, DIRECTORY, PROGRAM, LIBRARY, FILE, OTHER = "missing", "directory", "program", "library", "file", "other"
 
@@ -52,7 +52,7 @@ class TargetFile:
 
 @dataclass(frozen=True)
 class TracedPlacement:
-    extras: tuple[Extra, ...]
+    additions: tuple[Addition, ...]  # for the tree, each found_by TRACE
     from_target: tuple[TargetFile, ...]
 
 
@@ -66,6 +66,11 @@ def program_prefix(program: str, bin_dir: str) -> str | None:
     return None if directory == "/" else directory
 
 
+def under(path: str, prefix: str | None) -> bool:
+    """`path` is under the prefix, or the prefix itself (the tree's top)."""
+    return prefix is not None and (path == prefix or path.startswith(prefix.rstrip("/") + "/"))
+
+
 def place_traced(trace: Trace, prefix: str | None, facts: Mapping[str, PathFacts],
                  bundled: Collection[str]) -> TracedPlacement:
     """The extra files of a tree, and what its programs take from the target.  `facts`
@@ -77,7 +82,7 @@ def place_traced(trace: Trace, prefix: str | None, facts: Mapping[str, PathFacts
         if access.found and place.kind(access) == PROGRAM and place.inside(access.path) and not access.writing:
             if place.real(access.path) not in ours:
                 ours.add(place.real(access.path))
-                place.add(Extra(access.path, place.rel(access.path), EXTRA_PROGRAM, _why(access)))
+                place.add(Addition(access.path, ADDED_PROGRAM, TRACE, place.rel(access.path)))
     mapped = {place.real(a.path) for a in trace.used(MAPPED) if place.real(a.by) in ours}
     for access in trace.accesses:
         if access.how == MAPPED:
@@ -85,18 +90,17 @@ def place_traced(trace: Trace, prefix: str | None, facts: Mapping[str, PathFacts
                 place.add_library(access)
         elif place.real(access.path) not in ours | mapped:
             place.use(access)
-    return TracedPlacement(tuple(place.extras.values()), tuple(place.target.values()))
+    return TracedPlacement(tuple(place.additions.values()), tuple(place.target.values()))
 
 
 class _Placement:
     def __init__(self, prefix: str | None, facts: Mapping[str, PathFacts]) -> None:
         self.prefix, self.facts = prefix, facts
-        self.extras: dict[str, Extra] = {}
+        self.additions: dict[str, Addition] = {}
         self.target: dict[str, TargetFile] = {}
 
     def inside(self, path: str) -> bool:
-        """Under the prefix, or the prefix itself (the tree's top)."""
-        return self.prefix is not None and (path == self.prefix or path.startswith(self.prefix.rstrip("/") + "/"))
+        return under(path, self.prefix)
 
     def rel(self, path: str) -> str:
         return os.path.relpath(path, self.prefix)
@@ -107,12 +111,12 @@ class _Placement:
     def real(self, path: str) -> str:
         return self.facts[path].real
 
-    def add(self, extra: Extra) -> None:
-        self.extras.setdefault(extra.dest or extra.source, extra)
+    def add(self, addition: Addition) -> None:
+        self.additions.setdefault(addition.dest or addition.source, addition)
 
     def add_library(self, access: Access) -> None:
         dest = self.rel(access.path) if self.inside(access.path) else None
-        self.add(Extra(access.path, dest, EXTRA_LIBRARY, _why(access), needed_by=access.by))
+        self.add(Addition(access.path, SHARED_OBJECT, TRACE, dest, loaded_by=access.by))
 
     def use(self, access: Access) -> None:
         """An opened, probed or executed path: copied when the prefix holds it, else the target's."""
@@ -126,9 +130,9 @@ class _Placement:
             self.add_library(access)
         elif kind == DIRECTORY and access.how != EXECUTED:
             if access.path != self.prefix:  # the top of the tree is there anyway
-                self.add(Extra(access.path, self.rel(access.path), EXTRA_DIRECTORY, _why(access)))
+                self.add(Addition(access.path, ADDED_DIRECTORY, TRACE, self.rel(access.path)))
         elif kind in (FILE, LIBRARY):
-            self.add(Extra(access.path, self.rel(access.path), EXTRA_FILE, _why(access)))
+            self.add(Addition(access.path, DATA, TRACE, self.rel(access.path)))
         else:
             self._from_target(access, found=True)
 
@@ -139,9 +143,3 @@ class _Placement:
         elif (found and not known.found) or (access.writing and not known.writing):
             self.target[access.path] = TargetFile(known.path, known.how, known.found or found,
                                                   known.writing or access.writing, known.by)
-
-
-def _why(access: Access) -> str:
-    """How a file came in, for the report: "opened by /usr/bin/python3.11"."""
-    verb = {"mapped": "loaded", "executed": "run"}.get(access.how, access.how)
-    return f"{verb} by {access.by}"

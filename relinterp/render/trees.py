@@ -9,12 +9,12 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..bundle.plan import ALIAS, DATA, DIRECTORY, LIBRARY, LOADER_FILE, PROGRAM
+from ..bundle.treefile import ALIAS, DATA, DIRECTORY, LIBRARY, LOADER_FILE, PROGRAM
 
 if TYPE_CHECKING:
     from ..bundle.assemble import BundleResult
-    from ..bundle.plan import TreeFile
     from ..bundle.traced import TargetFile
+    from ..bundle.treefile import TreeFile
     from ..errors import RelinterpError
     from ..verify.check import Finding, ProgramReport, TreeReport
 
@@ -26,9 +26,10 @@ VERIFY_SCHEMA = 1
 # ---------------------------------------------------------------- bundle
 
 def bundle_lines(result: BundleResult, verbose: bool) -> list[str]:
-    """What `relinterp bundle` prints: every file with -v or --dry-run, then the tree and
-    the archive."""
-    lines = [_tree_file(result.output, item) for item in result.files] if verbose or result.dry_run else []
+    """What `relinterp bundle` prints: every file with -v or --dry-run, the SBOM, then the
+    tree and the archive."""
+    shown = [f for f in result.files if f.role != DIRECTORY] if verbose or result.dry_run else []
+    lines = [_tree_file(result.output, item) for item in shown]
     programs, libraries, loaders, data = (sum(f.role == role for f in result.files)
                                           for role in (PROGRAM, LIBRARY, LOADER_FILE, DATA))
     if result.dry_run:
@@ -37,9 +38,12 @@ def bundle_lines(result: BundleResult, verbose: bool) -> list[str]:
     else:
         state = "replaced the earlier tree" if result.replaced else "new tree"
     loader = " and the loader" if loaders else ""
-    others = f", {_count(data, 'other file', 'other files')}" if data else ""
-    lines.append(f"{result.output}: {_count(programs, 'program', 'programs')}, "
-                 f"{_count(libraries, 'library', 'libraries')}{others}{loader} ({state})")
+    if result.sbom is not None:
+        lines += _sbom_lines(result)
+    other = f", {_count(data, 'other file', 'other files')}" if result.stage is not None or data else ""
+    mirrors = f"mirrors {result.stage}: " if result.stage is not None else ""
+    lines.append(f"{result.output}: {mirrors}{_count(programs, 'program', 'programs')}, "
+                 f"{_count(libraries, 'library', 'libraries')}{other}{loader} ({state})")
     lines += [_target_file(result.output, item) for item in result.from_target if item.found or verbose]
     if result.archive is not None:
         written = "would be written" if result.tar_entries is None else f"{result.tar_entries} entries"
@@ -48,18 +52,29 @@ def bundle_lines(result: BundleResult, verbose: bool) -> list[str]:
 
 
 def _target_file(output: str, item: TargetFile) -> str:
-    """A path the programs use that the tree does not hold."""
+    """A path a traced run used that the tree does not hold: the target's is used."""
     how = "written" if item.writing else item.how
     absent = "" if item.found else ", absent here too"
     return f"{output}: from the target: {item.path} ({how} by {item.by}{absent})"
+
+
+def _sbom_lines(result: BundleResult) -> list[str]:
+    sbom = result.sbom
+    where = os.path.join(result.output, sbom.path)
+    if sbom.files is None:
+        lines = [f"{where}: SBOM would be written (CycloneDX 1.6)"]
+    else:
+        lines = [f"{where}: SBOM (CycloneDX 1.6) of {_count(sbom.files, 'file', 'files')}, "
+                 f"{sbom.packaged} from distribution packages (package database: {sbom.database})"]
+    if sbom.copy is not None:
+        lines.append(f"{sbom.copy}: a copy of it" + (" (would be written)" if sbom.files is None else ""))
+    return lines
 
 
 def _tree_file(output: str, item: TreeFile) -> str:
     where = f"{output}/{item.dest}"
     if item.role == ALIAS:
         return f"{where} -> {item.link}"
-    if item.role == DIRECTORY:
-        return f"{where}/ (directory)"
     notes = []
     if item.search_path is not None:
         change = item.search_path
@@ -76,30 +91,44 @@ def bundle_document(result: BundleResult, exit_code: int) -> dict[str, Any]:
     archive = result.archive
     return {
         "relinterp": __version__, "schema": BUNDLE_SCHEMA, "command": "bundle", "dry_run": result.dry_run,
-        "output": result.output, "replaced": result.replaced,
+        "output": result.output, "stage": result.stage, "replaced": result.replaced,
         "files": [_tree_file_json(f) for f in result.files],
         "from_target": [{"path": t.path, "how": t.how, "found": t.found, "writing": t.writing, "by": t.by}
                         for t in result.from_target],
         "archive": None if archive is None else {"path": archive.path, "compression": str(archive.compression),
                                                  "entries": result.tar_entries},
+        "sbom": _sbom_json(result),
         "errors": [], "exit_code": exit_code,
     }
+
+
+def _sbom_json(result: BundleResult) -> dict[str, Any] | None:
+    sbom = result.sbom
+    if sbom is None:
+        return None
+    return {"path": os.path.join(result.output, sbom.path), "copy": sbom.copy, "files": sbom.files,
+            "packaged": sbom.packaged, "database": sbom.database}
 
 
 def _tree_file_json(item: TreeFile) -> dict[str, Any]:
     change = item.search_path
     return {"path": item.dest, "role": item.role, "source": item.source, "link": item.link,
             "search_path": None if change is None else {"tag": change.tag, "value": change.value},
-            "loader": item.loader_rel}
+            "loader": item.loader_rel, "found_by": item.found_by}
 
 
 # ---------------------------------------------------------------- verify
 
-def verify_lines(report: TreeReport) -> list[str]:
+def verify_lines(report: TreeReport, quiet: bool = False) -> list[str]:
     """What `relinterp verify` prints of one tree: one line per program and per failed
     check, prefixed by the tree as the user named it; the program's output indented
-    with "|"."""
+    with "|".  `quiet`: the failed checks and the verdict only, nothing for a tree that
+    passed."""
     tree = _tree_as_given(report)
+    failed = [f for p in report.programs for f in p.findings] + report.findings
+    if quiet:
+        return [] if report.ok else [f"{tree}: FAIL {f.path}: {f.check}: {f.message}" for f in failed] + \
+            [f"{report.target}: FAILED ({_count(len(failed), 'problem', 'problems')})"]
     lines = []
     for program in report.programs:
         libs = _count(len(program.libraries), "library", "libraries")
@@ -109,7 +138,6 @@ def verify_lines(report: TreeReport) -> list[str]:
             lines.append(f"{tree}: {program.path}: ran {' '.join(program.run.argv)} in an empty root: {status}")
             lines += [f"  | {line}" for line in (program.run.stdout + program.run.stderr).splitlines()]
     lines += [f"{tree}: NOTE {note.path}: {note.check}: {note.message}" for note in report.notes]
-    failed = [f for p in report.programs for f in p.findings] + report.findings
     lines += [f"{tree}: FAIL {finding.path}: {finding.check}: {finding.message}" for finding in failed]
     lines.append(f"{report.target}: " + ("ok" if report.ok else f"FAILED ({_count(len(failed), 'problem', 'problems')})"))
     return lines

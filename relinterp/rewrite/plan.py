@@ -3,31 +3,35 @@
 The surgery (docs/how-it-works.md):
 - the program header table keeps its place and its size: the PT_INTERP entry goes,
   later entries move up one, and one PT_LOAD (R+X) for the stub is added last;
-- the stub, its config block and the restore record are appended at EOF with no page
-  padding; the new segment's address lies above every existing segment (past .bss),
-  congruent with its file offset modulo the largest p_align, as the ELF spec requires;
+- the stub, its config block and the restore record go right after the loaded part of
+  the file, with no page padding, and what is not loaded (debug info, symbol tables,
+  the section header table) moves after them, unchanged (layout.py); the new
+  segment's address lies above every existing segment (past .bss), congruent with its
+  file offset modulo the largest p_align, as the ELF spec requires;
 - e_entry points at the stub;
-- a new section header table, written after the segment, tells tools what the file now
-  is (sections.py): a section covers the segment, or `strip` would drop it, and a
-  `_dl_debug_state` symbol lets gdb follow the loader.  The old table stays where it
-  was, untouched.
+- a new section header table, written at the end, tells tools what the file now is
+  (sections.py): a section covers the segment, or `strip` would drop it, and a
+  `_dl_debug_state` symbol lets gdb follow the loader.  The old table moves with the
+  rest of the tail, untouched.
 Nothing else in the file changes.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 
 from ..elf.executable import MAX_STUB_SEGMENT
-from ..elf.model import Executable, Segment, file_offset
-from ..elf.record import MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
+from ..elf.model import Executable, Segment
+from ..elf.overlay import OverlayView
+from ..elf.record import RestoreRecord, StubConfig
 from ..elf.structs import PF_R, PF_X, PT_LOAD, Phdr, align_up
-from ..errors import CandidateError, MalformedElfError, NothingToPatchError, NotExecutableError, UnsupportedError
+from ..errors import UnsupportedError
+from .layout import Tail, moved_offset, tail_of
+from .patchable import check_candidates, check_patchable
 from .sections import SourceRange, plan_sections, read_symbol_table
-from .stub import CODE_ALIGN, StubBlob, supported_arches
+from .stub import CODE_ALIGN, StubBlob
 
-SEGMENT_FILE_ALIGN = CODE_ALIGN  # where the appended stub starts: no page padding is needed
+SEGMENT_FILE_ALIGN = CODE_ALIGN  # where the stub starts: no page padding is needed
 
 
 @dataclass(frozen=True)
@@ -56,92 +60,67 @@ class RewritePlan:
     segment: Segment | None = None  # the stub's new PT_LOAD, for a patch
     copies: tuple[Copy, ...] = ()
 
-
-def check_candidates(path: str, candidates: tuple[str, ...]) -> None:
-    """The stub's buffers are sized for these bounds: refuse here what would not fit there."""
-    if not candidates:
-        raise CandidateError(path, "no loader candidate given (use --loader-rel)")
-    if len(candidates) > MAX_CANDIDATES:
-        raise CandidateError(path, f"{len(candidates)} loader candidates, at most {MAX_CANDIDATES}")
-    for number, candidate in enumerate(candidates, 1):
-        raw = os.fsencode(candidate)
-        if not raw or b"\0" in raw:
-            raise CandidateError(path, f"invalid loader path {candidate!r}")
-        if len(raw) > MAX_CANDIDATE_BYTES:
-            raise CandidateError(path, f"loader candidate {number} is {len(raw)} bytes long, "
-                                       f"at most {MAX_CANDIDATE_BYTES}: {candidate[:40]}...")
-
-
-def check_patchable(exe: Executable, stub: StubBlob | None) -> StubBlob:
-    """Refuse what relinterp cannot patch (`stub` is None: no stub for its machine);
-    return the stub to use."""
-    if exe.elf_type not in ("ET_EXEC", "ET_DYN"):
-        raise NotExecutableError(exe.path, f"not an executable (ELF type {exe.elf_type})")
-    if exe.interp is None:
-        if exe.elf_type == "ET_EXEC":
-            raise NothingToPatchError(exe.path, "static executable, nothing to patch")
-        if exe.pie:
-            raise NothingToPatchError(exe.path, "static-pie executable, nothing to patch")
-        raise NotExecutableError(exe.path, "shared library (no PT_INTERP), not an executable")
-    if stub is None:
-        order = "little" if exe.little_endian else "big"
-        raise UnsupportedError(exe.path, f"unsupported machine {exe.machine} ({exe.elfclass}-bit, "
-                                         f"{order}-endian); supported: {', '.join(supported_arches())}")
-    _check_layout(exe)
-    return stub
-
-
-def _check_layout(exe: Executable) -> None:
-    """What the stub relies on at run time, checked here so that it need not be there:
-    the tables it reads through the program's memory are mapped from the file."""
-    interps = sum(s.type == "PT_INTERP" for s in exe.segments)
-    if interps > 1:
-        raise MalformedElfError(exe.path, f"{interps} PT_INTERP entries (a program has at most one)")
-    loads = exe.loads()
-    if not loads:
-        raise UnsupportedError(exe.path, "no PT_LOAD segment")
-    if not any(s.covers_file_range(exe.phoff, len(exe.phdrs)) for s in loads):
-        raise UnsupportedError(exe.path, "program header table not covered by a PT_LOAD segment, "
-                                         "so the program cannot find it in memory")
-    dynamic = next((s for s in exe.segments if s.type == "PT_DYNAMIC"), None)
-    if dynamic is not None and file_offset(loads, dynamic.vaddr, dynamic.filesz) != dynamic.offset:
-        raise MalformedElfError(exe.path, f"PT_DYNAMIC is not in a PT_LOAD segment (p_vaddr={dynamic.vaddr:#x}, "
-                                          f"p_offset={dynamic.offset:#x}), so the program cannot find it in memory")
+    def result(self, stream) -> OverlayView:
+        """The file applying the plan to the source open as `stream` gives, read without
+        writing it: for plans that only rearrange the source's bytes (a restore), whose
+        copies do not overlap what they copy."""
+        assert all(w.offset + len(w.data) <= self.size for w in self.writes)
+        return OverlayView(stream, self.size, {w.offset: w.data for w in self.writes},
+                           {c.offset: (c.source, c.size) for c in self.copies})
 
 
 def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *,
-               flags: int = 0, facts: RestoreRecord | None = None) -> RewritePlan:
+               flags: int = 0, facts: RestoreRecord | None = None, stub_at_end: bool = False) -> RewritePlan:
     """Plan the patch of `exe` (of its recorded original, if it is patched already).
     `flags` records the candidates' provenance (record.FLAG_*); `facts` what the restore
     record says about the original besides its headers (restore_facts; None: nothing,
-    as older versions wrote it)."""
+    as older versions wrote it); `stub_at_end`: the file laid out as before patches moved
+    the tail (the stub appended at the end, its section last), to recognise such files."""
     base = exe.unpatched
     if base is None:
         raise ValueError(f"{exe.path}: the original of this patched file is unknown")
     stub = check_patchable(base, stub)
     check_candidates(exe.path, candidates)
     structs = base.layouts()
-    segment, segment_bytes = _stub_segment(base, stub, candidates, flags, _restore_record(base, facts))
-    seg_offset, seg_vaddr = segment.offset, segment.vaddr
+    tail = None if stub_at_end else tail_of(base)
+    segment, segment_bytes, tail_at = _stub_segment(base, stub, candidates, flags, _restore_record(base, facts), tail)
     _check_address_space(base, segment.end)
-    phdrs = _program_headers(base, structs, segment)
-    sections = plan_sections(base, structs, segment, seg_vaddr + stub.debug_state_offset,
-                             seg_offset + len(segment_bytes), read_symbol_table(base, structs))
-    header = _elf_header(base, structs, entry=seg_vaddr + stub.entry_offset, shoff=sections.shoff,
+    seg_end = segment.offset + segment.filesz
+    tables = seg_end if tail is None else tail_at + tail.size
+    source = _original_in(exe)  # where the original's bytes are in the file the plan is applied to
+    sections = plan_sections(base, structs, segment, segment.vaddr + stub.debug_state_offset, tables,
+                             read_symbol_table(base, structs), appended=stub_at_end,
+                             moved=None if tail is None else (tail.cut, tail_at - tail.cut), source=source)
+    header = _elf_header(base, structs, entry=segment.vaddr + stub.entry_offset, shoff=sections.shoff,
                          shnum=sections.shnum, shstrndx=sections.shstrndx)
-
-    writes = [Write(0, header), Write(base.phoff, phdrs), Write(base.file_size, bytes(seg_offset - base.file_size)
-                                                                  + segment_bytes)]
-    copies = []
+    keep = base.file_size if tail is None else tail.cut
+    writes = [Write(0, header), Write(base.phoff, _program_headers(base, structs, segment)),
+              Write(keep, bytes(segment.offset - keep) + segment_bytes + bytes(tables - tail.size - seg_end if tail
+                                                                              else 0))]
+    copies = [] if tail is None else [Copy(tail_at, source(tail.cut), tail.size)]
     for at, piece in sections.pieces:
         if isinstance(piece, SourceRange):
-            copies.append(Copy(at, piece.offset, piece.size))
+            copies.append(Copy(at, source(piece.offset), piece.size))
         elif writes[-1].offset + len(writes[-1].data) == at:  # one write for adjacent bytes
             writes[-1] = Write(writes[-1].offset, writes[-1].data + piece)
         else:
             writes.append(Write(at, piece))
-    return RewritePlan(keep=base.file_size, writes=tuple(writes), size=sections.end, segment=segment,
-                       copies=tuple(copies))
+    return RewritePlan(keep=keep, writes=tuple(writes), size=sections.end, segment=segment, copies=tuple(copies))
+
+
+def kept_prefix(base: Executable, stub_at_end: bool = False) -> int:
+    """How many of the original's first bytes the patched file starts with: up to the tail
+    the patch moves (layout.py), or all of them."""
+    tail = None if stub_at_end else tail_of(base)
+    return base.file_size if tail is None else tail.cut
+
+
+def _original_in(exe: Executable):
+    """offset -> where the byte of the original at that offset is in `exe`'s file (which
+    is the original itself, or a patched file that moved the original's tail)."""
+    record = None if exe.patch is None else exe.patch.config.restore
+    moved = (None, None) if record is None else (record.moved_from, record.moved_to)
+    return lambda offset: moved_offset(offset, *moved)
 
 
 def restore_facts(base: Executable, sha256: bytes) -> RestoreRecord:
@@ -153,27 +132,36 @@ def restore_facts(base: Executable, sha256: bytes) -> RestoreRecord:
 def _restore_record(base: Executable, facts: RestoreRecord | None) -> RestoreRecord:
     record = RestoreRecord(original_size=base.file_size, header=base.header, phdrs=base.phdrs)
     return record if facts is None else replace(facts, original_size=base.file_size, header=base.header,
-                                                phdrs=base.phdrs)
+                                                phdrs=base.phdrs, moved_from=None, moved_to=None)
 
 
 def _stub_segment(base: Executable, stub: StubBlob, candidates: tuple[str, ...], flags: int,
-                  restore: RestoreRecord) -> tuple[Segment, bytes]:
-    """The PT_LOAD for the stub, appended at EOF above every segment, and its bytes."""
+                  restore: RestoreRecord, tail: Tail | None) -> tuple[Segment, bytes, int | None]:
+    """The PT_LOAD for the stub, after the loaded part of the file (before `tail`, which
+    moves after it) and above every segment in memory; its bytes; where the tail goes."""
     loads = base.loads()
     align = max(max(s.align for s in loads), 1)
-    seg_offset = align_up(base.file_size, SEGMENT_FILE_ALIGN)
+    seg_offset = align_up(base.file_size if tail is None else tail.cut, SEGMENT_FILE_ALIGN)
     seg_vaddr = align_up(max(s.end for s in loads), align) + seg_offset % align
     _check_address_space(base, seg_vaddr + len(stub.code))  # before anything is packed at that address
-    config = StubConfig(entry=base.entry, dynamic=base.dynamic, candidates=candidates, flags=flags,
-                        restore=restore)
-    segment_bytes = stub.code + config.pack(seg_vaddr + stub.config_offset, stub.config_offset, base.little_endian)
+
+    def pack(record: RestoreRecord) -> bytes:
+        config = StubConfig(entry=base.entry, dynamic=base.dynamic, candidates=candidates, flags=flags,
+                            restore=record)
+        return stub.code + config.pack(seg_vaddr + stub.config_offset, stub.config_offset, base.little_endian)
+
+    tail_at = None
+    segment_bytes = pack(restore)
+    if tail is not None:  # where the tail goes depends on the segment's size, which its record's does not
+        tail_at = tail.placed_after(seg_offset + len(pack(replace(restore, moved_from=tail.cut, moved_to=0))))
+        segment_bytes = pack(replace(restore, moved_from=tail.cut, moved_to=tail_at))
     if len(segment_bytes) > MAX_STUB_SEGMENT:  # read_executable would not recognise it
         raise UnsupportedError(base.path, f"the stub segment would be {len(segment_bytes)} bytes "
                                           f"(the record of {len(base.phdrs)} bytes of program headers "
                                           f"included), at most {MAX_STUB_SEGMENT}")
     segment = Segment(index=len(base.segments) - 1, type="PT_LOAD", flags=PF_R | PF_X, offset=seg_offset,
                       vaddr=seg_vaddr, filesz=len(segment_bytes), memsz=len(segment_bytes), align=align)
-    return segment, segment_bytes
+    return segment, segment_bytes, tail_at
 
 
 def _check_address_space(base: Executable, end: int) -> None:

@@ -27,6 +27,7 @@ from ..elf.record import ALIGN
 from ..elf.structs import (SHF_ALLOC, SHF_EXECINSTR, SHN_LORESERVE, SHT_NULL, SHT_PROGBITS, SHT_STRTAB,
                            SHT_SYMTAB, STB_GLOBAL, STB_LOCAL, STT_FUNC, STT_NOTYPE, Shdr, Sym, align_up)
 from ..errors import UnsupportedError
+from .section_order import exchange, stub_place
 from .stub import CODE_ALIGN, DEBUG_STATE_SIZE
 
 STUB_SECTION = b".text.relinterp"
@@ -70,11 +71,20 @@ def _name_at(names: bytes, offset: int) -> bytes:
     return names[offset : names.find(b"\0", offset)] if offset < len(names) else b""
 
 
-def plan_sections(base, structs, segment, debug_state: int, offset: int,
-                  symbols: SymbolTable | None) -> SectionTable:
+def plan_sections(base, structs, segment, debug_state: int, offset: int, symbols: SymbolTable | None, *,
+                  appended: bool = False, moved: tuple[int, int] | None = None,
+                  source=lambda offset: offset) -> SectionTable:
     """The new section header table for `base` patched with `segment`, whose debug-state
-    function is at address `debug_state`; everything it needs appended from `offset`."""
+    function is at address `debug_state`; everything it needs appended from `offset`.
+    `moved` (cut, distance): the sections from the cut on moved by that distance
+    (layout.py).  The stub's section goes before the non-allocatable ones
+    (section_order), or with `appended` last, as files patched before the tail moved have it.  `source(offset)`:
+    where the original's byte at `offset` is in base.path (a patched file moves its tail)."""
     entries = structs.shdr.parse_all(base.section_headers) or [_section(0, SHT_NULL, align=0)]
+    if moved is not None:
+        cut, distance = moved
+        entries = [e._replace(sh_offset=e.sh_offset + distance) if i and e.sh_offset >= cut
+                   and not e.sh_flags & SHF_ALLOC else e for i, e in enumerate(entries)]
     has_names = bool(base.section_names) and 0 < base.shstrndx < len(entries)
     names = bytearray(base.section_names if has_names else b"\0")
 
@@ -85,25 +95,38 @@ def plan_sections(base, structs, segment, debug_state: int, offset: int,
     for i, entry in enumerate(entries):
         if has_names and _name_at(base.section_names, entry.sh_name) == b".interp":
             entries[i] = entry._replace(sh_name=name(OLD_INTERP_SECTION))
-    stub_index = len(entries)
+    appended_at = len(entries)  # where the stub's section is made; it is then moved to its place
+    place, renamed = (appended_at, ()) if appended else stub_place(base, entries, symbols, source)
     entries.append(_section(name(STUB_SECTION), SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, segment.vaddr,
                             segment.offset, segment.filesz, align=CODE_ALIGN))
     shstrndx = base.shstrndx if has_names else len(entries)
     if not has_names:
         entries.append(_section(name(b".shstrtab"), SHT_STRTAB))
-    blocks = [(shstrndx, [names]), *_debug_symbol(structs, entries, symbols, stub_index, debug_state, name,
+    table = None if symbols is None else _renamed(structs, symbols.symbols, renamed, appended_at)
+    blocks = [(shstrndx, [names]), *_debug_symbol(structs, entries, symbols, table, place, debug_state, name,
                                                 shstrndx)]
     if len(entries) >= SHN_LORESERVE:
         raise UnsupportedError(base.path, f"{base.shnum} sections: with the patch's "
                                           f"the section header table would need extended numbering")
-    return _lay_out(structs, entries, blocks, offset, shstrndx)
+    return _lay_out(structs, entries, blocks, offset, shstrndx, (place, appended_at))
 
 
-def _debug_symbol(structs, entries: list, symbols: SymbolTable | None, section: int, address: int,
-                  name, shstrndx: int) -> list[tuple[int, list]]:
+def _renamed(structs, symbols: SourceRange, fields: tuple[int, ...], section: int) -> list:
+    """The pieces of the copy of the symbol table `symbols`, whose st_shndx `fields` (byte
+    offsets in it) become `section`: copied from the file but for those two bytes each."""
+    value = section.to_bytes(2, "little" if structs.little_endian else "big")
+    pieces, at = [], 0
+    for field in fields:
+        pieces += [SourceRange(symbols.offset + at, field - at), value]
+        at = field + 2
+    return pieces + [SourceRange(symbols.offset + at, symbols.size - at)]
+
+
+def _debug_symbol(structs, entries: list, symbols: SymbolTable | None, table_pieces: list | None, section: int,
+                  address: int, name, shstrndx: int) -> list[tuple[int, list]]:
     """The `_dl_debug_state` symbol: the pieces of its symbol and string tables, by
-    section index.  `name` adds a section name; some linkers keep symbol names in that
-    table too."""
+    section index (`table_pieces`: the copy of the file's symbol table).  `name` adds a
+    section name; some linkers keep symbol names in that table too."""
     sym = structs.sym
     if symbols is None:
         strings: list = [b"\0"]
@@ -115,7 +138,7 @@ def _debug_symbol(structs, entries: list, symbols: SymbolTable | None, section: 
         index = strings_index - 1
     else:
         index, strings_index = symbols.index, symbols.strings_index
-        strings, table = [symbols.strings], [symbols.symbols]
+        strings, table = [symbols.strings], list(table_pieces)
     if strings_index == shstrndx:
         at, blocks = name(DEBUG_STATE_SYMBOL), [(index, table)]
     else:
@@ -134,7 +157,9 @@ def _symbol(sym, name: int, value: int, size: int, bind: int, kind: int, section
                          st_shndx=section))
 
 
-def _lay_out(structs, entries: list, blocks, offset: int, shstrndx: int) -> SectionTable:
+def _lay_out(structs, entries: list, blocks, offset: int, shstrndx: int, swap: tuple[int, int]) -> SectionTable:
+    """Place the blocks (by section index) and the table from `offset`, sections `swap`
+    exchanged in the table once placed."""
     pieces: list[tuple[int, bytes | SourceRange]] = []
     at = offset
 
@@ -150,6 +175,7 @@ def _lay_out(structs, entries: list, blocks, offset: int, shstrndx: int) -> Sect
             place(piece)
     shoff = align_up(at, ALIGN)
     place(bytes(shoff - at))
+    entries, shstrndx = exchange(entries, *swap, shstrndx)
     place(b"".join(structs.shdr.build(entry) for entry in entries))
     return SectionTable(tuple(pieces), at, shoff, len(entries), shstrndx)
 

@@ -12,7 +12,8 @@ Static checks, with the tree as the whole world (anything outside it counts as a
   or climbing out), no symbolic link leaves it or is absolute;
 - every ELF file is for one machine; no file needs a relocation format its loader lacks;
   under glibc, the files link together (relinterp.linkcheck: one glibc build, symbol
-  versions).
+  versions);
+- a tree given as a directory matches its SBOM, where it has one (relinterp.verify.provenance).
 With a command line to run, each program also runs in an empty root (relinterp.verify.sandbox).
 
 The tree of a program given by itself is the smallest directory holding the program, its
@@ -28,12 +29,13 @@ import shlex
 from dataclasses import dataclass, field
 
 from ..loaders.closure import FILE, MISSING, resolve_closure
-from ..elf.linked import LinkedObject, is_elf, read_linked_object
+from ..elf.linked import LinkedObject, is_debug_only, is_elf, read_linked_object
 from ..errors import NotExecutableError, RelinterpError, SandboxUnavailableError, unreadable as read_error
 from .emulator import Emulator, emulators_for
 from .hostfiles import host_file_notes
+from .provenance import CHECK as SBOM_CHECK, sbom_problems
 from .sandbox import RunResult
-from ..loaders.family import GLIBC, MUSL
+from ..loaders.family import GLIBC, MUSL, libc_family
 from ..loaders.linkcheck import link_problems, machine_problem, relr_problem
 from ..loaders.rules import loader_family, loader_rules
 from ..elf.searchlist import expand_origin, origin_relative, other_tokens, split_list
@@ -117,6 +119,9 @@ def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
         report.notes = [Finding(_rel(path, tree), "host", note) for path, note in host_file_notes(seen.values())]
     if elves is not None:
         report.findings += _check_symlinks(tree)
+        problems, notes = sbom_problems(tree)
+        report.findings += [Finding(path, SBOM_CHECK, message) for path, message in problems]
+        report.notes += [Finding(path, SBOM_CHECK, message) for path, message in notes]
     return report
 
 
@@ -132,8 +137,10 @@ def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen:
         others = [lib for lib in libraries if os.path.realpath(lib) != os.path.realpath(loader)]
         closure = resolve_closure(program, rules, dlopen=others, confined=True, excluded=options.exclude)
         where = f"inside the tree or in the sysroot {options.sysroot}" if options.sysroot else "inside the tree"
+        at_start = True  # the program's libraries: what the loader maps before any dlopen()
         for r in closure.resolutions:
-            if r.kind == FILE and not r.dlopen:
+            at_start = at_start and not r.dlopen
+            if r.kind == FILE and at_start:
                 report.libraries.setdefault(r.name, _rel(r.path, tree))
             elif r.kind == MISSING:
                 report.findings.append(Finding(_rel(r.needed_by, tree), "libraries", f"{r.name}: not found {where}"))
@@ -181,6 +188,12 @@ def _check_loader(program: LinkedObject, tree: str, report: ProgramReport) -> Li
     if report.family is None:
         report.findings.append(Finding(here, "loader", f"{report.loader}: not a musl or glibc loader; only "
                                                        "their search rules are known"))
+        return None
+    linked_against = libc_family(program.interp)
+    if linked_against in (MUSL, GLIBC) and linked_against != report.family:
+        report.findings.append(Finding(here, "loader", f"{report.loader} is a {report.family} loader, but the "
+                                                       f"program is linked against {linked_against} (PT_INTERP "
+                                                       f"{program.interp}): it would not start"))
         return None
     return loader
 
@@ -274,7 +287,8 @@ def _elf_files(tree: str) -> tuple[list[LinkedObject], list[RelinterpError]]:
             try:
                 found.append(read_linked_object(path))
             except RelinterpError as error:
-                unreadable.append(error)
+                if not is_debug_only(path):  # split debugging information: nothing loads it
+                    unreadable.append(error)
     return found, unreadable
 
 

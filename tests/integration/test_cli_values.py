@@ -57,6 +57,14 @@ def test_an_empty_bundle_option_is_a_usage_error_and_writes_nothing(programs, tm
     assert not out.exists() and sorted(os.listdir(tmp_path)) == []
 
 
+@pytest.mark.parametrize("name", ["app.tar.bz2", "app.zip", "app.tar.lz4", "app"])
+def test_an_archive_name_of_another_kind_is_a_usage_error_and_writes_nothing(programs, tmp_path, name):
+    out, archive = tmp_path / "out", tmp_path / name
+    usage_error("bundle", programs["hello"], "-o", out, "--tar", archive,
+                says=f"{archive}: the name must end in .tar.gz, .tgz, .tar.xz, .txz, .tar.zst, .tar")
+    assert sorted(os.listdir(tmp_path)) == []
+
+
 def test_an_empty_output_for_patch_is_a_usage_error(programs):
     usage_error("patch", programs["hello"], "--loader-rel", LOADER_REL, "-o", "", says="must not be empty")
 
@@ -86,8 +94,11 @@ def test_verify_of_a_tree_holding_fifos_goes_on(tree):
     for name in ("bin/pipe", "lib/libpipe.so"):
         os.mkfifo(tree / name)
     result = relinterp_cli("verify", tree, timeout=HANG_GUARD)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.splitlines()[-1] == f"{tree}: ok"
+    assert result.returncode == EXIT_FAILED, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-3:] == [f"{tree}: FAIL bin/pipe: sbom: not listed in sbom.cdx.json",
+                                               f"{tree}: FAIL lib/libpipe.so: sbom: not listed in sbom.cdx.json",
+                                               f"{tree}: FAILED (2 problems)"]
+    assert relinterp_cli("verify", tree / "bin/hello", timeout=HANG_GUARD).returncode == 0  # the ELF checks pass
 
 
 def test_the_python_api_refuses_a_fifo_without_waiting(fifo):

@@ -190,7 +190,7 @@ def test_a_workload_follows_the_program_and_not_the_rest_of_the_command(stage, t
     assert result.returncode == 0, result.stderr
     document = valid_document(result.stdout, "bundle")
     placed = {f["path"]: f["role"] for f in document["files"]}
-    assert (placed["libexec/runner/helper"], placed["share/runner/message.txt"]) == ("program", "file")
+    assert (placed["libexec/runner/helper"], placed["share/runner/message.txt"]) == ("program", "data")
     taken = {t["path"]: t for t in document["from_target"]}
     assert taken["/proc/self/exe"]["by"] == str(stage / "bin/runner")
     assert "/etc/hostname" not in taken and "/bin/cat" not in taken

@@ -1,13 +1,13 @@
-"""strace's log read back (relinterp.bundle.trace.syscalls), and the list of files a run
-used built from it (relinterp.bundle.trace.model), on log lines written as strace 6.1
+"""strace's log read back (relinterp.trace.syscalls), and the list of files a run
+used built from it (relinterp.trace.model), on log lines written as strace 6.1
 writes them with -f -y -xx."""
 
 from __future__ import annotations
 
 import os
 
-from relinterp.bundle.trace.model import EXECUTED, MAPPED, OPENED, PROBED, Access, absolute, build_trace
-from relinterp.bundle.trace.syscalls import read_syscalls, split_args, string_arg, unescape
+from relinterp.trace.model import EXECUTED, MAPPED, OPENED, PROBED, Access, absolute, build_trace
+from relinterp.trace.syscalls import read_syscalls, split_args, string_arg, unescape
 
 
 def hexed(text: str) -> str:

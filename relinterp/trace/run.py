@@ -1,5 +1,5 @@
 """Run a workload under strace (https://strace.io) on this machine and read back what
-the programs being bundled did: relinterp.bundle.trace.model.Trace.
+the programs being bundled did: relinterp.trace.model.Trace.
 
 strace follows every child (`-f`), stops only at the calls asked for (`--seccomp-bpf`),
 prints every string as hex escapes (`-xx`) and the file behind every descriptor (`-y`),
@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ...errors import MissingToolError, TraceError
+from ..errors import MissingToolError, TraceError
 from .model import FORKS, Trace, build_trace, fork_parents
 from .syscalls import read_syscalls
 

@@ -1,6 +1,6 @@
 """strace's log, read back into system calls.
 
-The log is written with `-f -y -xx` (relinterp.bundle.trace.run): every line starts with
+The log is written with `-f -y -xx` (relinterp.trace.run): every line starts with
 the process id; every string is printed as `\\xNN` escapes, so a quote, comma, bracket or
 newline in a path never reaches the text being split; a file descriptor is followed by
 the file it names in angle brackets (`3</usr/lib/libz.so.1>`, `AT_FDCWD</home/me>`,
