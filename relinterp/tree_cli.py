@@ -94,26 +94,16 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
     STAGE`), DIR mirrors it: every file where it is, every program patched to find the
     loader from there, every program and shared object given the search path that
     finds its libraries in the tree."""
-    from dataclasses import replace
-
     from .bundle.assemble import Archive, SbomRequest, build_bundle, plan_result
-    from .bundle.discover import TraceRequest, TracedFiles, discover
-    from .bundle.plan import BundleOptions, plan_bundle
+    from .bundle.discover import TraceRequest
+    from .bundle.plan import BundleOptions
     from .bundle.progress import Progress
-    from .bundle.staging import is_stdout
-    from .bundle.tree import plan_tree
     from .elf.searchlist import split_list
     from .render.trees import bundle_document, bundle_lines
 
     stage = _stage(apps)
     archive = Archive(tarball, _archive_compression(tarball, compression)) if tarball else None
-    streams = [f"{option} {value}" for option, value in (("--tar", tarball), ("--sbom", sbom_copy))
-               if value is not None and is_stdout(value)]
-    to_stdout = bool(streams)  # --tar - or --sbom -: the report goes to stderr
-    writers = streams + ["--json"] * (as_json and to_stdout)
-    if len(writers) > 1:
-        raise click.UsageError(f"{' and '.join(writers)} would {'both' if len(writers) == 2 else 'all'} write "
-                               "to stdout")
+    to_stdout = _report_to_stderr(tarball, sbom_copy, as_json)
     options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
                             library_path=tuple(d for dirs in library_path for d in split_list(dirs)),
                             sysroot=sysroot, glibc_by_name=glibc_by_name, copy_outside_links=copy_outside_links)
@@ -125,15 +115,10 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
     def make():
         from .bundle.provenance import OriginQuery
 
-        traced = discover(apps, output, options, request, stage) if request else TracedFiles()
-        planned = replace(options, additions=options.additions + traced.additions)
         query = OriginQuery() if not (no_sbom or dry_run) else None
         sbom = SbomRequest(write=not no_sbom, copy=copy, query=query)
-        known = query.start if query else None
         try:
-            plan = plan_tree(stage, output, planned, files_known=known) if stage else \
-                plan_bundle(apps, output, planned, files_known=known)
-            plan = replace(plan, from_target=traced.from_target)
+            plan = _plan(apps, stage, output, options, request, query.start if query else None)
             return plan_result(plan, archive, sbom) if dry_run else build_bundle(plan, archive, shown, sbom)
         finally:
             if query is not None:
@@ -147,6 +132,34 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
 
         for line in bundle_lines(result, verbose):
             say(line, err=to_stdout)
+
+
+def _report_to_stderr(tarball: str | None, sbom_copy: str | None, as_json: bool) -> bool:
+    """--tar - or --sbom - write to stdout: the report goes to stderr (and --json cannot be)."""
+    from .bundle.staging import is_stdout
+
+    streams = [f"{option} {value}" for option, value in (("--tar", tarball), ("--sbom", sbom_copy))
+               if value is not None and is_stdout(value)]
+    writers = streams + ["--json"] * (as_json and bool(streams))
+    if len(writers) > 1:
+        raise click.UsageError(f"{' and '.join(writers)} would {'both' if len(writers) == 2 else 'all'} write "
+                               "to stdout")
+    return bool(streams)
+
+
+def _plan(apps, stage: str | None, output: str, options, request, files_known):
+    """The tree's plan: the programs (or STAGE), with what a traced run found when asked."""
+    from dataclasses import replace
+
+    from .bundle.discover import TracedFiles, discover
+    from .bundle.plan import plan_bundle
+    from .bundle.tree import plan_tree
+
+    traced = discover(apps, output, options, request, stage) if request else TracedFiles()
+    options = replace(options, additions=options.additions + traced.additions)
+    plan = plan_tree(stage, output, options, files_known=files_known) if stage else \
+        plan_bundle(apps, output, options, files_known=files_known)
+    return replace(plan, from_target=traced.from_target)
 
 
 def _stage(apps: tuple[str, ...]) -> str | None:

@@ -48,6 +48,12 @@ class BundleResult:
     stage: str | None = None  # the install prefix the tree mirrors; None: programs given one by one
     from_target: tuple = ()  # paths a traced run used that the tree does not hold (bundle.traced.TargetFile)
 
+    @classmethod
+    def of(cls, plan: BundlePlan, replaced: bool, archive: Archive | None, entries: int | None, dry_run: bool,
+           sbom: SbomSummary | None) -> BundleResult:
+        return cls(plan.output, plan.files, replaced, archive, entries, dry_run=dry_run, sbom=sbom, stage=plan.stage,
+                   from_target=plan.from_target)
+
 
 @dataclass(frozen=True)
 class SbomRequest:
@@ -63,8 +69,7 @@ def plan_result(plan: BundlePlan, archive: Archive | None = None, sbom: SbomRequ
     from .provenance import SbomSummary  # only where an SBOM is written: its modules cost --no-sbom nothing
 
     summary = SbomSummary(SBOM_NAME, sbom.copy) if sbom.write else None
-    return BundleResult(plan.output, plan.files, os.path.isdir(plan.output), archive, None, dry_run=True,
-                        sbom=summary, stage=plan.stage, from_target=plan.from_target)
+    return BundleResult.of(plan, os.path.isdir(plan.output), archive, None, True, summary)
 
 
 def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Progress = SILENT,
@@ -106,8 +111,7 @@ def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Pro
     finally:
         if pending is not None:
             pending.close()
-    return BundleResult(plan.output, plan.files, replaced, archive, entries, sbom=summary, stage=plan.stage,
-                        from_target=plan.from_target)
+    return BundleResult.of(plan, replaced, archive, entries, False, summary)
 
 
 def _put(item: TreeFile, staging: str, editor: SearchListEditor | None, output: str) -> None:

@@ -106,11 +106,10 @@ def stage_programs(stage: str, chosen: Sequence[str], bin_dir: str, problems: li
     the one ELF program in its BIN_DIR; a problem when that is not one."""
     root = os.path.realpath(stage)
     if chosen:
-        for rel in chosen:
-            norm = os.path.normpath(rel)
-            if os.path.isabs(rel) or norm == ".." or norm.startswith("../"):
-                problems.append(OptionError(rel, f"--trace-program: not a path inside STAGE {stage}"))
-        return [os.path.join(root, os.path.normpath(rel)) for rel in chosen]
+        inside = [os.path.normpath(rel) for rel in chosen if not _leaves(rel)]
+        problems += [OptionError(rel, f"--trace-program: not a path inside STAGE {stage}")
+                     for rel in chosen if _leaves(rel)]
+        return [os.path.join(root, rel) for rel in inside]
     directory = os.path.join(root, os.path.normpath(bin_dir))
     found = sorted(entry.name for entry in _scan(directory) if _is_program(entry))
     if len(found) != 1:
@@ -119,6 +118,11 @@ def stage_programs(stage: str, chosen: Sequence[str], bin_dir: str, problems: li
                                            f"runs with --trace-program (e.g. --trace-program {bin_dir}/NAME)"))
         return []
     return [os.path.join(directory, found[0])]
+
+
+def _leaves(rel: str) -> bool:
+    norm = os.path.normpath(rel)
+    return os.path.isabs(rel) or norm == ".." or norm.startswith("../")
 
 
 def _scan(directory: str) -> list[os.DirEntry]:
@@ -156,8 +160,8 @@ def _run_time(additions: Sequence[Addition], programs: list[LinkedObject], optio
 def workloads(apps: list[str], request: TraceRequest) -> list[Workload]:
     """Each --trace ARGS for each program, then --trace-cmd."""
     env = neutral_environment(os.environ)
-    runs = [Workload((app, *shlex.split(args)), f"--trace {shlex.quote(args)}", env) for args in request.args
-            for app in apps]
+    runs = [Workload((app, *shlex.split(args)), f"--trace {shlex.quote(args)}", env, about=app)
+            for args in request.args for app in apps]
     if request.command is not None:
         runs.append(Workload(("/bin/sh", "-c", request.command), f"--trace-cmd {shlex.quote(request.command)}",
                              {**env, "APP": apps[0]}))

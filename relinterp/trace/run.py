@@ -39,6 +39,7 @@ class Workload:
     argv: tuple[str, ...]
     label: str
     env: dict[str, str] | None = None  # None: this process's environment
+    about: str | None = None  # the program its messages name; None: the first program followed
 
 
 def find_strace() -> str | None:
@@ -48,7 +49,7 @@ def find_strace() -> str | None:
 def trace_workload(workload: Workload, programs: Sequence[str], *, timeout: float = 60.0) -> Trace:
     """Run `workload` under strace, following the processes of `programs` (absolute
     paths); raise TraceError when it cannot be traced, fails or runs too long."""
-    about = programs[0]
+    about = workload.about or programs[0]
     strace = find_strace()
     if strace is None:
         raise MissingToolError(about, f"strace is needed for {workload.label}: {STRACE_HINT}")

@@ -12,47 +12,15 @@ import subprocess
 import pytest
 
 from bundle_support import compile_c
-from conftest import PROGRAMS, relinterp, run, unavailable
+from conftest import PROGRAMS, relinterp, run, sha256, unavailable
 from report_support import valid_document
+from sbom_support import SBOM, components, listed_sha256, prop, validate
+from trace_support import PROBE, PYTHON, bundle, needs, refused_in_one_line, verify_run
 
-PYTHON = "/usr/bin/python3.11"
-PROBE = "-c 'import ssl, sqlite3, ctypes, lzma, bz2, decimal, json'"
 GCC_AR = "/usr/bin/gcc-ar"
 TRACE_PROGRAMS = PROGRAMS / "trace"
 
 pytestmark = pytest.mark.usefixtures("strace", "namespace")
-
-
-@pytest.fixture(scope="session")
-def strace() -> str:
-    found = shutil.which("strace")
-    if found is None:
-        unavailable("strace is needed (apt-get install strace)")
-    return found
-
-
-def needs(*paths: str) -> None:
-    for path in paths:
-        if not os.path.exists(path):
-            unavailable(f"{path} is needed (Debian 12: apt-get install python3.11 gcc)")
-
-
-def bundle(*args, **kwargs):
-    return relinterp("bundle", *args, **kwargs)
-
-
-def verify_run(tree, args: str):
-    return relinterp("verify", tree, "--run", args)
-
-
-def refused_in_one_line(result, *words: str) -> str:
-    """bundle refused with status 1 and one line on stderr holding `words`."""
-    assert result.returncode == 1, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for word in words:
-        assert word in lines[0]
-    return lines[0]
 
 
 # ---------------------------------------------------------------- python
@@ -85,6 +53,42 @@ def test_python_traced_carries_its_standard_library_and_extension_modules(python
         assert (tree / "lib" / library).is_file(), library
     source = os.stat("/usr/lib/python3.11/os.py")
     assert os.stat(tree / "lib/python3.11/os.py").st_mtime_ns == source.st_mtime_ns  # its .pyc stays valid
+
+
+def test_python_traced_has_an_sbom_listing_what_the_run_brought_in(python_tree):
+    """Strictly valid CycloneDX 1.6; the standard library as files, the extension modules
+    and what they need as libraries, each come in by the trace and with its file's
+    SHA-256; what glibc loads by name, and the start-up closure, as before."""
+    tree, _ = python_tree
+    validate((tree / SBOM).read_text())
+    found = components(tree)
+    dynload = "lib/python3.11/lib-dynload/_ssl.cpython-311-x86_64-linux-gnu.so"
+    expected = {"lib/python3.11/os.py": ("file", "trace"), "lib/python3.11/json/decoder.py": ("file", "trace"),
+                dynload: ("library", "trace"), "lib/libssl.so.3": ("library", "trace"),
+                "lib/libgcc_s.so.1": ("library", "glibc-by-name"), "lib/libc.so.6": ("library", "needed"),
+                "bin/python3.11": ("application", "argument")}
+    for name, (kind, came_in) in expected.items():
+        assert (found[name]["type"], prop(found[name], "came-in")) == (kind, came_in), name
+        assert listed_sha256(found[name]) == sha256(tree / name), name
+    assert prop(found["lib/python3.11/os.py"], "source") == "/usr/lib/python3.11/os.py"
+    assert not [name for name in found if name.endswith("/") or name in (SBOM, ".relinterp-bundle.json")]
+    files = {str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file() or p.is_symlink()}
+    assert files - set(found) == {SBOM, ".relinterp-bundle.json"}  # every file of the tree, but those two
+
+
+def test_verify_passes_a_traced_tree_and_names_a_traced_file_changed_after_bundling(python_tree, tmp_path):
+    tree = tmp_path / "dist"
+    shutil.copytree(python_tree[0], tree, symlinks=True)
+    verified = relinterp("verify", tree)
+    assert verified.returncode == 0, verified.stdout  # control: as bundled, it passes
+    changed = tree / "lib/python3.11/json/decoder.py"
+    listed = sha256(changed)
+    changed.write_text(changed.read_text() + "# changed\n")
+    result = relinterp("verify", tree)
+    assert result.returncode == 1
+    assert [line for line in result.stdout.splitlines() if ": FAIL " in line] == [
+        f"{tree}: FAIL lib/python3.11/json/decoder.py: sbom: changed since bundling: sha256 {sha256(changed)}, "
+        f"{SBOM} lists {listed}"]
 
 
 def test_python_bundled_without_tracing_cannot_start_in_an_empty_root(tmp_path):
