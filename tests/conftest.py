@@ -35,6 +35,14 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def installed(name: str, package: str) -> str:
+    """The command `name`, found on PATH; the test is unavailable without it."""
+    found = shutil.which(name)
+    if found is None:
+        unavailable(f"{name} is needed (apt-get install {package})")
+    return found
+
+
 def run(argv, **kwargs) -> subprocess.CompletedProcess:
     kwargs.setdefault("capture_output", True)
     kwargs.setdefault("timeout", 120)

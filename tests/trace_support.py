@@ -4,11 +4,10 @@ trace, and the refusals they expect."""
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
-from conftest import relinterp, unavailable
+from conftest import installed, relinterp, unavailable
 
 PYTHON = "/usr/bin/python3.11"
 PROBE = "-c 'import ssl, sqlite3, ctypes, lzma, bz2, decimal, json'"
@@ -16,10 +15,7 @@ PROBE = "-c 'import ssl, sqlite3, ctypes, lzma, bz2, decimal, json'"
 
 @pytest.fixture(scope="session")
 def strace() -> str:
-    found = shutil.which("strace")
-    if found is None:
-        unavailable("strace is needed (apt-get install strace)")
-    return found
+    return installed("strace", "strace")
 
 
 def needs(*paths: str) -> None:

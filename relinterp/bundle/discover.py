@@ -44,6 +44,7 @@ from .loaded import run_time_loads
 from .plan import BundleOptions, check_output
 from .traced import (DIRECTORY, FILE, LIBRARY, MISSING, OTHER, PROGRAM, PathFacts, TargetFile, place_traced,
                      program_prefix, under)
+from .treefile import inside_tree
 
 NEUTRAL_DROPS = ("LANG", "LANGUAGE", "TZ", "LD_PRELOAD", "LD_AUDIT")
 SHOWN = 5  # programs named in a refusal
@@ -106,10 +107,9 @@ def stage_programs(stage: str, chosen: Sequence[str], bin_dir: str, problems: li
     the one ELF program in its BIN_DIR; a problem when that is not one."""
     root = os.path.realpath(stage)
     if chosen:
-        inside = [os.path.normpath(rel) for rel in chosen if not _leaves(rel)]
         problems += [OptionError(rel, f"--trace-program: not a path inside STAGE {stage}")
-                     for rel in chosen if _leaves(rel)]
-        return [os.path.join(root, rel) for rel in inside]
+                     for rel in chosen if not inside_tree(rel)]
+        return [os.path.join(root, os.path.normpath(rel)) for rel in chosen if inside_tree(rel)]
     directory = os.path.join(root, os.path.normpath(bin_dir))
     found = sorted(entry.name for entry in _scan(directory) if _is_program(entry))
     if len(found) != 1:
@@ -118,11 +118,6 @@ def stage_programs(stage: str, chosen: Sequence[str], bin_dir: str, problems: li
                                            f"runs with --trace-program (e.g. --trace-program {bin_dir}/NAME)"))
         return []
     return [os.path.join(directory, found[0])]
-
-
-def _leaves(rel: str) -> bool:
-    norm = os.path.normpath(rel)
-    return os.path.isabs(rel) or norm == ".." or norm.startswith("../")
 
 
 def _scan(directory: str) -> list[os.DirEntry]:

@@ -4,10 +4,8 @@ each with a control bundled without tracing that fails there."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 
 import pytest
 
