@@ -25,6 +25,10 @@ from .report import (ALREADY_PATCHED, PATCHED, RESTORED, RESTORED_NOT_EXACT, WOU
                      PatchInfo, PatchResult, RestoreResult, StubInfo, StubSegment)
 from .rewrite.stub import StubBlob, stub_for
 from .rewrite.write import apply_plan, holds_appended, write_patch
+from .rewrite.embed import embedded_image
+from .elf.record import FLAG_EMBEDDED
+from .errors import CandidateError
+from .loader_info import carried, carries, loader_to_embed, placed
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which costs `relinterp patch` the import of typing
 if TYPE_CHECKING:
@@ -44,6 +48,7 @@ class PatchOptions:
     loader_rel: tuple[str, ...] = ()
     loader: tuple[str, ...] = ()
     fallback_system: bool = False
+    embed_loader: str | None = None
 
     def as_kwargs(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -55,6 +60,7 @@ def patch(
     loader_rel: str | Sequence[str] = (),
     loader: str | Sequence[str] = (),
     fallback_system: bool = False,
+    embed_loader: str | os.PathLike[str] | None = None,
     output: str | os.PathLike[str] | None = None,
     dry_run: bool = False,
 ) -> PatchResult:
@@ -62,6 +68,8 @@ def patch(
     to the executable's directory), then `loader` (absolute), each tried in order, then
     with `fallback_system` its original interpreter.  With neither `loader_rel` nor
     `loader`, candidates are derived from its DT_RUNPATH (relinterp.rewrite.candidates).
+    With `embed_loader`, none of these: that loader's file goes into the program's, and
+    the kernel maps it with the program (relinterp.rewrite.embed).
     In place unless `output`; with `dry_run`, plan only and write nothing."""
     path = os.fspath(path)
     exe = read_executable(path)
@@ -69,13 +77,21 @@ def patch(
     base = exe.unpatched
     if base is not None:
         check_patchable(base, stub)  # a static program is refused as such, before its candidates
-    chosen = choose_candidates(base if base is not None else exe, loader_rel=loader_rel, loader=loader,
-                               fallback_system=fallback_system)
-    candidates, flags = tuple(c.path for c in chosen), config_flags(chosen)
+    program = base if base is not None else exe
+    if embed_loader is None:
+        image = None
+        chosen = choose_candidates(program, loader_rel=loader_rel, loader=loader, fallback_system=fallback_system)
+        candidates, flags = tuple(c.path for c in chosen), config_flags(chosen)
+    else:
+        if loader_rel or loader or fallback_system:
+            raise CandidateError(path, "--embed-loader is the loader: it takes no --loader-rel, --loader or "
+                                       "--fallback-system")
+        image = loader_to_embed(program, os.fspath(embed_loader))
+        chosen, candidates, flags = (), (), FLAG_EMBEDDED
     target = _target(path, output)
     same = exe.patch is not None and stub is not None and exe.patch.stub_code == stub.code \
         and (exe.patch.config.candidates, exe.patch.config.flags) == (candidates, flags) \
-        and _stub_entry_offset(exe) is not None
+        and _stub_entry_offset(exe) is not None and carries(exe, image)
     if same and os.path.exists(target) and os.path.samefile(path, target):
         return _unchanged(exe, target, chosen)
     original = recorded_original(exe)
@@ -83,15 +99,16 @@ def patch(
         raise ModifiedError(path, "patched, then changed (stripped?), so it cannot be patched again with "
                                   "other options: `relinterp restore` it, or patch the original file")
     if dry_run:
-        plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(original, original_digest(exe)))
+        plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(original, original_digest(exe)),
+                          loader=image)
     else:
-        plan = write_patch(exe, stub, candidates, flags=flags, target=target)
+        plan = write_patch(exe, stub, candidates, flags=flags, target=target, loader=image)
     assert plan.segment is not None and original.interp is not None
     return PatchResult(
         path=path, status=WOULD_PATCH if dry_run else ALREADY_PATCHED if same else PATCHED, output=target,
         written=not dry_run, candidates=chosen, interpreter=original.interp, machine=original.machine,
         elf_type=original.elf_type, size_before=original.file_size, size_after=plan.size,
-        segment=_segment(plan.segment),
+        segment=_segment(plan.segment), embedded=None if image is None else placed(original, image),
     )
 
 
@@ -162,11 +179,12 @@ def recorded_original(exe: Executable) -> Executable | None:
     )
     facts = patch.config.restore if patch.config.restore.sha256 is not None else None
     try:
-        plan = plan_patch(exe, recorded, patch.config.candidates, flags=patch.config.flags, facts=facts)
-    except RelinterpError:
+        loader = embedded_image(exe)
+        plan = plan_patch(exe, recorded, patch.config.candidates, flags=patch.config.flags, facts=facts,
+                          loader=loader)
+    except (OSError, RelinterpError):
         return None
-    header, phdrs = plan.writes[:2]
-    if (header.data, phdrs.data) != (exe.header, exe.phdrs) or plan.size != exe.file_size:
+    if (plan.writes[0].data, plan.phdrs) != (exe.header, exe.phdrs) or plan.size != exe.file_size:
         return None
     return patch.original if holds_appended(exe.path, plan) else None
 
@@ -223,4 +241,5 @@ def _patch_info(exe: Executable, exact: bool) -> PatchInfo | None:
         segment=_segment(patch.segment),
         exact_restore=exact,
         changes=changes_since_patch(patch.config.restore, exe),
+        embedded=carried(exe),
     )

@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.run(args)
     except UnsafeStub as error:
-        print(f"{getattr(args, 'elf', args.dest)}: unsafe stub: {error}", file=sys.stderr)
+        print(f"{getattr(args, 'elf', None) or args.dest}: unsafe stub: {error}", file=sys.stderr)
         return 1
     return 0
 

@@ -378,8 +378,8 @@ static uintptr_t enter_loader(const struct search *s, size_t aux[AUX_CNT], size_
 	return ld->entry;
 }
 
-/* Called by entry.S with the initial stack; returns where to jump with it. */
-uintptr_t relinterp_start(size_t *sp)
+/* Called (by relinterp_start, embedded.c) with the initial stack; returns where to jump with it. */
+uintptr_t relinterp_search(size_t *sp)
 {
 	const struct relinterp_config *cfg = &relinterp_config;
 	uintptr_t bias = (uintptr_t)cfg - (uintptr_t)cfg->config_vaddr;

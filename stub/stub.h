@@ -5,7 +5,8 @@
  *   text.c     bounded strings, numbers, reasons in words, trace lines
  *   paths.c    joining paths and resolving symbolic links, component by component
  *   loader.c   checking a loader candidate and mapping it as the kernel would
- *   relinterp.c  the start: aux vector, $ORIGIN, the candidates, the hand-over
+ *   relinterp.c  the search: aux vector, $ORIGIN, the candidates, the hand-over
+ *   embedded.c   the start, and the start of a program whose loader is embedded in it
  *
  * Everything runs before relocation: no globals, no writable data, no calls through a
  * GOT; every symbol is hidden and reached PC-relatively (the build checks it).
@@ -118,5 +119,8 @@ struct loader {
 };
 
 long map_loader(const char *path, union headers *h, size_t page, size_t room, struct loader *ld);
+
+/* relinterp.c: find, map and enter the loader; returns where entry.S jumps. */
+uintptr_t relinterp_search(size_t *sp);
 
 #endif

@@ -95,7 +95,8 @@ def _original(exe: Executable, stream, config: StubConfig) -> Executable | None:
     record = config.restore
     if record.original_size > exe.file_size:
         return None
-    view = OverlayView(stream, record.original_size, {0: record.header, exe.phoff: record.phdrs})
+    phoff = exe.layouts().ehdr.parse(record.header).e_phoff  # the original's: with an embedded loader, not exe's
+    view = OverlayView(stream, record.original_size, {0: record.header, phoff: record.phdrs})
     try:
         return read_model(exe.path, view, record.original_size)
     except RelinterpError:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..elf.linked import LinkedObject
-from .glibc import GlibcRules, default_facts, is_glibc_loader, loader_facts
-from .family import GLIBC, MUSL
-from .musl import MuslRules, is_musl_loader
+from .glibc import PRIVATE, GlibcRules, banner_in, build_of, default_facts, is_glibc_loader, loader_facts
+from .family import GLIBC, MUSL, libc_family
+from .musl import MUSL_MARK, MuslRules, is_musl_loader, musl_version_in
 
 
 def loader_family(loader: LinkedObject) -> str | None:
@@ -21,6 +21,24 @@ def loader_family(loader: LinkedObject) -> str | None:
     if is_glibc_loader(loader.path, loader.soname):
         return GLIBC
     return None
+
+
+def family_of_bytes(data: bytes, soname: str | None) -> str | None:
+    """loader_family() of a loader's bytes (one embedded in a program)."""
+    if MUSL_MARK in data:
+        return MUSL
+    if libc_family(soname) == GLIBC and PRIVATE.encode() + b"\0" in data:
+        return GLIBC
+    return None
+
+
+def loader_version(data: bytes, family: str | None) -> str | None:
+    """Which musl or glibc a loader's bytes are: "1.2.3", or glibc's build ("Debian
+    GLIBC 2.36-9+deb12u13 2.36 stable")."""
+    if family == MUSL:
+        version = musl_version_in(data)
+        return ".".join(map(str, version)) if version else None
+    return build_of(banner_in(data)) if family == GLIBC else None
 
 
 def loader_rules(family: str, loader_name: str, loader: LinkedObject, *, library_path: Sequence[str] = (),

@@ -11,20 +11,26 @@ The surgery (docs/how-it-works.md):
   is (sections.py): a section covers the segment, or `strip` would drop it, and a
   `_dl_debug_state` symbol lets gdb follow the loader.  The old table stays where it
   was, untouched.
-Nothing else in the file changes.
+Nothing else in the file changes.  A loader embedded in the program (embed.py) goes
+between the program's bytes and the stub's segment, and the program header table moves
+into that segment, the original one staying in place.
 """
 
 from __future__ import annotations
 
 import os
+from collections import namedtuple
 from dataclasses import dataclass, replace
 
 from ..elf.executable import MAX_STUB_SEGMENT
 from ..elf.model import Executable, Segment, file_offset
-from ..elf.record import MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
+from ..elf.record import FLAG_EMBEDDED, MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
 from ..elf.structs import PF_R, PF_X, PT_LOAD, Phdr, align_up
 from ..errors import CandidateError, MalformedElfError, NothingToPatchError, NotExecutableError, UnsupportedError
-from .sections import SourceRange, plan_sections, read_symbol_table
+from . import embed
+from .embed import Embedding, LoaderImage
+from .sections import (NewSection, NewSymbol, SourceRange, debug_state_symbol, plan_sections, read_symbol_table,
+                       stub_section)
 from .stub import CODE_ALIGN, StubBlob, supported_arches
 
 SEGMENT_FILE_ALIGN = CODE_ALIGN  # where the appended stub starts: no page padding is needed
@@ -45,6 +51,11 @@ class Copy:
     size: int
 
 
+# The stub's segment as planned: the PT_LOAD, its bytes, the program header table of the
+# result and where that lies in the file.
+AppendedStub = namedtuple("AppendedStub", "segment data phdrs phoff")
+
+
 @dataclass(frozen=True)
 class RewritePlan:
     """The result = the source's first `keep` bytes, then `writes` and `copies` applied,
@@ -55,6 +66,7 @@ class RewritePlan:
     size: int
     segment: Segment | None = None  # the stub's new PT_LOAD, for a patch
     copies: tuple[Copy, ...] = ()
+    phdrs: bytes = b""  # the program header table of the result, for a patch
 
 
 def check_candidates(path: str, candidates: tuple[str, ...]) -> None:
@@ -110,28 +122,35 @@ def _check_layout(exe: Executable) -> None:
 
 
 def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *,
-               flags: int = 0, facts: RestoreRecord | None = None) -> RewritePlan:
+               flags: int = 0, facts: RestoreRecord | None = None, loader: LoaderImage | None = None) -> RewritePlan:
     """Plan the patch of `exe` (of its recorded original, if it is patched already).
     `flags` records the candidates' provenance (record.FLAG_*); `facts` what the restore
     record says about the original besides its headers (restore_facts; None: nothing,
-    as older versions wrote it)."""
+    as older versions wrote it); `loader`, the loader to embed instead of candidates."""
     base = exe.unpatched
     if base is None:
         raise ValueError(f"{exe.path}: the original of this patched file is unknown")
     stub = check_patchable(base, stub)
-    check_candidates(exe.path, candidates)
+    if loader is None:
+        check_candidates(exe.path, candidates)
     structs = base.layouts()
-    segment, segment_bytes = _stub_segment(base, stub, candidates, flags, _restore_record(base, facts))
-    seg_offset, seg_vaddr = segment.offset, segment.vaddr
+    embedding = None if loader is None else embed.place_loader(base, loader)
+    appended = _stub_segment(base, stub, candidates, flags, _restore_record(base, facts), embedding)
+    segment = appended.segment
     _check_address_space(base, segment.end)
-    phdrs = _program_headers(base, structs, segment)
-    sections = plan_sections(base, structs, segment, seg_vaddr + stub.debug_state_offset,
-                             seg_offset + len(segment_bytes), read_symbol_table(base, structs))
-    header = _elf_header(base, structs, entry=seg_vaddr + stub.entry_offset, shoff=sections.shoff,
-                         shnum=sections.shnum, shstrndx=sections.shstrndx)
-
-    writes = [Write(0, header), Write(base.phoff, phdrs), Write(base.file_size, bytes(seg_offset - base.file_size)
-                                                                  + segment_bytes)]
+    added, symbols = _sections_and_symbols(segment, stub, embedding, structs)
+    sections = plan_sections(base, structs, added, symbols, segment.offset + len(appended.data),
+                             read_symbol_table(base, structs))
+    header = _elf_header(base, structs, entry=segment.vaddr + stub.entry_offset, shoff=sections.shoff,
+                         shnum=sections.shnum, shstrndx=sections.shstrndx, phoff=appended.phoff,
+                         phnum=len(appended.phdrs) // base.phentsize)
+    if embedding is None:
+        writes = [Write(0, header), Write(base.phoff, appended.phdrs),
+                  Write(base.file_size, bytes(segment.offset - base.file_size) + appended.data)]
+    else:  # the gap before the tables stays a hole; the original program headers stay
+        loader = embed.appended_bytes(base, embedding, segment)
+        writes = [Write(0, header), Write(embedding.tables_offset, loader + bytes(segment.offset - embedding.file_end)
+                                          + appended.data)]
     copies = []
     for at, piece in sections.pieces:
         if isinstance(piece, SourceRange):
@@ -141,7 +160,25 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
         else:
             writes.append(Write(at, piece))
     return RewritePlan(keep=base.file_size, writes=tuple(writes), size=sections.end, segment=segment,
-                       copies=tuple(copies))
+                       copies=tuple(copies), phdrs=appended.phdrs)
+
+
+def _sections_and_symbols(segment: Segment, stub: StubBlob, embedding: Embedding | None,
+                          structs) -> tuple[list[NewSection], list[NewSymbol]]:
+    """What tools are told of the appended bytes: the stub's section and its debug hook,
+    or with an embedded loader sections over the loader and its table, and the loader's
+    symbols (its `_dl_debug_state` among them, where gdb then breaks directly)."""
+    added = [stub_section(segment)]
+    if embedding is None:
+        return added, [debug_state_symbol(segment.vaddr + stub.debug_state_offset)]
+    added += [NewSection(name, flags, addr, offset, size, kind=kind)
+              for name, kind, flags, addr, offset, size, _ in embed.loader_sections(embedding)]
+    symbols = []
+    for name, sym in embed.loader_symbols(embedding, structs):
+        index = next((i for i, a in enumerate(added) if a.addr <= sym.st_value < a.addr + a.size), None)
+        if index is not None:
+            symbols.append(NewSymbol(name, sym.st_value, sym.st_size, sym.st_info, index))
+    return added, symbols
 
 
 def restore_facts(base: Executable, sha256: bytes) -> RestoreRecord:
@@ -157,23 +194,32 @@ def _restore_record(base: Executable, facts: RestoreRecord | None) -> RestoreRec
 
 
 def _stub_segment(base: Executable, stub: StubBlob, candidates: tuple[str, ...], flags: int,
-                  restore: RestoreRecord) -> tuple[Segment, bytes]:
-    """The PT_LOAD for the stub, appended at EOF above every segment, and its bytes."""
-    loads = base.loads()
+                  restore: RestoreRecord, embedding: Embedding | None) -> AppendedStub:
+    """The PT_LOAD for the stub, appended at EOF (after an embedded loader) above every
+    segment, its bytes, and the program header table."""
+    loads = base.loads() + (embedding.loads if embedding else [])
     align = max(max(s.align for s in loads), 1)
-    seg_offset = align_up(base.file_size, SEGMENT_FILE_ALIGN)
+    seg_offset = align_up(base.file_size if embedding is None else embedding.file_end, SEGMENT_FILE_ALIGN)
     seg_vaddr = align_up(max(s.end for s in loads), align) + seg_offset % align
     _check_address_space(base, seg_vaddr + len(stub.code))  # before anything is packed at that address
     config = StubConfig(entry=base.entry, dynamic=base.dynamic, candidates=candidates, flags=flags,
                         restore=restore)
-    segment_bytes = stub.code + config.pack(seg_vaddr + stub.config_offset, stub.config_offset, base.little_endian)
-    if len(segment_bytes) > MAX_STUB_SEGMENT:  # read_executable would not recognise it
-        raise UnsupportedError(base.path, f"the stub segment would be {len(segment_bytes)} bytes "
+    placed = Segment(index=len(base.segments) - 1, type="PT_LOAD", flags=PF_R | PF_X, offset=seg_offset,
+                     vaddr=seg_vaddr, filesz=0, memsz=0, align=align)
+    if embedding is not None:
+        config = replace(config, flags=flags | FLAG_EMBEDDED, embedded=embedding.record())
+    data = stub.code + config.pack(seg_vaddr + stub.config_offset, stub.config_offset, base.little_endian)
+    segment = replace(placed, filesz=len(data), memsz=len(data))
+    if embedding is None:
+        appended = AppendedStub(segment, data, _program_headers(base, base.layouts(), segment), base.phoff)
+    else:
+        appended = AppendedStub(segment, data, embed.kernel_table(base, base.layouts(), embedding, segment),
+                                embedding.tables_offset)
+    if len(appended.data) > MAX_STUB_SEGMENT:  # read_executable would not recognise it
+        raise UnsupportedError(base.path, f"the stub segment would be {len(appended.data)} bytes "
                                           f"(the record of {len(base.phdrs)} bytes of program headers "
                                           f"included), at most {MAX_STUB_SEGMENT}")
-    segment = Segment(index=len(base.segments) - 1, type="PT_LOAD", flags=PF_R | PF_X, offset=seg_offset,
-                      vaddr=seg_vaddr, filesz=len(segment_bytes), memsz=len(segment_bytes), align=align)
-    return segment, segment_bytes
+    return appended
 
 
 def _check_address_space(base: Executable, end: int) -> None:
@@ -195,9 +241,10 @@ def _program_headers(base: Executable, structs, segment: Segment) -> bytes:
     return b"".join(entries)
 
 
-def _elf_header(base: Executable, structs, *, entry: int, shoff: int, shnum: int, shstrndx: int) -> bytes:
+def _elf_header(base: Executable, structs, *, entry: int, shoff: int, shnum: int, shstrndx: int, phoff: int,
+                phnum: int) -> bytes:
     header = structs.ehdr.parse(base.header)
     # e_shentsize: 0 in files that had no sections
     return structs.ehdr.build(header._replace(e_entry=entry, e_shoff=shoff, e_shnum=shnum, e_shstrndx=shstrndx,
-                                              e_shentsize=structs.shdr.size))
+                                              e_shentsize=structs.shdr.size, e_phoff=phoff, e_phnum=phnum))
 

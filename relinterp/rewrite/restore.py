@@ -30,7 +30,8 @@ def plan_restore(exe: Executable) -> RewritePlan:
     """Plan giving back the original bytes of a patched file that did not change since."""
     assert exe.patch is not None
     record = exe.patch.config.restore
-    writes = (Write(0, record.header), Write(exe.phoff, record.phdrs))
+    phoff = exe.layouts().ehdr.parse(record.header).e_phoff  # an embedded loader's patch moved the table
+    writes = (Write(0, record.header), Write(phoff, record.phdrs))
     return RewritePlan(keep=record.original_size, writes=writes, size=record.original_size)
 
 

@@ -11,7 +11,10 @@ The patch appends a new table and leaves the original one where it was, untouche
   shared-library event breakpoint when it cannot find the loader (stub/debug_hook.h).
   BFD reads only the first SHT_SYMTAB, so a file with a `.symtab` gets a copy of it with
   the symbol appended (the entry, and its `.strtab`'s, point at the copies); a file
-  without one gets a new `.symtab` and `.strtab`.  The copies are made by the writer
+  without one gets a new `.symtab` and `.strtab`.
+- with an embedded loader (relinterp.rewrite.embed), a section over each of its
+  segments, and its symbols instead of the stub's `_dl_debug_state`: its own is then the
+  program's, at its place in the program.  The copies are made by the writer
   from the file itself (a SourceRange), in the kernel: a symbol table can be tens of
   megabytes, and none of it passes through relinterp's memory.
 The new table must stay below SHN_LORESERVE entries: past that the gABI's extended
@@ -49,6 +52,40 @@ class SymbolTable:
 
 
 @dataclass(frozen=True)
+class NewSection:
+    """A section the patch adds, over bytes it appends (or, NOBITS, the memory after them)."""
+
+    name: bytes
+    flags: int
+    addr: int
+    offset: int
+    size: int
+    align: int = 1
+    kind: int = SHT_PROGBITS
+
+
+@dataclass(frozen=True)
+class NewSymbol:
+    """A symbol the patch adds; `section` indexes the NewSections it is given."""
+
+    name: bytes
+    value: int
+    size: int
+    info: int  # st_info: bind << 4 | type
+    section: int
+
+
+def debug_state_symbol(address: int) -> NewSymbol:
+    """The stub's `_dl_debug_state`, in the stub's section (the first one added)."""
+    return NewSymbol(DEBUG_STATE_SYMBOL, address, DEBUG_STATE_SIZE, STB_GLOBAL << 4 | STT_FUNC, 0)
+
+
+def stub_section(segment) -> NewSection:
+    return NewSection(STUB_SECTION, SHF_ALLOC | SHF_EXECINSTR, segment.vaddr, segment.offset, segment.filesz,
+                      CODE_ALIGN)
+
+
+@dataclass(frozen=True)
 class SectionTable:
     """What to append from the offset plan_sections was given, up to `end`: each piece
     at its offset, bytes or a SourceRange (names, symbols, then the table at `shoff`)."""
@@ -70,10 +107,11 @@ def _name_at(names: bytes, offset: int) -> bytes:
     return names[offset : names.find(b"\0", offset)] if offset < len(names) else b""
 
 
-def plan_sections(base, structs, segment, debug_state: int, offset: int,
-                  symbols: SymbolTable | None) -> SectionTable:
-    """The new section header table for `base` patched with `segment`, whose debug-state
-    function is at address `debug_state`; everything it needs appended from `offset`."""
+def plan_sections(base, structs, added: list[NewSection], symbols: list[NewSymbol], offset: int,
+                  table: SymbolTable | None) -> SectionTable:
+    """The new section header table for `base` with the sections `added` (the stub's
+    first) and `symbols` (added to its symbol table `table`); everything it needs
+    appended from `offset`."""
     entries = structs.shdr.parse_all(base.section_headers) or [_section(0, SHT_NULL, align=0)]
     has_names = bool(base.section_names) and 0 < base.shstrndx < len(entries)
     names = bytearray(base.section_names if has_names else b"\0")
@@ -85,29 +123,27 @@ def plan_sections(base, structs, segment, debug_state: int, offset: int,
     for i, entry in enumerate(entries):
         if has_names and _name_at(base.section_names, entry.sh_name) == b".interp":
             entries[i] = entry._replace(sh_name=name(OLD_INTERP_SECTION))
-    stub_index = len(entries)
-    entries.append(_section(name(STUB_SECTION), SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, segment.vaddr,
-                            segment.offset, segment.filesz, align=CODE_ALIGN))
+    first = len(entries)
+    entries += [_section(name(a.name), a.kind, a.flags, a.addr, a.offset, a.size, align=a.align) for a in added]
     shstrndx = base.shstrndx if has_names else len(entries)
     if not has_names:
         entries.append(_section(name(b".shstrtab"), SHT_STRTAB))
-    blocks = [(shstrndx, [names]), *_debug_symbol(structs, entries, symbols, stub_index, debug_state, name,
-                                                shstrndx)]
+    blocks = [(shstrndx, [names]), *_add_symbols(structs, entries, table, symbols, first, name, shstrndx)]
     if len(entries) >= SHN_LORESERVE:
         raise UnsupportedError(base.path, f"{base.shnum} sections: with the patch's "
                                           f"the section header table would need extended numbering")
     return _lay_out(structs, entries, blocks, offset, shstrndx)
 
 
-def _debug_symbol(structs, entries: list, symbols: SymbolTable | None, section: int, address: int,
-                  name, shstrndx: int) -> list[tuple[int, list]]:
-    """The `_dl_debug_state` symbol: the pieces of its symbol and string tables, by
-    section index.  `name` adds a section name; some linkers keep symbol names in that
-    table too."""
+def _add_symbols(structs, entries: list, symbols: SymbolTable | None, added: list[NewSymbol], first: int,
+                 name, shstrndx: int) -> list[tuple[int, list]]:
+    """The symbols `added` (their sections counted from index `first`): the pieces of
+    the symbol and string tables, by section index.  `name` adds a section name; some
+    linkers keep symbol names in that table too."""
     sym = structs.sym
     if symbols is None:
         strings: list = [b"\0"]
-        table: list = [_symbol(sym, 0, 0, 0, STB_LOCAL, STT_NOTYPE, 0)]  # the null symbol
+        table: list = [sym.build(Sym(0, 0, 0, STB_LOCAL << 4 | STT_NOTYPE, 0, 0))]  # the null symbol
         strings_index = len(entries) + 1
         entries.append(_section(name(b".symtab"), SHT_SYMTAB, link=strings_index, info=1, align=ALIGN,
                                 entsize=sym.size))
@@ -116,22 +152,24 @@ def _debug_symbol(structs, entries: list, symbols: SymbolTable | None, section: 
     else:
         index, strings_index = symbols.index, symbols.strings_index
         strings, table = [symbols.strings], [symbols.symbols]
-    if strings_index == shstrndx:
-        at, blocks = name(DEBUG_STATE_SYMBOL), [(index, table)]
-    else:
-        at, blocks = _size(strings), [(index, table), (strings_index, strings)]
-        strings.append(DEBUG_STATE_SYMBOL + b"\0")
-    table.append(_symbol(sym, at, address, DEBUG_STATE_SIZE, STB_GLOBAL, STT_FUNC, section))
+    shared = strings_index == shstrndx
+    blocks = [(index, table)] if shared else [(index, table), (strings_index, strings)]
+    at, added_names = _size(strings), bytearray()
+    for symbol in added:
+        if shared:
+            where = name(symbol.name)
+        else:
+            where = at + len(added_names)
+            added_names += symbol.name + b"\0"
+        table.append(sym.build(Sym(st_name=where, st_value=symbol.value, st_size=symbol.size, st_info=symbol.info,
+                                   st_other=0, st_shndx=first + symbol.section)))
+    if not shared:
+        strings.append(bytes(added_names))
     return blocks
 
 
 def _size(pieces) -> int:
     return sum(p.size if isinstance(p, SourceRange) else len(p) for p in pieces)
-
-
-def _symbol(sym, name: int, value: int, size: int, bind: int, kind: int, section: int) -> bytes:
-    return sym.build(Sym(st_name=name, st_value=value, st_size=size, st_info=bind << 4 | kind, st_other=0,
-                         st_shndx=section))
 
 
 def _lay_out(structs, entries: list, blocks, offset: int, shstrndx: int) -> SectionTable:

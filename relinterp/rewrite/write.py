@@ -20,7 +20,9 @@ from ..elf.regular import open_regular
 from ..elf.searchlist import RPATH
 from ..errors import WriteError
 from .atomic import TempFile, keep_owner_and_mode, same_file
+from ..elf.record import FLAG_EMBEDDED
 from .digest import start_original_digest
+from .embed import LoaderImage, read_loader_image
 from .plan import RewritePlan, plan_patch, restore_facts
 from .restore import plan_restore
 from .stub import StubBlob, stub_for
@@ -34,14 +36,16 @@ def apply_plan(plan: RewritePlan, source: str, target: str) -> None:
 
 
 def write_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *, flags: int = 0,
-                target: str) -> RewritePlan:
-    """Patch `exe` into `target` (plan_patch), the original's digest in its restore
-    record.  The digest is hashed in threads while the kernel copies the file: both
-    release the GIL, and neither needs the other until the record is written."""
+                target: str, loader: LoaderImage | None = None) -> RewritePlan:
+    """Patch `exe` into `target` (plan_patch; with `loader` embedded), the original's
+    digest in its restore record.  The digest is hashed in threads while the kernel
+    copies the file: both release the GIL, and neither needs the other until the record
+    is written."""
     assert exe.unpatched is not None
     digest = start_original_digest(exe)
     with StagedFile(exe.path, target, exe.unpatched.file_size) as staged:
-        plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(exe.unpatched, digest()))
+        plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(exe.unpatched, digest()),
+                          loader=loader)
         staged.commit(plan)
     return plan
 
@@ -148,11 +152,17 @@ def copy_file(source: str, target: str, mode: int) -> None:
             os.close(fd)
 
 
-def repatch_file(path: str, candidates: tuple[str, ...]) -> None:
-    """Patch the file at `path` in place with `candidates`; one relinterp patched already
-    is patched from the original it records."""
+def repatch_file(path: str, candidates: tuple[str, ...], *, embed_loader: str | None = None) -> None:
+    """Patch the file at `path` in place with `candidates`, or with the loader at
+    `embed_loader` embedded; one relinterp patched already is patched from the original
+    it records."""
     exe = read_executable(path)
-    write_patch(exe, stub_for(exe.machine, exe.elfclass, exe.little_endian), candidates, target=path)
+    stub = stub_for(exe.machine, exe.elfclass, exe.little_endian)
+    if embed_loader is None:
+        write_patch(exe, stub, candidates, target=path)
+        return
+    image = read_loader_image(exe.unpatched or exe, embed_loader)
+    write_patch(exe, stub, (), flags=FLAG_EMBEDDED, target=path, loader=image)
 
 
 def unpatch_file(path: str) -> None:
