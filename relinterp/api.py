@@ -214,6 +214,7 @@ def _unchanged(exe: Executable, target: str, chosen: tuple[LoaderCandidate, ...]
         path=exe.path, status=ALREADY_PATCHED, output=target, written=False, candidates=chosen,
         interpreter=patch.original_interp or "", machine=exe.machine, elf_type=exe.elf_type,
         size_before=patch.config.restore.original_size, size_after=exe.file_size, segment=_segment(patch.segment),
+        embedded=carried(exe),
     )
 
 

@@ -42,12 +42,14 @@ def loader_version(data: bytes, family: str | None) -> str | None:
 
 
 def loader_rules(family: str, loader_name: str, loader: LinkedObject, *, library_path: Sequence[str] = (),
-                 proc: bool = True, within: str | None = None, ask_loader: bool = True):
+                 proc: bool = True, within: str | None = None, ask_loader: bool = True, arch: str | None = None):
     """The LoaderRules of `loader` (a file of `family`), known to programs as `loader_name`.
     `ask_loader`: glibc's loader may be run to print its build-time facts (bundle does so on
-    the build machine; verify runs nothing from the tree it checks)."""
+    the build machine; verify runs nothing from the tree it checks).  `arch`: musl's name
+    for the machine, where `loader_name` does not say it."""
     if family == MUSL:
-        return MuslRules(loader_name, loader=loader.path, library_path=library_path, proc=proc, within=within)
+        return MuslRules(loader_name, loader=loader.path, arch=arch, library_path=library_path, proc=proc,
+                         within=within)
     facts = loader_facts(loader.path, loader.elfclass) if ask_loader else default_facts(loader.elfclass)
     return GlibcRules(loader_name, loader=loader.path, loader_soname=loader.soname, facts=facts, library_path=library_path, proc=proc,
                       within=within)

@@ -147,10 +147,10 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
     if embedding is None:
         writes = [Write(0, header), Write(base.phoff, appended.phdrs),
                   Write(base.file_size, bytes(segment.offset - base.file_size) + appended.data)]
-    else:  # the gap before the tables stays a hole; the original program headers stay
-        loader = embed.appended_bytes(base, embedding, segment)
-        writes = [Write(0, header), Write(embedding.tables_offset, loader + bytes(segment.offset - embedding.file_end)
-                                          + appended.data)]
+    else:  # the original program headers stay where they were (a file patched before gets them back)
+        loader = embed.appended_bytes(base, embedding, segment)  # after a hole: nothing reads the gap
+        writes = [Write(0, header), Write(base.phoff, base.phdrs),
+                  Write(embedding.tables_offset, loader + bytes(segment.offset - embedding.file_end) + appended.data)]
     copies = []
     for at, piece in sections.pieces:
         if isinstance(piece, SourceRange):

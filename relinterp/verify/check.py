@@ -28,6 +28,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from ..loaders.closure import FILE, MISSING, inside, resolve_closure
+from ..loaders.embedded import EMBEDDED, embedded_loader_file, embedded_musl_arch
 from ..elf.linked import LinkedObject, is_elf, read_linked_object
 from ..errors import NotExecutableError, RelinterpError, SandboxUnavailableError, unreadable as read_error
 from .hostfiles import host_file_notes
@@ -119,11 +120,45 @@ def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
 def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen: dict,
                    options: VerifyOptions) -> ProgramReport:
     report = ProgramReport(_rel(program.path, tree))
-    found = _check_loader(program, tree, report)
+    if program.patched and program.model.patch.config.embedded is not None:
+        try:
+            with embedded_loader_file(program.model) as loader:
+                _check_libraries(program, _embedded_loader(program, loader, report), "", tree, libraries, seen,
+                                 options, report)
+        except OSError as error:
+            report.findings.append(Finding(report.path, "loader", f"the embedded loader cannot be read "
+                                                                  f"({error.strerror})"))
+    else:
+        found = _check_loader(program, tree, report)
+        name = None if found is None else os.path.normpath(os.path.abspath(found.path))
+        _check_libraries(program, found, name, tree, libraries, seen, options, report)
+    if options.run is not None:
+        report.run = _run(program, tree, options)
+        if report.run.status != 0:
+            report.findings.append(Finding(report.path, "run", _describe_status(report.run.status, options)))
+    return report
+
+
+def _embedded_loader(program: LinkedObject, path: str, report: ProgramReport) -> LinkedObject | None:
+    """The loader the program carries (copied to `path`), or None with the reason."""
+    loader = read_linked_object(path)
+    report.loader = EMBEDDED
+    report.family = loader_family(loader)
+    if report.family is None:
+        report.findings.append(Finding(report.path, "loader", "the embedded loader is not a musl or glibc loader; "
+                                                              "only their search rules are known"))
+        return None
+    return loader
+
+
+def _check_libraries(program: LinkedObject, found: LinkedObject | None, ldso_name: str | None, tree: str,
+                     libraries: list[str], seen: dict, options: VerifyOptions, report: ProgramReport) -> None:
+    """Every library the program loads, found inside the tree by its loader `found`'s
+    rules, with the name the loader knows itself by."""
     if found is not None:
         loader, family = found.path, report.family
-        ldso_name = os.path.normpath(os.path.abspath(loader))
-        rules = loader_rules(family, ldso_name, found, proc=options.proc, within=tree, ask_loader=False)
+        arch = embedded_musl_arch(program.model) if ldso_name == "" else None
+        rules = loader_rules(family, ldso_name, found, proc=options.proc, within=tree, ask_loader=False, arch=arch)
         others = [lib for lib in libraries if os.path.realpath(lib) != os.path.realpath(loader)]
         closure = resolve_closure(program, rules, dlopen=others, within=tree, excluded=options.exclude)
         for r in closure.resolutions:
@@ -139,11 +174,6 @@ def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen:
                                 for path, reason in link_problems(closure, loader)]
         for obj in closure.objects:
             seen.setdefault(os.path.normpath(os.path.abspath(obj.path)), obj)
-    if options.run is not None:
-        report.run = _run(program, tree, options)
-        if report.run.status != 0:
-            report.findings.append(Finding(report.path, "run", _describe_status(report.run.status, options)))
-    return report
 
 
 def _check_loader(program: LinkedObject, tree: str, report: ProgramReport) -> LinkedObject | None:

@@ -1,0 +1,221 @@
+"""`relinterp patch --embed-loader`: a musl program that needs only libc becomes one file.
+It runs alone in an empty root (no loader anywhere, no /proc), dlopen() and LD_PRELOAD
+work, it starts with no more system calls than the unpatched program, and every
+guarantee of a patched file holds: exact restore, idempotent re-patching, inspect, ldd,
+verify, setuid, /proc/self/exe."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import MUSL_LOADER, PROGRAMS, compile_program, relinterp, run
+from discovery_support import as_nobody, env_with, setuid_workspace
+from relinterp.elf.executable import read_executable
+
+pytestmark = pytest.mark.usefixtures("namespace")
+
+SYSTEM_LOADER = "/lib/ld-musl-x86_64.so.1"  # the name the program's PT_INTERP gives it
+SOURCES = PROGRAMS / "embedded"
+# Every directory of this machine that holds a musl loader (any architecture's).
+MUSL_DIRS = sorted({str(Path(p).parent) for p in Path("/").glob("lib/*-linux-musl*/libc.so")}
+                   | {str(Path(p).parent) for p in Path("/").glob("usr/lib/*-linux-musl*/libc.so")})
+EMBED_STATUS_MESSAGE = ("the embedded loader is not where it was put: the file was rewritten after patching "
+                        "(binutils' strip or objcopy?); restore it and patch it again")
+
+
+@dataclass(frozen=True)
+class Built:
+    dir: Path
+
+    def __getitem__(self, name: str) -> Path:
+        return self.dir / name
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, musl_gcc) -> Built:
+    """alone (PIE) and alone-nopie, unpatched and embedded; libplugin.so, libpreload.so."""
+    d = tmp_path_factory.mktemp("embedded")
+    compile_program(musl_gcc, d / "alone", "-pie", "-fPIE", SOURCES / "alone.c")
+    compile_program(musl_gcc, d / "alone-nopie", "-no-pie", "-fno-pie", SOURCES / "alone.c")
+    compile_program(musl_gcc, d / "libplugin.so", "-shared", "-fPIC", PROGRAMS / "plugin.c")
+    compile_program(musl_gcc, d / "libpreload.so", "-shared", "-fPIC", SOURCES / "preload.c")
+    for name in ("alone", "alone-nopie"):
+        result = relinterp("patch", d / name, "-o", d / f"{name}.embedded", "--embed-loader", SYSTEM_LOADER)
+        assert result.returncode == 0, result.stderr
+    return Built(d)
+
+
+def empty_root(tmp_path: Path, *files: Path) -> Path:
+    """A directory holding these files and nothing else (no /lib, no /proc, no /dev)."""
+    root = tmp_path / "root"
+    root.mkdir(parents=True)
+    for f in files:
+        shutil.copy2(f, root / f.name.replace(".embedded", ""))
+    return root
+
+
+def in_root(root: Path, argv, **kwargs) -> subprocess.CompletedProcess:
+    """argv run with `root` as its root directory (as root: chroot)."""
+
+    def enter() -> None:
+        os.chroot(root)
+        os.chdir("/")
+
+    return run(argv, text=True, preexec_fn=enter, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["alone", "alone-nopie"])
+def test_the_program_runs_as_one_file_in_an_empty_root(built, tmp_path, name):
+    root = empty_root(tmp_path, built[f"{name}.embedded"], built["libplugin.so"], built["libpreload.so"])
+    assert sorted(p.name for p in root.iterdir()) == [name, "libplugin.so", "libpreload.so"]
+    result = in_root(root, [f"/{name}"])
+    assert (result.returncode, result.stdout, result.stderr) == (0, "hello\n", "")
+    control = empty_root(tmp_path / "control", built[name])
+    with pytest.raises(FileNotFoundError):  # the unpatched one: execve finds no PT_INTERP there
+        in_root(control, [f"/{name}"])
+    assert in_root(root, [f"/{name}", "plugin", "/libplugin.so"]).stdout == "plugin 42\n"
+    assert in_root(root, [f"/{name}", "preload"], env={"LD_PRELOAD": "/libpreload.so"}).stdout == "preload loaded\n"
+    assert in_root(root, [f"/{name}", "exe"]).stdout == f"exe (none)\nargv0 /{name}\n"  # no /proc to read
+
+
+def test_in_place_it_runs_with_every_musl_loader_hidden_and_proc_unmounted(built, tmp_path):
+    directory = tmp_path / "dir"
+    directory.mkdir()
+    for name in ("alone.embedded", "libplugin.so", "libpreload.so"):
+        shutil.copy2(built[name], directory / name.replace(".embedded", ""))
+    shutil.copy2(built["alone"], directory / "unpatched")
+    hide = " && ".join(f"mount -t tmpfs none {d}" for d in [*MUSL_DIRS, "/proc"])
+    script = (f"{hide} && ls /proc && ./unpatched; echo unpatched $?; ./alone plugin ./libplugin.so && "
+              "LD_PRELOAD=./libpreload.so ./alone preload")
+    result = run(["unshare", "-m", "sh", "-c", script], cwd=directory, text=True)
+    assert "/lib/x86_64-linux-musl" in MUSL_DIRS
+    assert result.stdout == "unpatched 127\nplugin 42\npreload loaded\n", result.stderr
+
+
+def test_restore_gives_the_original_bytes_and_patching_again_changes_nothing(built, tmp_path):
+    app = tmp_path / "app"
+    shutil.copy2(built["alone.embedded"], app)
+    before = (app.stat().st_ino, app.stat().st_mtime_ns)
+    again = relinterp("patch", app, "--embed-loader", MUSL_LOADER)  # the same file, by another name
+    assert again.stdout == f"{app}: already patched (loader embedded: musl 1.2.3), unchanged\n"
+    assert (app.stat().st_ino, app.stat().st_mtime_ns) == before
+    assert relinterp("patch", app, "--loader-rel", "ld-musl.so").returncode == 0  # other options: from the original
+    shutil.copy2(MUSL_LOADER, tmp_path / "ld-musl.so")
+    assert run([app], text=True).stdout == "hello\n"
+    assert relinterp("patch", app, "--embed-loader", SYSTEM_LOADER).returncode == 0
+    assert hashlib.sha256(app.read_bytes()).digest() == hashlib.sha256(built["alone.embedded"].read_bytes()).digest()
+    result = relinterp("restore", app)
+    assert result.returncode == 0 and "SHA-256 verified" in result.stdout
+    assert app.read_bytes() == built["alone"].read_bytes()
+
+
+def test_inspect_names_the_embedded_loader(built):
+    loader = Path(MUSL_LOADER).read_bytes()
+    digest = hashlib.sha256(loader).hexdigest()
+    text = relinterp("inspect", built["alone.embedded"]).stdout.splitlines()
+    assert text[1] == f"  patched: yes, loader embedded: musl 1.2.3, {len(loader)} bytes, sha256 {digest}"
+    document = json.loads(relinterp("inspect", "--json", built["alone.embedded"]).stdout)
+    embedded = document["files"][0]["patch"]["embedded_loader"]
+    assert (embedded["family"], embedded["version"], embedded["sha256"], embedded["size"]) == (
+        "musl", "1.2.3", digest, len(loader))
+    assert document["files"][0]["patch"]["candidates"] == []
+    exe = read_executable(built["alone.embedded"])
+    with open(built["alone.embedded"], "rb") as f:
+        f.seek(embedded["offset"])
+        assert f.read(len(loader)) == loader  # the loader's file, byte for byte, where inspect says
+    assert exe.interp is None and exe.patch.original.interp == SYSTEM_LOADER
+
+
+def test_ldd_and_verify_know_the_loader_is_in_the_program(built, tmp_path):
+    app = built["alone.embedded"]
+    ldd = relinterp("ldd", app)
+    assert ldd.stdout == f"\tlibc.so => {app} (the loader)\n\t{app} (loader, embedded in the program)\n"
+    root = empty_root(tmp_path, app)
+    result = relinterp("verify", "--run", "hello", "--no-proc", root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[0] == f"{root}: alone: loader embedded in the program, 0 libraries inside the tree"
+
+
+def test_the_start_makes_no_more_system_calls_than_the_unpatched_program(built):
+    counts = {}
+    for name in ("alone", "alone.embedded"):
+        trace = run(["strace", "-f", "-qq", "-c", "-U", "calls", built[name]], text=True).stderr
+        counts[name] = int(trace.strip().splitlines()[-1].split()[0])
+    assert counts["alone.embedded"] <= counts["alone"], counts
+
+
+def test_the_loader_is_named_by_nothing_and_the_program_is_itself(built):
+    result = run([built["alone.embedded"], "loader"], text=True)
+    assert result.stdout.splitlines()[:3] == ["libc []", f"object [{built['alone.embedded']}]", "object []"]
+    exe = run([built["alone.embedded"], "exe"], text=True)
+    assert exe.stdout == f"exe {built['alone.embedded']}\nargv0 {built['alone.embedded']}\n"
+
+
+def test_run_through_the_loader_itself_it_starts_once(built):
+    result = run([MUSL_LOADER, built["alone.embedded"]], text=True)
+    assert (result.returncode, result.stdout) == (0, "hello\n"), result.stderr
+
+
+def test_relinterp_loader_does_not_replace_an_embedded_loader(built, tmp_path):
+    result = run([built["alone.embedded"]], text=True, env=env_with(RELINTERP_LOADER="/nonexistent",
+                                                                    RELINTERP_DEBUG="1"))
+    assert result.stdout == "hello\n"
+    assert result.stderr.splitlines()[0] == ("relinterp: RELINTERP_LOADER ignored: the loader is embedded in "
+                                             "the program")
+
+
+def test_a_setuid_program_runs_its_embedded_loader_and_reads_nothing_from_its_caller(built):
+    workspace = setuid_workspace()
+    try:
+        app = workspace / "app"
+        shutil.copy2(built["alone.embedded"], app)
+        os.chown(app, 0, 0)
+        app.chmod(0o755 | stat.S_ISUID)
+        env = env_with(RELINTERP_LOADER="/nonexistent", RELINTERP_DEBUG="1")
+        hide = " && ".join(f"mount -t tmpfs none {d}" for d in MUSL_DIRS)
+        result = run(["unshare", "-m", "sh", "-c", f'{hide} && exec "$@"', "sh", *as_nobody([app])], env=env,
+                     text=True)
+        assert (result.returncode, result.stdout) == (0, "hello\n")
+        assert result.stderr == "relinterp: RELINTERP_DEBUG ignored in a setuid/setgid program\n"
+    finally:
+        shutil.rmtree(workspace)
+
+
+def test_after_binutils_strip_the_stub_says_so_and_eu_strip_keeps_it_working(built, tmp_path):
+    stripped, eu = tmp_path / "stripped", tmp_path / "eu"
+    assert run(["strip", built["alone.embedded"], "-o", stripped]).returncode == 0
+    result = run([stripped], text=True)
+    assert (result.returncode, result.stderr) == (127, f"{stripped}: relinterp: {EMBED_STATUS_MESSAGE}\n")
+    assert run(["eu-strip", built["alone.embedded"], "-o", eu]).returncode == 0
+    assert run([eu], text=True).stdout == "hello\n"
+
+
+@pytest.mark.parametrize("loader,reason", [
+    ("/usr/lib/aarch64-linux-musl/libc.so", "for EM_AARCH64 (64-bit), the program is for EM_X86_64 (64-bit)"),
+    ("/lib64/ld-linux-x86-64.so.2", "glibc's loader, the program is a musl program (PT_INTERP "
+                                    "/lib/ld-musl-x86_64.so.1)"),
+    ("/bin/true", "not a loader (it has PT_INTERP)"),
+    ("/etc/hostname", "not an ELF file"),
+])
+def test_a_file_that_cannot_be_the_loader_is_refused_and_the_program_untouched(built, tmp_path, loader, reason):
+    if not os.path.exists(loader):
+        pytest.skip(f"{loader} is not on this machine")
+    app = tmp_path / "app"
+    shutil.copy2(built["alone"], app)
+    result = relinterp("patch", app, "--embed-loader", loader)
+    assert (result.returncode, result.stderr) == (1, f"{app}: --embed-loader {loader}: {reason}\n")
+    assert app.read_bytes() == built["alone"].read_bytes()
+
+
+def test_embed_loader_with_candidates_is_a_usage_error(built):
+    result = relinterp("patch", built["alone"], "--embed-loader", SYSTEM_LOADER, "--loader-rel", "x")
+    assert result.returncode == 2 and "--embed-loader is the loader" in result.stderr
