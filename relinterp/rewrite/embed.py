@@ -34,6 +34,7 @@ from ..errors import LoaderFileError, RelinterpError, unreadable
 
 MIN_PAGE = 4096  # the smallest page any supported machine has
 MAX_LOADER_SIZE = 64 << 20  # musl's loader is under 1 MiB, glibc's under 300 KiB
+MAX_HOLE = 16 << 20  # the most file the patch leaves as a hole to keep AT_PHDR right everywhere (place_loader)
 # PT_INTERP's name for an embedded loader: none.  Loaders name themselves by it (musl:
 # dladdr, dl_iterate_phdr, the prefix of etc/ld-musl-ARCH.path; glibc: l_name), and gdb
 # reads a library's symbols from the file its link map names, skipping an empty name.
@@ -162,7 +163,14 @@ def place_loader(program: Executable, image: LoaderImage) -> Embedding:
     """The tables and the loader right above the program, in memory and in the file;
     the loader's file and its address aligned to the largest p_align, so that its base
     is aligned to any page size the files allow and its segments keep their offsets
-    within a page, and the tables' page shares nothing with the program's last one."""
+    within a page, and the tables' page shares nothing with the program's last one.
+
+    Where the hole it costs in the file is at most MAX_HOLE, the tables' address is
+    their file offset plus that difference of the program's first PT_LOAD: kernels
+    before 5.18 and qemu-user compute AT_PHDR that way (for the kernel's copy of the aux
+    vector, which gdb reads to relocate a PIE), and newer kernels from the segment that
+    holds e_phoff, which then agree.  The hole is the part of the program's memory image
+    past its file's end (its bss), which the file then spans too."""
     align = max(MIN_PAGE, *(s.align for s in program.loads() + image.loads))
     interps = sum(s.type == "PT_INTERP" for s in program.segments)
     kept = sum(s.type not in ("PT_PHDR", "PT_INTERP") for s in program.segments)
@@ -170,8 +178,15 @@ def place_loader(program: Executable, image: LoaderImage) -> Embedding:
     loader_size = (kept + 2) * program.phentsize + len(INTERP_NAME)
     tables = align_up(kernel_size + loader_size, 8)
     top = align_up(max(s.end for s in program.loads()), align)
-    return Embedding(image, offset=align_up(program.file_size + tables, align), base=align_up(top + tables, align),
-                     align=align, kernel_size=kernel_size, loader_size=loader_size)
+    first = program.loads()[0]
+    delta = first.vaddr - first.offset  # a multiple of the alignment: p_vaddr = p_offset modulo p_align
+    compact = align_up(program.file_size + tables, align)
+    linear = align_up(max(program.file_size, top - delta) + tables, align)
+    if linear - compact <= MAX_HOLE and delta % align == 0:
+        offset, base = linear, linear + delta
+    else:
+        offset, base = compact, align_up(top + tables, align)
+    return Embedding(image, offset=offset, base=base, align=align, kernel_size=kernel_size, loader_size=loader_size)
 
 
 def table_entries(base: Executable) -> list[bytes]:
