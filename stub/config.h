@@ -50,10 +50,11 @@ struct relinterp_embedded {
 	uint64_t entry;  /* the loader's entry point */
 	uint64_t phdr;   /* the program header table the loader is given: AT_PHDR */
 	uint64_t phnum;  /* its entries: AT_PHNUM */
+	uint64_t program_phnum; /* the entries of the program's own table (e_phnum), as patched */
 	uint64_t offset; /* where the loader's file lies in this file; for tools only */
 	uint64_t size;   /* its size in bytes; for tools only */
 };
 
-_Static_assert(sizeof(struct relinterp_embedded) == 48, "embedded loader record layout changed");
+_Static_assert(sizeof(struct relinterp_embedded) == 56, "embedded loader record layout changed");
 
 #endif

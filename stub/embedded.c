@@ -33,13 +33,20 @@ struct embedded_config {
 extern const struct embedded_config relinterp_config;
 extern const char _start[];                           /* entry.S: where the kernel enters */
 
+static size_t aux_value(const size_t *auxv, size_t tag)
+{
+	for (const size_t *v = auxv; v[0] != AT_NULL; v += 2)
+		if (v[0] == tag)
+			return v[1];
+	return 0;
+}
+
 /* Whether a loader linked the program already (relinterp.c, linked_already, says how
    each loader shows it); PT_DYNAMIC comes from the table written at patch time. */
 static int linked_already(const size_t *auxv, const Phdr *ph, size_t phnum, uintptr_t bias)
 {
-	for (const size_t *v = auxv; v[0] != AT_NULL; v += 2)
-		if (v[0] == AT_ENTRY && v[1] != (uintptr_t)_start)
-			return 1;
+	if (aux_value(auxv, AT_ENTRY) != (uintptr_t)_start)
+		return 1;
 	for (size_t i = 0; i < phnum; i++) {
 		if (ph[i].p_type != PT_DYNAMIC)
 			continue;
@@ -102,15 +109,23 @@ static COLD void trace_start(const struct relinterp_embedded *e, uintptr_t bias,
 	say("loader embedded in the program, mapped by the kernel at ", bias + (uintptr_t)e->base);
 }
 
-/* The loader's bytes are not where the patch put them: a tool rewrote the file since
-   (binutils' strip and objcopy move the segments of an embedded loader). */
-static COLD _Noreturn void misplaced(const size_t *sp)
+/* A tool rewrote the file after it was patched: the program's headers are not the ones
+   the patch wrote (patchelf adds segments, moves PT_DYNAMIC and may write its table over
+   the loader's), or the loader's bytes are not where the patch put them (binutils'
+   strip and objcopy move its segments).  Either way the loader cannot be handed the
+   program as it now is. */
+static COLD _Noreturn void rewritten(const size_t *sp, int loader)
 {
-	static const char what[] = ": relinterp: the embedded loader is not where it was put: the file was rewritten "
-	                           "after patching (binutils' strip or objcopy?); restore it and patch it again\n";
+	static const char tables[] = "the program headers changed after patching (patchelf, binutils' strip or "
+	                             "objcopy?)";
+	static const char moved[] = "the embedded loader is not where it was put: the file was rewritten after "
+	                            "patching (binutils' strip or objcopy?)";
+	static const char what[] = ": relinterp: ", then[] = "; restore it and patch it again\n";
 	const char *program = sp[0] > 0 ? (const char *)sp[1] : "program";
-	struct iovec line[] = { { (void *)program, str_len(program) }, { (void *)what, sizeof what - 1 } };
-	sys3(SYS_writev, 2, line, 2);
+	struct iovec line[] = { { (void *)program, str_len(program) }, { (void *)what, sizeof what - 1 },
+		                { (void *)(loader ? moved : tables), loader ? sizeof moved - 1 : sizeof tables - 1 },
+		                { (void *)then, sizeof then - 1 } };
+	sys3(SYS_writev, 2, line, 4);
 	for (;;)
 		sys1(SYS_exit_group, 127); /* as when no loader is found (relinterp.c) */
 }
@@ -136,13 +151,17 @@ static uintptr_t start_embedded(size_t *sp, const struct embedded_config *block)
 		say("RELINTERP_DEBUG ignored in a setuid/setgid program", 0);
 		debug = 0;
 	}
-	if (linked_already(auxv, (const Phdr *)(bias + (uintptr_t)e->phdr), (size_t)e->phnum, bias)) {
+	const Phdr *table = (const Phdr *)(bias + (uintptr_t)e->phdr);
+	if (linked_already(auxv, table, (size_t)e->phnum, bias)) {
 		if (debug)
 			say("a loader linked the program already: entering it at ", entry);
 		return entry;
 	}
+	if (aux_value(auxv, AT_PHNUM) != e->program_phnum || table->p_type != PT_PHDR ||
+	    table->p_vaddr != e->phdr)
+		rewritten(sp, 0);
 	if (!is_elf((const unsigned char *)(bias + (uintptr_t)e->base)))
-		misplaced(sp);
+		rewritten(sp, 1);
 	if (debug)
 		trace_start(e, bias, env_loader);
 	hand_over(auxv, e, bias, entry, debug);

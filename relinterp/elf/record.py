@@ -69,6 +69,7 @@ EMBEDDED_FIELDS = (
     ("entry", 64),  # the loader's entry point
     ("phdr", 64),  # the program header table the loader is given (AT_PHDR)
     ("phnum", 64),  # its entries (AT_PHNUM)
+    ("program_phnum", 64),  # the entries of the program's own table as patched (e_phnum)
     ("offset", 64),  # where the loader's file lies in this file: for tools
     ("size", 64),  # its size: for tools
 )

@@ -154,9 +154,10 @@ class Embedding:
         return self.offset + len(self.image.data)
 
     def record(self) -> EmbeddedLoader:
-        phnum = (self.loader_size - len(INTERP_NAME)) // self.image.model.phentsize
+        size = self.image.model.phentsize
         return EmbeddedLoader(base=self.base, entry=self.base + self.image.model.entry, phdr=self.loader_table_at[1],
-                              phnum=phnum, offset=self.offset, size=len(self.image.data))
+                              phnum=(self.loader_size - len(INTERP_NAME)) // size,
+                              program_phnum=self.kernel_size // size, offset=self.offset, size=len(self.image.data))
 
 
 def place_loader(program: Executable, image: LoaderImage) -> Embedding:
