@@ -79,14 +79,15 @@ def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
         write.copy_file(item.source, target, 0o755 if item.executable else 0o644)
     except OSError as error:
         raise ReadError(item.source, f"cannot copy ({error.strerror})") from None
-    program = item.role == PROGRAM and item.loader_rel is not None
+    program = item.role == PROGRAM and (item.loader_rel is not None or item.embed_loader is not None)
     if program:
         write.unpatch_file(target)  # a program relinterp patched before is bundled from its original bytes
     if item.search_path is not None:
         change = item.search_path
         editor.set_search_list(target, change.value, change.tag, about=item.source)
     if program:
-        write.repatch_file(target, (item.loader_rel,))
+        write.repatch_file(target, () if item.loader_rel is None else (item.loader_rel,),
+                           embed_loader=item.embed_loader)
 
 
 def _write_tarball(staging: str, output: str, archive: Archive, progress: Progress) -> int:

@@ -46,6 +46,7 @@ class BundleOptions:
     include: tuple[str, ...] = ()  # libraries only dlopen()ed: names, paths or globs
     exclude: tuple[str, ...] = ()  # globs of NEEDED names left to the target system
     library_path: tuple[str, ...] = ()  # searched first, as LD_LIBRARY_PATH would be
+    embed_loader: bool = False  # the loader goes into each program (patch --embed-loader), not into LIB_DIR
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class TreeFile:
     link: str | None = None  # ALIAS: what the symbolic link says
     search_path: SearchPathChange | None = None  # None: RPATH/RUNPATH left as they are
     loader_rel: str | None = None  # PROGRAM: the loader, relative to the program's directory
+    embed_loader: str | None = None  # PROGRAM: the loader file embedded in it instead
     executable: bool = False
 
 
@@ -205,7 +207,8 @@ def _place(programs, closures: dict, loader: LoaderChoice | None, options: Bundl
     files: dict[str, TreeFile] = {}
     by_source: dict[str, str] = {}  # real file -> where it went
     loader_dest = os.path.join(lib_dir, loader.name) if loader else None
-    if loader is not None:
+    embed = loader.file if loader is not None and options.embed_loader else None
+    if loader is not None and embed is None:
         files[loader_dest] = TreeFile(loader_dest, LOADER_FILE, source=loader.file, executable=True)
         by_source[loader.file] = loader_dest
     for program in programs:
@@ -215,11 +218,11 @@ def _place(programs, closures: dict, loader: LoaderChoice | None, options: Bundl
             continue
         closure = closures.get(program.path)
         needs_libs = closure is not None and (bool(closure.libraries()) or bool(options.include))
-        rel = os.path.relpath(loader_dest, bin_dir) if closure is not None else None
+        rel = os.path.relpath(loader_dest, bin_dir) if closure is not None and embed is None else None
         tag = RPATH if loader is not None and loader.family == GLIBC and closure is not None else None
         change = plan_search_path(program, dest, lib_dir if needs_libs else None, tag)
         files[dest] = TreeFile(dest, PROGRAM, source=program.path, search_path=change, loader_rel=rel,
-                               executable=True)
+                               embed_loader=embed if closure is not None else None, executable=True)
     glibc = loader is not None and loader.family == GLIBC
     for closure in closures.values():
         for obj in closure.objects[1:]:

@@ -227,3 +227,25 @@ def test_a_file_that_cannot_be_the_loader_is_refused_and_the_program_untouched(b
 def test_embed_loader_with_candidates_is_a_usage_error(built):
     result = relinterp("patch", built["alone"], "--embed-loader", SYSTEM_LOADER, "--loader-rel", "x")
     assert result.returncode == 2 and "--embed-loader is the loader" in result.stderr
+
+
+def test_a_glibc_tree_with_the_loader_embedded_runs_in_an_empty_root(glibc_programs, tmp_path):
+    """bundle --embed-loader: each program carries the loader, LIB_DIR holds its libraries."""
+    tree = tmp_path / "dist"
+    result = relinterp("bundle", glibc_programs["probe"], glibc_programs["probe-nopie"], "-o", tree, "--embed-loader",
+                       "--library-path", glibc_programs.dir, "--include", "libplugin.so")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tree / "lib").iterdir()) == ["libc.so.6", "libplugin.so", "libprobe.so"]
+    for name in ("probe", "probe-nopie"):
+        assert read_executable(tree / "bin" / name).patch.config.embedded is not None
+    checked = relinterp("verify", tree, "--run", "plugin")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"{tree}: bin/probe: loader embedded in the program, 2 libraries inside the tree" in checked.stdout
+    assert "| plugin 42 tls 22 other thread 1" in checked.stdout
+
+
+def test_a_musl_tree_with_the_loader_embedded_has_no_loader_file(built, tmp_path):
+    tree = tmp_path / "dist"
+    assert relinterp("bundle", built["alone"], "-o", tree, "--embed-loader").returncode == 0
+    assert [str(p.relative_to(tree)) for p in sorted(tree.rglob("*"))] == ["bin", "bin/alone"]  # one file
+    assert relinterp("verify", tree, "--run", "hello", "--no-proc").returncode == 0
