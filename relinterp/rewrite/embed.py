@@ -26,6 +26,7 @@ import io
 from dataclasses import dataclass, replace
 
 from ..elf.model import Executable, Segment, read_model
+from ..elf.properties import marked_for_bti
 from ..elf.record import EmbeddedLoader
 from ..elf.regular import open_regular
 from ..elf.structs import (PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD, PT_NAMES, SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE,
@@ -80,13 +81,13 @@ def image_of(program: Executable, path: str, data: bytes) -> LoaderImage:
         model = read_model(path, io.BytesIO(data), len(data))
     except RelinterpError as error:
         raise LoaderFileError(program.path, f"--embed-loader {path}: {error.reason}") from None
-    why = _not_a_loader_for(program, model)
+    why = _not_a_loader_for(program, model, data)
     if why:
         raise LoaderFileError(program.path, f"--embed-loader {path}: {why}")
     return LoaderImage(path, data, model)
 
 
-def _not_a_loader_for(program: Executable, loader: Executable) -> str | None:
+def _not_a_loader_for(program: Executable, loader: Executable, data: bytes) -> str | None:
     """Why `loader` cannot be embedded in `program` and started the kernel's way."""
     if loader.abi != program.abi:
         return (f"for {loader.machine} ({loader.elfclass}-bit), the program is for {program.machine} "
@@ -105,6 +106,10 @@ def _not_a_loader_for(program: Executable, loader: Executable) -> str | None:
             return f"segment {s.index}: file offset and address differ within a page"
     if not any(s.flags & PF_X and s.vaddr <= loader.entry < s.vaddr + s.filesz for s in loads):
         return f"entry point {loader.entry:#x} outside its code"
+    if marked_for_bti(program) and not marked_for_bti(loader, data):
+        return ("the program is marked for BTI (branch target identification) and the loader is not: the kernel "
+                "enforces the program's marking on every segment of its file, the loader's code included, which "
+                "has no landing pads")
     return None
 
 

@@ -122,3 +122,23 @@ def test_a_glibc_program_runs_from_its_tree_with_every_other_glibc_hidden(embedd
     plugin = run_guest(glibc, [app, "plugin"])
     assert plugin.stdout.splitlines()[0] == "plugin 42 tls 22 other thread 1", plugin.stderr
     assert run_guest(glibc, [app, "exe"]).stdout == f"exe {app}\nargv0 {app}\n"
+
+
+def test_a_program_marked_for_bti_is_refused_a_loader_without_it_which_would_fault_there(tmp_path, monkeypatch):
+    """Without an interpreter the kernel (and qemu) maps all of the program's file with
+    PROT_BTI when the program is marked for BTI (arch/arm64: arch_elf_adjust_prot): musl's
+    code, which has no landing pads, then faults at its first indirect branch."""
+    target = TARGETS["aarch64"]
+    if target.missing():
+        unavailable(f"aarch64: {target.missing()}")
+    app = compile_program([*target.cc, "-Wl,-z,force-bti"], tmp_path / "app", PROGRAMS / "embedded" / "alone.c")
+    result = relinterp("patch", app, "--embed-loader", target.loader)
+    assert result.returncode == 1
+    assert "the program is marked for BTI (branch target identification) and the loader is not" in result.stderr
+    assert run(["qemu-aarch64", "-cpu", "max", "-L", "/", app], text=True).stdout == "hello\n"  # unpatched: fine
+    import relinterp as api
+    import relinterp.rewrite.embed as embed
+
+    monkeypatch.setattr(embed, "marked_for_bti", lambda exe, data=None: False)  # what the check prevents
+    api.patch(app, output=tmp_path / "forced", embed_loader=target.loader)
+    assert run(["qemu-aarch64", "-cpu", "max", tmp_path / "forced"]).returncode == -4  # SIGILL
