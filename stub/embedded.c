@@ -72,20 +72,6 @@ static COLD int secure(const size_t *auxv)
 	return at_secure || uid != euid || gid != egid;
 }
 
-static COLD void trace_aux(size_t tag, uintptr_t old, uintptr_t now)
-{
-	static const char names[] = "AT_PHDR\0AT_PHNUM\0AT_BASE\0AT_ENTRY";
-	char buf[LINE_SIZE];
-	struct text t = line_begin(buf);
-	put(&t, "auxv ");
-	put(&t, names + (tag == AT_PHDR ? 0 : tag == AT_PHNUM ? 8 : tag == AT_BASE ? 17 : 25));
-	put(&t, " ");
-	put_uint(&t, old, tag != AT_PHNUM);
-	put(&t, " -> ");
-	put_uint(&t, now, tag != AT_PHNUM);
-	line_end(&t);
-}
-
 /* What the kernel would have put in the aux vector had the loader been PT_INTERP. */
 static void hand_over(size_t *auxv, const struct relinterp_embedded *e, uintptr_t bias, uintptr_t entry,
                       int trace)
@@ -97,7 +83,9 @@ static void hand_over(size_t *auxv, const struct relinterp_embedded *e, uintptr_
 		                : v[0] == AT_ENTRY ? entry
 		                                   : v[1];
 		if (trace && now != v[1])
-			trace_aux(v[0], v[1], now);
+			trace_aux(v[0] == AT_PHDR ? "AT_PHDR" : v[0] == AT_PHNUM ? "AT_PHNUM" : v[0] == AT_BASE ? "AT_BASE"
+			                                                                                 : "AT_ENTRY",
+			          v[1], now, v[0] != AT_PHNUM);
 		v[1] = now;
 	}
 }
@@ -114,18 +102,13 @@ static COLD void trace_start(const struct relinterp_embedded *e, uintptr_t bias,
    the loader's), or the loader's bytes are not where the patch put them (binutils'
    strip and objcopy move its segments).  Either way the loader cannot be handed the
    program as it now is. */
-static COLD _Noreturn void rewritten(const size_t *sp, int loader)
+static COLD _Noreturn void rewritten(const size_t *sp)
 {
-	static const char tables[] = "the program headers changed after patching (patchelf, binutils' strip or "
-	                             "objcopy?)";
-	static const char moved[] = "the embedded loader is not where it was put: the file was rewritten after "
-	                            "patching (binutils' strip or objcopy?)";
-	static const char what[] = ": relinterp: ", then[] = "; restore it and patch it again\n";
+	static const char what[] = ": relinterp: the file was rewritten after patching (patchelf, binutils' strip or "
+	                           "objcopy?) and its loader cannot be started; restore it and patch it again\n";
 	const char *program = sp[0] > 0 ? (const char *)sp[1] : "program";
-	struct iovec line[] = { { (void *)program, str_len(program) }, { (void *)what, sizeof what - 1 },
-		                { (void *)(loader ? moved : tables), loader ? sizeof moved - 1 : sizeof tables - 1 },
-		                { (void *)then, sizeof then - 1 } };
-	sys3(SYS_writev, 2, line, 4);
+	struct iovec line[] = { { (void *)program, str_len(program) }, { (void *)what, sizeof what - 1 } };
+	sys3(SYS_writev, 2, line, 2);
 	for (;;)
 		sys1(SYS_exit_group, 127); /* as when no loader is found (relinterp.c) */
 }
@@ -157,11 +140,9 @@ static uintptr_t start_embedded(size_t *sp, const struct embedded_config *block)
 			say("a loader linked the program already: entering it at ", entry);
 		return entry;
 	}
-	if (aux_value(auxv, AT_PHNUM) != e->program_phnum || table->p_type != PT_PHDR ||
-	    table->p_vaddr != e->phdr)
-		rewritten(sp, 0);
-	if (!is_elf((const unsigned char *)(bias + (uintptr_t)e->base)))
-		rewritten(sp, 1);
+	if (aux_value(auxv, AT_PHNUM) != e->program_phnum || table->p_type != PT_PHDR || table->p_vaddr != e->phdr ||
+	    !is_elf((const unsigned char *)(bias + (uintptr_t)e->base)))
+		rewritten(sp);
 	if (debug)
 		trace_start(e, bias, env_loader);
 	hand_over(auxv, e, bias, entry, debug);

@@ -316,7 +316,7 @@ static COLD _Noreturn void fail(const char *program, struct search *s, const cha
 		sys1(SYS_exit_group, EXIT_NO_LOADER);
 }
 
-static COLD void trace_aux(const char *name, uintptr_t old, uintptr_t now, int hex)
+COLD void trace_aux(const char *name, uintptr_t old, uintptr_t now, int hex)
 {
 	char buf[LINE_SIZE];
 	struct text t = line_begin(buf);

@@ -120,7 +120,9 @@ struct loader {
 
 long map_loader(const char *path, union headers *h, size_t page, size_t room, struct loader *ld);
 
-/* relinterp.c: find, map and enter the loader; returns where entry.S jumps. */
+/* relinterp.c: find, map and enter the loader; returns where entry.S jumps.  And the
+   trace line of an aux vector value changed. */
 uintptr_t relinterp_search(size_t *sp);
+COLD void trace_aux(const char *name, uintptr_t old, uintptr_t now, int hex);
 
 #endif

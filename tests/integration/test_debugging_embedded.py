@@ -79,3 +79,15 @@ def test_under_qemu_gdb_follows_the_libraries_from_the_start(embedded):
                                               ("break plugin_fn", "continue", "continue", "bt", "info sharedlibrary")))
     assert session.breakpoint_hit and session.crashed and session.frames[:3] == SEEN_FROM_THE_PROGRAM
     assert dict(session.libraries) == {"libtls.so": "Yes", "libcrash.so": "Yes"}
+
+
+@pytest.mark.parametrize("libc", ["musl", "glibc"])
+def test_a_core_file_has_the_backtrace_and_the_libraries(debuggees, embedded, libc, tmp_path):
+    variant = Variant(libc, pie=True, stripped=False)
+    seen = {}
+    for name, app in (("unpatched", debuggees.tree(variant, False).app), ("embedded", embedded(variant).app)):
+        core = tmp_path / f"core-{name}"
+        gdb(["--args", app, "crash"], ["run", f"generate-core-file {core}"])
+        seen[name] = comparable(Transcript.parse(gdb([app, core], ["bt", "info sharedlibrary"])))
+    assert seen["unpatched"].frames[0] == "plugin_fn" and ("libcrash.so", "Yes") in seen["unpatched"].libraries
+    assert seen["embedded"] == seen["unpatched"]

@@ -28,8 +28,8 @@ SOURCES = PROGRAMS / "embedded"
 # Every directory of this machine that holds a musl loader (any architecture's).
 MUSL_DIRS = sorted({str(Path(p).parent) for p in Path("/").glob("lib/*-linux-musl*/libc.so")}
                    | {str(Path(p).parent) for p in Path("/").glob("usr/lib/*-linux-musl*/libc.so")})
-REWRITTEN = ("the program headers changed after patching (patchelf, binutils' strip or objcopy?); restore it and "
-             "patch it again")
+REWRITTEN = ("the file was rewritten after patching (patchelf, binutils' strip or objcopy?) and its loader cannot be "
+             "started; restore it and patch it again")
 
 
 @dataclass(frozen=True)
