@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .rewrite.candidates import LoaderCandidate
+    from .rewrite.embed import LoaderImage
 
 __all__ = ["PatchOptions", "patch", "restore", "inspect", "PatchResult", "RestoreResult", "Inspection",
            "PATCHED", "ALREADY_PATCHED", "WOULD_PATCH", "RESTORED", "RESTORED_NOT_EXACT"]
@@ -77,17 +78,9 @@ def patch(
     base = exe.unpatched
     if base is not None:
         check_patchable(base, stub)  # a static program is refused as such, before its candidates
-    program = base if base is not None else exe
-    if embed_loader is None:
-        image = None
-        chosen = choose_candidates(program, loader_rel=loader_rel, loader=loader, fallback_system=fallback_system)
-        candidates, flags = tuple(c.path for c in chosen), config_flags(chosen)
-    else:
-        if loader_rel or loader or fallback_system:
-            raise CandidateError(path, "--embed-loader is the loader: it takes no --loader-rel, --loader or "
-                                       "--fallback-system")
-        image = loader_to_embed(program, os.fspath(embed_loader))
-        chosen, candidates, flags = (), (), FLAG_EMBEDDED
+    image, chosen = _what_finds_the_loader(base if base is not None else exe, loader_rel, loader, fallback_system,
+                                           embed_loader)
+    candidates, flags = tuple(c.path for c in chosen), FLAG_EMBEDDED if image else config_flags(chosen)
     target = _target(path, output)
     same = exe.patch is not None and stub is not None and exe.patch.stub_code == stub.code \
         and (exe.patch.config.candidates, exe.patch.config.flags) == (candidates, flags) \
@@ -110,6 +103,17 @@ def patch(
         elf_type=original.elf_type, size_before=original.file_size, size_after=plan.size,
         segment=_segment(plan.segment), embedded=None if image is None else placed(original, image),
     )
+
+
+def _what_finds_the_loader(program: Executable, loader_rel, loader, fallback_system: bool,
+                           embed_loader) -> tuple[LoaderImage | None, tuple[LoaderCandidate, ...]]:
+    """The loader to embed, or the candidates to look for at run time."""
+    if embed_loader is None:
+        return None, choose_candidates(program, loader_rel=loader_rel, loader=loader, fallback_system=fallback_system)
+    if loader_rel or loader or fallback_system:
+        raise CandidateError(program.path, "--embed-loader is the loader: it takes no --loader-rel, --loader or "
+                                           "--fallback-system")
+    return loader_to_embed(program, os.fspath(embed_loader)), ()
 
 
 def restore(path: str | os.PathLike[str], *, output: str | os.PathLike[str] | None = None) -> RestoreResult:

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from ..bundle.assemble import BundleResult
     from ..bundle.plan import TreeFile
     from ..errors import RelinterpError
-    from ..verify.check import Finding, ProgramReport, TreeReport
+    from ..verify.check import ProgramReport, TreeReport
+    from ..verify.findings import Finding
 
 # Bumped when a field changes meaning or disappears; new fields keep the number.
 BUNDLE_SCHEMA = 1

@@ -27,27 +27,22 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from ..loaders.closure import FILE, MISSING, inside, resolve_closure
-from ..loaders.embedded import EMBEDDED, embedded_loader_file, embedded_musl_arch
+from ..loaders.closure import FILE, MISSING, resolve_closure
+from ..loaders.embedded import embedded_loader_file, embedded_musl_arch
 from ..elf.linked import LinkedObject, is_elf, read_linked_object
 from ..errors import NotExecutableError, RelinterpError, SandboxUnavailableError, unreadable as read_error
+from .findings import Finding, relative as _rel
 from .hostfiles import host_file_notes
+from .loader import check_loader, embedded_loader
 from .sandbox import RunResult
 from ..loaders.family import GLIBC, MUSL
 from ..loaders.linkcheck import link_problems, machine_problem, relr_problem
-from ..loaders.rules import loader_family, loader_rules
+from ..loaders.rules import loader_rules
 from ..elf.searchlist import expand_origin, origin_relative, other_tokens, split_list
 from ..loaders.musl import musl_version
 from ..loaders.searchpath import entry_in_tree
 
 LOADER_TOKEN = re.compile(r"\$(\{(LIB|PLATFORM)\}|(LIB|PLATFORM)(?![A-Za-z0-9_]))")
-
-
-@dataclass(frozen=True)
-class Finding:
-    path: str  # relative to the tree where it is inside
-    check: str  # file, loader, libraries, search-path, symlink, machine, relocations, run
-    message: str
 
 
 @dataclass
@@ -123,13 +118,13 @@ def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen:
     if program.patched and program.model.patch.config.embedded is not None:
         try:
             with embedded_loader_file(program.model) as loader:
-                _check_libraries(program, _embedded_loader(program, loader, report), "", tree, libraries, seen,
+                _check_libraries(program, embedded_loader(loader, report), "", tree, libraries, seen,
                                  options, report)
         except OSError as error:
             report.findings.append(Finding(report.path, "loader", f"the embedded loader cannot be read "
                                                                   f"({error.strerror})"))
     else:
-        found = _check_loader(program, tree, report)
+        found = check_loader(program, tree, report)
         name = None if found is None else os.path.normpath(os.path.abspath(found.path))
         _check_libraries(program, found, name, tree, libraries, seen, options, report)
     if options.run is not None:
@@ -137,18 +132,6 @@ def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen:
         if report.run.status != 0:
             report.findings.append(Finding(report.path, "run", _describe_status(report.run.status, options)))
     return report
-
-
-def _embedded_loader(program: LinkedObject, path: str, report: ProgramReport) -> LinkedObject | None:
-    """The loader the program carries (copied to `path`), or None with the reason."""
-    loader = read_linked_object(path)
-    report.loader = EMBEDDED
-    report.family = loader_family(loader)
-    if report.family is None:
-        report.findings.append(Finding(report.path, "loader", "the embedded loader is not a musl or glibc loader; "
-                                                              "only their search rules are known"))
-        return None
-    return loader
 
 
 def _check_libraries(program: LinkedObject, found: LinkedObject | None, ldso_name: str | None, tree: str,
@@ -174,41 +157,6 @@ def _check_libraries(program: LinkedObject, found: LinkedObject | None, ldso_nam
                                 for path, reason in link_problems(closure, loader)]
         for obj in closure.objects:
             seen.setdefault(os.path.normpath(os.path.abspath(obj.path)), obj)
-
-
-def _check_loader(program: LinkedObject, tree: str, report: ProgramReport) -> LinkedObject | None:
-    """The loader file the program will use, or None (with the reason among the findings)."""
-    here = report.path
-    if program.interp is None and not program.patched:
-        return None  # a static program: no loader, no libraries
-    if not program.patched:
-        report.findings.append(Finding(here, "loader", f"not patched: the kernel loads its loader from "
-                                                       f"PT_INTERP {program.interp}, outside the tree"))
-        return None
-    origin = os.path.dirname(os.path.realpath(program.path))
-    chosen = None
-    for candidate in program.model.patch.config.candidates:
-        path = os.path.normpath(os.path.join(origin, candidate))
-        if os.path.isabs(candidate) or not inside(path, tree):
-            report.findings.append(Finding(here, "loader", f"loader candidate {candidate} is outside the tree"))
-        elif not os.path.exists(path):
-            report.findings.append(Finding(here, "loader", f"loader candidate {candidate} does not exist"))
-        elif chosen is None:
-            chosen = path
-    if chosen is None:
-        return None
-    report.loader = _rel(chosen, tree)
-    loader = read_linked_object(chosen)
-    if loader.elf_type != "ET_DYN" or loader.abi != program.abi:
-        report.findings.append(Finding(here, "loader", f"{report.loader} is not a loader for {program.machine} "
-                                                       f"({program.elfclass}-bit)"))
-        return None
-    report.family = loader_family(loader)
-    if report.family is None:
-        report.findings.append(Finding(here, "loader", f"{report.loader}: not a musl or glibc loader; only "
-                                                       "their search rules are known"))
-        return None
-    return loader
 
 
 def _check_relocations(objects: list[LinkedObject], loader: str, tree: str) -> list[Finding]:
@@ -306,9 +254,3 @@ def _tree_of(program: LinkedObject) -> str:
         if origin_relative(entry) is not None:
             places.append(os.path.normpath(expand_origin(entry, origin)))
     return os.path.commonpath(places)
-
-
-def _rel(path: str, tree: str) -> str:
-    """`path` relative to the tree when it lies there (by name), else as it is."""
-    full = os.path.abspath(path)
-    return os.path.relpath(full, tree) if full.startswith(tree.rstrip("/") + "/") else full
