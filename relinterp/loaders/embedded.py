@@ -9,27 +9,17 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from ..elf.embedded import embedded_loader_bytes
 from ..elf.model import Executable
-from ..elf.regular import open_regular
 from .musl import musl_arch_in
 
 EMBEDDED = "embedded in the program"  # how ldd and verify name where the loader is
 
 
-def embedded_bytes(exe: Executable) -> bytes | None:
-    """The bytes of the loader `exe` carries; None when it finds its loader elsewhere."""
-    record = exe.patch.config.embedded if exe.patch is not None else None
-    if record is None:
-        return None
-    with open_regular(exe.path) as stream:
-        stream.seek(record.offset)
-        return stream.read(record.size)
-
-
 @contextmanager
 def embedded_loader_file(exe: Executable) -> Iterator[str]:
     """A temporary file holding the loader `exe` carries (an OSError if it cannot be read)."""
-    data = embedded_bytes(exe)
+    data = embedded_loader_bytes(exe)
     assert data is not None
     fd, path = tempfile.mkstemp(prefix="relinterp-embedded-loader-")
     try:
@@ -43,5 +33,5 @@ def embedded_loader_file(exe: Executable) -> Iterator[str]:
 def embedded_musl_arch(exe: Executable) -> str | None:
     """musl's name for the machine of the loader `exe` carries, which names its path file
     (etc/ld-musl-ARCH.path): the name musl's loader knows itself by is empty."""
-    data = embedded_bytes(exe)
+    data = embedded_loader_bytes(exe)
     return None if data is None else musl_arch_in(data)

@@ -25,6 +25,7 @@ import hashlib
 import io
 from dataclasses import dataclass, replace
 
+from ..elf.embedded import embedded_loader_bytes
 from ..elf.model import Executable, Segment, read_model
 from ..elf.properties import marked_for_bti
 from ..elf.record import EmbeddedLoader
@@ -280,10 +281,5 @@ def loader_symbols(embedding: Embedding, structs) -> list[tuple[bytes, object]]:
 
 def embedded_image(exe: Executable) -> LoaderImage | None:
     """The loader a patched file carries, as embedded; None for one that finds its loader."""
-    if exe.patch is None or exe.patch.config.embedded is None:
-        return None
-    record = exe.patch.config.embedded
-    with open_regular(exe.path) as stream:
-        stream.seek(record.offset)
-        data = stream.read(record.size)
-    return image_of(exe.patch.original or exe, exe.path, data)
+    data = embedded_loader_bytes(exe)
+    return None if data is None else image_of(exe.patch.original or exe, exe.path, data)
