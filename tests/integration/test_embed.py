@@ -197,7 +197,10 @@ def test_after_a_tool_rewrote_the_program_headers_the_stub_says_so(built, tmp_pa
     assert run([*tool, app]).returncode == 0
     result = run([app], text=True)
     assert (result.returncode, result.stdout, result.stderr) == (127, "", f"{app}: relinterp: {REWRITTEN}\n")
-    assert "restore: not byte-exact" in relinterp("inspect", app).stdout
+    inspected = relinterp("inspect", app).stdout
+    assert "restore: not byte-exact" in inspected
+    if tool[0] == "patchelf":  # it adds a segment
+        assert "a tool rewrote them after the loader was embedded, and the stub refuses to start" in inspected
     assert relinterp("restore", app).returncode == 0
     assert run([app], text=True).stdout == "hello\n"  # with the system loader again
 
