@@ -252,3 +252,17 @@ def test_a_musl_tree_with_the_loader_embedded_has_no_loader_file(built, tmp_path
     assert relinterp("bundle", built["alone"], "-o", tree, "--embed-loader").returncode == 0
     assert [str(p.relative_to(tree)) for p in sorted(tree.rglob("*"))] == ["bin", "bin/alone"]  # one file
     assert relinterp("verify", tree, "--run", "hello", "--no-proc").returncode == 0
+
+
+def test_a_program_with_more_bss_than_the_hole_allowed_gets_the_compact_layout(musl_gcc, tmp_path):
+    app = compile_program(musl_gcc, tmp_path / "app", SOURCES / "bigbss.c")
+    linear = compile_program(musl_gcc, tmp_path / "linear", SOURCES / "alone.c")
+    for program in (app, linear):
+        assert relinterp("patch", program, "--embed-loader", SYSTEM_LOADER).returncode == 0
+    assert app.stat().st_size < 2 << 20  # no 32 MiB hole
+    tables = {p: read_executable(p) for p in (app, linear)}
+    # The loader's first PT_LOAD starts with the program header table: its address minus
+    # its file offset is the first segment's (linear layout), or not (compact).
+    shift = {p: next(s.vaddr - s.offset for s in e.loads() if s.offset == e.phoff) for p, e in tables.items()}
+    assert shift[linear] == 0 and shift[app] != 0
+    assert run([app], text=True).stdout == "hello\n"
