@@ -7,7 +7,8 @@ program at a fixed distance above the program's own, with the stub's segment abo
 the kernel maps the loader with the program, as it maps any program's segments, and the
 stub only hands over (stub/embedded.c).
 
-Two program header tables go into the stub's segment:
+Two program header tables go right below the loader's ELF header, and its first PT_LOAD
+reaches down over them, so that they are mapped without a mapping of their own:
 - the program's, which e_phoff names and the kernel reads: the original entries without
   PT_INTERP, PT_PHDR (if there is one) describing this table, then the loader's PT_LOADs
   and the stub's, in ascending order as the kernel wants them;
@@ -142,8 +143,8 @@ class Embedding:
 
     @property
     def loads(self) -> list[Segment]:
-        """Its PT_LOADs as the program's; the first reaches down over the tables, which a
-        tool (binutils' strip) keeps only at the start of a segment."""
+        """Its PT_LOADs as the program's; the first reaches down over the tables, which are
+        then mapped (AT_PHDR, the table the stub hands over) without a mapping of their own."""
         loads = [Segment(index=-1, type="PT_LOAD", flags=s.flags, offset=self.offset + s.offset,
                          vaddr=self.base + s.vaddr, filesz=s.filesz, memsz=s.memsz, align=s.align)
                  for s in self.image.loads]
