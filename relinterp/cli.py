@@ -13,7 +13,7 @@ import click
 
 from . import __version__
 from .errors import EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_USAGE
-from .params import NonEmpty
+from .params import NonEmpty, sysroot_option
 from .tree_cli import bundle, verify
 
 EXIT_STATUS_HELP = f"""
@@ -202,7 +202,8 @@ Exit status:
 @click.option("--json", "as_json", is_flag=True, help="Print one versioned JSON document (schema shipped as "
                                                       "relinterp/schema/ldd.schema.json).")
 @click.option("-v", "--verbose", is_flag=True, help="Show the tree: each library under the object needing it.")
-def ldd(programs, as_json, verbose) -> None:
+@sysroot_option("PT_INTERP, the loader's directories and absolute RPATH/RUNPATH entries are looked up there.")
+def ldd(programs, as_json, verbose, sysroot) -> None:
     """List the libraries each PROGRAM would load, found by its own loader's rules.
 
     For a patched program that is the loader its stub would map (the first recorded
@@ -214,12 +215,13 @@ def ldd(programs, as_json, verbose) -> None:
 
     from .errors import RelinterpError
     from .loaders.libraries import exit_status, list_libraries
+    from .loaders.sysroot import HOST, Sysroot
     from .render.libraries import ldd_json, ldd_lines
 
     results = []
     for path in programs:
         try:
-            results.append(list_libraries(path))
+            results.append(list_libraries(path, Sysroot.at(sysroot) if sysroot else HOST))
         except RelinterpError as error:
             results.append(error)
             click.echo(str(error), err=True)

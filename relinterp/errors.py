@@ -13,7 +13,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # an input was refused or could not be written
 EXIT_USAGE = 2  # bad command line (click's own status for usage errors)
 EXIT_NOTHING_TO_DO = 3  # a static executable to patch, an unpatched file to restore
-EXIT_NO_SANDBOX = 4  # verify --run: no empty root can be made on this machine; nothing was run
+EXIT_NO_SANDBOX = 4  # verify --run: no empty root (or no emulator) on this machine; nothing was run
 
 
 class RelinterpError(Exception):
@@ -131,6 +131,16 @@ class SandboxUnavailableError(RelinterpError):
 
     def __init__(self, reason: str, path: str | os.PathLike[str] = "relinterp") -> None:
         super().__init__(path, reason)
+
+
+class EmulatorUnavailableError(SandboxUnavailableError):
+    """`verify --run` of programs for another machine, and no emulator here that can run
+    in the empty root: nothing was run.  The message names the package to install."""
+
+
+class OutsideSysrootError(RelinterpError):
+    """A file found for a tree for another machine lies outside the sysroot (and outside
+    the build directory it was found in): a file of this machine would go into the tree."""
 
 
 class BundleError(RelinterpError):

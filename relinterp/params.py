@@ -46,3 +46,10 @@ class Seconds(click.ParamType):
         if not math.isfinite(seconds) or seconds <= 0:
             self.fail(f"{value!r}: must be a number of seconds above 0", param, ctx)
         return seconds
+
+
+def sysroot_option(what: str):
+    """--sysroot DIR: the target machine's files, at their paths, in DIR."""
+    return click.option("--sysroot", type=click.Path(exists=True, file_okay=False), metavar="DIR",
+                        help=f"The target's files are in DIR, at their paths (/usr/aarch64-linux-gnu for Debian's "
+                             f"cross glibc; / for multiarch packages): {what}")

@@ -9,7 +9,7 @@ import sys
 import click
 
 from .errors import EXIT_FAILED, EXIT_NO_SANDBOX, EXIT_OK, EXIT_USAGE
-from .params import NonEmpty, Seconds, ShellWords
+from .params import NonEmpty, Seconds, ShellWords, sysroot_option
 
 TREE_STATUS_HELP = f"""
 \b
@@ -17,8 +17,8 @@ Exit status:
   {EXIT_OK}  done: the tree is complete (bundle), every check passed (verify)
   {EXIT_FAILED}  refused, nothing written (bundle); a check failed (verify)
   {EXIT_USAGE}  usage error
-  {EXIT_NO_SANDBOX}  verify --run: no empty root can be made on this machine (nothing was
-     run; the message says what to install or enable)
+  {EXIT_NO_SANDBOX}  verify --run: no empty root can be made on this machine, or no emulator for
+     the programs' machine (nothing was run; the message says what to install or enable)
 """
 
 
@@ -58,6 +58,8 @@ class CompressionType(click.ParamType):
               help="Leave libraries whose NEEDED name matches GLOB to the target system. Repeatable.")
 @click.option("--library-path", multiple=True, metavar="DIRS",
               help="Search these ':'-separated directories first, as LD_LIBRARY_PATH would be. Repeatable.")
+@sysroot_option("the loader and the libraries are found there, as the target's loader finds them (after "
+                "--library-path); a file found outside it is refused.")
 @click.option("--tar", "tarball", type=NonEmpty(), metavar="OUT.tar.gz",
               help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners), "
                    "compressed as its name says (.tar.gz, .tar.xz, .tar.zst, .tar) or as --compress says.")
@@ -71,7 +73,7 @@ class CompressionType(click.ParamType):
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--progress/--no-progress", default=None,
               help="Show how far copying and archiving have got (default: only when stderr is a terminal).")
-def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclude, library_path, tarball,
+def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclude, library_path, sysroot, tarball,
            compression, dry_run, as_json, verbose, quiet, progress) -> None:
     """Make DIR, a tree that runs APP... on any Linux: the programs in BIN_DIR, patched to
     find their loader in LIB_DIR, with every library they need (musl or glibc programs)."""
@@ -83,7 +85,7 @@ def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclud
 
     archive = Archive(tarball, _archive_compression(tarball, compression)) if tarball else None
     options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
-                            library_path=tuple(d for dirs in library_path for d in split_list(dirs)),
+                            library_path=tuple(d for dirs in library_path for d in split_list(dirs)), sysroot=sysroot,
                             embed_loader=embed_loader)
     shown = Progress(enabled=progress and not dry_run)
 
@@ -132,14 +134,17 @@ def _print_json(document) -> None:
                    "unshare+chroot, as root or in a new user namespace).")
 @click.option("--exclude", multiple=True, type=NonEmpty(), metavar="GLOB",
               help="Libraries whose NEEDED name matches GLOB are expected from the target system. Repeatable.")
+@sysroot_option("a library the tree does not hold may come from there, found by the tree's loader's rules "
+                "(--run still runs in an empty root).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON document (versioned; schema shipped as relinterp/schema/verify.schema.json).")
-def verify(targets, run_args, no_proc, timeout, sandbox, exclude, as_json) -> None:
+def verify(targets, run_args, no_proc, timeout, sandbox, exclude, sysroot, as_json) -> None:
     """Check that each tree (or program) needs nothing from the machine it runs on."""
     from .render.trees import verify_document, verify_lines
     from .verify.check import VerifyOptions, verify as verify_target
 
-    options = VerifyOptions(run=run_args, exclude=exclude, proc=not no_proc, timeout=timeout, sandbox=sandbox)
+    options = VerifyOptions(run=run_args, exclude=exclude, proc=not no_proc, timeout=timeout, sandbox=sandbox,
+                            sysroot=sysroot)
     reports = _or_refuse(lambda: [verify_target(target, options) for target in targets],
                          "verify" if as_json else None)
     status = EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED

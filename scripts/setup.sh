@@ -21,16 +21,22 @@ packages=(
   python3-venv
   # Other architectures: cross compilers, Debian's multiarch musl, qemu-user to run them.
   gcc-aarch64-linux-gnu gcc-i686-linux-gnu gcc-arm-linux-gnueabihf gcc-riscv64-linux-gnu
+  gcc-powerpc64le-linux-gnu gcc-s390x-linux-gnu
   musl:arm64 musl-dev:arm64 musl:i386 musl-dev:i386 musl:armhf musl-dev:armhf
+  musl:ppc64el musl-dev:ppc64el musl:s390x musl-dev:s390x
   qemu-user
+  # verify --run puts the emulator inside its empty root: the static build needs no host
+  # library there.  Installed without recommends, it registers nothing with binfmt_misc.
+  qemu-user-static
   libc6-arm64-cross             # glibc's aarch64 loader, which enforces BTI
   # Debian's glibc for each of them (gcc-<triplet> only recommends it): start files,
   # libc.so.6 and the loader that the glibc tests ship from /usr/<triplet>/lib.
   libc6-dev-arm64-cross libc6-dev-i386-cross libc6-dev-armhf-cross libc6-dev-riscv64-cross
+  libc6-dev-ppc64el-cross libc6-dev-s390x-cross
   debian-archive-keyring        # verifies the Debian 13 packages of scripts/musl-riscv64.sh
 )
 
-for arch in arm64 armhf i386; do
+for arch in arm64 armhf i386 ppc64el s390x; do
   dpkg --print-foreign-architectures | grep -qx "$arch" || dpkg --add-architecture "$arch"
 done
 missing=()

@@ -55,8 +55,20 @@ RELOCATIONS = {
                  26: "R_RISCV_HI20", 27: "R_RISCV_LO12_I", 28: "R_RISCV_LO12_S", 43: "R_RISCV_ALIGN",
                  44: "R_RISCV_RVC_BRANCH", 45: "R_RISCV_RVC_JUMP", 51: "R_RISCV_RELAX",
                  57: "R_RISCV_32_PCREL"},
+    "EM_PPC64": {0: "R_PPC64_NONE", 1: "R_PPC64_ADDR32", 2: "R_PPC64_ADDR24", 4: "R_PPC64_ADDR16_LO",
+                 6: "R_PPC64_ADDR16_HA", 10: "R_PPC64_REL24", 11: "R_PPC64_REL14", 12: "R_PPC64_REL14_BRTAKEN",
+                 13: "R_PPC64_REL14_BRNTAKEN", 26: "R_PPC64_REL32", 38: "R_PPC64_ADDR64", 44: "R_PPC64_REL64",
+                 48: "R_PPC64_TOC16_LO", 50: "R_PPC64_TOC16_HA", 51: "R_PPC64_TOC", 59: "R_PPC64_GOT16_LO_DS",
+                 64: "R_PPC64_TOC16_LO_DS", 118: "R_PPC64_ENTRY", 249: "R_PPC64_REL16", 250: "R_PPC64_REL16_LO",
+                 251: "R_PPC64_REL16_HI", 252: "R_PPC64_REL16_HA"},
+    "EM_S390": {0: "R_390_NONE", 4: "R_390_32", 5: "R_390_PC32", 8: "R_390_PLT32", 13: "R_390_GOTOFF32",
+                14: "R_390_GOTPC", 16: "R_390_PC16", 17: "R_390_PC16DBL", 18: "R_390_PLT16DBL",
+                19: "R_390_PC32DBL", 20: "R_390_PLT32DBL", 21: "R_390_GOTPCDBL", 22: "R_390_64",
+                23: "R_390_PC64", 26: "R_390_GOTENT", 62: "R_390_PC12DBL", 63: "R_390_PLT12DBL",
+                64: "R_390_PC24DBL", 65: "R_390_PLT24DBL"},
 }
-MACHINES = {62: "EM_X86_64", 3: "EM_386", 183: "EM_AARCH64", 40: "EM_ARM", 243: "EM_RISCV"}
+MACHINES = {62: "EM_X86_64", 3: "EM_386", 183: "EM_AARCH64", 40: "EM_ARM", 243: "EM_RISCV", 21: "EM_PPC64",
+            22: "EM_S390"}
 # Relocations that only encode a distance within the blob, per machine.
 PC_RELATIVE = {
     "EM_X86_64": {"R_X86_64_PC32", "R_X86_64_PLT32", "R_X86_64_PC64"},
@@ -72,6 +84,16 @@ PC_RELATIVE = {
     "EM_RISCV": {"R_RISCV_BRANCH", "R_RISCV_JAL", "R_RISCV_CALL", "R_RISCV_CALL_PLT",
                  "R_RISCV_PCREL_HI20", "R_RISCV_PCREL_LO12_I", "R_RISCV_PCREL_LO12_S",
                  "R_RISCV_RVC_BRANCH", "R_RISCV_RVC_JUMP", "R_RISCV_32_PCREL"},
+    # TOC16 is a distance from the TOC base, which the entry computes from its own
+    # address (REL16: from the PC): together a distance within the blob.  ENTRY only
+    # marks a global entry point's TOC set-up, which the linker may optimise.
+    "EM_PPC64": {"R_PPC64_REL24", "R_PPC64_REL14", "R_PPC64_REL14_BRTAKEN", "R_PPC64_REL14_BRNTAKEN",
+                 "R_PPC64_REL32", "R_PPC64_REL64", "R_PPC64_REL16", "R_PPC64_REL16_LO", "R_PPC64_REL16_HI",
+                 "R_PPC64_REL16_HA", "R_PPC64_TOC16_LO", "R_PPC64_TOC16_HA", "R_PPC64_TOC16_LO_DS",
+                 "R_PPC64_ENTRY"},
+    "EM_S390": {"R_390_PC16", "R_390_PC16DBL", "R_390_PLT16DBL", "R_390_PC32", "R_390_PC32DBL",
+                "R_390_PLT32DBL", "R_390_PC64", "R_390_PC12DBL", "R_390_PLT12DBL", "R_390_PC24DBL",
+                "R_390_PLT24DBL"},
 }
 # What to do about the relocations that a missing build option leaves.
 HINTS = {

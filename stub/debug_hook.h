@@ -79,6 +79,10 @@ __asm__(".pushsection .stub.debug_state,\"ax\"\n"
         "relinterp_debug_state:\n"
 #if defined(__aarch64__) || defined(__riscv)
         "\tret\n"
+#elif defined(__powerpc64__)
+        "\tblr\n"
+#elif defined(__s390x__)
+        "\tbr %r14\n"
 #else
         "\tbx lr\n"
 #endif

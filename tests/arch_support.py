@@ -2,8 +2,9 @@
 compiler, where Debian keeps its musl loader, and how to run its programs on this
 machine (natively, or under qemu-user, which emulates /proc/self/exe for the guest).
 
-Debian 12 has musl for amd64, arm64, i386 and armhf (multiarch packages).  riscv64's
-comes from Debian 13 through scripts/musl-riscv64.sh into build/musl-riscv64/.
+Debian 12 has musl for amd64, arm64, i386, armhf, ppc64el and s390x (multiarch packages).
+riscv64's comes from Debian 13 through scripts/musl-riscv64.sh into build/musl-riscv64/.
+s390x is the one big-endian machine among them.
 For glibc, each cross gcc links against Debian's cross glibc in /usr/<triplet>/lib
 (libc6-dev-<arch>-cross), whose loader and libc.so.6 the tests ship with the programs.
 """
@@ -68,6 +69,8 @@ TARGETS = {
     "aarch64": _multiarch("aarch64", "aarch64-linux-gnu", "aarch64-linux-musl", "arm64"),
     "i386": _multiarch("i386", "i686-linux-gnu", "i386-linux-musl", "i386"),
     "arm": _multiarch("arm", "arm-linux-gnueabihf", "arm-linux-musleabihf", "armhf"),
+    "ppc64le": _multiarch("ppc64le", "powerpc64le-linux-gnu", "powerpc64le-linux-musl", "ppc64el"),
+    "s390x": _multiarch("s390x", "s390x-linux-gnu", "s390x-linux-musl", "s390x"),
     "riscv64": Target(
         arch="riscv64",
         cc=("riscv64-linux-gnu-gcc", "-specs", str(RISCV64_MUSL / "musl-gcc.specs")),
@@ -133,4 +136,6 @@ CROSS_GLIBC = {
     "arm": CrossGlibc("arm", "arm-linux-gnueabihf", "ld-linux-armhf.so.3", "armhf", "arm-linux-gnueabihf"),
     "riscv64": CrossGlibc("riscv64", "riscv64-linux-gnu", "ld-linux-riscv64-lp64d.so.1", "riscv64",
                           "riscv64-linux-gnu"),
+    "ppc64le": CrossGlibc("ppc64le", "powerpc64le-linux-gnu", "ld64.so.2", "ppc64el", "powerpc64le-linux-gnu"),
+    "s390x": CrossGlibc("s390x", "s390x-linux-gnu", "ld64.so.1", "s390x", "s390x-linux-gnu"),
 }

@@ -23,7 +23,8 @@ MUSL_DIR = Path("/lib/x86_64-linux-musl")  # Debian's musl: the loader is libc.s
 MUSL_LOADER = MUSL_DIR / "libc.so"
 IN_CI = os.environ.get("CI") == "true"
 # The fixtures of these modules are everyone's: no test imports a fixture.
-pytest_plugins = ["bundle_support", "glibc_support", "glibc_bundle_support", "packaging_support", "debug_support"]
+pytest_plugins = ["bundle_support", "glibc_support", "glibc_bundle_support", "packaging_support", "debug_support",
+                  "cross_support"]
 # A private mount namespace in which the system musl loader does not exist.
 HIDE_MUSL = f'mount -t tmpfs none {MUSL_DIR} && exec "$@"'
 

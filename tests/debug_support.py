@@ -42,7 +42,7 @@ class Variant:
 VARIANTS = [Variant(libc, pie, stripped) for libc in ("musl", "glibc") for pie in (True, False)
             for stripped in (False, True)]
 # Run under qemu-user, debugged through its gdbstub with gdb-multiarch.
-QEMU_VARIANTS = [Variant("musl", True, False, arch) for arch in ("aarch64", "arm", "riscv64")]
+QEMU_VARIANTS = [Variant("musl", True, False, arch) for arch in ("aarch64", "arm", "riscv64", "ppc64le", "s390x")]
 I386_VARIANTS = [Variant("musl", True, False, "i386"), Variant("musl", False, True, "i386"),
                  Variant("glibc", True, False, "i386")]
 

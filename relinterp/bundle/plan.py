@@ -14,6 +14,11 @@ the needed-by chain, so the programs' list is enough.  glibc passes only DT_RPAT
 the chain (a library's DT_RUNPATH serves that library alone, the program's DT_RUNPATH
 only its own NEEDED names), so the programs get DT_RPATH, and a library with a DT_RUNPATH
 of its own gets LIB_DIR added to it.
+
+With a sysroot (programs for another machine, relinterp.loaders.sysroot) the loader and
+the libraries are found there as the target's loader would find them, after
+--library-path; a file found outside it is refused by name.  The loader keeps the name
+the programs' PT_INTERP gives it; --loader only says which file to ship.
 """
 
 from __future__ import annotations
@@ -26,13 +31,14 @@ from dataclasses import dataclass, field
 from ..loaders.closure import FILE, Closure, resolve_closure
 from ..elf.linked import LinkedObject, read_linked_object
 from ..errors import (BundleError, LoaderChoiceError, MissingLibraryError, ModifiedError, NotExecutableError,
-                      OptionError, RelinterpError, TreeConflictError, UnsupportedError)
+                      OptionError, OutsideSysrootError, RelinterpError, TreeConflictError, UnsupportedError)
 from ..loaders.family import GLIBC, MUSL, UNKNOWN, libc_family
 from ..loaders.linkcheck import link_problems, machine_problem, relr_problem
 from ..loaders.rules import loader_family, loader_rules
 from ..loaders.musl import musl_version
 from ..elf.searchlist import RPATH
 from ..loaders.searchpath import SearchPathChange, current_tag, plan_search_path
+from ..loaders.sysroot import HOST, Sysroot
 
 PROGRAM, LIBRARY, LOADER_FILE, ALIAS = "program", "library", "loader", "alias"
 GLOB_CHARS = frozenset("*?[")
@@ -46,7 +52,12 @@ class BundleOptions:
     include: tuple[str, ...] = ()  # libraries only dlopen()ed: names, paths or globs
     exclude: tuple[str, ...] = ()  # globs of NEEDED names left to the target system
     library_path: tuple[str, ...] = ()  # searched first, as LD_LIBRARY_PATH would be
+    sysroot: str | None = None  # the target's files, at their paths (None: this machine's)
     embed_loader: bool = False  # the loader goes into each program (patch --embed-loader), not into LIB_DIR
+
+    @property
+    def root(self) -> Sysroot:
+        return Sysroot.at(self.sysroot) if self.sysroot else HOST
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,7 @@ class TreeFile:
 @dataclass(frozen=True)
 class LoaderChoice:
     file: str  # the file shipped (symlinks resolved)
-    known_as: str  # the path the loader is known by on this machine (PT_INTERP or --loader)
+    known_as: str  # the path the loader is known by (PT_INTERP, or --loader on this machine)
     name: str  # its name in LIB_DIR: as the programs' PT_INTERP names it
     family: str  # MUSL or GLIBC
     object: LinkedObject  # the file, as read
@@ -142,7 +153,7 @@ def _read_program(app: str, problems: list) -> LinkedObject | None:
 def _choose_loader(programs: list[LinkedObject], options: BundleOptions, problems: list) -> LoaderChoice | None:
     """One loader for every program: --loader, or the file their PT_INTERP names."""
     names = {os.path.basename(p.interp) for p in programs}
-    files = {os.path.realpath(p.interp) for p in programs}
+    files = {os.path.realpath(options.root.locate(p.interp)) for p in programs}
     families = {libc_family(p.interp) for p in programs}
     if len(families) > 1:
         problems.append(LoaderChoiceError(programs[0].path, "musl and glibc programs cannot share one loader: "
@@ -152,15 +163,16 @@ def _choose_loader(programs: list[LinkedObject], options: BundleOptions, problem
         problems.append(LoaderChoiceError(programs[0].path, f"the programs use different loaders "
                                                          f"({', '.join(sorted(files))}): pass --loader"))
         return None
-    known_as = options.loader or programs[0].interp
-    source = os.path.realpath(known_as)
+    known_as = programs[0].interp if options.sysroot or not options.loader else options.loader
+    source = os.path.realpath(options.loader or options.root.locate(known_as))
     if len(names) > 1:
         problems.append(LoaderChoiceError(programs[0].path, f"the programs name different loaders "
                                                          f"({', '.join(sorted(names))})"))
     try:
         loader = read_linked_object(source)
     except RelinterpError as error:
-        problems.append(LoaderChoiceError(known_as, f"loader: {error.reason}"))
+        hint = "" if options.sysroot or options.loader else " (built against a sysroot? pass --sysroot DIR)"
+        problems.append(LoaderChoiceError(known_as, f"loader: {error.reason}{hint}"))
         return None
     family = families.pop()
     if loader.abi != programs[0].abi or loader_family(loader) != family:
@@ -171,7 +183,8 @@ def _choose_loader(programs: list[LinkedObject], options: BundleOptions, problem
 
 
 def _closures(programs: list[LinkedObject], loader: LoaderChoice, options: BundleOptions, problems: list) -> dict:
-    rules = loader_rules(loader.family, loader.known_as, loader.object, library_path=options.library_path)
+    rules = loader_rules(loader.family, loader.known_as, loader.object, library_path=options.library_path,
+                         sysroot=options.root)
     dlopen = _expand_includes(options.include, problems)
     closures = {}
     for index, program in enumerate(programs):
@@ -182,6 +195,9 @@ def _closures(programs: list[LinkedObject], loader: LoaderChoice, options: Bundl
             why = f"--include {r.name}" if r.dlopen else f"{r.name}"
             by = "for dlopen" if r.dlopen else f"needed by {r.needed_by}"
             problems.append(MissingLibraryError(program.path, f"{why} not found ({by}{where})"))
+        problems += [OutsideSysrootError(r.path, f"{r.name} (needed by {r.needed_by}): "
+                                                 f"{options.root.why_outside(r.path, r.searched[0])}")
+                     for r in closure.outside]
     return closures
 
 

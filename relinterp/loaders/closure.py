@@ -9,8 +9,11 @@ relinterp.loaders.glibc glibc's (its order of RPATH, LD_LIBRARY_PATH and RUNPATH
 passed along the needed-by chain, ld.so.cache, files for another machine skipped, an
 object answering to its SONAME).
 
-`within` confines the search to one directory tree, as in an empty root that holds only
-that tree: a directory or file outside it counts as absent.
+The rules know the file system the loader sees (`rules.sysroot`, relinterp.loaders.sysroot).
+`confined`: that is the whole world, as in an empty root that holds only a tree: a file
+outside it counts as absent.  Otherwise, with a sysroot, a file found outside it (and
+outside the build machine's directory it was found in) is refused by name (OUTSIDE):
+no file of this machine goes into a tree for another.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from fnmatch import fnmatchcase
 from typing import Optional, Protocol
 
 from ..elf.linked import LinkedObject, read_linked_object
+from .sysroot import Sysroot
 
 LOADER = "loader"  # a Resolution's `kind`: the loader itself provides the name
 FILE = "file"  # found as a file
 MISSING = "missing"  # not found anywhere the loader looks
+OUTSIDE = "outside"  # found, but outside the sysroot: refused
 
 
 @dataclass
@@ -56,6 +61,7 @@ class LoaderRules(Protocol):
 
     loader: str | None  # the loader's file: a library found to be that file is the loader
     by_soname: bool  # a name equal to a loaded object's SONAME is that object (glibc, not musl)
+    sysroot: Sysroot  # the file system the loader sees
 
     def provides(self, name: str) -> bool:
         """The loader answers to this name itself (no file is searched)."""
@@ -77,9 +83,9 @@ class LoaderRules(Protocol):
 class Resolution:
     name: str  # the NEEDED string, or the name/path given to dlopen
     needed_by: str  # path of the object asking for it
-    kind: str  # LOADER, FILE or MISSING
-    path: str | None = None  # where it was found (the loader's spelling), for FILE
-    searched: tuple[str, ...] = ()  # the directories tried, for MISSING
+    kind: str  # LOADER, FILE, MISSING or OUTSIDE
+    path: str | None = None  # where it was found (the loader's spelling), for FILE and OUTSIDE
+    searched: tuple[str, ...] = ()  # the directories tried, for MISSING; where it was found, for OUTSIDE
     dlopen: bool = False  # asked for by dlopen() (--include), not by a NEEDED entry
 
 
@@ -92,6 +98,10 @@ class Closure:
     @property
     def missing(self) -> list[Resolution]:
         return [r for r in self.resolutions if r.kind == MISSING]
+
+    @property
+    def outside(self) -> list[Resolution]:
+        return [r for r in self.resolutions if r.kind == OUTSIDE]
 
     def libraries(self) -> dict[str, str]:
         """name -> path of every file the names resolved to (first resolution wins)."""
@@ -110,17 +120,12 @@ def _file_key(path: str) -> tuple[int, int] | None:
     return (info.st_dev, info.st_ino)
 
 
-def inside(path: str, tree: str) -> bool:
-    """`path`, with symbolic links followed, lies in directory `tree`."""
-    real, root = os.path.realpath(path), os.path.realpath(tree)
-    return real == root or real.startswith(root.rstrip("/") + "/")
-
-
 class _Walk:
     """One loader's view of one process: what is loaded so far, in order."""
 
-    def __init__(self, rules: LoaderRules, within: str | None, excluded: Sequence[str]) -> None:
-        self.rules, self.within, self.excluded = rules, within, tuple(excluded)
+    def __init__(self, rules: LoaderRules, confined: bool, excluded: Sequence[str]) -> None:
+        self.rules, self.confined, self.excluded = rules, confined, tuple(excluded)
+        self.sysroot = rules.sysroot
         self.nodes: list[Node] = []
         self.by_name: dict[str, Node] = {}
         self.by_soname: dict[str, Node] = {}
@@ -137,16 +142,21 @@ class _Walk:
             self.by_soname.setdefault(obj.soname, node)
         return node
 
-    def load(self, name: str, needer: Node) -> Resolution:
+    def load(self, name: str, needer: Node, given: bool = False) -> Resolution:
+        """`name` as `needer` asks for it; `given`: a path of this machine (--include),
+        not one of the target."""
         who = needer.object.path
         if self.rules.provides(name):
             return Resolution(name, who, LOADER)
         if "/" in name:  # a path: opened as it is, relative to the working directory
-            path, searched = (name if self._present(name) else None), ()
+            path = name if given else self.sysroot.locate(name)
+            path, searched = (path if self._present(path) else None), ()
         elif name in self.by_name or name in self.by_soname:
             return Resolution(name, who, FILE, (self.by_name.get(name) or self.by_soname[name]).object.path)
         else:
             path, searched = self._search(name, needer)
+            if path is not None and searched:
+                return Resolution(name, who, OUTSIDE, path, searched)
         if path is None:
             return Resolution(name, who, MISSING, searched=searched)
         key = _file_key(path)
@@ -160,16 +170,19 @@ class _Walk:
         return Resolution(name, who, FILE, path)
 
     def _search(self, name: str, needer: Node) -> tuple[str | None, tuple[str, ...]]:
+        """(path, ()) for the file found; (path, (where,)) for one found outside the
+        sysroot; (None, directories searched) when there is none."""
         searched = []
         for where, candidate in self.rules.candidates(name, needer):
             if where not in searched:
                 searched.append(where)
+            candidate = self.sysroot.resolve(candidate) if candidate else candidate
             if candidate and self._present(candidate) and self.rules.accepts(candidate, needer):
-                return candidate, ()
+                return (candidate, ()) if self.sysroot.admits(candidate, where) else (candidate, (where,))
         return None, tuple(searched)
 
     def _present(self, path: str) -> bool:
-        if self.within is not None and not inside(path, self.within):
+        if self.confined and not self.sysroot.holds(path):
             return False
         return os.path.exists(path)
 
@@ -179,18 +192,18 @@ class _Walk:
 
 
 def resolve_closure(program: str | LinkedObject, rules: LoaderRules, *, dlopen: Iterable[str] = (),
-                    within: str | None = None, excluded: Sequence[str] = ()) -> Closure:
+                    confined: bool = False, excluded: Sequence[str] = ()) -> Closure:
     """The objects the loader maps for `program`, then for each name in `dlopen` (a bare
     name is searched like dlopen(name); a path is opened as it is).  NEEDED names that
     match an `excluded` glob are left unresolved and not followed."""
     obj = program if isinstance(program, LinkedObject) else read_linked_object(program)
-    walk = _Walk(rules, within, excluded)
+    walk = _Walk(rules, confined, excluded)
     head = walk.add(obj, None, None, _file_key(obj.path), kernel_mapped=True)
     closure = Closure(program=obj)
     done = _link(walk, closure, 0)
     for name in dlopen:
         if not walk.is_excluded(name):
-            closure.resolutions.append(replace(walk.load(name, rules.dlopen_needer(head)), dlopen=True))
+            closure.resolutions.append(replace(walk.load(name, rules.dlopen_needer(head), given=True), dlopen=True))
             done = _link(walk, closure, done)
     closure.objects = [node.object for node in walk.nodes]
     return closure

@@ -24,7 +24,14 @@ the files in the directory itself are what runs on every CPU.
 
 The loader's build-time facts -- its system directories, `$LIB`, `$PLATFORM`, its cache
 file -- come from `ld.so --list-diagnostics` (glibc >= 2.33), run on the
-build machine.  Without it: glibc's generic defaults, and `$LIB`/`$PLATFORM` unknown.
+build machine.  A loader that cannot be run there (one for another machine, or where
+nothing may run) has its system directories read from its file
+(relinterp.loaders.trusted_dirs), `$LIB`/`$PLATFORM` unknown; failing that, glibc's
+generic defaults.
+
+In a sysroot (relinterp.loaders.sysroot) every directory the loader names is the
+target's, found there; ld.so.cache is what ldconfig would make of the sysroot's
+ld.so.conf (relinterp.loaders.ldconf).
 """
 
 from __future__ import annotations
@@ -38,9 +45,12 @@ from dataclasses import dataclass
 
 from ..elf.model import elf_ident
 from ..elf.regular import open_regular
-from .closure import Node, inside
-from .ldcache import read_cache
+from .closure import Node
 from .family import GLIBC, libc_family
+from .ldcache import read_cache
+from .ldconf import conf_dirs
+from .sysroot import HOST, Sysroot
+from .trusted_dirs import trusted_dirs
 
 CACHE = "ld.so.cache"
 PRIVATE = "GLIBC_PRIVATE"  # the versions by which libc.so.6 and the loader share internals
@@ -68,18 +78,24 @@ def default_facts(elfclass: int = 64) -> LoaderFacts:
     return LoaderFacts(system_dirs=(f"/{lib}", f"/usr/{lib}"), lib=None, platform=None, cache=f"/etc/{CACHE}")
 
 
+def file_facts(loader: str, elfclass: int = 64) -> LoaderFacts:
+    """The facts of the loader file `loader` that can be read without running it."""
+    dirs = trusted_dirs(loader)
+    return LoaderFacts(dirs, None, None, f"/etc/{CACHE}") if dirs else default_facts(elfclass)
+
+
 @functools.lru_cache(maxsize=8)
 def loader_facts(loader: str, elfclass: int = 64) -> LoaderFacts:
     """The facts of the loader file `loader`, by running it with --list-diagnostics (it
-    prints them and exits; nothing else runs)."""
+    prints them and exits; nothing else runs); what its file says if it cannot run here."""
     try:
         result = subprocess.run([loader, "--list-diagnostics"], capture_output=True, text=True, env={},
                                 timeout=30, errors="surrogateescape")
     except (OSError, subprocess.TimeoutExpired):
-        return default_facts(elfclass)
+        return file_facts(loader, elfclass)
     if result.returncode != 0:
-        return default_facts(elfclass)
-    return parse_diagnostics(result.stdout) or default_facts(elfclass)
+        return file_facts(loader, elfclass)
+    return parse_diagnostics(result.stdout) or file_facts(loader, elfclass)
 
 
 def parse_diagnostics(text: str) -> LoaderFacts | None:
@@ -173,18 +189,23 @@ class GlibcRules:
 
     def __init__(self, loader_name: str, *, loader: str | None = None, loader_soname: str | None = None,
                  facts: LoaderFacts | None = None, library_path: Sequence[str] = (), proc: bool = True,
-                 within: str | None = None) -> None:
+                 sysroot: Sysroot = HOST) -> None:
         self.loader = loader
         self.facts = facts or default_facts()
         self.names = {loader_name, loader_soname or os.path.basename(loader_name)}
         self.library_path = tuple(library_path)
         self.proc = proc
-        self.cache, self.cache_file = self._cache(self.facts.cache, within)
+        self.sysroot = sysroot
+        self.system_dirs = tuple(sysroot.locate(d) for d in self.facts.system_dirs)
+        self.cache, self.cache_file = self._cache(self.facts.cache, sysroot)
+        # A sysroot's cache: the directories of its ld.so.conf (relinterp.loaders.ldconf).
+        self.cache_dirs = conf_dirs(sysroot, os.path.join(os.path.dirname(self.facts.cache), "ld.so.conf")) \
+            if sysroot.is_foreign else None
 
     @staticmethod
-    def _cache(path: str, within: str | None) -> tuple[dict[str, tuple[str, ...]], str]:
-        if within is not None and not inside(path, within):
-            return {}, path  # the loader reads the cache of the machine it runs on: not in the tree
+    def _cache(path: str, sysroot: Sysroot) -> tuple[dict[str, tuple[str, ...]], str]:
+        if not sysroot.is_host:
+            return {}, sysroot.locate(path)  # only this machine's cache can be read (ldconfig -p)
         entries = read_cache(path)
         if entries is None:
             return {}, f"{path} (unreadable: needs ldconfig)"
@@ -208,12 +229,20 @@ class GlibcRules:
         for directory in self.search_dirs(needer):
             yield directory, os.path.join(directory, name)
         nodeflib = needer.object.nodeflib  # then neither the system directories nor cache entries in them
+        yield from self._cache_candidates(name, nodeflib)
+        if not nodeflib:
+            for directory in self.system_dirs:
+                yield directory, os.path.join(directory, name)
+
+    def _cache_candidates(self, name: str, nodeflib: bool) -> Iterator[tuple[str, str]]:
+        if self.cache_dirs is not None:
+            for directory in self.cache_dirs:
+                if not (nodeflib and self._in_system_dir(os.path.join(directory, name))):
+                    yield directory, os.path.join(directory, name)
+            return
         entries = [path for path in self.cache.get(name, ()) if not (nodeflib and self._in_system_dir(path))]
         for path in entries or [""]:  # "": consulted, no entry
             yield self.cache_file, path
-        if not nodeflib:
-            for directory in self.facts.system_dirs:
-                yield directory, os.path.join(directory, name)
 
     def search_dirs(self, needer: Node) -> Iterator[str]:
         """The directories before ld.so.cache: RPATHs up the chain, LD_LIBRARY_PATH, RUNPATH.
@@ -235,7 +264,7 @@ class GlibcRules:
         for entry in text.split(":"):
             expanded = self.expand(entry, node) if entry else "."
             if expanded:
-                dirs.append(expanded)
+                dirs.append(self.sysroot.locate(expanded) if entry.startswith("/") else expanded)
         return dirs
 
     def expand(self, entry: str, node: Node) -> str | None:
@@ -254,5 +283,5 @@ class GlibcRules:
         return None if missing or not expanded else expanded
 
     def _in_system_dir(self, path: str) -> bool:
-        return any(path.startswith(directory.rstrip("/") + "/") for directory in self.facts.system_dirs)
+        return any(path.startswith(directory.rstrip("/") + "/") for directory in self.system_dirs)
 

@@ -15,6 +15,8 @@ The rules, as musl's ldso/dynlink.c (load_library, fixup_rpath, path_open) appli
   setuid program) the program's own list is skipped.  Any other `$` token makes musl
   ignore the whole list;
 - dlopen() of a bare name searches as if the program needed it.
+In a sysroot (relinterp.loaders.sysroot) the path file, the default directories and
+absolute RPATH/RUNPATH entries are the target's, found there.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 
-from ..elf.searchlist import expand_origin, other_tokens, split_list
-from .closure import Node, inside
 from ..elf.regular import open_regular
+from ..elf.searchlist import expand_origin, other_tokens, split_list
+from .closure import Node
+from .sysroot import HOST, Sysroot
 
 RESERVED = ("c.", "pthread.", "rt.", "m.", "dl.", "util.", "xnet.")
 DEFAULT_SYS_PATH = ("/lib", "/usr/local/lib", "/usr/lib")
@@ -90,13 +93,14 @@ class MuslRules:
     by_soname = False  # musl knows a loaded library by the name it was loaded as, not its SONAME
 
     def __init__(self, loader_name: str, *, loader: str | None = None, arch: str | None = None,
-                 library_path: Sequence[str] = (), proc: bool = True, within: str | None = None) -> None:
+                 library_path: Sequence[str] = (), proc: bool = True, sysroot: Sysroot = HOST) -> None:
         self.loader = loader
         self.loader_name = loader_name
         self.library_path = tuple(library_path)
         self.proc = proc
+        self.sysroot = sysroot
         self.path_file = self._path_file(loader_name, arch or musl_arch(loader_name))
-        self.sys_path = self._sys_path(self.path_file, within)
+        self.sys_path = tuple(sysroot.locate(d) for d in self._sys_path(self.path_file, sysroot))
 
     def provides(self, name: str) -> bool:
         return provided_by_loader(name)
@@ -122,14 +126,16 @@ class MuslRules:
         text = node.object.search_path
         if not text:
             return []
+        origin = None
         if "$" in text:
             if other_tokens(text):
                 return []  # a token musl does not know: it ignores the whole list
             origin = node.origin(self.proc)
             if origin is None:
                 return []
-            text = expand_origin(text, origin)
-        return split_list(text)
+        entries = split_list(text)
+        expanded = [expand_origin(entry, origin) if origin else entry for entry in entries]
+        return [self.sysroot.locate(path) if entry.startswith("/") else path for entry, path in zip(entries, expanded)]
 
     @staticmethod
     def _path_file(loader_name: str, arch: str | None) -> str | None:
@@ -141,11 +147,13 @@ class MuslRules:
         return f"{prefix}/etc/ld-musl-{arch}.path"
 
     @staticmethod
-    def _sys_path(path_file: str | None, within: str | None) -> tuple[str, ...]:
-        if path_file is None or (within is not None and not inside(path_file, within)):
+    def _sys_path(path_file: str | None, sysroot: Sysroot) -> tuple[str, ...]:
+        """The directories of the path file (the target's paths), or musl's defaults."""
+        located = sysroot.locate(path_file) if path_file is not None else None
+        if located is None or not sysroot.holds(located):
             return DEFAULT_SYS_PATH
         try:
-            with open_regular(path_file) as stream:
+            with open_regular(located) as stream:
                 return tuple(split_list(stream.read().decode("utf-8", errors="surrogateescape")))
         except FileNotFoundError:
             return DEFAULT_SYS_PATH

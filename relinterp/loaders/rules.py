@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..elf.linked import LinkedObject
-from .glibc import PRIVATE, GlibcRules, banner_in, build_of, default_facts, is_glibc_loader, loader_facts
 from .family import GLIBC, MUSL, libc_family
+from .glibc import PRIVATE, GlibcRules, banner_in, build_of, file_facts, is_glibc_loader, loader_facts
 from .musl import MUSL_MARK, MuslRules, is_musl_loader, musl_version_in
+from .sysroot import HOST, Sysroot
 
 
 def loader_family(loader: LinkedObject) -> str | None:
@@ -42,14 +43,15 @@ def loader_version(data: bytes, family: str | None) -> str | None:
 
 
 def loader_rules(family: str, loader_name: str, loader: LinkedObject, *, library_path: Sequence[str] = (),
-                 proc: bool = True, within: str | None = None, ask_loader: bool = True, arch: str | None = None):
-    """The LoaderRules of `loader` (a file of `family`), known to programs as `loader_name`.
-    `ask_loader`: glibc's loader may be run to print its build-time facts (bundle does so on
-    the build machine; verify runs nothing from the tree it checks).  `arch`: musl's name
-    for the machine, where `loader_name` does not say it."""
+                 proc: bool = True, sysroot: Sysroot = HOST, ask_loader: bool = True, arch: str | None = None):
+    """The LoaderRules of `loader` (a file of `family`), known to programs as `loader_name`,
+    seeing the file system `sysroot`.  `ask_loader`: glibc's loader may be run to print its
+    build-time facts (bundle does so on the build machine; verify and ldd run nothing, and
+    read what the file says).  `arch`: musl's name for the machine, where `loader_name`
+    does not say it (an embedded loader's is empty)."""
     if family == MUSL:
         return MuslRules(loader_name, loader=loader.path, arch=arch, library_path=library_path, proc=proc,
-                         within=within)
-    facts = loader_facts(loader.path, loader.elfclass) if ask_loader else default_facts(loader.elfclass)
-    return GlibcRules(loader_name, loader=loader.path, loader_soname=loader.soname, facts=facts, library_path=library_path, proc=proc,
-                      within=within)
+                         sysroot=sysroot)
+    facts = loader_facts(loader.path, loader.elfclass) if ask_loader else file_facts(loader.path, loader.elfclass)
+    return GlibcRules(loader_name, loader=loader.path, loader_soname=loader.soname, facts=facts,
+                      library_path=library_path, proc=proc, sysroot=sysroot)

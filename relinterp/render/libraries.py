@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..loaders.closure import FILE, LOADER, MISSING
+from ..loaders.closure import FILE, LOADER, MISSING, OUTSIDE
 
 if TYPE_CHECKING:
     from ..errors import RelinterpError
@@ -38,6 +38,8 @@ def ldd_lines(result: LibraryList, verbose: bool) -> list[str]:
 def _where(r: Resolution, loader: str) -> str:
     if r.kind == LOADER:
         return f"{r.path or loader} (the loader)"
+    if r.kind == OUTSIDE:
+        return f"{r.path}: outside the sysroot (refused)"
     return r.path if r.kind == FILE else "not found"
 
 

@@ -31,6 +31,7 @@ from ..loaders.closure import FILE, MISSING, resolve_closure
 from ..loaders.embedded import embedded_loader_file, embedded_musl_arch
 from ..elf.linked import LinkedObject, is_elf, read_linked_object
 from ..errors import NotExecutableError, RelinterpError, SandboxUnavailableError, unreadable as read_error
+from .emulator import Emulator, emulators_for
 from .findings import Finding, relative as _rel
 from .hostfiles import host_file_notes
 from .loader import check_loader, embedded_loader
@@ -41,6 +42,7 @@ from ..loaders.rules import loader_rules
 from ..elf.searchlist import expand_origin, origin_relative, other_tokens, split_list
 from ..loaders.musl import musl_version
 from ..loaders.searchpath import entry_in_tree
+from ..loaders.sysroot import Sysroot, inside
 
 LOADER_TOKEN = re.compile(r"\$(\{(LIB|PLATFORM)\}|(LIB|PLATFORM)(?![A-Za-z0-9_]))")
 
@@ -79,6 +81,7 @@ class VerifyOptions:
     proc: bool = True  # mount /proc in the empty root
     timeout: float = 60
     sandbox: str | None = None  # force one of relinterp.verify.sandbox.SANDBOXES
+    sysroot: str | None = None  # the target's system: what the tree does not hold is looked for there
 
 
 def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
@@ -97,12 +100,13 @@ def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
         if not programs[0].is_program:
             raise NotExecutableError(target, f"not a program (ELF type {programs[0].elf_type})")
         tree, elves, unreadable = _tree_of(programs[0]), None, []
+    runs = emulators_for(programs) if options.run is not None else {}  # before anything is run
     report = TreeReport(target, tree, findings=[Finding(_rel(e.path, tree), "file", e.reason) for e in unreadable])
     libraries = [o.path for o in elves or () if not o.is_program]
     # every ELF file met, once: a closure reaches lib/x as bin/../lib/x
     seen: dict[str, LinkedObject] = {os.path.normpath(o.path): o for o in elves or ()}
     for program in programs:
-        report.programs.append(_check_program(program, tree, libraries, seen, options))
+        report.programs.append(_check_program(program, tree, libraries, seen, options, runs.get(program.path)))
     family = next((p.family for p in report.programs if p.family), MUSL)
     report.findings += _check_files(tree, list(seen.values()), programs[0], family)
     if family == GLIBC:
@@ -113,13 +117,13 @@ def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
 
 
 def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen: dict,
-                   options: VerifyOptions) -> ProgramReport:
+                   options: VerifyOptions, emulator: Emulator | None = None) -> ProgramReport:
     report = ProgramReport(_rel(program.path, tree))
     if program.patched and program.model.patch.config.embedded is not None:
         try:
             with embedded_loader_file(program.model) as loader:
-                _check_libraries(program, embedded_loader(loader, report), "", tree, libraries, seen,
-                                 options, report)
+                _check_libraries(program, embedded_loader(loader, report), "", tree, libraries, seen, options,
+                                 report)
         except OSError as error:
             report.findings.append(Finding(report.path, "loader", f"the embedded loader cannot be read "
                                                                   f"({error.strerror})"))
@@ -128,7 +132,7 @@ def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen:
         name = None if found is None else os.path.normpath(os.path.abspath(found.path))
         _check_libraries(program, found, name, tree, libraries, seen, options, report)
     if options.run is not None:
-        report.run = _run(program, tree, options)
+        report.run = _run(program, tree, options, emulator)
         if report.run.status != 0:
             report.findings.append(Finding(report.path, "run", _describe_status(report.run.status, options)))
     return report
@@ -137,25 +141,27 @@ def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen:
 def _check_libraries(program: LinkedObject, found: LinkedObject | None, ldso_name: str | None, tree: str,
                      libraries: list[str], seen: dict, options: VerifyOptions, report: ProgramReport) -> None:
     """Every library the program loads, found inside the tree by its loader `found`'s
-    rules, with the name the loader knows itself by."""
-    if found is not None:
-        loader, family = found.path, report.family
-        arch = embedded_musl_arch(program.model) if ldso_name == "" else None
-        rules = loader_rules(family, ldso_name, found, proc=options.proc, within=tree, ask_loader=False, arch=arch)
-        others = [lib for lib in libraries if os.path.realpath(lib) != os.path.realpath(loader)]
-        closure = resolve_closure(program, rules, dlopen=others, within=tree, excluded=options.exclude)
-        for r in closure.resolutions:
-            if r.kind == FILE and not r.dlopen:
-                report.libraries.setdefault(r.name, _rel(r.path, tree))
-            elif r.kind == MISSING:
-                report.findings.append(Finding(_rel(r.needed_by, tree), "libraries",
-                                               f"{r.name}: not found inside the tree"))
-        if family == MUSL:
-            report.findings += _check_relocations(closure.objects, loader, tree)
-        else:
-            report.findings += [Finding(_rel(path, tree), "glibc", reason)
-                                for path, reason in link_problems(closure, loader)]
-        for obj in closure.objects:
+    rules, with the name the loader knows itself by (an embedded loader's is empty)."""
+    if found is None:
+        return
+    loader, family = found.path, report.family
+    world = Sysroot.at(options.sysroot, mounts=(tree,))  # the tree, installed where it is
+    arch = embedded_musl_arch(program.model) if ldso_name == "" else None
+    rules = loader_rules(family, ldso_name, found, proc=options.proc, sysroot=world, ask_loader=False, arch=arch)
+    others = [lib for lib in libraries if os.path.realpath(lib) != os.path.realpath(loader)]
+    closure = resolve_closure(program, rules, dlopen=others, confined=True, excluded=options.exclude)
+    where = f"inside the tree or in the sysroot {options.sysroot}" if options.sysroot else "inside the tree"
+    for r in closure.resolutions:
+        if r.kind == FILE and not r.dlopen:
+            report.libraries.setdefault(r.name, _rel(r.path, tree))
+        elif r.kind == MISSING:
+            report.findings.append(Finding(_rel(r.needed_by, tree), "libraries", f"{r.name}: not found {where}"))
+    if family == MUSL:
+        report.findings += _check_relocations(closure.objects, loader, tree)
+    else:
+        report.findings += [Finding(_rel(path, tree), "glibc", reason) for path, reason in link_problems(closure, loader)]
+    for obj in closure.objects:  # the tree's files; the sysroot's are the target's own
+        if inside(obj.path, tree):
             seen.setdefault(os.path.normpath(os.path.abspath(obj.path)), obj)
 
 
@@ -212,12 +218,12 @@ def _require_sandbox(target: str, options: VerifyOptions) -> None:
         raise SandboxUnavailableError(f"--run: {error.reason}", target) from None
 
 
-def _run(program: LinkedObject, tree: str, options: VerifyOptions):
+def _run(program: LinkedObject, tree: str, options: VerifyOptions, emulator: Emulator | None):
     from .sandbox import run_in_empty_root
 
     rel = os.path.relpath(os.path.abspath(program.path), tree)
     return run_in_empty_root(tree, rel, shlex.split(options.run), proc=options.proc, timeout=options.timeout,
-                             sandbox=options.sandbox)
+                             sandbox=options.sandbox, emulator=emulator.file if emulator else None)
 
 
 def _describe_status(status: int | None, options: VerifyOptions) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from ..elf.linked import LinkedObject, read_linked_object
-from ..loaders.closure import inside
+from ..loaders.sysroot import inside
 from ..loaders.embedded import EMBEDDED
 from ..loaders.rules import loader_family
 from .findings import Finding, relative

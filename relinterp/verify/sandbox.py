@@ -6,6 +6,9 @@ bubblewrap (`bwrap`) makes the root where it can; else unshare + chroot does, as
 unprivileged, inside a new user namespace where the user is root.  Both need namespaces
 the kernel lets this user create; when neither works the run cannot happen, which is
 not the program's fault: SandboxUnavailableError says what to install or enable.
+
+A program for another machine runs under its emulator (relinterp.verify.emulator): a
+statically linked qemu, the one file of the host placed in the root, at /emulator/.
 """
 
 from __future__ import annotations
@@ -20,18 +23,24 @@ from dataclasses import dataclass
 from ..errors import SandboxUnavailableError
 
 MOUNT_POINT = "/bundle"
+EMULATOR_DIR = "/emulator"  # where an emulator is placed (read-only) in the root
 BWRAP, CHROOT = "bwrap", "unshare+chroot"
 SANDBOXES = (BWRAP, CHROOT)
 HOST_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 # Runs as pid 1 of new mount and pid namespaces, before entering the root: sets the
 # root up on a tmpfs, then replaces itself with chroot(8) and the program.
 CHROOT_SCRIPT = """set -e
-root=$1 tree=$2 proc=$3 chroot=$4; shift 4
+root=$1 tree=$2 proc=$3 chroot=$4 emulator=$5; shift 5
 mount --make-rprivate /
 mount -t tmpfs -o mode=755 none "$root"
 mkdir "$root/bundle" "$root/dev" "$root/tmp" "$root/proc"
 mount --rbind "$tree" "$root/bundle"
 mount -o remount,bind,ro "$root/bundle"
+if [ -n "$emulator" ]; then
+  mkdir "$root/emulator" && : >"$root/emulator/${emulator##*/}"
+  mount --bind "$emulator" "$root/emulator/${emulator##*/}"
+  mount -o remount,bind,ro "$root/emulator/${emulator##*/}"
+fi
 mount --rbind /dev "$root/dev"
 mount -t tmpfs none "$root/tmp"
 if [ "$proc" = 1 ]; then mount -t proc proc "$root/proc"; fi
@@ -94,20 +103,23 @@ def _unshare() -> list[str]:
 
 
 def run_in_empty_root(tree: str, program: str, args: list[str], *, proc: bool = True, timeout: float = 60,
-                      sandbox: str | None = None) -> RunResult:
-    """Run `program` (relative to `tree`) with `args` where only the tree exists."""
+                      sandbox: str | None = None, emulator: str | None = None) -> RunResult:
+    """Run `program` (relative to `tree`) with `args` where only the tree exists, under
+    the statically linked `emulator` (a file of this machine) if one is given."""
     method = available_sandbox(sandbox)
     inner = os.path.join(MOUNT_POINT, program)
-    argv = (inner, *args)
+    placed = os.path.join(EMULATOR_DIR, os.path.basename(emulator)) if emulator else None
+    argv = (*([placed] if placed else []), inner, *args)
     env = {"PATH": os.path.dirname(inner), "HOME": "/tmp"}
     with tempfile.TemporaryDirectory(prefix="relinterp-root.") as root:
         if method == BWRAP:
             command = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent",
-                       "--ro-bind", tree, MOUNT_POINT, "--dev", "/dev", "--tmpfs", "/tmp",
+                       "--ro-bind", tree, MOUNT_POINT, *(("--ro-bind", emulator, placed) if emulator else ()),
+                       "--dev", "/dev", "--tmpfs", "/tmp",
                        *(("--proc", "/proc") if proc else ()), "--chdir", "/tmp", "--", *argv]
         else:
             command = [*_unshare(), "sh", "-c", CHROOT_SCRIPT, "sh", root, tree, "1" if proc else "0",
-                       shutil.which("chroot") or "/usr/sbin/chroot", *argv]
+                       shutil.which("chroot") or "/usr/sbin/chroot", emulator or "", *argv]
             env = {"PATH": HOST_PATH, "PROGRAM_PATH": env["PATH"]}
         try:
             done = subprocess.run(command, capture_output=True, env=env, timeout=timeout)

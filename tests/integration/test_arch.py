@@ -1,5 +1,6 @@
-"""Patched musl programs for aarch64, i386, arm (armhf) and riscv64 run under qemu-user
-with that architecture's musl loader made unreachable, as on x86_64 (test_run.py).
+"""Patched musl programs for aarch64, i386, arm (armhf), riscv64, ppc64le and s390x (big-endian)
+run under qemu-user with that architecture's musl loader made unreachable, as on x86_64
+(test_run.py).
 
 Each architecture's programs are built once per run with its own musl toolchain and
 patched with the real command line; every run happens in a private mount namespace in
@@ -9,6 +10,7 @@ which the system's loader directory is an empty tmpfs.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import socket
@@ -20,14 +22,17 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from arch_support import TARGETS, Target
-from conftest import LOADER_REL, PROGRAMS, Programs, ShippedTree, compile_program, relinterp, run, unavailable
+from conftest import LOADER_REL, ShippedTree, relinterp, run, unavailable
+from cross_support import MuslCrossPrograms
 from relinterp.elf.executable import read_executable
 
 pytestmark = pytest.mark.usefixtures("namespace")
 
-EMULATED = ["aarch64", "i386", "arm", "riscv64"]
-# For each, a loader of the same ELF class for another machine.
-OTHER_MACHINE = {"aarch64": "riscv64", "riscv64": "aarch64", "i386": "arm", "arm": "i386"}
+EMULATED = ["aarch64", "i386", "arm", "riscv64", "ppc64le", "s390x"]
+# For each, a loader of the same ELF class for another machine (s390x: the other byte order).
+OTHER_MACHINE = {"aarch64": "riscv64", "riscv64": "aarch64", "i386": "arm", "arm": "i386", "ppc64le": "s390x",
+                 "s390x": "ppc64le"}
+BIG_ENDIAN = {"s390x"}
 
 
 def run_on(target: Target, argv, *, hidden: bool = True, **kwargs):
@@ -40,48 +45,9 @@ def run_on(target: Target, argv, *, hidden: bool = True, **kwargs):
     return run(["unshare", "-m", "sh", "-c", script, "sh", *target.command(argv)], **kwargs)
 
 
-@dataclass(frozen=True)
-class MuslCrossPrograms(Programs):
-    target: Target | None = None
-
-
-def _build(target: Target, out: Path, *args) -> None:
-    compile_program(target.cc, out, *args)
-
-
-@pytest.fixture(scope="session")
-def build(tmp_path_factory):
-    """build(arch) -> MuslCrossPrograms: the test programs for one architecture, built once per run."""
-    cache: dict[str, MuslCrossPrograms] = {}
-
-    def build_for(arch: str) -> MuslCrossPrograms:
-        if arch not in cache:
-            cache[arch] = _build_programs(TARGETS[arch], tmp_path_factory.mktemp(f"programs-{arch}"))
-        return cache[arch]
-
-    return build_for
-
-
-def _build_programs(target: Target, d: Path) -> MuslCrossPrograms:
-    reason = target.missing()
-    if reason:
-        unavailable(f"{target.arch}: {reason}")
-    _build(target, d / "libshared.so", "-shared", "-fPIC", PROGRAMS / "shared.c")
-    _build(target, d / "libplugin.so", "-shared", "-fPIC", PROGRAMS / "plugin.c")
-    probe = [PROGRAMS / "probe.c", f"-L{d}", "-lshared", "-pthread", "-rdynamic",
-             "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib"]
-    _build(target, d / "probe", "-pie", "-fPIE", *probe)
-    _build(target, d / "probe-nopie", "-no-pie", "-fno-pie", *probe)
-    assert (read_executable(d / "probe").elf_type, read_executable(d / "probe-nopie").elf_type) == (
-        "ET_DYN", "ET_EXEC")
-    if target.arch == "aarch64":
-        _build(target, d / "probe-64k", "-pie", "-fPIE", "-Wl,-z,max-page-size=65536", *probe)
-    return MuslCrossPrograms(d, target)
-
-
 @pytest.fixture(scope="session", params=EMULATED)
-def cross_programs(request, build) -> MuslCrossPrograms:
-    return build(request.param)
+def cross_programs(request, musl_cross_build) -> MuslCrossPrograms:
+    return musl_cross_build(request.param)
 
 
 @dataclass(frozen=True)
@@ -208,12 +174,15 @@ def test_loader_for_another_machine_is_refused_by_name(cross_programs, tmp_path)
     shutil.copy2(other.loader, dist.loader)
     result = dist.run()
     assert result.returncode == 127
-    assert result.stderr.endswith(f": {dist.loader} (wrong machine, not {cross_programs.target.arch})\n")
+    arch = cross_programs.target.arch
+    why = ("wrong ELF class or byte order" if (arch in BIG_ENDIAN) != (other.arch in BIG_ENDIAN)
+           else f"wrong machine, not {arch}")
+    assert result.stderr.endswith(f": {dist.loader} ({why})\n")
 
 
 @pytest.fixture
-def aarch64(build) -> MuslCrossPrograms:
-    return build("aarch64")
+def aarch64(musl_cross_build) -> MuslCrossPrograms:
+    return musl_cross_build("aarch64")
 
 
 def test_64k_aligned_program_gets_a_congruent_segment_without_padding(aarch64, tmp_path):
@@ -289,3 +258,15 @@ def test_bti_guarded_program_entered_by_a_branch_lands_on_the_stub(aarch64, tmp_
     unguarded.write_bytes(bytes(data))
     unguarded.chmod(0o755)
     assert through_loader(unguarded).returncode == -4  # SIGILL
+
+
+def test_inspect_and_restore_read_the_record_in_the_files_byte_order(cross_programs, tmp_path):
+    dist = ship(cross_programs, tmp_path / "dist")
+    shown = json.loads(relinterp("inspect", "--json", dist.app).stdout)["files"][0]
+    arch = cross_programs.target.arch
+    assert shown["elf"]["byte_order"] == ("big" if arch in BIG_ENDIAN else "little")
+    assert [c["path"] for c in shown["patch"]["candidates"]] == [LOADER_REL]
+    assert shown["patch"]["original_interpreter"] == read_executable(cross_programs["probe"]).interp
+    assert shown["patch"]["exact_restore"] is True
+    assert relinterp("restore", dist.app).returncode == 0
+    assert dist.app.read_bytes() == cross_programs["probe"].read_bytes()

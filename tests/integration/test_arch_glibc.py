@@ -185,3 +185,11 @@ def test_missing_loader_exits_127_naming_what_was_tried(cross_programs, tmp_path
     assert result.returncode == 127
     assert result.stderr == (
         f"{dist.app}: relinterp: no usable loader: {dist.loader} (No such file or directory)\n")
+
+
+def test_restore_gives_back_the_exact_program(cross_programs, tmp_path):
+    dist = ship(cross_programs, tmp_path / "dist")
+    result = relinterp("restore", dist.app)
+    assert result.returncode == 0, result.stderr
+    assert "restored" in result.stdout and "not" not in result.stdout
+    assert dist.app.read_bytes() == cross_programs["probe"].read_bytes()

@@ -1,4 +1,4 @@
-"""gdb-multiarch on patched programs for aarch64, arm and riscv64 run by qemu-user.
+"""gdb-multiarch on patched programs for aarch64, arm, riscv64, ppc64le and s390x run by qemu-user.
 
 qemu's gdbstub keeps breakpoints in the emulator, not in the program's memory, so the
 stub cannot see a debugger there and leaves the loader alone (stub/debug_hook.h): gdb

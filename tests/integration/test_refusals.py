@@ -125,7 +125,7 @@ def test_static_pie_has_nothing_to_patch(programs, tmp_path):
     refused(copy_of(programs, "static-pie", tmp_path), EXIT_NOTHING_TO_DO, "static-pie executable, nothing to patch")
 
 
-SUPPORTED = "supported: aarch64, arm, i386, riscv64, x86_64"
+SUPPORTED = "supported: aarch64, arm, i386, ppc64le, riscv64, s390x, x86_64"
 
 
 def test_executable_for_another_machine_lists_the_supported_ones(tmp_path):

@@ -96,11 +96,14 @@ def test_entry_starts_with_a_landing_pad(arch):
     ("EM_386", 32, True, "i386"),
     ("EM_ARM", 32, True, "arm"),
     ("EM_RISCV", 64, True, "riscv64"),
+    ("EM_PPC64", 64, True, "ppc64le"),
+    ("EM_S390", 64, False, "s390x"),
     ("EM_X86_64", 32, True, None),  # x32
     ("EM_AARCH64", 64, False, None),  # aarch64_be
     ("EM_ARM", 32, False, None),  # armeb
     ("EM_RISCV", 32, True, None),  # riscv32
-    ("EM_S390", 64, False, None),
+    ("EM_PPC64", 64, False, None),  # ppc64 (big-endian, ELFv1)
+    ("EM_S390", 32, False, None),  # s390 (31-bit)
 ])
 def test_stub_is_chosen_by_machine_class_and_byte_order(machine, elfclass, little, arch):
     stub = stub_for(machine, elfclass, little)
