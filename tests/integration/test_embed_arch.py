@@ -7,6 +7,7 @@ PIE and non-PIE alike."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +20,7 @@ from glibc_support import RPATH
 from glibc_support import SOURCES as GLIBC_SOURCES
 from test_arch import EMULATED
 from test_arch_glibc import run_guest
+from test_sysroot import MUSL_SYSROOTS
 
 pytestmark = pytest.mark.usefixtures("namespace")
 
@@ -142,3 +144,22 @@ def test_a_program_marked_for_bti_is_refused_a_loader_without_it_which_would_fau
     monkeypatch.setattr(embed, "marked_for_bti", lambda exe, data=None: False)  # what the check prevents
     api.patch(app, output=tmp_path / "forced", embed_loader=target.loader)
     assert run(["qemu-aarch64", "-cpu", "max", tmp_path / "forced"]).returncode == -4  # SIGILL
+
+
+@pytest.mark.parametrize("libc", ["musl", "glibc"])
+@pytest.mark.parametrize("arch", EMULATED)
+def test_a_tree_bundled_with_the_loader_embedded_runs_in_an_empty_root(embedded_builds, tmp_path, arch, libc):
+    """bundle --embed-loader from the machine's sysroot, then verify --run: the tree and
+    the emulator are all the program sees."""
+    d = built(embedded_builds, libc, arch)
+    sysroot = CROSS_GLIBC[arch].lib_dir.parent if libc == "glibc" else MUSL_SYSROOTS[arch]
+    app = d / ("pie" if libc == "glibc" else "nopie")
+    tree = tmp_path / "dist"
+    result = relinterp("bundle", app, "-o", tree, "--embed-loader", "--sysroot", sysroot, "--library-path", d)
+    assert result.returncode == 0, result.stderr
+    libs = sorted(p.name for p in (tree / "lib").iterdir()) if (tree / "lib").exists() else []
+    assert libs == (["libc.so.6", "libprobe.so"] if libc == "glibc" else [])  # no loader file
+    checked = relinterp("verify", tree, "--run", "hello", "--json")
+    document = json.loads(checked.stdout)
+    ran = document["trees"][0]["programs"][0]["run"]
+    assert (checked.returncode, ran["status"], ran["stdout"]) == (0, 0, "hello\n"), checked.stdout
