@@ -35,11 +35,11 @@ from relinterp.rewrite.digest import original_digest
 from relinterp.rewrite.plan import plan_patch, restore_facts
 from relinterp.rewrite.write import apply_plan
 
-def write_patch(exe, stub, candidates, *, flags=0, target):
+def write_patch(exe, stub, candidates, *, flags=0, target, source=None):
     digest = sys.argv[1] == {SEQUENTIAL!r}
-    facts = restore_facts(exe.unpatched, original_digest(exe)) if digest else None
+    facts = restore_facts(exe.unpatched, original_digest(exe, source)) if digest else None
     plan = plan_patch(exe, stub, candidates, flags=flags, facts=facts)
-    apply_plan(plan, exe.path, target)
+    apply_plan(plan, exe.path if source is None else source, target)
     return plan
 
 api.write_patch = write_patch

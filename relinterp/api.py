@@ -14,8 +14,8 @@ from dataclasses import dataclass, fields
 from . import __version__
 from .rewrite.candidates import choose_candidates, config_flags, recorded_candidates
 from .elf.record import CONFIG_SCHEMA
-from .elf.executable import Executable, read_executable
-from .errors import ModifiedError, NotPatchedError, RelinterpError
+from .elf.executable import Executable, open_input, read_executable
+from .errors import ModifiedError, NotPatchedError, RelinterpError, WriteError
 from .loaders.family import libc_family
 from .rewrite.digest import original_digest, plan_sha256
 from .rewrite.plan import check_patchable, plan_patch, restore_facts
@@ -24,6 +24,7 @@ from .rewrite.changes import changes_since_patch, interop_notes, not_patched_rea
 from .report import (ALREADY_PATCHED, PATCHED, RESTORED, RESTORED_NOT_EXACT, WOULD_PATCH, Inspection,
                      PatchInfo, PatchResult, RestoreResult, StubInfo, StubSegment)
 from .rewrite.stub import StubBlob, stub_for
+from .rewrite.atomic import not_a_file
 from .rewrite.write import apply_plan, holds_appended, write_patch
 from .rewrite.embed import embedded_image
 from .elf.record import FLAG_EMBEDDED
@@ -73,7 +74,14 @@ def patch(
     the kernel maps it with the program (relinterp.rewrite.embed).
     In place unless `output`; with `dry_run`, plan only and write nothing."""
     path = os.fspath(path)
-    exe = read_executable(path)
+    with open_input(path) as source:  # everything is read from this file, whatever replaces the path
+        return _patch(path, source, loader_rel=loader_rel, loader=loader, fallback_system=fallback_system,
+                      embed_loader=embed_loader, output=output, dry_run=dry_run)
+
+
+def _patch(path: str, source, *, loader_rel, loader, fallback_system: bool, embed_loader, output,
+           dry_run: bool) -> PatchResult:
+    exe = read_executable(path, source)
     stub = stub_for(exe.machine, exe.elfclass, exe.little_endian)
     base = exe.unpatched
     if base is not None:
@@ -84,18 +92,18 @@ def patch(
     target = _target(path, output)
     same = exe.patch is not None and stub is not None and exe.patch.stub_code == stub.code \
         and (exe.patch.config.candidates, exe.patch.config.flags) == (candidates, flags) \
-        and _stub_entry_offset(exe) is not None and carries(exe, image)
+        and _stub_entry_offset(exe) is not None and carries(exe, image, source)
     if same and os.path.exists(target) and os.path.samefile(path, target):
         return _unchanged(exe, target, chosen)
-    original = recorded_original(exe)
+    original = recorded_original(exe, source)
     if original is None:
         raise ModifiedError(path, "patched, then changed (stripped?), so it cannot be patched again with "
                                   "other options: `relinterp restore` it, or patch the original file")
     if dry_run:
-        plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(original, original_digest(exe)),
-                          loader=image)
+        digest = original_digest(exe, source)
+        plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(original, digest), loader=image)
     else:
-        plan = write_patch(exe, stub, candidates, flags=flags, target=target, loader=image)
+        plan = write_patch(exe, stub, candidates, flags=flags, target=target, source=source, loader=image)
     assert plan.segment is not None and original.interp is not None
     return PatchResult(
         path=path, status=WOULD_PATCH if dry_run else ALREADY_PATCHED if same else PATCHED, output=target,
@@ -124,14 +132,19 @@ def restore(path: str | os.PathLike[str], *, output: str | os.PathLike[str] | No
     that is known.  Exact means proven: the SHA-256 recorded at patch time matches.
     In place unless `output`."""
     path = os.fspath(path)
-    exe = read_executable(path)
+    with open_input(path) as source:  # everything is read from this file, whatever replaces the path
+        return _restore(path, source, output)
+
+
+def _restore(path: str, source, output) -> RestoreResult:
+    exe = read_executable(path, source)
     if exe.patch is None:
         raise NotPatchedError(path, not_patched_reason(exe, "nothing to restore"))
-    known = recorded_original(exe) is not None
+    known = recorded_original(exe, source) is not None
     plan = plan_restore(exe) if known else plan_working_restore(exe)
-    exact = known and _proven_original(exe, plan)
+    exact = known and _proven_original(exe, plan, source)
     target = _target(path, output)
-    apply_plan(plan, path, target)
+    apply_plan(plan, source, target)
     differences = () if exact else restore_differences(exe.patch.config.restore, read_executable(target))
     return RestoreResult(path=path, status=RESTORED if exact else RESTORED_NOT_EXACT, output=target,
                          exact=exact, interpreter=exe.patch.original_interp, size_before=exe.file_size,
@@ -140,10 +153,12 @@ def restore(path: str | os.PathLike[str], *, output: str | os.PathLike[str] | No
 
 def inspect(path: str | os.PathLike[str]) -> Inspection:
     """What relinterp sees in the ELF file at `path`: patched or not, and with what."""
-    exe = read_executable(os.fspath(path))
+    path = os.fspath(path)
+    with open_input(path) as source:
+        exe = read_executable(path, source)
+        original = recorded_original(exe, source)
+        exact = original is not None and (exe.patch is None or _proven_original(exe, plan_restore(exe), source))
     interp = exe.interp if exe.patch is None else exe.patch.original_interp
-    original = recorded_original(exe)
-    exact = original is not None and (exe.patch is None or _proven_original(exe, plan_restore(exe)))
     reason = _why_not_patchable(exe, original is not None)
     return Inspection(
         path=exe.path, elfclass=exe.elfclass, little_endian=exe.little_endian, machine=exe.machine,
@@ -154,17 +169,18 @@ def inspect(path: str | os.PathLike[str]) -> Inspection:
     )
 
 
-def _proven_original(exe: Executable, plan) -> bool:
-    """Applying `plan` to the patched file gives the bytes it was patched from: their
-    SHA-256 is the one recorded (older records have none: unproven)."""
+def _proven_original(exe: Executable, plan, source) -> bool:
+    """Applying `plan` to the patched file (`source`, open) gives the bytes it was
+    patched from: their SHA-256 is the one recorded (older records have none: unproven)."""
     recorded = exe.patch.config.restore.sha256
-    return recorded is not None and plan_sha256(plan, exe.path) == recorded
+    return recorded is not None and plan_sha256(plan, source) == recorded
 
 
-def recorded_original(exe: Executable) -> Executable | None:
+def recorded_original(exe: Executable, source=None) -> Executable | None:
     """The executable `exe` was patched from (itself if it is not patched), or None when
-    the file changed since it was patched so that its original headers no longer
-    describe it (stripped, rewritten by patchelf).
+    the file (`source`, open, else read again from its path) changed since it was
+    patched so that its original headers no longer describe it (stripped, rewritten by
+    patchelf).
 
     Only a file whose headers and appended bytes are exactly what patching its recorded
     original gives (with the stub, candidates and record it holds) counts.  Its other
@@ -183,14 +199,14 @@ def recorded_original(exe: Executable) -> Executable | None:
     )
     facts = patch.config.restore if patch.config.restore.sha256 is not None else None
     try:
-        loader = embedded_image(exe)
+        loader = embedded_image(exe, source)
         plan = plan_patch(exe, recorded, patch.config.candidates, flags=patch.config.flags, facts=facts,
                           loader=loader)
     except (OSError, RelinterpError):
         return None
     if (plan.writes[0].data, plan.phdrs) != (exe.header, exe.phdrs) or plan.size != exe.file_size:
         return None
-    return patch.original if holds_appended(exe.path, plan) else None
+    return patch.original if holds_appended(exe.path if source is None else source, plan) else None
 
 
 def _stub_entry_offset(exe: Executable) -> int | None:
@@ -202,8 +218,16 @@ def _stub_entry_offset(exe: Executable) -> int | None:
 
 
 def _target(path: str, output: str | os.PathLike[str] | None) -> str:
-    """Where the result goes: OUT, or the file itself (through a symlink, not over it)."""
-    return os.path.realpath(path) if output is None else os.fspath(output)
+    """Where the result goes: the file itself, or OUT; either through a symlink, not
+    over it (so -o /dev/stdout, when that is a file, writes the file).  An OUT that is
+    not a regular file (a device, a FIFO: -o /dev/null) is refused, never replaced."""
+    if output is None:
+        return os.path.realpath(path)
+    output = os.fspath(output)
+    kind = not_a_file(output)
+    if kind is not None:
+        raise WriteError(output, f"is a {kind}, not a regular file: -o writes a file, so nothing was written")
+    return os.path.realpath(output) if os.path.islink(output) and os.path.exists(output) else output
 
 
 def _segment(seg) -> StubSegment:

@@ -9,17 +9,23 @@ file, so that the tree keeps its links and no name is left with the old content.
 Symlinks met while walking a directory are not followed: a link to a file in the tree
 leaves the file to be processed under its own name, and a link out of the tree is
 none of the run's business.
+
+Workers die with the run: each gets SIGTERM when its parent dies, however it dies (kill
+-9, the OOM killer), and a run stopped by a signal (relinterp.interrupts) stops its
+workers; a worker stopped while writing removes what it was writing, then exits.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from . import api
+from .interrupts import Interrupted, on_stop
 from .errors import (EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, BrokenInstallationError, NotElfError,
                      NotExecutableError, NothingToPatchError, NotPatchedError, ReadError, RelinterpError, WriteError,
                      unreadable as read_error)
@@ -35,6 +41,7 @@ SKIPPABLE = {
     "inspect": (NotElfError,),
 }
 REWRITTEN = (PATCHED, RESTORED, RESTORED_NOT_EXACT)
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # What relinterp names its temporary files (relinterp.rewrite.write; mkstemp's or its own
 # eight characters): one left by a run that was killed is no program of the tree.
 LEFTOVER = re.compile(r"\..+\.[A-Za-z0-9_]{8}" + re.escape(STAGING_SUFFIX) + "$")
@@ -177,16 +184,75 @@ def _map(work: _Guarded, inputs: list[Input], jobs: int) -> Iterator[FileResult]
     if jobs <= 1 or len(inputs) <= 1:
         yield from map(work, inputs)
         return
+    import ctypes  # noqa: F401 -- imported once here: every worker's initializer uses it
     import multiprocessing  # only now: a single file needs no pool
     from concurrent.futures import ProcessPoolExecutor
 
     for arch in supported_arches():  # loaded once here, inherited by every worker
         load_stub(arch)
     jobs = min(jobs, len(inputs))
-    # fork: the workers start with everything already imported (spawn would import anew).
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        yield from pool.map(work, inputs, chunksize=max(1, min(32, len(inputs) // (jobs * 4))))
+    with on_stop(_stop_workers):
+        # fork: the workers start with everything already imported (spawn would import anew).
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_worker_started, initargs=(os.getpid(),)) as pool:
+            yield from pool.map(_InWorker(work), inputs, chunksize=max(1, min(32, len(inputs) // (jobs * 4))))
+
+
+def _stop_workers() -> None:
+    """In the parent, stopped: SIGTERM to each worker, and wait for it to end (having
+    removed what it was writing)."""
+    import multiprocessing
+
+    workers = multiprocessing.active_children()
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        worker.join()
+
+
+_busy = False  # in a worker: a file is being processed
+_stopped: list[int] = []  # in a worker: the signal that stops it
+
+
+def _worker_started(parent: int) -> None:
+    """A worker dies with the run: SIGTERM when its parent dies (or at once, if it
+    already has); Ctrl-C is the parent's to handle, which then stops the workers."""
+    import ctypes
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _worker_stopped)
+    signal.signal(signal.SIGHUP, _worker_stopped)
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(128 + signal.SIGTERM)
+
+
+def _worker_stopped(signum, frame) -> None:
+    """Unwind the file being processed (which removes what was being written), or, idle,
+    just end."""
+    _stopped.append(signum)
+    if _busy:
+        raise Interrupted(signum)
+    os._exit(128 + signum)
+
+
+@dataclass(frozen=True)
+class _InWorker:
+    """A task as a worker runs it: stopped (see _worker_stopped), the worker ends."""
+
+    work: _Guarded
+
+    def __call__(self, item: Input) -> FileResult:
+        global _busy
+        try:
+            _busy = True
+            result = self.work(item)
+            _busy = False
+        except Interrupted as stop:
+            os._exit(128 + stop.signum)
+        if _stopped:  # Interrupted was raised where it could not propagate
+            os._exit(128 + _stopped[0])
+        return result
 
 
 def _follow(name: SameFile, first: FileResult) -> FileResult:

@@ -109,6 +109,7 @@ def run_files(command: str, paths: Sequence[str], options: dict, say: Callable[.
     from .batch import Task, exit_status, gather, run
     from .cpus import usable_cpus
     from .errors import RelinterpError
+    from .interrupts import stopped_by_signals
     from .render.files import document, render, summary_line
 
     options = dict(options)
@@ -118,13 +119,14 @@ def run_files(command: str, paths: Sequence[str], options: dict, say: Callable[.
         else Task(command, output=output)
     results = []
     try:
-        for result in run(task, gather(paths, bool(recursive)), jobs or usable_cpus()):
-            results.append(result)
-            out, err = render(result, bool(verbose))
-            for line in [] if as_json else out:
-                say(line)
-            for line in err:
-                say(line, err=True)
+        with stopped_by_signals():  # what is being written is removed, workers stop, then the signal ends us
+            for result in run(task, gather(paths, bool(recursive)), jobs or usable_cpus()):
+                results.append(result)
+                out, err = render(result, bool(verbose))
+                for line in [] if as_json else out:
+                    say(line)
+                for line in err:
+                    say(line, err=True)
     except RelinterpError as error:  # not about one input (a broken installation): nothing more can run
         say(str(error), err=True)
         return error.exit_code

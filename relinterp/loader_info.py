@@ -25,13 +25,14 @@ def loader_to_embed(program: Executable, path: str) -> LoaderImage:
     return image
 
 
-def carries(exe: Executable, image: LoaderImage | None) -> bool:
-    """Whether the patched `exe` carries the loader `image` (for None: none)."""
+def carries(exe: Executable, image: LoaderImage | None, source=None) -> bool:
+    """Whether the patched `exe` (read from `source`, the file open) carries the loader
+    `image` (for None: none)."""
     embedded = exe.patch is not None and exe.patch.config.embedded is not None
     if image is None or not embedded:
         return image is None and not embedded
     try:
-        return embedded_image(exe).data == image.data
+        return embedded_image(exe, source).data == image.data
     except (OSError, RelinterpError):
         return False
 

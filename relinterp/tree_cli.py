@@ -62,7 +62,8 @@ class CompressionType(click.ParamType):
                 "--library-path); a file found outside it is refused.")
 @click.option("--tar", "tarball", type=NonEmpty(), metavar="OUT.tar.gz",
               help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners), "
-                   "compressed as its name says (.tar.gz, .tar.xz, .tar.zst, .tar) or as --compress says.")
+                   "compressed as its name says (.tar.gz, .tar.xz, .tar.zst, .tar) or as --compress says. "
+                   "'-' (or /dev/stdout), a FIFO or a character device is written to as it is.")
 @click.option("--compress", "compression", type=CompressionType(), metavar="METHOD[:LEVEL]",
               help="How --tar compresses: gzip[:1-9] (default gzip:6), xz[:0-9], zstd[:1-19] (with the "
                    "zstd command), none.")
@@ -80,10 +81,14 @@ def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclud
     from .bundle.assemble import Archive, build_bundle, plan_result
     from .bundle.plan import BundleOptions, plan_bundle
     from .bundle.progress import Progress
+    from .bundle.staging import is_stdout
     from .elf.searchlist import split_list
     from .render.trees import bundle_document, bundle_lines
 
     archive = Archive(tarball, _archive_compression(tarball, compression)) if tarball else None
+    to_stdout = tarball is not None and is_stdout(tarball)  # --tar -: the report goes to stderr
+    if to_stdout and as_json:
+        raise click.UsageError(f"--tar {tarball} and --json would both write to stdout")
     options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
                             library_path=tuple(d for dirs in library_path for d in split_list(dirs)), sysroot=sysroot,
                             embed_loader=embed_loader)
@@ -98,7 +103,7 @@ def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclud
         _print_json(bundle_document(result, EXIT_OK))
     elif not quiet:
         for line in bundle_lines(result, verbose):
-            click.echo(line)
+            click.echo(line, err=to_stdout)
 
 
 def _archive_compression(tarball: str, compression):
@@ -129,9 +134,9 @@ def _print_json(document) -> None:
 @click.option("--no-proc", is_flag=True, help="With --run: leave /proc out of the empty root.")
 @click.option("--timeout", default=60.0, show_default=True, type=Seconds(), metavar="SECONDS",
               help="With --run: the time limit.")
-@click.option("--sandbox", type=click.Choice(["bwrap", "unshare+chroot"]),
-              help="With --run: how to make the empty root (default: bwrap where it works, else "
-                   "unshare+chroot, as root or in a new user namespace).")
+@click.option("--sandbox", type=click.Choice(["bwrap", "unshare", "unshare+chroot"]),
+              help="With --run: how to make the empty root: bubblewrap, or relinterp itself with unshare(2) "
+                   "(default: bwrap where it works, else unshare; unshare+chroot is unshare's old name).")
 @click.option("--exclude", multiple=True, type=NonEmpty(), metavar="GLOB",
               help="Libraries whose NEEDED name matches GLOB are expected from the target system. Repeatable.")
 @sysroot_option("a library the tree does not hold may come from there, found by the tree's loader's rules "
@@ -159,12 +164,15 @@ def verify(targets, run_args, no_proc, timeout, sandbox, exclude, sysroot, as_js
 
 def _or_refuse(operation, json_command: str | None = None):
     """operation(), or its refusal as "PATH: reason" lines on stderr and its exit status
-    (and, for --json, the document that says so on stdout)."""
+    (and, for --json, the document that says so on stdout).  Stopped by a signal, it
+    removes what it was writing (a staging tree, a sandbox) and dies of that signal."""
     from .errors import RelinterpError
+    from .interrupts import stopped_by_signals
     from .render.trees import refusal_document
 
     try:
-        return operation()
+        with stopped_by_signals():
+            return operation()
     except RelinterpError as error:
         click.echo(str(error), err=True)
         if json_command:

@@ -24,7 +24,7 @@ MUSL_LOADER = MUSL_DIR / "libc.so"
 IN_CI = os.environ.get("CI") == "true"
 # The fixtures of these modules are everyone's: no test imports a fixture.
 pytest_plugins = ["bundle_support", "glibc_support", "glibc_bundle_support", "packaging_support", "debug_support",
-                  "cross_support"]
+                  "cross_support", "sandbox_support"]
 # A private mount namespace in which the system musl loader does not exist.
 HIDE_MUSL = f'mount -t tmpfs none {MUSL_DIR} && exec "$@"'
 

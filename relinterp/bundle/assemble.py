@@ -50,6 +50,7 @@ def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Pro
         needing = [f.dest for f in plan.files if f.search_path]
         raise BundleError(plan.output, [MissingToolError(needing[0], f"patchelf is needed to change the search path "
                                                                    f"of {', '.join(needing)}: {PATCHELF_HINT}")])
+    archived = stage.output_file(archive.path) if archive is not None else None  # refused before anything
     staging = stage.make_staging_dir(plan.output)
     try:
         progress.start("copying", sum(os.path.getsize(f.source) for f in plan.files if f.role != ALIAS))
@@ -59,7 +60,7 @@ def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Pro
         progress.finish()
         entries = None
         if archive is not None:
-            entries = _write_tarball(staging, plan.output, archive, progress)
+            entries = _write_tarball(staging, plan.output, archive, archived, progress)
         replaced = stage.commit_tree(staging, plan.output)
     except OSError as error:
         stage.discard_tree(staging)
@@ -90,13 +91,20 @@ def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
                            embed_loader=item.embed_loader)
 
 
-def _write_tarball(staging: str, output: str, archive: Archive, progress: Progress) -> int:
+def _write_tarball(staging: str, output: str, archive: Archive, file: str | None, progress: Progress) -> int:
+    """Into `file`, atomically; or, None, through to archive.path as it is (stdout, a FIFO)."""
     top = os.path.basename(os.path.abspath(output))
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(staging) for f in files
                if not os.path.islink(os.path.join(d, f)))
     progress.start(f"archiving ({archive.compression})", size)
     count = []
-    stage.write_new_file(archive.path, lambda stream: count.append(
-        write_tarball(stream, staging, top, archive_mtime(), archive.compression, progress.advance)))
+
+    def produce(stream) -> None:
+        count.append(write_tarball(stream, staging, top, archive_mtime(), archive.compression, progress.advance))
+
+    if file is None:
+        stage.write_through(archive.path, produce)
+    else:
+        stage.write_new_file(file, produce)
     progress.finish()
     return count[0]

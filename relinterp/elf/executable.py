@@ -6,6 +6,7 @@ modelled too, from the recorded headers laid over the file (relinterp.elf.overla
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from dataclasses import replace
@@ -14,15 +15,29 @@ from ..errors import MalformedElfError, RelinterpError, UnsupportedError, unread
 from .model import Executable, Patch, Segment, file_offset, parse_segments, read_at, read_model
 from .overlay import OverlayView
 from .record import CONFIG_SCHEMA, TRAILER_MAGIC, StubConfig, trailer_size, trailer_struct
-from .regular import open_regular
+from .regular import open_regular, reading
 
 MAX_STUB_SEGMENT = 1 << 20  # larger segments are the program's own, not a stub's
 
 
-def read_executable(path: str | os.PathLike[str]) -> Executable:
+@contextlib.contextmanager
+def open_input(path: str):
+    """The regular file at `path`, open for reading, for one run to read everything
+    from (read_executable's `source`); one it cannot open is refused as
+    read_executable refuses it."""
+    try:
+        stream = open_regular(path)
+    except OSError as error:
+        raise unreadable(path, error) from None
+    with stream:
+        yield stream
+
+
+def read_executable(path: str | os.PathLike[str], source=None) -> Executable:
+    """The model of the file at `path`, read from `source` when given (the file, open)."""
     path = os.fspath(path)
     try:
-        with open_regular(path) as stream:
+        with reading(path if source is None else source) as stream:
             exe = read_model(path, stream, os.fstat(stream.fileno()).st_size)
             patch = _read_patch(exe, stream) if exe.interp is None else None
             return exe if patch is None else replace(exe, patch=patch)

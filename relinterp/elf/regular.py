@@ -7,6 +7,7 @@ says what the file is; for a regular file O_NONBLOCK changes nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -35,3 +36,16 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+@contextlib.contextmanager
+def reading(source):
+    """`source` to read: itself when it is a file already open (it stays open), else the
+    regular file at that path (open_regular).  A run that reads one file several times
+    (its model, its bytes, their digest) opens it once and passes the file on, so that
+    all of it comes from the same file, whatever replaces the path meanwhile."""
+    if isinstance(source, (str, os.PathLike)):
+        with open_regular(source) as stream:
+            yield stream
+    else:
+        yield source

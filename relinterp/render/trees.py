@@ -138,7 +138,8 @@ def _program_json(program: ProgramReport) -> dict[str, Any]:
         "path": program.path, "ok": program.ok, "loader": program.loader, "libraries": program.libraries,
         "findings": [_finding_json(f) for f in program.findings],
         "run": None if run is None else {"argv": list(run.argv), "status": run.status, "stdout": run.stdout,
-                                         "stderr": run.stderr, "sandbox": run.sandbox},
+                                         "stderr": run.stderr, "stdout_omitted": run.stdout_omitted,
+                                         "stderr_omitted": run.stderr_omitted, "sandbox": run.sandbox},
     }
 
 

@@ -9,8 +9,10 @@ such names: relinterp.batch).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import signal
 import stat
 
 from ..errors import WriteError
@@ -33,8 +35,9 @@ class TempFile:
         try:
             self.fd = self._unnamed()
             if self.fd < 0:
-                self.name, self.fd = create_beside(target, lambda temp: os.open(
-                    temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+                with signals_held():
+                    self.name, self.fd = create_beside(target, lambda temp: os.open(
+                        temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
         except OSError as error:
             raise WriteError(target, f"cannot write ({error.strerror})") from None
 
@@ -49,10 +52,11 @@ class TempFile:
             raise
 
     def commit(self) -> None:
-        if self.name is None:
-            self.name = self._link()
-        os.replace(self.name, self.target)
-        self.name = None
+        with signals_held():  # between the link and the rename, a stopped run would leave the name
+            if self.name is None:
+                self.name = self._link()
+            os.replace(self.name, self.target)
+            self.name = None
 
     def _link(self) -> str:
         """Give the unnamed file a name beside the target (linkat through /proc)."""
@@ -72,6 +76,18 @@ class TempFile:
                 pass
 
 
+@contextlib.contextmanager
+def signals_held():
+    """The signals that stop a run (relinterp.interrupts) wait until the block is done:
+    for steps after which a name must be recorded to be removed again.  (The process
+    has no other thread then, which could take the signal meanwhile.)"""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 def create_beside(target: str, make):
     """`make(temp)` with a fresh temporary name beside `target`, another name while it
     is taken: (the name, what `make` returned)."""
@@ -81,6 +97,21 @@ def create_beside(target: str, make):
             return temp, make(temp)
         except FileExistsError:
             continue
+
+
+NOT_FILES = ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "FIFO"),
+             (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "directory"))
+
+
+def not_a_file(path: str) -> str | None:
+    """What `path` names (a symlink followed) when that exists and is not a regular file:
+    "character device", "FIFO", ...; None otherwise.  Such an output is never replaced
+    by a file: /dev/null, or a FIFO someone reads, would be lost."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    return next((kind for test, kind in NOT_FILES if test(mode)), None)
 
 
 def same_file(info: os.stat_result, target: str) -> bool:
@@ -119,12 +150,13 @@ def _temporary_name(path: str) -> str:
 def relink(existing: str, name: str) -> None:
     """Make `name` another hard link to `existing`, atomically: a new link made beside
     `name`, then renamed over it.  Used after rewriting a file that had other names."""
-    try:
-        temp, _ = create_beside(name, lambda temp: os.link(existing, temp))
-    except OSError as error:
-        raise WriteError(name, f"cannot link to {existing} ({error.strerror})") from None
-    try:
-        os.replace(temp, name)
-    except OSError as error:
-        os.unlink(temp)
-        raise WriteError(name, f"cannot link to {existing} ({error.strerror})") from None
+    with signals_held():  # a stopped run would leave the temporary name
+        try:
+            temp, _ = create_beside(name, lambda temp: os.link(existing, temp))
+        except OSError as error:
+            raise WriteError(name, f"cannot link to {existing} ({error.strerror})") from None
+        try:
+            os.replace(temp, name)
+        except OSError as error:
+            os.unlink(temp)
+            raise WriteError(name, f"cannot link to {existing} ({error.strerror})") from None

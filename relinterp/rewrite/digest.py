@@ -12,6 +12,7 @@ measures it.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import os
 import threading
@@ -19,6 +20,7 @@ from collections.abc import Callable
 
 from ..elf.model import Executable
 from ..elf.overlay import OverlayView
+from ..elf.regular import reading
 from ..errors import ReadError
 from .plan import RewritePlan
 from .restore import plan_restore
@@ -27,25 +29,29 @@ BLOCK = 8 << 20
 PIECE = 1 << 20  # read at a time
 
 
-def original_digest(exe: Executable) -> bytes:
+def original_digest(exe: Executable, source=None) -> bytes:
     """The digest of the file `exe` was patched from (of `exe` itself if it is not
-    patched): what the restore record holds."""
+    patched): what the restore record holds.  Read from `source` (the file `exe` was
+    read from, open) when given: never from the path again, which another run may have
+    replaced meanwhile."""
+    source = exe.path if source is None else source
     try:
-        return file_sha256(exe.path) if exe.patch is None else plan_sha256(plan_restore(exe), exe.path)
+        return file_sha256(source) if exe.patch is None else plan_sha256(plan_restore(exe), source)
     except OSError as error:
         raise ReadError(exe.path, f"cannot read ({error.strerror})") from None
 
 
-def start_original_digest(exe: Executable) -> Callable[[], bytes]:
-    """original_digest(exe), computed in a thread: call the result to wait for it."""
-    return _in_thread(original_digest, exe)
+def start_original_digest(exe: Executable, source=None) -> Callable[[], bytes]:
+    """original_digest(exe, source), computed in a thread: call the result to wait for it."""
+    return _in_thread(original_digest, exe, source)
 
 
-def file_sha256(path: str) -> bytes:
-    """The digest of the file at `path`.  hashlib and pread release the GIL, so threads
-    hash blocks side by side; each reads its block a piece at a time (a mapping of the
-    whole file would count the file in the process's resident size)."""
-    with open(path, "rb") as stream:
+def file_sha256(source) -> bytes:
+    """The digest of the file `source` (a path, or a file open).  hashlib and pread
+    release the GIL, so threads hash blocks side by side; each reads its block a piece
+    at a time (a mapping of the whole file would count the file in the process's
+    resident size)."""
+    with reading(source) as stream:
         fd, size = stream.fileno(), os.fstat(stream.fileno()).st_size
         starts = range(0, size, BLOCK)
         blocks: list[bytes] = [b""] * len(starts)
@@ -63,6 +69,8 @@ def file_sha256(path: str) -> bytes:
 
 
 def _block_sha256(fd: int, at: int, end: int) -> bytes:
+    if _hole(fd, at, end):
+        return _zeros_sha256(end - at)
     block = hashlib.sha256()
     while at < end:
         piece = os.pread(fd, min(PIECE, end - at), at)
@@ -73,16 +81,55 @@ def _block_sha256(fd: int, at: int, end: int) -> bytes:
     return block.digest()
 
 
-def plan_sha256(plan: RewritePlan, source: str) -> bytes:
-    """The digest of what applying `plan` to `source` gives, without writing it: for
-    plans that rewrite bytes of the kept prefix only (a restore)."""
+def plan_sha256(plan: RewritePlan, source) -> bytes:
+    """The digest of what applying `plan` to `source` (a path, or a file open) gives,
+    without writing it: for plans that rewrite bytes of the kept prefix only (a restore)."""
     assert plan.size == plan.keep and not plan.copies and all(w.offset + len(w.data) <= plan.keep for w in plan.writes)
-    with open(source, "rb") as stream:
-        view = OverlayView(stream, plan.keep, {w.offset: w.data for w in plan.writes})
+    with reading(source) as stream:
+        fd = stream.fileno()
+        view = OverlayView(_PositionalReader(fd), plan.keep, {w.offset: w.data for w in plan.writes})
         blocks = []
-        while block := view.read(BLOCK):
-            blocks.append(hashlib.sha256(block).digest())
+        for at in range(0, plan.keep, BLOCK):
+            end = min(at + BLOCK, plan.keep)
+            if _hole(fd, at, end) and not any(w.offset < end and at < w.offset + len(w.data) for w in plan.writes):
+                blocks.append(_zeros_sha256(end - at))
+            else:
+                view.seek(at)
+                blocks.append(hashlib.sha256(view.read(end - at)).digest())
     return _combine(blocks)
+
+
+def _hole(fd: int, at: int, end: int) -> bool:
+    """Whether bytes `at` to `end` of the file are a hole (all zeros, none stored): read
+    as zeros, they hash the same without being read, so a sparse file costs what its data
+    does.  (lseek only answers here: nobody reads at the position it leaves.)"""
+    try:
+        return os.lseek(fd, at, os.SEEK_DATA) >= end
+    except OSError as error:
+        return error.errno == errno.ENXIO  # no data from `at` to the end of the file
+
+
+@functools.lru_cache(maxsize=4)
+def _zeros_sha256(size: int) -> bytes:
+    return hashlib.sha256(bytes(size)).digest()
+
+
+class _PositionalReader:
+    """A file read with pread at a position of its own, so that a thread may read a
+    file another uses at the same time."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.position = fd, 0
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        assert whence == os.SEEK_SET
+        self.position = offset
+        return offset
+
+    def read(self, size: int) -> bytes:
+        data = os.pread(self.fd, size, self.position)
+        self.position += len(data)
+        return data
 
 
 def _combine(blocks: list[bytes]) -> bytes:

@@ -280,7 +280,8 @@ def loader_symbols(embedding: Embedding, structs) -> list[tuple[bytes, object]]:
     return found
 
 
-def embedded_image(exe: Executable) -> LoaderImage | None:
-    """The loader a patched file carries, as embedded; None for one that finds its loader."""
-    data = embedded_loader_bytes(exe)
+def embedded_image(exe: Executable, source=None) -> LoaderImage | None:
+    """The loader a patched file carries, as embedded (read from `source`, the file open,
+    else from its path); None for one that finds its loader."""
+    data = embedded_loader_bytes(exe, source)
     return None if data is None else image_of(exe.patch.original or exe, exe.path, data)

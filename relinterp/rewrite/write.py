@@ -16,7 +16,7 @@ import os
 
 from ..elf.executable import read_executable
 from ..elf.model import Executable
-from ..elf.regular import open_regular
+from ..elf.regular import open_regular, reading
 from ..elf.searchlist import RPATH
 from ..errors import WriteError
 from .atomic import TempFile, keep_owner_and_mode, same_file
@@ -30,40 +30,43 @@ from .stub import StubBlob, stub_for
 COPY_CHUNK = 1 << 20
 
 
-def apply_plan(plan: RewritePlan, source: str, target: str) -> None:
-    with StagedFile(source, target, plan.keep) as staged:
+def apply_plan(plan: RewritePlan, source, target: str) -> None:
+    """Write `target`: `source` (a path, or the file open) as `plan` changes it."""
+    with reading(source) as stream, StagedFile(stream, target, plan.keep) as staged:
         staged.commit(plan)
 
 
 def write_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *, flags: int = 0,
-                target: str, loader: LoaderImage | None = None) -> RewritePlan:
+                target: str, source=None, loader: LoaderImage | None = None) -> RewritePlan:
     """Patch `exe` into `target` (plan_patch; with `loader` embedded), the original's
-    digest in its restore record.  The digest is hashed in threads while the kernel
-    copies the file: both release the GIL, and neither needs the other until the record
-    is written."""
+    digest in its restore record; `source` is the file `exe` was read from, open (else its
+    path is opened): every byte, the digest's too, comes from it.  The digest is hashed in
+    threads while the kernel copies the file: both release the GIL, and neither needs the
+    other until the record is written."""
     assert exe.unpatched is not None
-    digest = start_original_digest(exe)
-    with StagedFile(exe.path, target, exe.unpatched.file_size) as staged:
-        plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(exe.unpatched, digest()),
-                          loader=loader)
-        staged.commit(plan)
+    with reading(exe.path if source is None else source) as stream:
+        digest = start_original_digest(exe, stream)
+        with StagedFile(stream, target, exe.unpatched.file_size) as staged:
+            plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(exe.unpatched, digest()),
+                              loader=loader)
+            staged.commit(plan)
     return plan
 
 
 class StagedFile:
-    """A target in the making: a new file beside it holding the source's first `keep`
-    bytes.  commit(plan) applies the plan and renames it over the target; left
-    uncommitted (an error), it is removed and the target is untouched."""
+    """A target in the making: a new file beside it holding the first `keep` bytes of
+    `source` (a file open for reading).  commit(plan) applies the plan and renames it
+    over the target; left uncommitted (an error), it is removed and the target is
+    untouched."""
 
-    def __init__(self, source: str, target: str, keep: int) -> None:
-        self.source, self.target, self.keep = source, target, keep
-        self.info = os.stat(source)
+    def __init__(self, source, target: str, keep: int) -> None:
+        self.source, self.target, self.keep = source.fileno(), target, keep
+        self.info = os.fstat(self.source)
         self.temp: TempFile | None = TempFile(target)
 
     def __enter__(self) -> StagedFile:
         try:
-            with open(self.source, "rb") as src:
-                _copy_range(src.fileno(), self.temp.fd, self.keep)
+            _copy_data(self.source, self.temp.fd, self.keep)
         except BaseException as error:
             self._fail(error)
         return self
@@ -73,10 +76,8 @@ class StagedFile:
         try:
             for write in plan.writes:
                 _pwrite_all(self.temp.fd, write.data, write.offset)
-            if plan.copies:
-                with open(self.source, "rb") as src:
-                    for copy in plan.copies:
-                        _copy_range(src.fileno(), self.temp.fd, copy.size, copy.source, copy.offset)
+            for copy in plan.copies:
+                _copy_range(self.source, self.temp.fd, copy.size, copy.source, copy.offset)
             os.ftruncate(self.temp.fd, plan.size)
             keep_owner_and_mode(self.temp.fd, self.info, self.target, in_place=same_file(self.info, self.target))
             self.temp.commit()
@@ -96,6 +97,26 @@ class StagedFile:
         if self.temp is not None:
             self.temp.close()
             self.temp = None
+
+
+def _copy_data(src: int, dst: int, size: int) -> None:
+    """The first `size` bytes of `src` at the same offsets of `dst` (a new file), where
+    `src` holds data: its holes stay holes (SEEK_DATA/SEEK_HOLE; a file system that
+    cannot tell says it is all data), so a sparse file stays sparse."""
+    at = 0
+    while at < size:
+        try:
+            start = os.lseek(src, at, os.SEEK_DATA)
+        except OSError as error:
+            if error.errno != errno.ENXIO:  # ENXIO: nothing but a hole from `at` on
+                raise
+            break
+        if start >= size:
+            break
+        end = min(os.lseek(src, start, os.SEEK_HOLE), size)
+        _copy_range(src, dst, end - start, start, start)
+        at = end
+    os.ftruncate(dst, size)
 
 
 def _copy_range(src: int, dst: int, size: int, src_at: int = 0, dst_at: int = 0) -> None:
@@ -120,11 +141,11 @@ def _copy_range(src: int, dst: int, size: int, src_at: int = 0, dst_at: int = 0)
         done += len(chunk)
 
 
-def holds_appended(path: str, plan: RewritePlan) -> bool:
-    """Whether the file at `path` already holds, past the plan's kept prefix, what
-    applying `plan` would write and copy there (the copies' sources read from the file
-    itself, a chunk at a time)."""
-    with open_regular(path) as stream:
+def holds_appended(source, plan: RewritePlan) -> bool:
+    """Whether the file `source` (a path, or the file open) already holds, past the
+    plan's kept prefix, what applying `plan` would write and copy there (the copies'
+    sources read from the file itself, a chunk at a time)."""
+    with reading(source) as stream:
         fd = stream.fileno()
         if any(os.pread(fd, len(w.data), w.offset) != w.data for w in plan.writes if w.offset >= plan.keep):
             return False
@@ -156,20 +177,22 @@ def repatch_file(path: str, candidates: tuple[str, ...], *, embed_loader: str | 
     """Patch the file at `path` in place with `candidates`, or with the loader at
     `embed_loader` embedded; one relinterp patched already is patched from the original
     it records."""
-    exe = read_executable(path)
-    stub = stub_for(exe.machine, exe.elfclass, exe.little_endian)
-    if embed_loader is None:
-        write_patch(exe, stub, candidates, target=path)
-        return
-    image = read_loader_image(exe.unpatched or exe, embed_loader)
-    write_patch(exe, stub, (), flags=FLAG_EMBEDDED, target=path, loader=image)
+    with open_regular(path) as source:
+        exe = read_executable(path, source)
+        stub = stub_for(exe.machine, exe.elfclass, exe.little_endian)
+        if embed_loader is None:
+            write_patch(exe, stub, candidates, target=path, source=source)
+            return
+        image = read_loader_image(exe.unpatched or exe, embed_loader)
+        write_patch(exe, stub, (), flags=FLAG_EMBEDDED, target=path, source=source, loader=image)
 
 
 def unpatch_file(path: str) -> None:
     """Give the file at `path` its original bytes back, if relinterp patched it."""
-    exe = read_executable(path)
-    if exe.patch is not None:
-        apply_plan(plan_restore(exe), path, path)
+    with open_regular(path) as source:
+        exe = read_executable(path, source)
+        if exe.patch is not None:
+            apply_plan(plan_restore(exe), source, path)
 
 
 # ---------------------------------------------------------------- search lists

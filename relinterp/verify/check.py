@@ -80,7 +80,7 @@ class VerifyOptions:
     exclude: tuple[str, ...] = ()  # NEEDED names expected from the target system
     proc: bool = True  # mount /proc in the empty root
     timeout: float = 60
-    sandbox: str | None = None  # force one of relinterp.verify.sandbox.SANDBOXES
+    sandbox: str | None = None  # force one of relinterp.verify.sandbox.SANDBOXES (or an old name of one)
     sysroot: str | None = None  # the target's system: what the tree does not hold is looked for there
 
 
@@ -132,9 +132,7 @@ def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen:
         name = None if found is None else os.path.normpath(os.path.abspath(found.path))
         _check_libraries(program, found, name, tree, libraries, seen, options, report)
     if options.run is not None:
-        report.run = _run(program, tree, options, emulator)
-        if report.run.status != 0:
-            report.findings.append(Finding(report.path, "run", _describe_status(report.run.status, options)))
+        report.findings += _run(program, tree, options, report, emulator)
     return report
 
 
@@ -218,12 +216,20 @@ def _require_sandbox(target: str, options: VerifyOptions) -> None:
         raise SandboxUnavailableError(f"--run: {error.reason}", target) from None
 
 
-def _run(program: LinkedObject, tree: str, options: VerifyOptions, emulator: Emulator | None):
-    from .sandbox import run_in_empty_root
+def _run(program: LinkedObject, tree: str, options: VerifyOptions, report: ProgramReport,
+         emulator: Emulator | None) -> list[Finding]:
+    """Run the program in an empty root, under its emulator if it needs one (its result
+    in `report`); what failed."""
+    from .sandbox import closed_to_the_sandbox, run_in_empty_root
 
     rel = os.path.relpath(os.path.abspath(program.path), tree)
-    return run_in_empty_root(tree, rel, shlex.split(options.run), proc=options.proc, timeout=options.timeout,
-                             sandbox=options.sandbox, emulator=emulator.file if emulator else None)
+    closed = closed_to_the_sandbox(tree, rel)
+    if closed:
+        return [Finding(report.path, "run", closed)]
+    report.run = run_in_empty_root(tree, rel, shlex.split(options.run), proc=options.proc, timeout=options.timeout,
+                                   sandbox=options.sandbox, emulator=emulator.file if emulator else None)
+    return [] if report.run.status == 0 else [Finding(report.path, "run", _describe_status(report.run.status,
+                                                                                           options))]
 
 
 def _describe_status(status: int | None, options: VerifyOptions) -> str:

@@ -80,10 +80,12 @@ def test_the_dlopened_library_and_cxx_exceptions_work_in_the_empty_root(tree):
     assert "  | caught thrower::Error: thrown in the library (code 7)" in thrown.stdout.splitlines()
 
 
-def test_an_unpatched_glibc_program_fails_statically_and_in_the_empty_root(glibc_programs, system_glibc):
-    result = verify(glibc_programs["probe"], "--run", "hello", "--sandbox", "bwrap")
+def test_an_unpatched_glibc_program_fails_statically_and_in_the_empty_root(glibc_programs, system_glibc, tmp_path):
+    tree, here = tmp_path / "tree", "bin/probe"  # the tree: up to $ORIGIN/../lib, which other users may enter
+    (tree / "bin").mkdir(parents=True, mode=0o755)
+    shutil.copy2(glibc_programs["probe"], tree / here)
+    result = verify(tree / here, "--run", "hello", "--sandbox", "bwrap")
     assert result.returncode == 1
-    tree, here = glibc_programs.dir.parent, f"{glibc_programs.dir.name}/probe"  # the tree: up to $ORIGIN/../lib
     assert (f"{tree}: FAIL {here}: loader: not patched: the kernel loads its loader from PT_INTERP "
             f"{system_glibc.interp}, outside the tree") in result.stdout.splitlines()
     assert f"{tree}: FAIL {here}: run: exited with status 1 in the empty root" in result.stdout

@@ -150,25 +150,34 @@ def tree(project, tmp_path):
     return out
 
 
-def test_no_sandbox_is_its_own_error_not_a_programs_failure(tree, tmp_path):
-    # A PATH with the tree's tools but neither bwrap nor unshare.
-    bare = tmp_path / "bin"
-    bare.mkdir()
-    for tool in ("sh", "mount", "chroot"):
-        os.symlink(shutil.which(tool), bare / tool)
-    env = dict(os.environ, PATH=str(bare))
-    result = relinterp("verify", tree, "--run", "value", env=env)
-    assert result.returncode == EXIT_NO_SANDBOX, result.stdout + result.stderr
-    assert result.stdout == ""
-    message = result.stderr.strip()
-    assert message.startswith(f"{tree}: --run: cannot make an empty root here (bwrap: bwrap not found; "
-                              "unshare+chroot: unshare not found)")
-    assert "apt-get install bubblewrap" in message and "user namespaces" in message
-    document = valid_document(relinterp("verify", tree, "--run", "value", "--json", env=env).stdout, "verify")
-    assert (document["exit_code"], document["errors"][0]["kind"]) == (EXIT_NO_SANDBOX, "sandbox-unavailable")
+def test_no_sandbox_is_its_own_error_not_a_programs_failure(installed_wheel, project):
+    """As a user who may create no user namespace (its own has user.max_user_namespaces
+    0), neither sandbox can be made, and verify says so, exit status 4, running nothing."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root to become another user (setpriv)")
+    shared = tempfile.mkdtemp(prefix="relinterp-unprivileged.")
+    try:
+        os.chmod(shared, 0o755)
+        tree = f"{shared}/dist"
+        bundle_chain(project, tree)
+        no_namespaces = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "unshare", "--user",
+                         "--map-root-user", "sh", "-c", 'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"',
+                         "sh", installed_wheel.relinterp, "verify", tree, "--run", "value"]
+        result = run(no_namespaces, text=True, cwd="/")
+        assert result.returncode == EXIT_NO_SANDBOX, result.stdout + result.stderr
+        assert result.stdout == ""
+        message = result.stderr.strip()
+        assert message.startswith(f"{tree}: --run: cannot make an empty root here (bwrap: bwrap: Creating new "
+                                  "namespace failed"), message
+        assert "; unshare: relinterp: cannot make the empty root (unshare: No space left on device)): " in message
+        assert "apt-get install bubblewrap" in message and "user namespaces" in message
+        document = valid_document(run([*no_namespaces, "--json"], text=True, cwd="/").stdout, "verify")
+        assert (document["exit_code"], document["errors"][0]["kind"]) == (EXIT_NO_SANDBOX, "sandbox-unavailable")
+    finally:
+        shutil.rmtree(shared)
 
 
-@pytest.mark.parametrize("sandbox", ["bwrap", "unshare+chroot"])
+@pytest.mark.parametrize("sandbox", ["bwrap", "unshare", "unshare+chroot"])
 def test_verify_run_works_unprivileged(installed_wheel, project, sandbox):
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("needs root to become another user (setpriv)")
