@@ -18,8 +18,12 @@
  * Nothing is changed unless the loader's `_dl_debug_state` is a function that only
  * returns, followed by padding that holds the jump, and its page can be made writable
  * (W^X policies and SELinux refuse that): otherwise the program runs as without a
- * debugger.  The page is made read-write-execute first and executable-only again after
- * the write, so a refusal of the second step still leaves it executable.
+ * debugger.  The page is made read-write-execute first and gets its own protection back
+ * after the write, so a refusal of the second step still leaves it executable.
+ *
+ * A broken loader must not make this fault: it reads only pages the stub mapped readable
+ * for the loader (image.c knows which), finds the dynamic table through the program
+ * headers the stub read and checked, and believes no table's count past MAX_ENTRIES.
  */
 #ifndef RELINTERP_DEBUG_HOOK_H
 #define RELINTERP_DEBUG_HOOK_H
@@ -100,61 +104,92 @@ typedef Elf32_Sym Sym;
 #endif
 #define SYM_TYPE(info) ((info) & 0xf) /* ELF32_ST_TYPE and ELF64_ST_TYPE alike */
 
-static int same_bytes(const unsigned char *a, const unsigned char *b, size_t n)
+/* The most entries read of the loader's symbol table, hash tables and dynamic table:
+   more than any loader has; a table claiming more is not believed past this. */
+#define MAX_ENTRIES 65536
+
+static int same_bytes(const void *a, const void *b, size_t n)
 {
+	const unsigned char *x = a, *y = b;
 	while (n--)
-		if (*a++ != *b++)
+		if (*x++ != *y++)
 			return 0;
 	return 1;
 }
 
-static int same_name(const char *a, const char *b)
+/* Whether the n bytes at addr lie in pages the stub mapped readable for the loader: the
+   hook reads nothing else, whatever the loader's tables say. */
+static int readable(const struct loader *ld, const void *addr, size_t n)
 {
-	while (*a && *a == *b)
-		a++, b++;
-	return *a == *b;
+	return readable_bytes(ld, (uintptr_t)addr, n) == n;
 }
 
-/* How many entries the loader's dynamic symbol table has: from DT_HASH, else from
-   the highest chain of DT_GNU_HASH. */
-static size_t symbol_count(const uint32_t *hash, const uint32_t *gnu)
+/* How many entries the loader's dynamic symbol table has: from DT_HASH, else from the
+   highest chain of DT_GNU_HASH; 0 if that cannot be read. */
+static size_t symbol_count(const struct loader *ld, const uint32_t *hash, const uint32_t *gnu)
 {
 	if (hash)
-		return hash[1];
-	if (!gnu)
+		return readable(ld, hash, 8) ? hash[1] : 0;
+	if (!gnu || !readable(ld, gnu, 16) || gnu[0] > MAX_ENTRIES || gnu[2] > MAX_ENTRIES)
 		return 0;
 	uint32_t nbuckets = gnu[0], first = gnu[1], bloom = gnu[2];
 	const uint32_t *buckets = gnu + 4 + bloom * (sizeof(size_t) / 4), *chain = buckets + nbuckets;
+	if (!readable(ld, buckets, nbuckets * sizeof *buckets))
+		return 0;
 	uint32_t last = 0;
 	for (uint32_t i = 0; i < nbuckets; i++)
 		if (buckets[i] > last)
 			last = buckets[i];
 	if (last < first)
 		return first;
-	while (!(chain[last - first] & 1))
-		last++;
-	return last + 1;
+	for (size_t n = 0; n < MAX_ENTRIES && readable(ld, chain + (last - first), 4); n++, last++)
+		if (chain[last - first] & 1)
+			return last + 1;
+	return 0;
+}
+
+/* The loader's dynamic table, found through the program headers the stub read and
+   checked (not through what is mapped at its base), and how many entries can be read. */
+static const Dyn *dynamic_table(const struct loader *ld, size_t *n)
+{
+	const Dyn *dyn = 0;
+	size_t size = 0;
+	for (const Phdr *p = ld->ph; p < ld->ph + ld->phnum; p++)
+		if (p->p_type == PT_DYNAMIC) {
+			dyn = (const Dyn *)(ld->base + p->p_vaddr);
+			size = p->p_memsz < MAX_ENTRIES * sizeof *dyn ? p->p_memsz : MAX_ENTRIES * sizeof *dyn;
+		}
+	*n = dyn && (uintptr_t)dyn % sizeof(uintptr_t) == 0 ? readable_bytes(ld, (uintptr_t)dyn, size) / sizeof *dyn : 0;
+	return dyn;
+}
+
+/* Whether fn is a `_dl_debug_state` that only returns, followed by padding that can
+   hold the jump, in an executable page of the loader. */
+static int only_returns(const struct loader *ld, const Sym *s, const unsigned char *fn)
+{
+	if (s->st_size != RETURN_SIZE || (uintptr_t)fn % DEBUG_STATE_SIZE || !readable(ld, fn, JUMP_SIZE) ||
+	    !(segment_prot(ld->ph, ld->phnum, (uintptr_t)fn - ld->base, ld->page) & PROT_EXEC) ||
+	    !same_bytes(fn, return_insn, RETURN_SIZE))
+		return 0;
+	for (size_t k = RETURN_SIZE; k < JUMP_SIZE; k++)
+		if (!is_padding(fn[k]))
+			return 0;
+	return 1;
 }
 
 /* The loader's `_dl_debug_state` if it only returns: its address, else 0.  The loader is
-   mapped but not relocated, so its dynamic table holds offsets from its base; every
-   working loader has its ELF header mapped at its base (musl and glibc read it there). */
-static unsigned char *loader_debug_state(uintptr_t base)
+   mapped but not relocated, so its dynamic table holds offsets from its base. */
+static unsigned char *loader_debug_state(const struct loader *ld)
 {
-	const Ehdr *eh = (const Ehdr *)base;
-	if (!is_elf(eh->e_ident) || eh->e_phentsize != sizeof(Phdr))
-		return 0;
-	const Phdr *ph = (const Phdr *)(base + eh->e_phoff);
-	const Dyn *dyn = 0;
-	for (size_t i = 0; i < eh->e_phnum; i++)
-		if (ph[i].p_type == PT_DYNAMIC)
-			dyn = (const Dyn *)(base + ph[i].p_vaddr);
+	static const char name[] = "_dl_debug_state";
+	size_t n;
+	const Dyn *dyn = dynamic_table(ld, &n);
 	const uint32_t *hash = 0, *gnu = 0;
 	const Sym *symtab = 0;
 	const char *strtab = 0;
-	for (; dyn && dyn->d_tag != DT_NULL; dyn++) {
-		uintptr_t at = base + dyn->d_un.d_ptr;
-		switch (dyn->d_tag) {
+	for (size_t i = 0; i < n && dyn[i].d_tag != DT_NULL; i++) {
+		uintptr_t at = ld->base + dyn[i].d_un.d_ptr;
+		switch (dyn[i].d_tag) {
 		case DT_HASH: hash = (const uint32_t *)at; break;
 		case DT_GNU_HASH: gnu = (const uint32_t *)at; break;
 		case DT_SYMTAB: symtab = (const Sym *)at; break;
@@ -163,43 +198,42 @@ static unsigned char *loader_debug_state(uintptr_t base)
 	}
 	if (!symtab || !strtab)
 		return 0;
-	for (size_t i = symbol_count(hash, gnu); i-- > 1;) {
+	size_t count = symbol_count(ld, hash, gnu);
+	count = count < MAX_ENTRIES ? count : MAX_ENTRIES;
+	count = readable_bytes(ld, (uintptr_t)symtab, count * sizeof *symtab) / sizeof *symtab;
+	for (size_t i = count; i-- > 1;) {
 		const Sym *s = &symtab[i];
-		if (s->st_shndx == SHN_UNDEF || SYM_TYPE(s->st_info) != STT_FUNC ||
-		    !same_name(strtab + s->st_name, "_dl_debug_state"))
+		const char *at = strtab + s->st_name;
+		if (s->st_shndx == SHN_UNDEF || SYM_TYPE(s->st_info) != STT_FUNC || !readable(ld, at, sizeof name) ||
+		    !same_bytes(at, name, sizeof name))
 			continue;
-		unsigned char *fn = (unsigned char *)(base + s->st_value);
-		if (s->st_size != RETURN_SIZE || (uintptr_t)fn % DEBUG_STATE_SIZE ||
-		    !same_bytes(fn, return_insn, RETURN_SIZE))
-			return 0;
-		for (size_t k = RETURN_SIZE; k < JUMP_SIZE; k++)
-			if (!is_padding(fn[k]))
-				return 0;
-		return fn;
+		unsigned char *fn = (unsigned char *)(ld->base + s->st_value);
+		return only_returns(ld, s, fn) ? fn : 0;
 	}
 	return 0;
 }
 
 /* Called once the loader is mapped, before it runs: 1 if its `_dl_debug_state` now
-   reaches ours. */
-static int hook_debugger(uintptr_t loader_base, size_t page)
+   reaches ours.  Its page gets its own protection back after the write. */
+static int hook_debugger(const struct loader *ld)
 {
 	if (same_bytes(relinterp_debug_state, return_insn, RETURN_SIZE))
 		return 0; /* untouched: no debugger breaks there */
-	unsigned char *fn = loader_debug_state(loader_base);
+	unsigned char *fn = loader_debug_state(ld);
 	if (!fn)
 		return 0;
-	uintptr_t at = (uintptr_t)fn & -page;
-	if (failed(sys3(SYS_mprotect, at, page, PROT_READ | PROT_WRITE | PROT_EXEC)))
+	uintptr_t at = (uintptr_t)fn & -ld->page;
+	int prot = segment_prot(ld->ph, ld->phnum, (uintptr_t)fn - ld->base, ld->page);
+	if (failed(sys3(SYS_mprotect, at, ld->page, prot | PROT_READ | PROT_WRITE | PROT_EXEC)))
 		return 0;
 	encode_jump(fn, (uintptr_t)relinterp_debug_state);
-	sys3(SYS_mprotect, at, page, PROT_READ | PROT_EXEC);
+	sys3(SYS_mprotect, at, ld->page, prot);
 	return 1;
 }
 #else
-static int hook_debugger(uintptr_t loader_base, size_t page)
+static int hook_debugger(const struct loader *ld)
 {
-	(void)loader_base, (void)page;
+	(void)ld;
 	return 0;
 }
 #endif

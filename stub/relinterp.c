@@ -14,12 +14,12 @@
  * that finding the aux vector needs anyway, so they cost nothing when unset.
  *
  * What a start costs: readlinkat (only for a candidate relative to $ORIGIN), then per
- * candidate tried openat, lseek, pread, close, and for the one used one mmap per PT_LOAD
+ * candidate tried openat, statx, pread, close, and for the one used one mmap per PT_LOAD
  * plus one for its bss and the page after it, which holds the program header table the
  * loader is given.  Nothing else is mapped: scratch space is on the stack.
  *
- * This file is the start; the checks and the mapping are in loader.c, paths in paths.c,
- * messages in text.c (see stub.h).  All state is on the stack.
+ * This file is the start; the checks are in loader.c, the mapping in image.c, paths in
+ * paths.c, messages in text.c (see stub.h).  All state is on the stack.
  */
 #include "stub.h"
 
@@ -102,12 +102,13 @@ static int linked_already(const size_t aux[AUX_CNT], uintptr_t bias)
    `paths`. */
 struct search {
 	char paths[2 * PATH_SIZE];
-	union headers headers;
+	struct headers headers;
 	long why[RELINTERP_MAX_CANDIDATES + 1]; /* [0] RELINTERP_LOADER, then each candidate */
 	struct text origin; /* $ORIGIN, once looked up, at the start of `paths` */
 	struct text path;   /* the candidate being tried, resolved, behind $ORIGIN */
 	long origin_state;  /* 1: not looked up yet, 0: found, else why not */
 	int secure, trace;
+	struct caller who;  /* whose permission to execute a loader is judged */
 	size_t aux[AUX_CNT]; /* the aux vector by tag */
 };
 
@@ -264,7 +265,7 @@ static int attempt(struct search *s, unsigned i, unsigned n, const char *cand, s
 	long why = resolve_candidate(s, cand, i == 0);
 	size_t room = (s->aux[AT_PHNUM] + 2) * sizeof(Phdr) + s->path.len + 1;
 	if (!why)
-		why = map_loader(s->path.buf, &s->headers, s->aux[AT_PAGESZ], room, ld);
+		why = map_loader(s->path.buf, &s->headers, &s->who, s->aux[AT_PAGESZ], room, ld);
 	if (s->trace)
 		trace_try(s, i, n, cand, why, ld);
 	s->why[i] = why;
@@ -365,7 +366,8 @@ static uintptr_t enter_loader(const struct search *s, size_t aux[AUX_CNT], size_
 	aux[AT_BASE] = ld->base;
 	aux[AT_ENTRY] = entry;
 	write_aux(auxv, aux);
-	int hooked = hook_debugger(ld->base, aux[AT_PAGESZ]);
+	int hooked = hook_debugger(ld);
+	release_headers(ld);
 	if (s->trace) {
 		if (hooked)
 			say("debugger: the loader's _dl_debug_state jumps to the program's", 0);
@@ -394,12 +396,12 @@ uintptr_t relinterp_search(size_t *sp)
 	aux[AT_PAGESZ] = 4096;
 	read_aux(auxv, aux);
 	int secure = aux[AT_SECURE] || aux[AT_UID] != aux[AT_EUID] || aux[AT_GID] != aux[AT_EGID];
-	/* No trace for setuid/setgid programs: it would show the unprivileged caller where a
-	   privileged process is mapped (defeating ASLR) and what it probes; glibc likewise
-	   ignores LD_DEBUG there. */
+	/* No trace in secure mode: it would show the unprivileged caller where a privileged
+	   process is mapped (defeating ASLR) and what it probes; glibc likewise ignores
+	   LD_DEBUG there. */
 	int trace = env.debug && !secure;
 	if (env.debug && secure)
-		say("RELINTERP_DEBUG ignored in a setuid/setgid program", 0);
+		say("RELINTERP_DEBUG ignored in secure mode (setuid, setgid or file capabilities)", 0);
 	if (linked_already(aux, bias)) {
 		if (trace)
 			say("a loader linked the program already: entering it at ", entry);
@@ -408,6 +410,9 @@ uintptr_t relinterp_search(size_t *sp)
 
 	s.secure = secure;
 	s.trace = trace;
+	/* The kernel opens PT_INTERP before a set-user-ID takes effect: as the caller, whose
+	   effective ids were, in secure mode, most likely its real ones. */
+	s.who = (struct caller){ secure ? aux[AT_UID] : aux[AT_EUID], secure ? aux[AT_GID] : aux[AT_EGID] };
 	s.origin_state = 1;
 	s.origin = s.path = text_at(s.paths, PATH_SIZE); /* the path moves behind $ORIGIN once found */
 	struct loader ld;

@@ -4,7 +4,8 @@
  *
  *   text.c     bounded strings, numbers, reasons in words, trace lines
  *   paths.c    joining paths and resolving symbolic links, component by component
- *   loader.c   checking a loader candidate and mapping it as the kernel would
+ *   loader.c   opening and checking a loader candidate as the kernel would
+ *   image.c    mapping a checked loader as the kernel would, and what is mapped where
  *   relinterp.c  the search: aux vector, $ORIGIN, the candidates, the hand-over
  *   embedded.c   the start, and the start of a program whose loader is embedded in it
  *
@@ -20,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
@@ -47,7 +49,10 @@ typedef Elf32_Dyn Dyn;
 #define STUB_DATA ELFDATA2MSB
 #endif
 
-#define MAX_LOADER_PHNUM 32
+/* The kernel reads at most 64 KiB of a loader's program headers (load_elf_phdrs). */
+#define MAX_LOADER_PHDR_BYTES 65536
+/* As many as one read of the file's start gets with the ELF header: more than any loader has. */
+#define FIRST_READ_PHNUM 32
 #define PATH_SIZE 4096
 #define LINE_SIZE (2 * PATH_SIZE + 128)
 #define COLD __attribute__((noinline, cold))
@@ -64,8 +69,20 @@ enum {
 #define sys2(n, a, b) sys6(n, (long)(a), (long)(b), 0, 0, 0, 0)
 #define sys3(n, a, b, c) sys6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
 #define sys4(n, a, b, c, d) sys6(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+#define sys5(n, a, b, c, d, e) sys6(n, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), 0)
 /* A system call's result that is an error (-4095..-1); the stub's own reasons are below. */
 #define failed(r) ((unsigned long)(r) > -4096UL)
+
+/* The kernel's elf_check_arch for an interpreter: the machine alone on most architectures
+   (the class and byte order bytes are not read); an arch header may say more. */
+#ifndef STUB_MACHINE_OK
+#define STUB_MACHINE_OK(eh) ((eh)->e_machine == STUB_MACHINE)
+#endif
+
+static inline uintptr_t page_up(uintptr_t v, size_t page)
+{
+	return (v + page - 1) & -page;
+}
 
 /* text.c */
 
@@ -106,19 +123,38 @@ static inline int is_elf(const unsigned char *id)
 	       id[EI_MAG3] == ELFMAG3;
 }
 
-/* What the headers of a candidate are read into: loaders keep their program headers
-   right after the ELF header, so one read gets both. */
-union headers {
+/* What the first read of a candidate gets: the ELF header, and the program headers right
+   behind it, where loaders keep them. */
+struct headers {
 	Ehdr eh;
-	unsigned char raw[sizeof(Ehdr) + MAX_LOADER_PHNUM * sizeof(Phdr)];
+	Phdr ph[FIRST_READ_PHNUM];
+};
+_Static_assert(offsetof(struct headers, ph) == sizeof(Ehdr), "the program headers follow the ELF header");
+
+/* Whose permission to execute a loader is judged: the kernel opens PT_INTERP with the
+   credentials of the process calling execve. */
+struct caller {
+	uint32_t uid, gid;
 };
 
 struct loader {
 	uintptr_t base, entry;
-	char *room; /* the pages mapped after the loader's image, for its program header table */
+	char *room;       /* the pages mapped after the loader's image, for its program header table */
+	const Phdr *ph;   /* its program headers, as read and checked: in the headers it was given, */
+	size_t ph_pages;  /* or in pages of their own, this long (0: not), until release_headers */
+	size_t phnum, page;
 };
 
-long map_loader(const char *path, union headers *h, size_t page, size_t room, struct loader *ld);
+long map_loader(const char *path, struct headers *h, const struct caller *who, size_t page, size_t room,
+                struct loader *ld);
+void release_headers(const struct loader *ld);
+
+/* image.c */
+
+long map_image(long fd, const Ehdr *eh, const Phdr *ph, uintptr_t lo, uintptr_t hi, size_t room, size_t page,
+               struct loader *ld);
+int segment_prot(const Phdr *ph, size_t phnum, uintptr_t vaddr, size_t page);
+size_t readable_bytes(const struct loader *ld, uintptr_t addr, size_t want);
 
 /* relinterp.c: find, map and enter the loader; returns where entry.S jumps.  And the
    trace line of an aux vector value changed. */

@@ -17,16 +17,19 @@ from discovery_support import env_with, i386_shared_object, patch, run_traced
 pytestmark = pytest.mark.usefixtures("namespace")
 
 SYSTEM_INTERP = "/lib/ld-musl-x86_64.so.1"
+NOT_A_LOADER = "not a loader (ELF type is neither ET_DYN nor ET_EXEC)"
 
 
 def test_candidates_are_tried_in_order_and_every_miss_is_named_with_its_reason(ship_program, programs):
     dist = ship_program("hello", patch=False)
     lib = dist.root / "lib"
     (lib / "script").write_text("#!/bin/sh\n")
+    (lib / "script").chmod(0o755)
     i386_shared_object(lib)
-    shutil.copy2(programs["static"], lib / "static")  # ELF for the right machine, but ET_EXEC
+    shutil.copy2(programs["object.o"], lib / "object.o")  # ELF for the right machine, but ET_REL
+    (lib / "object.o").chmod(0o755)
     patch(dist.app, "--loader-rel", "../nowhere/ld.so", "--loader-rel", "../lib/script",
-          "--loader-rel", "../lib/ld32.so", "--loader-rel", "../lib/static", "--loader-rel", LOADER_REL)
+          "--loader-rel", "../lib/ld32.so", "--loader-rel", "../lib/object.o", "--loader-rel", LOADER_REL)
 
     result, trace = run_traced([dist.app])
     assert (result.returncode, result.stdout) == (0, "hello\n"), result.stderr
@@ -34,8 +37,8 @@ def test_candidates_are_tried_in_order_and_every_miss_is_named_with_its_reason(s
     assert tried[:4] == [
         f"candidate 1 of 5: $ORIGIN/../nowhere/ld.so = {dist.root}/nowhere/ld.so: No such file or directory",
         f"candidate 2 of 5: $ORIGIN/../lib/script = {lib}/script: not an ELF file",
-        f"candidate 3 of 5: $ORIGIN/../lib/ld32.so = {lib}/ld32.so: wrong ELF class or byte order",
-        f"candidate 4 of 5: $ORIGIN/../lib/static = {lib}/static: not a loader (ELF type is not ET_DYN)",
+        f"candidate 3 of 5: $ORIGIN/../lib/ld32.so = {lib}/ld32.so: wrong machine, not x86_64",
+        f"candidate 4 of 5: $ORIGIN/../lib/object.o = {lib}/object.o: {NOT_A_LOADER}",
     ]
     assert tried[4].startswith(f"candidate 5 of 5: $ORIGIN/{LOADER_REL} = {dist.loader}: loader mapped at 0x")
 
@@ -44,8 +47,8 @@ def test_candidates_are_tried_in_order_and_every_miss_is_named_with_its_reason(s
     assert failed.returncode == 127
     assert failed.stderr == (
         f"{dist.app}: relinterp: no usable loader: {dist.root}/nowhere/ld.so (No such file or directory), "
-        f"{lib}/script (not an ELF file), {lib}/ld32.so (wrong ELF class or byte order), "
-        f"{lib}/static (not a loader (ELF type is not ET_DYN)), {dist.loader} (No such file or directory)\n")
+        f"{lib}/script (not an ELF file), {lib}/ld32.so (wrong machine, not x86_64), "
+        f"{lib}/object.o ({NOT_A_LOADER}), {dist.loader} (No such file or directory)\n")
 
 
 def test_absolute_loader_is_tried_after_the_relative_ones(ship_program, tmp_path):

@@ -15,6 +15,8 @@ from conftest import LOADER_REL, MUSL_LOADER, run_hidden
 from discovery_support import NOBODY, as_nobody, env_with, patch, setuid_workspace
 
 pytestmark = pytest.mark.usefixtures("namespace")
+# The stub's words for AT_SECURE, or a uid or gid that differs from the effective one.
+SECURE = "secure mode (setuid, setgid or file capabilities)"
 
 
 @pytest.fixture
@@ -45,7 +47,7 @@ def test_setuid_program_tries_no_candidate_relative_to_itself(dist):
     result = run_hidden(as_nobody([dist.app]))
     assert result.returncode == 127
     assert result.stderr == (f"{dist.app}: relinterp: no usable loader: $ORIGIN/{LOADER_REL} "
-                             "(not tried: relative to $ORIGIN in a setuid/setgid program)\n")
+                             f"(not tried: relative to $ORIGIN in {SECURE})\n")
 
 
 def test_setuid_program_uses_an_absolute_fallback_in_a_root_owned_directory(dist, workspace):
@@ -60,7 +62,7 @@ def test_setuid_program_uses_an_absolute_fallback_in_a_root_owned_directory(dist
     (system / "ld-musl.so").unlink()  # then the message names both, and why the first was skipped
     result = run_hidden(as_nobody([dist.app]))
     assert result.stderr == (f"{dist.app}: relinterp: no usable loader: $ORIGIN/{LOADER_REL} "
-                             "(not tried: relative to $ORIGIN in a setuid/setgid program), "
+                             f"(not tried: relative to $ORIGIN in {SECURE}), "
                              f"{system}/ld-musl.so (No such file or directory)\n")
 
 
@@ -71,10 +73,10 @@ def test_setuid_program_ignores_relinterp_loader_and_debug(dist):
     result = run_hidden(as_nobody([dist.app]), env=env)
     assert result.returncode == 127
     assert result.stderr == (
-        "relinterp: RELINTERP_DEBUG ignored in a setuid/setgid program\n"
+        f"relinterp: RELINTERP_DEBUG ignored in {SECURE}\n"
         f"{dist.app}: relinterp: no usable loader: RELINTERP_LOADER={dist.loader} "
-        "(not tried: ignored in a setuid/setgid program), "
-        f"$ORIGIN/{LOADER_REL} (not tried: relative to $ORIGIN in a setuid/setgid program)\n")
+        f"(not tried: ignored in {SECURE}), "
+        f"$ORIGIN/{LOADER_REL} (not tried: relative to $ORIGIN in {SECURE})\n")
 
 
 def test_unreadable_candidate_is_skipped_with_its_reason(dist):

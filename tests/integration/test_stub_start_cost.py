@@ -32,7 +32,7 @@ def stub_calls(log: str) -> list[str]:
     return calls[:calls.index("arch_prctl")]
 
 
-def test_stub_makes_the_system_calls_of_a_kernel_load_and_one_lseek(ship_program, tmp_path):
+def test_stub_makes_the_system_calls_of_a_kernel_load_and_one_statx(ship_program, tmp_path):
     if shutil.which("strace") is None:
         unavailable("strace is needed (apt-get install strace)")
     dist = ship_program("hello")
@@ -43,7 +43,8 @@ def test_stub_makes_the_system_calls_of_a_kernel_load_and_one_lseek(ship_program
     # One mmap per PT_LOAD (the first spanning the image), one for the bss and the page
     # holding the program header table: musl's last segment has bss pages to share it.
     mmaps = ["mmap"] * (load_segments(MUSL_LOADER) + 1)
-    assert stub_calls(log.read_text()) == ["readlinkat", "openat", "lseek", "pread64", *mmaps, "close"]
+    # statx: the loader's type, mode, owner and size, which the kernel's open_exec checks.
+    assert stub_calls(log.read_text()) == ["readlinkat", "openat", "statx", "pread64", *mmaps, "close"]
 
 
 def test_patched_program_maps_only_its_stub_segment_and_the_table_page_more(musl_gcc, tmp_path):

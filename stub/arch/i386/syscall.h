@@ -7,6 +7,8 @@
 
 #define STUB_MACHINE EM_386
 #define STUB_MACHINE_NAME "i386"
+/* The kernel's elf_check_arch_ia32 also takes EM_486 (6), which <elf.h> may not name. */
+#define STUB_MACHINE_OK(eh) ((eh)->e_machine == EM_386 || (eh)->e_machine == 6)
 
 static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
 {

@@ -6,6 +6,8 @@
 
 #define STUB_MACHINE EM_RISCV
 #define STUB_MACHINE_NAME "riscv64"
+/* The kernel's elf_check_arch on riscv (with 32-bit compat, since 5.19) reads the class too. */
+#define STUB_MACHINE_OK(eh) ((eh)->e_machine == EM_RISCV && (eh)->e_ident[EI_CLASS] == ELFCLASS64)
 
 static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
 {

@@ -8,6 +8,9 @@
 
 #define STUB_MACHINE EM_S390
 #define STUB_MACHINE_NAME "s390x"
+/* The kernel's elf_check_arch on s390 also takes EM_S390_OLD (0xa390) and reads the class. */
+#define STUB_MACHINE_OK(eh) \
+	(((eh)->e_machine == EM_S390 || (eh)->e_machine == 0xa390) && (eh)->e_ident[EI_CLASS] == ELFCLASS64)
 
 /* larl, the PC-relative address, reaches even addresses only: declared 2-aligned (as code
    is), the entry's address is taken with it, not through a GOT offset in writable data. */
