@@ -9,17 +9,19 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from . import __version__
-from .rewrite.candidates import choose_candidates, config_flags, recorded_candidates
+from .loaders.candidates import check_loaders
+from .rewrite.candidates import OPTION, choose_candidates, config_flags, recorded_candidates
 from .elf.record import CONFIG_SCHEMA
 from .elf.executable import Executable, open_input, read_executable
 from .errors import ModifiedError, NotPatchedError, RelinterpError, WriteError
 from .loaders.family import libc_family
 from .rewrite.digest import original_digest, plan_sha256
-from .rewrite.plan import check_patchable, plan_patch, restore_facts
-from .rewrite.restore import plan_restore, plan_working_restore
+from .rewrite.patchable import check_patchable
+from .rewrite.plan import plan_patch, restore_facts
+from .rewrite.restore import plan_restore, plan_working_restore, restored_model
 from .rewrite.changes import changes_since_patch, interop_notes, not_patched_reason, restore_differences
 from .report import (ALREADY_PATCHED, PATCHED, RESTORED, RESTORED_NOT_EXACT, WOULD_PATCH, Inspection,
                      PatchInfo, PatchResult, RestoreResult, StubInfo, StubSegment)
@@ -90,11 +92,10 @@ def _patch(path: str, source, *, loader_rel, loader, fallback_system: bool, embe
                                            embed_loader)
     candidates, flags = tuple(c.path for c in chosen), FLAG_EMBEDDED if image else config_flags(chosen)
     target = _target(path, output)
-    same = exe.patch is not None and stub is not None and exe.patch.stub_code == stub.code \
-        and (exe.patch.config.candidates, exe.patch.config.flags) == (candidates, flags) \
-        and _stub_entry_offset(exe) is not None and carries(exe, image, source)
+    warnings = _check_loaders(base if base is not None else exe, chosen, target) + _capabilities(path)
+    same = _patched_so(exe, stub, candidates, flags) and carries(exe, image, source)
     if same and os.path.exists(target) and os.path.samefile(path, target):
-        return _unchanged(exe, target, chosen)
+        return replace(_unchanged(exe, target, chosen), warnings=warnings)
     original = recorded_original(exe, source)
     if original is None:
         raise ModifiedError(path, "patched, then changed (stripped?), so it cannot be patched again with "
@@ -103,13 +104,15 @@ def _patch(path: str, source, *, loader_rel, loader, fallback_system: bool, embe
         digest = original_digest(exe, source)
         plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(original, digest), loader=image)
     else:
-        plan = write_patch(exe, stub, candidates, flags=flags, target=target, source=source, loader=image)
+        plan = write_patch(exe, stub, candidates, flags=flags, target=target, source=source,
+                           name=_name(path, output), loader=image)
     assert plan.segment is not None and original.interp is not None
     return PatchResult(
         path=path, status=WOULD_PATCH if dry_run else ALREADY_PATCHED if same else PATCHED, output=target,
         written=not dry_run, candidates=chosen, interpreter=original.interp, machine=original.machine,
         elf_type=original.elf_type, size_before=original.file_size, size_after=plan.size,
         segment=_segment(plan.segment), embedded=None if image is None else placed(original, image),
+        warnings=warnings,
     )
 
 
@@ -122,6 +125,13 @@ def _what_finds_the_loader(program: Executable, loader_rel, loader, fallback_sys
         raise CandidateError(program.path, "--embed-loader is the loader: it takes no --loader-rel, --loader or "
                                            "--fallback-system")
     return loader_to_embed(program, os.fspath(embed_loader)), ()
+
+
+def _patched_so(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], flags: int) -> bool:
+    """`exe` is patched with this stub, these candidates and flags, its entry in the stub."""
+    return exe.patch is not None and stub is not None and exe.patch.stub_code == stub.code \
+        and (exe.patch.config.candidates, exe.patch.config.flags) == (candidates, flags) \
+        and _stub_entry_offset(exe) is not None
 
 
 def restore(path: str | os.PathLike[str], *, output: str | os.PathLike[str] | None = None) -> RestoreResult:
@@ -142,12 +152,13 @@ def _restore(path: str, source, output) -> RestoreResult:
         raise NotPatchedError(path, not_patched_reason(exe, "nothing to restore"))
     known = recorded_original(exe, source) is not None
     plan = plan_restore(exe) if known else plan_working_restore(exe)
-    exact = known and _proven_original(exe, plan, source)
+    result = restored_model(exe, plan, source, working=not known)  # every check before the write: a refusal
+    exact = known and _proven_original(exe, plan, source)              # writes nothing
+    differences = () if exact else restore_differences(exe.patch.config.restore, result)
     target = _target(path, output)
-    apply_plan(plan, source, target)
-    differences = () if exact else restore_differences(exe.patch.config.restore, read_executable(target))
+    apply_plan(plan, source, target, _name(path, output))
     return RestoreResult(path=path, status=RESTORED if exact else RESTORED_NOT_EXACT, output=target,
-                         exact=exact, interpreter=exe.patch.original_interp, size_before=exe.file_size,
+                         exact=exact, interpreter=result.interp, size_before=exe.file_size,
                          size_after=plan.size, differences=differences)
 
 
@@ -158,12 +169,12 @@ def inspect(path: str | os.PathLike[str]) -> Inspection:
         exe = read_executable(path, source)
         original = recorded_original(exe, source)
         exact = original is not None and (exe.patch is None or _proven_original(exe, plan_restore(exe), source))
-    interp = exe.interp if exe.patch is None else exe.patch.original_interp
+    interp = exe.interp if exe.patch is None else _original_interp(exe, original)
     reason = _why_not_patchable(exe, original is not None)
     return Inspection(
         path=exe.path, elfclass=exe.elfclass, little_endian=exe.little_endian, machine=exe.machine,
         elf_type=exe.elf_type, pie=exe.pie, interpreter=exe.interp,
-        libc=None if interp is None else libc_family(interp), patch=_patch_info(exe, exact),
+        libc=None if interp is None else libc_family(interp), patch=_patch_info(exe, exact, interp),
         patchable=reason is None, not_patchable_reason=reason,
         needed=exe.needed, runpath=exe.runpath, rpath=exe.rpath, notes=interop_notes(exe),
     )
@@ -200,13 +211,20 @@ def recorded_original(exe: Executable, source=None) -> Executable | None:
     facts = patch.config.restore if patch.config.restore.sha256 is not None else None
     try:
         loader = embedded_image(exe, source)
-        plan = plan_patch(exe, recorded, patch.config.candidates, flags=patch.config.flags, facts=facts,
-                          loader=loader)
     except (OSError, RelinterpError):
         return None
-    if (plan.writes[0].data, plan.phdrs) != (exe.header, exe.phdrs) or plan.size != exe.file_size:
-        return None
-    return patch.original if holds_appended(exe.path if source is None else source, plan) else None
+    for stub_at_end in (False, True):  # as this version lays the file out, or as earlier ones did
+        try:
+            plan = plan_patch(exe, recorded, patch.config.candidates, flags=patch.config.flags, facts=facts,
+                              stub_at_end=stub_at_end, loader=loader)
+        except RelinterpError:
+            return None
+        if (plan.writes[0].data, plan.phdrs) == (exe.header, exe.phdrs) and plan.size == exe.file_size \
+                and holds_appended(exe.path if source is None else source, plan):
+            return patch.original
+        if loader is not None:  # laid out one way only
+            break
+    return None
 
 
 def _stub_entry_offset(exe: Executable) -> int | None:
@@ -215,6 +233,30 @@ def _stub_entry_offset(exe: Executable) -> int | None:
     assert exe.patch is not None
     offset = exe.entry - exe.patch.segment.vaddr
     return offset if 0 <= offset < len(exe.patch.stub_code) else None
+
+
+def _check_loaders(program: Executable, chosen: tuple[LoaderCandidate, ...], target: str) -> tuple[str, ...]:
+    """The loaders the program is patched to, as they are now, from where it is written
+    (relinterp.loaders.candidates): warnings, or a refusal for the other C library's."""
+    origin = os.path.dirname(os.path.realpath(target))
+    return check_loaders(program.path, program.interp, program.abi,
+                         ((c.path, c.provenance == OPTION and c.relative) for c in chosen), origin)
+
+
+def _capabilities(path: str) -> tuple[str, ...]:
+    """A warning when the file has capabilities, which the patched file does not keep."""
+    try:
+        os.getxattr(path, "security.capability")
+    except OSError:
+        return ()
+    return ("its file capabilities are not kept (no rewritten file keeps them): set them again after "
+            "patching, knowing that they put the program in secure mode, where its $ORIGIN-relative loaders "
+            "are not tried",)
+
+
+def _name(path: str, output: str | os.PathLike[str] | None) -> str:
+    """The result as the user named it, for messages: OUT, or the input as given."""
+    return path if output is None else os.fspath(output)
 
 
 def _target(path: str, output: str | os.PathLike[str] | None) -> str:
@@ -256,14 +298,22 @@ def _why_not_patchable(exe: Executable, exact: bool) -> str | None:
     return None
 
 
-def _patch_info(exe: Executable, exact: bool) -> PatchInfo | None:
+def _original_interp(exe: Executable, original: Executable | None) -> str | None:
+    """The interpreter a patched file had: where its recorded headers still describe it,
+    the one they give (what `restore` writes back, covered by the recorded digest), else
+    the path the record keeps."""
+    assert exe.patch is not None
+    return original.interp if original is not None else exe.patch.original_interp
+
+
+def _patch_info(exe: Executable, exact: bool, interp: str | None) -> PatchInfo | None:
     patch = exe.patch
     if patch is None:
         return None
     shipped = stub_for(exe.machine, exe.elfclass, exe.little_endian)
     return PatchInfo(
         candidates=recorded_candidates(exe),
-        original_interpreter=patch.original_interp,
+        original_interpreter=interp,
         stub=StubInfo(sha256=hashlib.sha256(patch.stub_code).hexdigest(), size=len(patch.stub_code),
                       config_schema=CONFIG_SCHEMA,
                       relinterp=__version__ if shipped is not None and shipped.code == patch.stub_code else None),

@@ -12,7 +12,7 @@ import sys
 import click
 
 from . import __version__
-from .errors import EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_USAGE
+from .errors import EXIT_FAILED, EXIT_NO_LOADER, EXIT_NO_SANDBOX, EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_USAGE
 from .params import NonEmpty, sysroot_option
 from .tree_cli import bundle, verify
 
@@ -26,6 +26,22 @@ Exit status:
   {EXIT_NOTHING_TO_DO}  nothing to do: no input had anything to be done to it (a static
      executable to patch, an unpatched file to restore, a directory with
      nothing to process)
+"""
+# Every status relinterp (and a program it patched) exits with, as README.md lists them.
+MAIN_STATUS_HELP = f"""
+\b
+Exit status:
+  {EXIT_OK}  done (or already done) for every input
+  {EXIT_FAILED}  an input was refused or could not be written (it is unchanged; the
+     other inputs were still processed); ldd: a library or the loader was not
+     found; verify: a check failed
+  {EXIT_USAGE}  usage error, nothing was processed
+  {EXIT_NOTHING_TO_DO}  nothing to do: no input had anything to be done to it (a static
+     executable to patch, an unpatched file to restore, a directory with
+     nothing to process)
+  {EXIT_NO_SANDBOX}  verify --run: no empty root can be made on this machine, or no emulator for
+     the programs' machine; nothing was run
+  {EXIT_NO_LOADER}  (the patched program, at run time) no usable loader
 """
 
 
@@ -70,6 +86,10 @@ def many_files(command):
     return functools.reduce(lambda f, option: option(f), reversed(options), command)
 
 
+QUIET = click.option("-q", "--quiet", is_flag=True,
+                     help="Print nothing but refusals and warnings (on stderr; with --json, the document too).")
+
+
 def _eager(name: str, help: str):
     """A flag that prints something about the installation and exits, like --version."""
 
@@ -86,20 +106,21 @@ def _eager(name: str, help: str):
 @_eager("--version", "Show the version and each prebuilt stub (architecture, size, sha256), then exit.")
 def _show_version() -> int:
     from .errors import BrokenInstallationError
+    from .render.output import say
     from .rewrite.stub import load_stub, manifest
 
     data = manifest()
-    click.echo(f"relinterp {__version__}")
-    click.echo(f"stubs: manifest {data['manifest_version']}, config schema {data['config_schema']}")
+    say(f"relinterp {__version__}")
+    say(f"stubs: manifest {data['manifest_version']}, config schema {data['config_schema']}")
     broken = 0
     for arch in sorted(data["stubs"]):
         try:
             stub = load_stub(arch)
         except BrokenInstallationError as error:
-            click.echo(str(error), err=True)
+            say(str(error), err=True)
             broken += 1
             continue
-        click.echo(f"  {arch}: {len(stub.code)} bytes, sha256 {stub.sha256}")
+        say(f"  {arch}: {len(stub.code)} bytes, sha256 {stub.sha256}")
     return EXIT_FAILED if broken else EXIT_OK
 
 
@@ -107,11 +128,13 @@ def _show_version() -> int:
 def _show_cmakedir() -> int:
     from pathlib import Path
 
-    click.echo(Path(__file__).resolve().parent / "cmake")
+    from .render.output import say
+
+    say(str(Path(__file__).resolve().parent / "cmake"))
     return EXIT_OK
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_STATUS_HELP)
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=MAIN_STATUS_HELP)
 @_show_version
 @_show_cmakedir
 def main() -> None:
@@ -141,11 +164,12 @@ main.add_command(verify)
               help="Write the patched program to OUT instead of in place (one PATH only).")
 @click.option("-n", "--dry-run", is_flag=True, help="Print the plan (where the stub goes, sizes, candidates); "
                                                      "write nothing.")
+@QUIET
 @many_files
-def patch(paths, recursive, jobs, as_json, verbose, output, dry_run, **options) -> None:
+def patch(paths, recursive, jobs, as_json, verbose, output, dry_run, quiet, **options) -> None:
     """Patch each PATH so that it finds its loader relative to itself.
 
-    At run time RELINTERP_LOADER (an absolute path; not in setuid programs) is tried
+    At run time RELINTERP_LOADER (an absolute path; not in secure mode) is tried
     first, then each --loader-rel, each --loader, and with --fallback-system the
     original interpreter.  Without --loader-rel and --loader, the candidates are derived
     from the program's DT_RUNPATH (or DT_RPATH) entries that start with $ORIGIN.
@@ -158,21 +182,22 @@ def patch(paths, recursive, jobs, as_json, verbose, output, dry_run, **options) 
     """
     if options["embed_loader"] and (options["loader_rel"] or options["loader"] or options["fallback_system"]):
         raise click.UsageError("--embed-loader is the loader: it takes no --loader-rel, --loader or --fallback-system")
-    _run("patch", paths, recursive, jobs, as_json, verbose, output=output, dry_run=dry_run, **options)
+    _run("patch", paths, recursive, jobs, as_json, verbose, output=output, dry_run=dry_run, quiet=quiet, **options)
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
 @click.option("-o", "--output", type=NonEmpty(), metavar="OUT",
               help="Write the result to OUT instead of in place (one PATH only).")
+@QUIET
 @many_files
-def restore(paths, recursive, jobs, as_json, verbose, output) -> None:
+def restore(paths, recursive, jobs, as_json, verbose, output, quiet) -> None:
     """Give back each PATH exactly as it was before `relinterp patch`.
 
     A patched file that changed since (stripped, say) has lost its original bytes: it
     gets its PT_INTERP back and runs with the system loader again, and relinterp says
     it is not the byte-exact original (status restored-not-exact; exit status 0).
     """
-    _run("restore", paths, recursive, jobs, as_json, verbose, output=output)
+    _run("restore", paths, recursive, jobs, as_json, verbose, output=output, quiet=quiet)
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
@@ -211,12 +236,11 @@ def ldd(programs, as_json, verbose, sysroot) -> None:
     Nothing is run, neither the program nor its loader: use this instead of `ldd`,
     which runs the system's loader on the program.
     """
-    import json
-
     from .errors import RelinterpError
     from .loaders.libraries import exit_status, list_libraries
     from .loaders.sysroot import HOST, Sysroot
     from .render.libraries import ldd_json, ldd_lines
+    from .render.output import say, say_json
 
     results = []
     for path in programs:
@@ -224,14 +248,39 @@ def ldd(programs, as_json, verbose, sysroot) -> None:
             results.append(list_libraries(path, Sysroot.at(sysroot) if sysroot else HOST))
         except RelinterpError as error:
             results.append(error)
-            click.echo(str(error), err=True)
+            say(str(error), err=True)
             continue
         for line in [] if as_json else [f"{path}:"] * (len(programs) > 1) + ldd_lines(results[-1], verbose):
-            click.echo(line)
+            say(line)
     status = exit_status(results)
     if as_json:
-        click.echo(json.dumps(ldd_json(results, status), indent=2))
+        say_json(ldd_json(results, status))
     sys.exit(status)
+
+
+def run(args: list[str]) -> None:
+    """The full command line, as `relinterp ARGS...` runs it; exits.  Errors are shown as
+    click shows them; a usage error of a command given --json also prints the command's
+    document saying so (relinterp.render.usage)."""
+    try:
+        status = main.main(args=args, prog_name="relinterp", standalone_mode=False)
+    except click.UsageError as error:
+        error.show()
+        command = next((a for a in args if not a.startswith("-")), None)
+        from .render.usage import COMMANDS, usage_document
+
+        if command in COMMANDS and "--json" in args[args.index(command):]:
+            from .render.output import say_json
+
+            say_json(usage_document(command, error.format_message(), error.exit_code))
+        sys.exit(error.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(EXIT_FAILED)
+    sys.exit(status or EXIT_OK)
 
 
 def _run(command: str, paths, recursive: bool, jobs: int | None, as_json: bool, verbose: bool,
@@ -241,7 +290,7 @@ def _run(command: str, paths, recursive: bool, jobs: int | None, as_json: bool, 
 
     _check_usage(paths, recursive, options.get("output"))
     sys.exit(run_files(command, paths, dict(options, recursive=recursive, jobs=jobs, as_json=as_json,
-                                            verbose=verbose), click.echo))
+                                            verbose=verbose)))
 
 
 def _check_usage(paths: tuple[str, ...], recursive: bool, output: str | None) -> None:

@@ -1,6 +1,10 @@
 """Why relinterp refused or failed, each with its message and exit status.
 
-Every error names the file it is about: str(error) is "PATH: reason".
+Every error names the file it is about: str(error) is "PATH: reason", one line that is
+safe to show: the path and the reason may hold what a file holds (an interpreter path, a
+NEEDED name), so control characters in them are shown escaped (`printable`, the one
+definition of that escaping, which relinterp.render uses for all text output too).
+`.path` and `.reason` keep the exact text.
 """
 
 from __future__ import annotations
@@ -8,12 +12,31 @@ from __future__ import annotations
 import os
 import re
 
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r"}
+
+
+def printable(text: str) -> str:
+    """`text` with every control character but TAB escaped (`\\n`, `\\r`, else `\\xNN`,
+    C1 controls too) and every byte that is not UTF-8 (os.fsdecode's stand-ins, U+DC80 to
+    U+DCFF) as `\\xNN`: one line, safe to show on a terminal."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(match: re.Match) -> str:
+    char = match.group()
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
 # Exit statuses of the command line, documented in README.md and `relinterp --help`.
 EXIT_OK = 0
 EXIT_FAILED = 1  # an input was refused or could not be written
 EXIT_USAGE = 2  # bad command line (click's own status for usage errors)
 EXIT_NOTHING_TO_DO = 3  # a static executable to patch, an unpatched file to restore
 EXIT_NO_SANDBOX = 4  # verify --run: no empty root (or no emulator) on this machine; nothing was run
+EXIT_NO_LOADER = 127  # the patched program, at run time: no usable loader (the stub exits so: stub/relinterp.c)
 
 
 class RelinterpError(Exception):
@@ -22,9 +45,18 @@ class RelinterpError(Exception):
     exit_code = EXIT_FAILED
 
     def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        super().__init__(f"{os.fspath(path)}: {reason}")
+        super().__init__(printable(f"{os.fspath(path)}: {reason}"))
         self.path = os.fspath(path)
         self.reason = reason
+
+    def about(self, path: str | os.PathLike[str]) -> RelinterpError:
+        """The same refusal, about `path`: the name the user knows the file by (not the
+        temporary or absolute one it was worked on under)."""
+        error = self.__class__.__new__(self.__class__)
+        error.__dict__.update(self.__dict__)
+        error.path = os.fspath(path)
+        Exception.__init__(error, printable(f"{error.path}: {self.reason}"))
+        return error
 
     @property
     def kind(self) -> str:
@@ -96,6 +128,10 @@ class WriteError(RelinterpError):
 
 class OptionError(RelinterpError):
     """An option value that cannot be used (the path it names is the one reported)."""
+
+
+class LibcMismatchError(RelinterpError):
+    """A program linked against one C library pointed at the other's loader (musl, glibc)."""
 
 
 class LoaderChoiceError(RelinterpError):

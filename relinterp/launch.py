@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 # Per command: flags, and options taking a value (long and short spellings), by the
 # keyword relinterp.cli passes them as.
 FLAGS = {"--recursive": "recursive", "-r": "recursive", "--json": "as_json", "--verbose": "verbose",
          "-v": "verbose"}
 VALUES = {"--jobs": "jobs", "-j": "jobs"}
+QUIET = {"--quiet": "quiet", "-q": "quiet"}
 COMMANDS = {
-    "patch": ({**FLAGS, "--fallback-system": "fallback_system", "--dry-run": "dry_run", "-n": "dry_run"},
+    "patch": ({**FLAGS, **QUIET, "--fallback-system": "fallback_system", "--dry-run": "dry_run", "-n": "dry_run"},
               {**VALUES, "--loader-rel": "loader_rel", "--loader": "loader", "--output": "output",
                "-o": "output", "--embed-loader": "embed_loader"}),
-    "restore": (FLAGS, {**VALUES, "--output": "output", "-o": "output"}),
+    "restore": ({**FLAGS, **QUIET}, {**VALUES, "--output": "output", "-o": "output"}),
     "inspect": (FLAGS, VALUES),
 }
 REPEATED = ("loader_rel", "loader")
@@ -33,12 +34,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     plain = parse_plain(args)
     if plain is None:
-        from .cli import main as full
+        from .cli import run
 
-        full(args=args, prog_name="relinterp")
-        return
+        run(args)
     command, paths, options = plain
-    sys.exit(run_files(command, paths, options, echo))
+    sys.exit(run_files(command, paths, options))
 
 
 def parse_plain(args: list[str]) -> tuple[str, list[str], dict] | None:
@@ -94,26 +94,20 @@ def _usable(paths: list[str], options: dict) -> bool:
     return bool(options.get("recursive")) or not any(os.path.isdir(p) for p in paths)
 
 
-def echo(line: str, err: bool = False) -> None:
-    stream = sys.stderr if err else sys.stdout
-    stream.write(line + "\n")
-    stream.flush()
-
-
-def run_files(command: str, paths: Sequence[str], options: dict, say: Callable[..., None]) -> int:
+def run_files(command: str, paths: Sequence[str], options: dict) -> int:
     """Run `command` over the inputs, print each result as it comes, then the summary;
-    return the run's exit status.  `say(line, err=False)` prints a line."""
-    import json
-
+    return the run's exit status."""
     from .api import PatchOptions
     from .batch import Task, exit_status, gather, run
     from .cpus import usable_cpus
     from .errors import RelinterpError
     from .interrupts import stopped_by_signals
     from .render.files import document, render, summary_line
+    from .render.output import say, say_json
 
     options = dict(options)
-    recursive, jobs, as_json, verbose = (options.pop(k, None) for k in ("recursive", "jobs", "as_json", "verbose"))
+    recursive, jobs, as_json, verbose, quiet = (options.pop(k, None)
+                                                for k in ("recursive", "jobs", "as_json", "verbose", "quiet"))
     output, dry_run = options.pop("output", None), bool(options.pop("dry_run", False))
     task = Task(command, options=PatchOptions(**options), output=output, dry_run=dry_run) if command == "patch" \
         else Task(command, output=output)
@@ -123,7 +117,7 @@ def run_files(command: str, paths: Sequence[str], options: dict, say: Callable[.
             for result in run(task, gather(paths, bool(recursive)), jobs or usable_cpus()):
                 results.append(result)
                 out, err = render(result, bool(verbose))
-                for line in [] if as_json else out:
+                for line in [] if as_json or quiet else out:
                     say(line)
                 for line in err:
                     say(line, err=True)
@@ -133,7 +127,7 @@ def run_files(command: str, paths: Sequence[str], options: dict, say: Callable[.
     status = exit_status(results)
     if as_json:
         fields = {"dry_run": dry_run} if command == "patch" else {}
-        say(json.dumps(document(command, results, status, **fields), indent=2))
-    if len(results) > 1 or recursive:
+        say_json(document(command, results, status, **fields))
+    if (len(results) > 1 or recursive) and not quiet:
         say(summary_line(results), err=bool(as_json))
     return status

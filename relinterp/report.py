@@ -80,6 +80,7 @@ class PatchResult:
     size_after: int
     segment: StubSegment
     embedded: EmbeddedLoader | None = None  # the loader embedded instead of candidates
+    warnings: tuple[str, ...] = ()  # about its loaders as they are at patch time (missing, another machine)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +89,7 @@ class PatchResult:
             "machine": self.machine, "type": self.elf_type,
             "size": {"before": self.size_before, "after": self.size_after},
             "segment": self.segment.to_json(), "embedded_loader": _json_or_none(self.embedded),
+            "warnings": list(self.warnings),
         }
 
 

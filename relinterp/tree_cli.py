@@ -62,8 +62,9 @@ class CompressionType(click.ParamType):
                 "--library-path); a file found outside it is refused.")
 @click.option("--tar", "tarball", type=NonEmpty(), metavar="OUT.tar.gz",
               help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners), "
-                   "compressed as its name says (.tar.gz, .tar.xz, .tar.zst, .tar) or as --compress says. "
-                   "'-' (or /dev/stdout), a FIFO or a character device is written to as it is.")
+                   "compressed as its name says: .tar.gz or .tgz, .tar.xz or .txz, .tar.zst, .tar (any other "
+                   "name of a file is a usage error); --compress sets the level. '-' (or /dev/stdout), a FIFO or "
+                   "a character device is written to as it is (gzip, or as --compress says).")
 @click.option("--compress", "compression", type=CompressionType(), metavar="METHOD[:LEVEL]",
               help="How --tar compresses: gzip[:1-9] (default gzip:6), xz[:0-9], zstd[:1-19] (with the "
                    "zstd command), none.")
@@ -102,17 +103,26 @@ def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclud
     if as_json:
         _print_json(bundle_document(result, EXIT_OK))
     elif not quiet:
+        from .render.output import say
+
         for line in bundle_lines(result, verbose):
-            click.echo(line, err=to_stdout)
+            say(line, err=to_stdout)
 
 
 def _archive_compression(tarball: str, compression):
-    from .bundle.tarball import CompressionError, compression_for
+    from .bundle.staging import is_stdout
+    from .bundle.tarball import SUFFIXES, CompressionError, compression_for
+    from .rewrite.atomic import not_a_file
 
     try:
         named = compression_for(tarball)
     except CompressionError as error:
         raise click.BadParameter(f"{tarball}: {error}", param_hint="--tar") from None
+    # stdout, a FIFO or a device is written through, a directory refused (staging.output_file): a name
+    # to go by only for a file
+    if named is None and not (is_stdout(tarball) or not_a_file(tarball)):  # .tar.bz2, .zip, ...
+        raise click.BadParameter(f"{tarball}: the name must end in {', '.join(SUFFIXES)} (the archive is a tar, "
+                                 "compressed as the suffix says)", param_hint="--tar")
     if compression is None:
         return named or compression_for(".tar.gz")
     if named is not None and named.method != compression.method:
@@ -121,9 +131,9 @@ def _archive_compression(tarball: str, compression):
 
 
 def _print_json(document) -> None:
-    import json
+    from .render.output import say_json
 
-    click.echo(json.dumps(document, indent=2))
+    say_json(document)
 
 
 @click.command(epilog=TREE_STATUS_HELP)
@@ -143,7 +153,8 @@ def _print_json(document) -> None:
                 "(--run still runs in an empty root).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON document (versioned; schema shipped as relinterp/schema/verify.schema.json).")
-def verify(targets, run_args, no_proc, timeout, sandbox, exclude, sysroot, as_json) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Print only the failed checks (nothing for a tree that passed).")
+def verify(targets, run_args, no_proc, timeout, sandbox, exclude, sysroot, as_json, quiet) -> None:
     """Check that each tree (or program) needs nothing from the machine it runs on."""
     from .render.trees import verify_document, verify_lines
     from .verify.check import VerifyOptions, verify as verify_target
@@ -156,9 +167,11 @@ def verify(targets, run_args, no_proc, timeout, sandbox, exclude, sysroot, as_js
     if as_json:
         _print_json(verify_document(reports, status))
     else:
+        from .render.output import say
+
         for report in reports:
-            for line in verify_lines(report):
-                click.echo(line)
+            for line in verify_lines(report, quiet):
+                say(line)
     sys.exit(status)
 
 
@@ -168,13 +181,16 @@ def _or_refuse(operation, json_command: str | None = None):
     removes what it was writing (a staging tree, a sandbox) and dies of that signal."""
     from .errors import RelinterpError
     from .interrupts import stopped_by_signals
+    from .render.output import say
     from .render.trees import refusal_document
 
     try:
         with stopped_by_signals():
             return operation()
     except RelinterpError as error:
-        click.echo(str(error), err=True)
+        for problem in getattr(error, "problems", ()):  # a BundleError: one line per problem, then its own
+            say(str(problem), err=True)
+        say(f"{error.path}: {error.reason}", err=True)
         if json_command:
             _print_json(refusal_document(json_command, error))
         sys.exit(error.exit_code)

@@ -92,6 +92,7 @@ class CrossGlibc:
     loader_name: str  # the file name of PT_INTERP, e.g. ld-linux-aarch64.so.1
     debian: str  # Debian's architecture name
     multiarch: str  # Debian's directory for it: /usr/lib/<multiarch> (i386: not i686)
+    interp_dir: str = "/lib"  # where PT_INTERP names the loader (ppc64le: /lib64)
 
     @property
     def cc(self) -> str:
@@ -108,6 +109,23 @@ class CrossGlibc:
     @property
     def install(self) -> str:
         return f"apt-get install gcc-{self.triplet} libc6-dev-{self.debian}-cross qemu-user"
+
+    @property
+    def interp(self) -> str:
+        """PT_INTERP of the programs its gcc links."""
+        return f"{self.interp_dir}/{self.loader_name}"
+
+    def hide_script(self) -> str:
+        """Shell commands that, in a private mount namespace, leave the guest no glibc but
+        its bundle's: each place of `hidden` made an empty tmpfs, then, wherever else
+        PT_INTERP still leads (libc6-i386 links /lib/ld-linux.so.2 to /lib32/), the
+        directory it ends in; and a check that PT_INTERP leads nowhere (exit 99 if it does)."""
+        mounts = "".join(f'mount -t tmpfs none "{place}" && ' for place in self.hidden)
+        keep = " ".join(sorted(ESSENTIAL))
+        return (f'{mounts}interp={self.interp}; '
+                'if [ -e "$interp" ]; then d=$(dirname "$(readlink -f "$interp")"); '
+                f'case " {keep} " in *" $d "*) ;; *) mount -t tmpfs none "$d" ;; esac; fi; '
+                'if [ -e "$interp" ]; then echo "cannot hide $interp" >&2; exit 99; fi; ')
 
     @property
     def hidden(self) -> tuple[Path, ...]:
@@ -129,6 +147,9 @@ class CrossGlibc:
         return None
 
 
+# Directories the namespace itself needs (the host's shell, unshare, qemu): never hidden.
+ESSENTIAL = frozenset({"/", "/lib", "/lib64", "/usr", "/usr/lib", "/usr/lib64", "/usr/bin", "/bin",
+                       "/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu"})
 CROSS_GLIBC = {
     "aarch64": CrossGlibc("aarch64", "aarch64-linux-gnu", "ld-linux-aarch64.so.1", "arm64",
                           "aarch64-linux-gnu"),
@@ -136,6 +157,7 @@ CROSS_GLIBC = {
     "arm": CrossGlibc("arm", "arm-linux-gnueabihf", "ld-linux-armhf.so.3", "armhf", "arm-linux-gnueabihf"),
     "riscv64": CrossGlibc("riscv64", "riscv64-linux-gnu", "ld-linux-riscv64-lp64d.so.1", "riscv64",
                           "riscv64-linux-gnu"),
-    "ppc64le": CrossGlibc("ppc64le", "powerpc64le-linux-gnu", "ld64.so.2", "ppc64el", "powerpc64le-linux-gnu"),
+    "ppc64le": CrossGlibc("ppc64le", "powerpc64le-linux-gnu", "ld64.so.2", "ppc64el", "powerpc64le-linux-gnu",
+                          "/lib64"),
     "s390x": CrossGlibc("s390x", "s390x-linux-gnu", "ld64.so.1", "s390x", "s390x-linux-gnu"),
 }

@@ -1,6 +1,7 @@
 """The seeds: real programs built with the toolchains this machine has (musl and glibc,
-C and C++, PIE and not, static, a shared library, every cross gcc present), and copies
-of some of them already patched by relinterp (and one patched, then stripped).
+C and C++, PIE and not, static, a shared library, every cross gcc present), copies
+of some of them already patched by relinterp (and one patched, then stripped), and the
+odd layouts of odd_seeds.py.
 
 Built once into a cache directory; a seed whose compiler is missing is left out and
 said so, so that the fuzzer runs on any machine with at least gcc.
@@ -12,6 +13,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from .odd_seeds import odd_programs
 
 HELLO_C = '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n'
 LIB_C = "int shared_counter = 41;\nint shared_answer(void) { return shared_counter; }\n"
@@ -122,6 +125,7 @@ def build_seeds(work: Path) -> tuple[list[Seed], list[str]]:
     missing: list[str] = []
     programs = build_programs(work, missing)
     patched = patched_copies(work, programs, missing)
+    programs.update(odd_programs(work, programs, missing))
     seeds = [Seed(name, path.read_bytes(), False) for name, path in sorted(programs.items())]
     seeds += [Seed(name, path.read_bytes(), True) for name, path in sorted(patched.items())]
     return seeds, missing

@@ -5,7 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-[ -n "${RELINTERP_SKIP_SETUP:-}" ] || "$root/scripts/setup.sh" >&2  # a fresh machine: musl-tools, relinterp
+[ -n "${RELINTERP_SKIP_SETUP:-}" ] || "$root/scripts/setup.sh" --example >&2  # a fresh machine: only what this needs
 
 dist="$here/dist"
 rm -rf "$dist"

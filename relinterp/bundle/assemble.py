@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..errors import BundleError, MissingToolError, ReadError, WriteError
+from ..errors import BundleError, MissingToolError, ReadError, RelinterpError, WriteError
 from ..rewrite import write
 from ..rewrite.write import PATCHELF_HINT, SearchListEditor
 from . import staging as stage
@@ -55,7 +55,7 @@ def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Pro
     try:
         progress.start("copying", sum(os.path.getsize(f.source) for f in plan.files if f.role != ALIAS))
         for item in plan.files:
-            _put(item, staging, editor)
+            _put(item, staging, editor, plan.output)
             progress.advance(0 if item.role == ALIAS else os.path.getsize(item.source))
         progress.finish()
         entries = None
@@ -71,7 +71,7 @@ def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Pro
     return BundleResult(plan.output, plan.files, replaced, archive, entries)
 
 
-def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
+def _put(item: TreeFile, staging: str, editor: SearchListEditor | None, output: str) -> None:
     target = os.path.join(staging, item.dest)
     if item.role == ALIAS:
         stage.make_symlink(item.link, target)
@@ -80,6 +80,17 @@ def _put(item: TreeFile, staging: str, editor: SearchListEditor | None) -> None:
         write.copy_file(item.source, target, 0o755 if item.executable else 0o644)
     except OSError as error:
         raise ReadError(item.source, f"cannot copy ({error.strerror})") from None
+    try:
+        _edit(item, target, editor)
+    except RelinterpError as error:  # about the staged copy: name the file the user knows instead
+        if error.path != target:
+            raise
+        raise error.about(os.path.join(output, item.dest) if isinstance(error, WriteError) else item.source) \
+            from None
+
+
+def _edit(item: TreeFile, target: str, editor: SearchListEditor | None) -> None:
+    """Set the search list and patch the staged copy `target` of `item`, as the plan says."""
     program = item.role == PROGRAM and (item.loader_rel is not None or item.embed_loader is not None)
     if program:
         write.unpatch_file(target)  # a program relinterp patched before is bundled from its original bytes

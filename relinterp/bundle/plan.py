@@ -39,6 +39,8 @@ from ..loaders.musl import musl_version
 from ..elf.searchlist import RPATH
 from ..loaders.searchpath import SearchPathChange, current_tag, plan_search_path
 from ..loaders.sysroot import HOST, Sysroot
+from ..rewrite.patchable import check_patchable
+from ..rewrite.stub import stub_for
 
 PROGRAM, LIBRARY, LOADER_FILE, ALIAS = "program", "library", "loader", "alias"
 GLOB_CHARS = frozenset("*?[")
@@ -145,9 +147,23 @@ def _read_program(app: str, problems: list) -> LinkedObject | None:
     elif obj.interp is not None and libc_family(obj.interp) == UNKNOWN:
         problems.append(UnsupportedError(app, f"not a musl or glibc program (PT_INTERP {obj.interp}): bundle "
                                               "knows the search rules of those two loaders only"))
+    elif obj.interp is not None and not _patchable(obj, problems):
+        pass
     else:
         return obj
     return None
+
+
+def _patchable(obj: LinkedObject, problems: list) -> bool:
+    """Whether relinterp can patch the program (its original): asked now, so that the
+    refusal comes before anything is written, by the program's name."""
+    model = obj.model.unpatched
+    try:
+        check_patchable(model, stub_for(model.machine, model.elfclass, model.little_endian))
+    except RelinterpError as error:
+        problems.append(error)
+        return False
+    return True
 
 
 def _choose_loader(programs: list[LinkedObject], options: BundleOptions, problems: list) -> LoaderChoice | None:

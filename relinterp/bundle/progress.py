@@ -32,8 +32,7 @@ class Progress:
     def finish(self) -> None:
         if self.enabled and self.what:
             self._show()
-            self.stream.write("\n")
-            self.stream.flush()
+            self._write("\n")
         self.what = ""
 
     def _show(self) -> None:
@@ -41,8 +40,15 @@ class Progress:
             return
         self.shown_at = time.monotonic()
         percent = min(100, 100 * self.done // self.total) if self.total else 100
-        self.stream.write(f"\r{self.what}: {percent:3d}% ({self.done / MIB:.1f} of {self.total / MIB:.1f} MiB)")
-        self.stream.flush()
+        self._write(f"\r{self.what}: {percent:3d}% ({self.done / MIB:.1f} of {self.total / MIB:.1f} MiB)")
+
+    def _write(self, text: str) -> None:
+        """Show `text`; a reader that went away (a closed pipe) ends the showing, not the work."""
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except OSError:
+            self.enabled = False
 
 
 SILENT = Progress(enabled=False)

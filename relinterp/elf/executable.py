@@ -12,7 +12,8 @@ import struct
 from dataclasses import replace
 
 from ..errors import MalformedElfError, RelinterpError, UnsupportedError, unreadable
-from .model import Executable, Patch, Segment, file_offset, parse_segments, read_at, read_model
+from .image import MemoryImage
+from .model import Executable, Patch, Segment, parse_segments, read_at, read_model
 from .overlay import OverlayView
 from .record import CONFIG_SCHEMA, TRAILER_MAGIC, StubConfig, trailer_size, trailer_struct
 from .regular import open_regular, reading
@@ -86,11 +87,9 @@ def _read_patch(exe: Executable, stream) -> Patch | None:
     config = StubConfig.unpack(data[trailer.config_offset : -tsize], exe.little_endian)
     _check_record(exe, config)
     recorded = parse_segments(exe.layouts(), config.restore.phdrs, exe.machine)
-    others = [s for s in exe.loads() if s is not segment]
-    interp = config.restore.interp
     return Patch(segment=segment, stub_code=data[: trailer.config_offset], config=config,
                  original=_original(exe, stream, config), original_segments=recorded,
-                 original_interp=interp if interp is not None else _recorded_interp(stream, recorded, others))
+                 original_interp=_original_interp(stream, config, recorded, exe.memory_image(segment)))
 
 
 def _check_record(exe: Executable, config: StubConfig) -> None:
@@ -108,25 +107,34 @@ def _check_record(exe: Executable, config: StubConfig) -> None:
 def _original(exe: Executable, stream, config: StubConfig) -> Executable | None:
     """The file as the record says it was, if its recorded headers still describe it."""
     record = config.restore
-    if record.original_size > exe.file_size:
+    moves = {}
+    if record.moved_from is not None:  # the original's tail, moved after the stub (rewrite/layout.py)
+        if not record.moved_from <= record.original_size or record.moved_to + record.original_size - \
+                record.moved_from > exe.file_size:
+            return None
+        moves = {record.moved_from: (record.moved_to, record.original_size - record.moved_from)}
+    elif record.original_size > exe.file_size:
         return None
     phoff = exe.layouts().ehdr.parse(record.header).e_phoff  # the original's: with an embedded loader, not exe's
-    view = OverlayView(stream, record.original_size, {0: record.header, phoff: record.phdrs})
+    view = OverlayView(stream, record.original_size, {0: record.header, phoff: record.phdrs}, moves)
     try:
         return read_model(exe.path, view, record.original_size)
     except RelinterpError:
         return None
 
 
-def _recorded_interp(stream, recorded: tuple[Segment, ...], loads: list[Segment]) -> str | None:
-    """The original PT_INTERP path, in a record that does not hold it.  The patch leaves
-    its bytes in place, and `strip` may move them in the file but not in memory, so they
-    are found by address."""
+def _original_interp(stream, config: StubConfig, recorded: tuple[Segment, ...], image: MemoryImage) -> str | None:
+    """The original PT_INTERP path: the recorded fact, or in records without one, the
+    bytes the patch left in place: `strip` may move them in the file but not in memory, so
+    they are found by address.  (Where the file is still exactly what the patch made,
+    relinterp.api reports the path its recorded headers give instead, which is what
+    `restore` writes and what the recorded digest covers.)"""
+    if config.restore.interp is not None:
+        return config.restore.interp
     interp = next((s for s in recorded if s.type == "PT_INTERP"), None)
     if interp is None or interp.filesz == 0:
         return None
-    offset = file_offset(loads, interp.vaddr, interp.filesz)
-    if offset is None:
+    raw = image.read(stream, interp.vaddr, interp.filesz)
+    if len(raw) != interp.filesz:
         return None
-    raw = read_at(stream, offset, interp.filesz)
     return os.fsdecode(raw[:-1]) if raw.endswith(b"\0") and b"\0" not in raw[:-1] else None

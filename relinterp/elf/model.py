@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from ..errors import MalformedElfError, NotElfError, UnsupportedError
 from .bounds import check_program_table, check_section_table, check_segments
 from .dynamic import DynamicInfo, read_dynamic
+from .image import MemoryImage
 from .record import StubConfig
 from .regular import open_regular
 from .structs import (EI_NIDENT, ELF_MAGIC, ELFCLASS, ELFDATA, SHT_NOBITS, ElfLayouts, elf_type_name, layouts,
@@ -46,12 +47,6 @@ class Segment:
 
     def covers_file_range(self, start: int, size: int) -> bool:
         return self.offset <= start and start + size <= self.offset + self.filesz
-
-    def file_offset_of(self, vaddr: int, size: int) -> int | None:
-        """Where the `size` bytes at address `vaddr` are in the file, if this segment maps them."""
-        if self.vaddr <= vaddr and vaddr + size <= self.vaddr + self.filesz:
-            return self.offset + vaddr - self.vaddr
-        return None
 
 
 @dataclass(frozen=True)
@@ -104,6 +99,10 @@ class Executable:
 
     def loads(self) -> list[Segment]:
         return [s for s in self.segments if s.type == "PT_LOAD"]
+
+    def memory_image(self, leave_out: Segment | None = None) -> MemoryImage:
+        """The memory its PT_LOADs make, as the loader reads it (without `leave_out`)."""
+        return MemoryImage(s for s in self.loads() if s is not leave_out)
 
     def layouts(self) -> ElfLayouts:
         """The record layouts of this file's class and byte order."""
@@ -177,9 +176,8 @@ def _model(path: str, stream, size: int, header: bytes, records: ElfLayouts) -> 
     section_headers = read_at(stream, h.e_shoff, h.e_shnum * records.shdr.size) if h.e_shnum else b""
     interp = _interp(path, stream, segments)
     dynamic = next((s for s in segments if s.type == "PT_DYNAMIC"), None)
-    loads = [s for s in segments if s.type == "PT_LOAD"]
-    info = DynamicInfo() if dynamic is None else \
-        read_dynamic(path, stream, records, dynamic, lambda vaddr, n: file_offset(loads, vaddr, n))
+    image = MemoryImage(s for s in segments if s.type == "PT_LOAD")
+    info = DynamicInfo() if dynamic is None else read_dynamic(path, stream, records, dynamic, image)
     return Executable(
         path=path, file_size=size, elfclass=records.elfclass, little_endian=records.little_endian,
         machine=machine, elf_type=elf_type_name(h.e_type), entry=h.e_entry, header=header,
@@ -225,10 +223,4 @@ def parse_segments(records: ElfLayouts, phdrs: bytes, machine: str | int) -> tup
     return tuple(Segment(index=i, type=segment_type_name(p.p_type, machine), flags=p.p_flags, offset=p.p_offset,
                          vaddr=p.p_vaddr, filesz=p.p_filesz, memsz=p.p_memsz, align=p.p_align)
                  for i, p in enumerate(records.phdr.parse_all(phdrs)))
-
-
-def file_offset(loads, vaddr: int, size: int) -> int | None:
-    """Where the `size` bytes at address `vaddr` are in the file, through the PT_LOAD
-    segments `loads` (as the loader finds them in memory)."""
-    return next((o for o in (s.file_offset_of(vaddr, size) for s in loads) if o is not None), None)
 

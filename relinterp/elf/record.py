@@ -15,9 +15,11 @@ from the trailer in the segment's last bytes, which says where the block starts.
 restore record holds the original ELF header and program header table and the original
 file size: with them `restore` gives back the input byte for byte.  After them come
 tagged facts about the original (RestoreRecord.pack_facts): its digest, which proves a
-restored file identical to it, and what a later tool may change (PT_INTERP, NEEDED,
-RUNPATH, RPATH), which names what differs when it is not.  Records written before the
-facts existed end after the program headers (and zero padding): they still restore.
+restored file identical to it, what a later tool may change (PT_INTERP, NEEDED,
+RUNPATH, RPATH), which names what differs when it is not, and where the part of the
+original that is not loaded went (the patch moves it after the stub: rewrite/layout.py).
+Records written before the facts existed end after the program headers (and zero
+padding): they still restore.
 
 All fields are fixed-width whatever the ELF class, in the patched file's byte order.
 """
@@ -25,6 +27,7 @@ All fields are fixed-width whatever the ELF class, in the patched file's byte or
 from __future__ import annotations
 
 import os
+import struct
 from collections import namedtuple
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -118,6 +121,7 @@ FACT_INTERP = 2  # the original PT_INTERP path
 FACT_NEEDED = 3  # the original DT_NEEDED names, each NUL-terminated
 FACT_RUNPATH = 4
 FACT_RPATH = 5
+FACT_MOVED = 6  # u64 from, u64 to: the original's bytes from `from` to its end are at `to` in the patched file
 
 
 def _pad(data: bytes) -> bytes:
@@ -137,12 +141,15 @@ class RestoreRecord:
     needed: tuple[str, ...] = ()
     runpath: str | None = None
     rpath: str | None = None
+    moved_from: int | None = None  # the original's bytes from here on are at moved_to in the patched file
+    moved_to: int | None = None
 
     def pack_facts(self, little_endian: bool) -> bytes:
         entry = fact_struct(little_endian)
+        moved = None if self.moved_from is None else _moved_struct(little_endian).pack(self.moved_from, self.moved_to)
         facts = [(FACT_SHA256, self.sha256), (FACT_INTERP, _string(self.interp)),
                  (FACT_NEEDED, b"".join(_string(n) for n in self.needed) if self.needed else None),
-                 (FACT_RUNPATH, _string(self.runpath)), (FACT_RPATH, _string(self.rpath))]
+                 (FACT_RUNPATH, _string(self.runpath)), (FACT_RPATH, _string(self.rpath)), (FACT_MOVED, moved)]
         return b"".join(_pad(entry.build(Fact(tag, len(data))) + data) for tag, data in facts if data is not None)
 
     def with_facts(self, data: bytes, little_endian: bool) -> RestoreRecord:
@@ -156,11 +163,20 @@ class RestoreRecord:
             end = entry.size + fact.size
             found[fact.tag] = data[entry.size : end]
             data = data[end + -end % ALIGN :]
-        strings = {tag: [os.fsdecode(s) for s in found[tag].split(b"\0")[:-1]] for tag in found if tag != FACT_SHA256}
+        moved = _moved_struct(little_endian)
+        moved_from, moved_to = moved.unpack(found[FACT_MOVED]) if len(found.get(FACT_MOVED, b"")) == moved.size \
+            else (None, None)
+        strings = {tag: [os.fsdecode(s) for s in found[tag].split(b"\0")[:-1]] for tag in found
+                   if tag not in (FACT_SHA256, FACT_MOVED)}
         first = {tag: names[0] if names else None for tag, names in strings.items()}
         return replace(self, sha256=found.get(FACT_SHA256), interp=first.get(FACT_INTERP),
                        needed=tuple(strings.get(FACT_NEEDED, ())), runpath=first.get(FACT_RUNPATH),
-                       rpath=first.get(FACT_RPATH))
+                       rpath=first.get(FACT_RPATH), moved_from=moved_from, moved_to=moved_to)
+
+
+@lru_cache(maxsize=None)
+def _moved_struct(little_endian: bool) -> struct.Struct:
+    return struct.Struct("<QQ" if little_endian else ">QQ")
 
 
 def _string(text: str | None) -> bytes | None:

@@ -40,7 +40,7 @@ def render(result: FileResult, verbose: bool) -> tuple[list[str], list[str]]:
     if isinstance(result, FileError):
         return [], [result.message]
     if isinstance(result, PatchResult):
-        return _patch(result, verbose), []
+        return _patch(result, verbose), [f"{result.path}: warning: {warning}" for warning in result.warnings]
     if isinstance(result, RestoreResult):
         return _restore(result)
     if isinstance(result, Inspection):

@@ -84,11 +84,16 @@ def _tree_file_json(item: TreeFile) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- verify
 
-def verify_lines(report: TreeReport) -> list[str]:
+def verify_lines(report: TreeReport, quiet: bool = False) -> list[str]:
     """What `relinterp verify` prints of one tree: one line per program and per failed
     check, prefixed by the tree as the user named it; the program's output indented
-    with "|"."""
+    with "|".  `quiet`: the failed checks and the verdict only, nothing for a tree that
+    passed."""
     tree = _tree_as_given(report)
+    failed = [f for p in report.programs for f in p.findings] + report.findings
+    if quiet:
+        return [] if report.ok else [f"{tree}: FAIL {f.path}: {f.check}: {f.message}" for f in failed] + \
+            [f"{report.target}: FAILED ({_count(len(failed), 'problem', 'problems')})"]
     lines = []
     for program in report.programs:
         libs = _count(len(program.libraries), "library", "libraries")
@@ -98,7 +103,6 @@ def verify_lines(report: TreeReport) -> list[str]:
             lines.append(f"{tree}: {program.path}: ran {' '.join(program.run.argv)} in an empty root: {status}")
             lines += [f"  | {line}" for line in (program.run.stdout + program.run.stderr).splitlines()]
     lines += [f"{tree}: NOTE {note.path}: {note.check}: {note.message}" for note in report.notes]
-    failed = [f for p in report.programs for f in p.findings] + report.findings
     lines += [f"{tree}: FAIL {finding.path}: {finding.check}: {finding.message}" for finding in failed]
     lines.append(f"{report.target}: " + ("ok" if report.ok else f"FAILED ({_count(len(failed), 'problem', 'problems')})"))
     return lines

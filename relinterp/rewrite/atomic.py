@@ -19,6 +19,7 @@ from ..errors import WriteError
 
 STAGING_SUFFIX = ".relinterp"  # names of temporary files and trees: .NAME.XXXXXXXX.relinterp
 PROC_FDS = "/proc/self/fd"
+CAPABILITY = "security.capability"  # file capabilities: not kept (keep_extended_attributes)
 
 
 class TempFile:
@@ -139,6 +140,30 @@ def keep_owner_and_mode(fd: int, info: os.stat_result, target: str, *, in_place:
     if in_place and kept != mode:  # chmod drops setgid silently for a group one is not in
         raise WriteError(target, f"cannot keep its mode {mode:04o} as user {os.geteuid()} (it would be "
                                  f"{kept:04o}); nothing written")
+
+
+def keep_extended_attributes(fd: int, source: str, target: str, *, in_place: bool) -> None:
+    """The source's extended attributes on the new file: user.* ones, POSIX ACLs
+    (system.posix_acl_access, which holds the mode's group bits as its mask, consistent
+    with the mode set before), SELinux labels, as strip and patchelf keep them.  Not
+    security.capability: a write to a file drops it too (the kernel's file_remove_privs),
+    and capabilities are set after patching (docs/usage.md).  In place every one must
+    be kept, or nothing is written; a copy elsewhere (-o) gets what its file system takes."""
+    try:
+        names = os.listxattr(source)
+    except OSError as error:
+        if error.errno in (errno.ENOTSUP, errno.ENOSYS):
+            return
+        raise
+    for name in names:
+        if name == CAPABILITY:
+            continue
+        try:
+            os.setxattr(fd, name, os.getxattr(source, name))
+        except OSError as error:
+            if in_place:
+                raise WriteError(target, f"cannot keep its extended attribute {name} ({error.strerror}); "
+                                         "nothing written") from None
 
 
 def _temporary_name(path: str) -> str:

@@ -10,8 +10,9 @@ At run time the stub tries, in order, until one is an ELF loader for the right m
    (DT_RPATH when it has no RUNPATH) take their place;
 4. with `--fallback-system`, the program's original PT_INTERP.
 
-In secure mode (setuid/setgid) only absolute candidates are tried.  The stored form is
-a path: relative ones are relative to `$ORIGIN`, absolute ones start with `/`.
+In secure mode (setuid, setgid or file capabilities) only absolute candidates are
+tried.  The stored form is a path: relative ones are relative to `$ORIGIN`, absolute ones
+start with `/`.
 """
 
 from __future__ import annotations

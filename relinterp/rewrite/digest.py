@@ -19,7 +19,6 @@ import threading
 from collections.abc import Callable
 
 from ..elf.model import Executable
-from ..elf.overlay import OverlayView
 from ..elf.regular import reading
 from ..errors import ReadError
 from .plan import RewritePlan
@@ -83,20 +82,32 @@ def _block_sha256(fd: int, at: int, end: int) -> bytes:
 
 def plan_sha256(plan: RewritePlan, source) -> bytes:
     """The digest of what applying `plan` to `source` (a path, or a file open) gives,
-    without writing it: for plans that rewrite bytes of the kept prefix only (a restore)."""
-    assert plan.size == plan.keep and not plan.copies and all(w.offset + len(w.data) <= plan.keep for w in plan.writes)
+    without writing it: for plans that only rearrange the source's bytes (a restore,
+    which may put back a tail the patch moved)."""
     with reading(source) as stream:
         fd = stream.fileno()
-        view = OverlayView(_PositionalReader(fd), plan.keep, {w.offset: w.data for w in plan.writes})
+        view = plan.result(_PositionalReader(fd))
         blocks = []
-        for at in range(0, plan.keep, BLOCK):
-            end = min(at + BLOCK, plan.keep)
-            if _hole(fd, at, end) and not any(w.offset < end and at < w.offset + len(w.data) for w in plan.writes):
+        for at in range(0, plan.size, BLOCK):
+            end = min(at + BLOCK, plan.size)
+            source_at = _source_of(plan, at, end)
+            if source_at is not None and _hole(fd, source_at, source_at + end - at):
                 blocks.append(_zeros_sha256(end - at))
             else:
                 view.seek(at)
                 blocks.append(hashlib.sha256(view.read(end - at)).digest())
     return _combine(blocks)
+
+
+def _source_of(plan: RewritePlan, at: int, end: int) -> int | None:
+    """Where in the source the result's bytes `at` to `end` are, when they are one stretch
+    of it that no write changes (the kept part, or inside one copy); None otherwise."""
+    if any(w.offset < end and at < w.offset + len(w.data) for w in plan.writes):
+        return None
+    if end <= plan.keep:
+        return at
+    copy = next((c for c in plan.copies if c.offset <= at and end <= c.offset + c.size), None)
+    return None if copy is None else copy.source + at - copy.offset
 
 
 def _hole(fd: int, at: int, end: int) -> bool:

@@ -3,37 +3,40 @@
 The surgery (docs/how-it-works.md):
 - the program header table keeps its place and its size: the PT_INTERP entry goes,
   later entries move up one, and one PT_LOAD (R+X) for the stub is added last;
-- the stub, its config block and the restore record are appended at EOF with no page
-  padding; the new segment's address lies above every existing segment (past .bss),
-  congruent with its file offset modulo the largest p_align, as the ELF spec requires;
+- the stub, its config block and the restore record go right after the loaded part of
+  the file, with no page padding, and what is not loaded (debug info, symbol tables,
+  the section header table) moves after them, unchanged (layout.py); the new
+  segment's address lies above every existing segment (past .bss), congruent with its
+  file offset modulo the largest p_align, as the ELF spec requires;
 - e_entry points at the stub;
-- a new section header table, written after the segment, tells tools what the file now
-  is (sections.py): a section covers the segment, or `strip` would drop it, and a
-  `_dl_debug_state` symbol lets gdb follow the loader.  The old table stays where it
-  was, untouched.
+- a new section header table, written at the end, tells tools what the file now is
+  (sections.py): a section covers the segment, or `strip` would drop it, and a
+  `_dl_debug_state` symbol lets gdb follow the loader.  The old table moves with the
+  rest of the tail, untouched.
 Nothing else in the file changes.  A loader embedded in the program (embed.py) goes
-between the program's bytes and the stub's segment, and the program header table moves
-into that segment, the original one staying in place.
+after the program's bytes, before the stub's segment; the program header table moves next
+to it, the original one staying in place; that file keeps its tail where it was (the
+stub at the end).
 """
 
 from __future__ import annotations
 
-import os
-from collections import namedtuple
 from dataclasses import dataclass, replace
 
 from ..elf.executable import MAX_STUB_SEGMENT
-from ..elf.model import Executable, Segment, file_offset
-from ..elf.record import FLAG_EMBEDDED, MAX_CANDIDATE_BYTES, MAX_CANDIDATES, RestoreRecord, StubConfig
+from ..elf.model import Executable, Segment
+from ..elf.overlay import OverlayView
+from ..elf.record import FLAG_EMBEDDED, RestoreRecord, StubConfig
 from ..elf.structs import PF_R, PF_X, PT_LOAD, Phdr, align_up
-from ..errors import CandidateError, MalformedElfError, NothingToPatchError, NotExecutableError, UnsupportedError
+from ..errors import UnsupportedError
 from . import embed
 from .embed import Embedding, LoaderImage
-from .sections import (NewSection, NewSymbol, SourceRange, debug_state_symbol, plan_sections, read_symbol_table,
-                       stub_section)
-from .stub import CODE_ALIGN, StubBlob, supported_arches
+from .layout import Tail, moved_offset, tail_of
+from .patchable import check_candidates, check_patchable
+from .sections import NewSection, NewSymbol, SourceRange, plan_sections, read_symbol_table
+from .stub import CODE_ALIGN, StubBlob
 
-SEGMENT_FILE_ALIGN = CODE_ALIGN  # where the appended stub starts: no page padding is needed
+SEGMENT_FILE_ALIGN = CODE_ALIGN  # where the stub starts: no page padding is needed
 
 
 @dataclass(frozen=True)
@@ -51,11 +54,6 @@ class Copy:
     size: int
 
 
-# The stub's segment as planned: the PT_LOAD, its bytes, the program header table of the
-# result and where that lies in the file.
-AppendedStub = namedtuple("AppendedStub", "segment data phdrs phoff")
-
-
 @dataclass(frozen=True)
 class RewritePlan:
     """The result = the source's first `keep` bytes, then `writes` and `copies` applied,
@@ -68,117 +66,111 @@ class RewritePlan:
     copies: tuple[Copy, ...] = ()
     phdrs: bytes = b""  # the program header table of the result, for a patch
 
-
-def check_candidates(path: str, candidates: tuple[str, ...]) -> None:
-    """The stub's buffers are sized for these bounds: refuse here what would not fit there."""
-    if not candidates:
-        raise CandidateError(path, "no loader candidate given (use --loader-rel)")
-    if len(candidates) > MAX_CANDIDATES:
-        raise CandidateError(path, f"{len(candidates)} loader candidates, at most {MAX_CANDIDATES}")
-    for number, candidate in enumerate(candidates, 1):
-        raw = os.fsencode(candidate)
-        if not raw or b"\0" in raw:
-            raise CandidateError(path, f"invalid loader path {candidate!r}")
-        if len(raw) > MAX_CANDIDATE_BYTES:
-            raise CandidateError(path, f"loader candidate {number} is {len(raw)} bytes long, "
-                                       f"at most {MAX_CANDIDATE_BYTES}: {candidate[:40]}...")
-
-
-def check_patchable(exe: Executable, stub: StubBlob | None) -> StubBlob:
-    """Refuse what relinterp cannot patch (`stub` is None: no stub for its machine);
-    return the stub to use."""
-    if exe.elf_type not in ("ET_EXEC", "ET_DYN"):
-        raise NotExecutableError(exe.path, f"not an executable (ELF type {exe.elf_type})")
-    if exe.interp is None:
-        if exe.elf_type == "ET_EXEC":
-            raise NothingToPatchError(exe.path, "static executable, nothing to patch")
-        if exe.pie:
-            raise NothingToPatchError(exe.path, "static-pie executable, nothing to patch")
-        raise NotExecutableError(exe.path, "shared library (no PT_INTERP), not an executable")
-    if stub is None:
-        order = "little" if exe.little_endian else "big"
-        raise UnsupportedError(exe.path, f"unsupported machine {exe.machine} ({exe.elfclass}-bit, "
-                                         f"{order}-endian); supported: {', '.join(supported_arches())}")
-    _check_layout(exe)
-    return stub
-
-
-def _check_layout(exe: Executable) -> None:
-    """What the stub relies on at run time, checked here so that it need not be there:
-    the tables it reads through the program's memory are mapped from the file."""
-    interps = sum(s.type == "PT_INTERP" for s in exe.segments)
-    if interps > 1:
-        raise MalformedElfError(exe.path, f"{interps} PT_INTERP entries (a program has at most one)")
-    loads = exe.loads()
-    if not loads:
-        raise UnsupportedError(exe.path, "no PT_LOAD segment")
-    if not any(s.covers_file_range(exe.phoff, len(exe.phdrs)) for s in loads):
-        raise UnsupportedError(exe.path, "program header table not covered by a PT_LOAD segment, "
-                                         "so the program cannot find it in memory")
-    dynamic = next((s for s in exe.segments if s.type == "PT_DYNAMIC"), None)
-    if dynamic is not None and file_offset(loads, dynamic.vaddr, dynamic.filesz) != dynamic.offset:
-        raise MalformedElfError(exe.path, f"PT_DYNAMIC is not in a PT_LOAD segment (p_vaddr={dynamic.vaddr:#x}, "
-                                          f"p_offset={dynamic.offset:#x}), so the program cannot find it in memory")
+    def result(self, stream) -> OverlayView:
+        """The file applying the plan to the source open as `stream` gives, read without
+        writing it: for plans that only rearrange the source's bytes (a restore), whose
+        copies do not overlap what they copy."""
+        assert all(w.offset + len(w.data) <= self.size for w in self.writes)
+        return OverlayView(stream, self.size, {w.offset: w.data for w in self.writes},
+                           {c.offset: (c.source, c.size) for c in self.copies})
 
 
 def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *,
-               flags: int = 0, facts: RestoreRecord | None = None, loader: LoaderImage | None = None) -> RewritePlan:
+               flags: int = 0, facts: RestoreRecord | None = None, stub_at_end: bool = False,
+               loader: LoaderImage | None = None) -> RewritePlan:
     """Plan the patch of `exe` (of its recorded original, if it is patched already).
     `flags` records the candidates' provenance (record.FLAG_*); `facts` what the restore
     record says about the original besides its headers (restore_facts; None: nothing,
-    as older versions wrote it); `loader`, the loader to embed instead of candidates."""
+    as older versions wrote it); `stub_at_end`: the file laid out as before patches moved
+    the tail (the stub appended at the end, its section last), to recognise such files;
+    `loader`: the loader to embed instead of candidates (laid out so too)."""
     base = exe.unpatched
     if base is None:
         raise ValueError(f"{exe.path}: the original of this patched file is unknown")
     stub = check_patchable(base, stub)
     if loader is None:
         check_candidates(exe.path, candidates)
+    stub_at_end = stub_at_end or loader is not None
     structs = base.layouts()
+    tail = None if stub_at_end else tail_of(base)
     embedding = None if loader is None else embed.place_loader(base, loader)
-    appended = _stub_segment(base, stub, candidates, flags, _restore_record(base, facts), embedding)
-    segment = appended.segment
+    segment, segment_bytes, tail_at = _stub_segment(base, stub, candidates, flags, _restore_record(base, facts), tail,
+                                                    embedding)
     _check_address_space(base, segment.end)
+    seg_end = segment.offset + segment.filesz
+    tables = seg_end if tail is None else tail_at + tail.size
+    source = _original_in(exe)  # where the original's bytes are in the file the plan is applied to
     added, symbols = _sections_and_symbols(segment, stub, embedding, structs)
-    sections = plan_sections(base, structs, added, symbols, segment.offset + len(appended.data),
-                             read_symbol_table(base, structs))
+    sections = plan_sections(base, structs, segment, segment.vaddr + stub.debug_state_offset, tables,
+                             read_symbol_table(base, structs), appended=stub_at_end,
+                             moved=None if tail is None else (tail.cut, tail_at - tail.cut), source=source,
+                             added=added, symbols_added=symbols)
+    phdrs = _program_headers(base, structs, segment) if embedding is None else \
+        embed.kernel_table(base, structs, embedding, segment)
     header = _elf_header(base, structs, entry=segment.vaddr + stub.entry_offset, shoff=sections.shoff,
-                         shnum=sections.shnum, shstrndx=sections.shstrndx, phoff=appended.phoff,
-                         phnum=len(appended.phdrs) // base.phentsize)
+                         shnum=sections.shnum, shstrndx=sections.shstrndx,
+                         phoff=base.phoff if embedding is None else embedding.tables_offset,
+                         phnum=len(phdrs) // base.phentsize)
+    keep = kept_prefix(exe, stub_at_end)
     if embedding is None:
-        writes = [Write(0, header), Write(base.phoff, appended.phdrs),
-                  Write(base.file_size, bytes(segment.offset - base.file_size) + appended.data)]
-    else:  # the original program headers stay where they were (a file patched before gets them back)
-        loader = embed.appended_bytes(base, embedding, segment)  # after a hole: nothing reads the gap
+        writes = [Write(0, header), Write(base.phoff, phdrs),
+                  Write(keep, bytes(segment.offset - keep) + segment_bytes + bytes(tables - tail.size - seg_end if tail
+                                                                                  else 0))]
+    else:  # the original program headers stay where they were (a file patched before gets them back);
+        # the gap before the tables stays a hole: nothing reads it
         writes = [Write(0, header), Write(base.phoff, base.phdrs),
-                  Write(embedding.tables_offset, loader + bytes(segment.offset - embedding.file_end) + appended.data)]
-    copies = []
+                  Write(embedding.tables_offset, embed.appended_bytes(base, embedding, segment)
+                        + bytes(segment.offset - embedding.file_end) + segment_bytes)]
+    if tail is not None:
+        copies = [Copy(tail_at, source(tail.cut), tail.size)]
+    else:  # the original's tail, from where `exe` moved it (nothing to copy if it did not)
+        copies = [Copy(keep, source(keep), base.file_size - keep)] if keep < base.file_size else []
     for at, piece in sections.pieces:
         if isinstance(piece, SourceRange):
-            copies.append(Copy(at, piece.offset, piece.size))
+            copies.append(Copy(at, source(piece.offset), piece.size))
         elif writes[-1].offset + len(writes[-1].data) == at:  # one write for adjacent bytes
             writes[-1] = Write(writes[-1].offset, writes[-1].data + piece)
         else:
             writes.append(Write(at, piece))
-    return RewritePlan(keep=base.file_size, writes=tuple(writes), size=sections.end, segment=segment,
-                       copies=tuple(copies), phdrs=appended.phdrs)
+    return RewritePlan(keep=keep, writes=tuple(writes), size=sections.end, segment=segment, copies=tuple(copies),
+                       phdrs=phdrs)
 
 
 def _sections_and_symbols(segment: Segment, stub: StubBlob, embedding: Embedding | None,
-                          structs) -> tuple[list[NewSection], list[NewSymbol]]:
-    """What tools are told of the appended bytes: the stub's section and its debug hook,
-    or with an embedded loader sections over the loader and its table, and the loader's
-    symbols (its `_dl_debug_state` among them, where gdb then breaks directly)."""
-    added = [stub_section(segment)]
+                          structs) -> tuple[list[NewSection], list[NewSymbol] | None]:
+    """With an embedded loader, what tools are told of it besides the stub's section:
+    sections over the loader and its table, and the loader's symbols (its
+    `_dl_debug_state` among them, where gdb then breaks directly) instead of the stub's
+    debug hook.  ([], None) without one."""
     if embedding is None:
-        return added, [debug_state_symbol(segment.vaddr + stub.debug_state_offset)]
-    added += [NewSection(name, flags, addr, offset, size, kind=kind)
-              for name, kind, flags, addr, offset, size, _ in embed.loader_sections(embedding)]
+        return [], None
+    added = [NewSection(name, flags, addr, offset, size, kind=kind)
+             for name, kind, flags, addr, offset, size, _ in embed.loader_sections(embedding)]
     symbols = []
     for name, sym in embed.loader_symbols(embedding, structs):
         index = next((i for i, a in enumerate(added) if a.addr <= sym.st_value < a.addr + a.size), None)
         if index is not None:
-            symbols.append(NewSymbol(name, sym.st_value, sym.st_size, sym.st_info, index))
+            symbols.append(NewSymbol(name, sym.st_value, sym.st_size, sym.st_info, index + 1))  # 0: the stub's
     return added, symbols
+
+
+def kept_prefix(exe: Executable, stub_at_end: bool = False) -> int:
+    """How many of the original's first bytes the file patching `exe` starts with, as they
+    are in `exe`: up to the tail the patch moves (layout.py), or all of them, but not past
+    a tail `exe` itself moved (a patched file: the bytes there are the stub's)."""
+    base = exe.unpatched
+    tail = None if stub_at_end else tail_of(base)
+    keep = base.file_size if tail is None else tail.cut
+    moved_from = None if exe.patch is None else exe.patch.config.restore.moved_from
+    return keep if moved_from is None else min(keep, moved_from)
+
+
+def _original_in(exe: Executable):
+    """offset -> where the byte of the original at that offset is in `exe`'s file (which
+    is the original itself, or a patched file that moved the original's tail)."""
+    record = None if exe.patch is None else exe.patch.config.restore
+    moved = (None, None) if record is None else (record.moved_from, record.moved_to)
+    return lambda offset: moved_offset(offset, *moved)
 
 
 def restore_facts(base: Executable, sha256: bytes) -> RestoreRecord:
@@ -190,36 +182,40 @@ def restore_facts(base: Executable, sha256: bytes) -> RestoreRecord:
 def _restore_record(base: Executable, facts: RestoreRecord | None) -> RestoreRecord:
     record = RestoreRecord(original_size=base.file_size, header=base.header, phdrs=base.phdrs)
     return record if facts is None else replace(facts, original_size=base.file_size, header=base.header,
-                                                phdrs=base.phdrs)
+                                                phdrs=base.phdrs, moved_from=None, moved_to=None)
 
 
 def _stub_segment(base: Executable, stub: StubBlob, candidates: tuple[str, ...], flags: int,
-                  restore: RestoreRecord, embedding: Embedding | None) -> AppendedStub:
-    """The PT_LOAD for the stub, appended at EOF (after an embedded loader) above every
-    segment, its bytes, and the program header table."""
+                  restore: RestoreRecord, tail: Tail | None,
+                  embedding: Embedding | None = None) -> tuple[Segment, bytes, int | None]:
+    """The PT_LOAD for the stub, after the loaded part of the file (before `tail`, which
+    moves after it; after an embedded loader) and above every segment in memory; its
+    bytes; where the tail goes."""
     loads = base.loads() + (embedding.loads if embedding else [])
     align = max(max(s.align for s in loads), 1)
-    seg_offset = align_up(base.file_size if embedding is None else embedding.file_end, SEGMENT_FILE_ALIGN)
+    start = embedding.file_end if embedding else base.file_size if tail is None else tail.cut
+    seg_offset = align_up(start, SEGMENT_FILE_ALIGN)
     seg_vaddr = align_up(max(s.end for s in loads), align) + seg_offset % align
     _check_address_space(base, seg_vaddr + len(stub.code))  # before anything is packed at that address
-    config = StubConfig(entry=base.entry, dynamic=base.dynamic, candidates=candidates, flags=flags,
-                        restore=restore)
-    placed = Segment(index=len(base.segments) - 1, type="PT_LOAD", flags=PF_R | PF_X, offset=seg_offset,
-                     vaddr=seg_vaddr, filesz=0, memsz=0, align=align)
-    if embedding is not None:
-        config = replace(config, flags=flags | FLAG_EMBEDDED, embedded=embedding.record())
-    data = stub.code + config.pack(seg_vaddr + stub.config_offset, stub.config_offset, base.little_endian)
-    segment = replace(placed, filesz=len(data), memsz=len(data))
-    if embedding is None:
-        appended = AppendedStub(segment, data, _program_headers(base, base.layouts(), segment), base.phoff)
-    else:
-        appended = AppendedStub(segment, data, embed.kernel_table(base, base.layouts(), embedding, segment),
-                                embedding.tables_offset)
-    if len(appended.data) > MAX_STUB_SEGMENT:  # read_executable would not recognise it
-        raise UnsupportedError(base.path, f"the stub segment would be {len(appended.data)} bytes "
+    embedded = None if embedding is None else embedding.record()
+
+    def pack(record: RestoreRecord) -> bytes:
+        config = StubConfig(entry=base.entry, dynamic=base.dynamic, candidates=candidates,
+                            flags=flags | (FLAG_EMBEDDED if embedded else 0), restore=record, embedded=embedded)
+        return stub.code + config.pack(seg_vaddr + stub.config_offset, stub.config_offset, base.little_endian)
+
+    tail_at = None
+    segment_bytes = pack(restore)
+    if tail is not None:  # where the tail goes depends on the segment's size, which its record's does not
+        tail_at = tail.placed_after(seg_offset + len(pack(replace(restore, moved_from=tail.cut, moved_to=0))))
+        segment_bytes = pack(replace(restore, moved_from=tail.cut, moved_to=tail_at))
+    if len(segment_bytes) > MAX_STUB_SEGMENT:  # read_executable would not recognise it
+        raise UnsupportedError(base.path, f"the stub segment would be {len(segment_bytes)} bytes "
                                           f"(the record of {len(base.phdrs)} bytes of program headers "
                                           f"included), at most {MAX_STUB_SEGMENT}")
-    return appended
+    segment = Segment(index=len(base.segments) - 1, type="PT_LOAD", flags=PF_R | PF_X, offset=seg_offset,
+                      vaddr=seg_vaddr, filesz=len(segment_bytes), memsz=len(segment_bytes), align=align)
+    return segment, segment_bytes, tail_at
 
 
 def _check_address_space(base: Executable, end: int) -> None:

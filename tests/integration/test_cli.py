@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,15 @@ def test_help_documents_the_exit_statuses(command):
     assert result.exit_code == 0
     for line in ("0  done", "1  an input was refused", "2  usage error", "3  nothing to do"):
         assert line in result.output
+
+
+def test_help_lists_every_exit_status_the_readme_lists():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("## Exit status", 1)[1].split("\n\n", 2)[1]
+    statuses = re.findall(r"^\| (\d+) \|", table, re.M)
+    assert statuses == ["0", "1", "2", "3", "4", "127"]
+    shown = invoke("--help").output.split("Exit status:", 1)[1]
+    assert re.findall(r"^ +(\d+)  ", shown, re.M) == statuses
 
 
 def test_version_is_the_package_version_and_names_each_stub():

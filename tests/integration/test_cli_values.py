@@ -57,6 +57,14 @@ def test_an_empty_bundle_option_is_a_usage_error_and_writes_nothing(programs, tm
     assert not out.exists() and sorted(os.listdir(tmp_path)) == []
 
 
+@pytest.mark.parametrize("name", ["app.tar.bz2", "app.zip", "app.tar.lz4", "app"])
+def test_an_archive_name_of_another_kind_is_a_usage_error_and_writes_nothing(programs, tmp_path, name):
+    out, archive = tmp_path / "out", tmp_path / name
+    usage_error("bundle", programs["hello"], "-o", out, "--tar", archive,
+                says=f"{archive}: the name must end in .tar.gz, .tgz, .tar.xz, .txz, .tar.zst, .tar")
+    assert sorted(os.listdir(tmp_path)) == []
+
+
 def test_an_empty_output_for_patch_is_a_usage_error(programs):
     usage_error("patch", programs["hello"], "--loader-rel", LOADER_REL, "-o", "", says="must not be empty")
 

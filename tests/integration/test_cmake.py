@@ -137,3 +137,59 @@ def test_config_refuses_the_relinterp_command_of_another_installation(project, t
     configured = p.configure(f"-DRELINTERP_EXECUTABLE={other}")
     assert configured.returncode != 0
     assert f"{other} belongs to another installation" in message(configured)
+
+
+def test_install_fails_loudly_when_a_glibc_program_is_pointed_at_the_musl_loader(project):
+    """The example built with gcc instead of musl-gcc: its program is a glibc one, and the
+    loader it names is musl's, installed beside it.  The install step must fail, not
+    leave a program that cannot start."""
+    p = project()
+    configured = p.configure("-DCMAKE_C_COMPILER=gcc")  # the last -D wins
+    assert configured.returncode == 0, configured.stderr
+    installed = p.build_and_install()
+    assert installed.returncode != 0
+    assert f"{p.prefix}/bin/greet: loader $ORIGIN/../lib/ld-musl-x86_64.so.1 ({p.prefix}/lib/ld-musl-x86_64.so.1) " \
+           "is a musl loader, but the program is linked against glibc" in installed.stderr, installed.stderr
+    assert f"relinterp_patch: relinterp patch {p.prefix}/bin/greet failed (exit status 1)" in message(installed)
+
+
+GREET_C = """#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--version") == 0) { puts("greet 1.0"); return 0; }
+    puts("hello from greet");
+    return 0;
+}
+"""
+
+
+def doc_block(name: str, heading: str, fence: str) -> str:
+    """The first ```fence block after `heading` in docs/`name`."""
+    text = (ROOT / "docs" / name).read_text()
+    return text.split(heading, 1)[1].split(f"```{fence}\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.usefixtures("namespace", "musl_gcc")
+def test_the_cmake_and_ci_docs_run_as_written_and_give_a_musl_program(tmp_path, distributions, cmake):
+    """docs/cmake.md's CMakeLists.txt and docs/ci.md's plain-shell recipe, as they are
+    written: a musl program built with musl-gcc, installed patched to musl's loader, then
+    bundled, archived and verified by running it in an empty root."""
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "tools").mkdir()
+    (project / "CMakeLists.txt").write_text(doc_block("cmake.md", "# CMake:", "cmake"))
+    (project / "src" / "greet.c").write_text(GREET_C)
+    shutil.copy2(distributions.wheel, project / "tools" / distributions.wheel.name)
+    recipe = doc_block("ci.md", "## Plain shell", "sh")
+    assert f"tools/{distributions.wheel.name}[bundle]" in recipe  # the recipe names this release's wheel
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin"
+    result = run(["sh", "-c", recipe], cwd=project, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.endswith("tree verified\n")
+    for app in (project / "dist" / "install" / "bin" / "greet", project / "dist" / "greet-1.0" / "bin" / "greet"):
+        interp = run(["readelf", "-p", ".interp.orig", app], text=True).stdout
+        assert "ld-musl-x86_64.so.1" in interp, (app, interp)  # patched, and a musl program
+        ran = run_hidden([app])
+        assert (ran.returncode, ran.stdout) == (0, "hello from greet\n"), ran.stderr
+    assert (project / "dist" / "greet-1.0.tar.gz").is_file()

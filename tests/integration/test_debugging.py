@@ -13,7 +13,7 @@ import sys
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from conftest import HIDE_MUSL, run, run_hidden
+from conftest import HIDE_MUSL, run, run_hidden, unavailable
 from debug_support import CRASH_SESSION, I386_VARIANTS, VARIANTS, Transcript, Variant, gdb
 
 
@@ -164,3 +164,52 @@ def test_stripped_after_patching_gdb_follows_the_loader_if_the_symbol_is_kept(de
         sessions[keep] = Transcript.parse(gdb(["--args", app, "crash"], CRASH_SESSION))
     assert sessions[True].breakpoint_hit and ("libcrash.so", "Yes") in sessions[True].libraries
     assert not sessions[False].breakpoint_hit  # docs/debugging.md, Limitations
+
+
+@pytest.mark.parametrize("libc", ["musl", "glibc"])
+def test_dwz_compresses_a_patched_programs_debug_info_and_gdb_reads_it_after(debuggees, libc, tmp_path):
+    """dwz (run by Debian's dh_dwz, rpm's find-debuginfo) rewrites what is not loaded and
+    refuses a loaded section after it: the stub comes before the debug info."""
+    dwz = shutil.which("dwz")
+    if dwz is None:
+        unavailable("dwz is needed (scripts/setup.sh installs it)")
+    tree = debuggees.tree(Variant(libc, True, False), patched=True)
+    app = tree.root / "bin" / "app-dwz"
+    shutil.copy2(tree.app, app)
+    before = app.stat().st_size
+    result = run([dwz, app], text=True)
+    assert result.returncode == 0, result.stderr
+    assert app.stat().st_size < before  # it did compress
+    assert run([sys.executable, "-m", "relinterp", "inspect", app], text=True).stdout.count("patched: yes") == 1
+    ran = run([app, "load"], text=True)
+    assert ran.returncode == 0 and "plugin returned 7" in ran.stdout, ran.stderr
+    unpatched = Transcript.parse(gdb(["--args", debuggees.tree(Variant(libc, True, False), False).app, "crash"],
+                                     CRASH_SESSION))
+    assert Transcript.parse(gdb(["--args", app, "crash"], CRASH_SESSION)) == unpatched
+    listing = gdb([app], ["info line main", "info scope main"])
+    assert re.search(r'Line \d+ of ".*app\.c"', listing), listing  # the line table, read after dwz
+
+
+def test_debug_info_split_after_patching_serves_gdb_and_eu_unstrip(debuggees, tmp_path):
+    """docs/debugging.md: split the debug info off *after* patching (objcopy
+    --only-keep-debug, strip --strip-debug, a debuglink): gdb reads it with the program, and
+    eu-unstrip puts it back."""
+    tree = debuggees.tree(Variant("musl", True, False), patched=True)
+    app, debug = tree.root / "bin" / "app-split", tree.root / "bin" / "app-split.debug"
+    shutil.copy2(tree.app, app)
+    for command in (["objcopy", "--only-keep-debug", app, debug], ["strip", "--strip-debug", app],
+                    ["objcopy", f"--add-gnu-debuglink={debug}", app]):
+        assert run(command).returncode == 0, command
+    with open(app, "rb") as stream:
+        assert ELFFile(stream).get_section_by_name(".debug_info") is None
+    text = gdb([app], ["info line main", "info sources"])
+    assert re.search(r'Line \d+ of ".*app\.c"', text) and "warning" not in text, text
+    unpatched = Transcript.parse(gdb(["--args", debuggees.tree(Variant("musl", True, False), False).app, "crash"],
+                                     CRASH_SESSION))
+    assert Transcript.parse(gdb(["--args", app, "crash"], CRASH_SESSION)) == unpatched
+    whole = tmp_path / "app-whole"
+    unstripped = run(["eu-unstrip", app, debug, "-o", whole], text=True)
+    assert unstripped.returncode == 0, unstripped.stderr
+    with open(whole, "rb") as stream:
+        assert ELFFile(stream).get_section_by_name(".debug_info") is not None
+    assert "patched: yes" in run([sys.executable, "-m", "relinterp", "inspect", whole], text=True).stdout

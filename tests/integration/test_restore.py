@@ -129,3 +129,29 @@ def test_restore_of_a_tree_restores_the_patched_files_and_skips_the_rest(program
     assert f"{tree / 'bin' / 'static'}: skipped, not patched by relinterp, nothing to restore" in result.stdout
     for name in ("probe", "hello", "static", "libshared.so"):
         assert sha256(tree / "bin" / name) == sha256(programs[name])
+
+
+def test_a_file_patched_with_the_stub_at_its_end_restores_exactly_and_patches_again(programs, tmp_path):
+    """Patches once appended the stub at the end of the file, its section last; such
+    files keep restoring exactly, and patching one again lays it out anew."""
+    from relinterp.elf.executable import read_executable
+    from relinterp.rewrite.digest import original_digest
+    from relinterp.rewrite.plan import plan_patch, restore_facts
+    from relinterp.rewrite.stub import load_stub
+    from relinterp.rewrite.write import apply_plan
+
+    source = programs["probe"]
+    exe = read_executable(source)
+    old = tmp_path / "old"
+    plan = plan_patch(exe, load_stub("x86_64"), (LOADER_REL,), facts=restore_facts(exe, original_digest(exe)),
+                      stub_at_end=True)
+    apply_plan(plan, str(source), str(old))
+    patched = read_executable(old)
+    assert patched.patch.segment.offset >= exe.file_size and patched.patch.config.restore.moved_from is None
+    assert relinterp.inspect(old).patch.exact_restore
+    assert invoke("restore", old, "-o", tmp_path / "restored").exit_code == EXIT_OK
+    assert sha256(tmp_path / "restored") == sha256(source)
+    assert invoke("patch", old, "--loader-rel", "../lib/other.so").exit_code == EXIT_OK
+    again = read_executable(old)
+    assert again.patch.config.restore.moved_from is not None and relinterp.inspect(old).patch.exact_restore
+    assert invoke("restore", old).exit_code == EXIT_OK and sha256(old) == sha256(source)

@@ -1,7 +1,9 @@
 """The patch changes only what it must: the ELF header, the program header table, and
-what it appends; everything the program and its tools rely on stays as it was.  On
-x86_64 programs and on s390x ones, which are big-endian: every reader, the writer and
-the restore record work in the file's byte order."""
+what it adds; everything the program and its tools rely on stays as it was.  The stub
+goes right after the loaded part of the file; what is not loaded (debug info, symbol
+tables) moves after it, byte for byte, every section in it still aligned.  On x86_64
+programs and on s390x ones, which are big-endian: every reader, the writer and the
+restore record work in the file's byte order."""
 
 from __future__ import annotations
 
@@ -50,39 +52,72 @@ def header_ranges(path) -> list[range]:
     return [range(0, len(exe.header)), range(exe.phoff, exe.phoff + len(exe.phdrs))]
 
 
+def loaded_end(path) -> int:
+    """Where the bytes the program's segments name end (pyelftools' reading)."""
+    with open(path, "rb") as f:
+        return max(s["p_offset"] + s["p_filesz"] for s in ELFFile(f).iter_segments())
+
+
 def test_original_bytes_change_only_in_the_elf_header_and_phdr_table(pair):
     original, patched = pair
     old, new = original.read_bytes(), patched.read_bytes()
     assert len(new) > len(old)
+    cut = loaded_end(original)
     allowed = header_ranges(original)
-    changed = [i for i in range(len(old)) if old[i] != new[i]]
+    changed = [i for i in range(cut) if old[i] != new[i]]
     assert changed, "the headers must change"
     assert all(any(i in r for r in allowed) for i in changed)
+    record = read_executable(patched).patch.config.restore
+    assert record.moved_from == cut < len(old)  # the rest, not loaded, moved after the stub, byte for byte
+    assert new[record.moved_to : record.moved_to + len(old) - cut] == old[cut:]
+    assert read_executable(patched).patch.segment.offset < record.moved_to
 
 
+RENAMED = {".interp": ".interp.orig"}
 # Rewritten after the stub, in the new section header table: what is appended to each.
 APPENDED = {".shstrtab": b".interp.orig\0.text.relinterp\0", ".strtab": b"_dl_debug_state\0"}
 
 
 def test_every_section_keeps_its_address_offset_and_content(pair):
     """...but for the tables the patch extends, and .interp, whose path is no longer the
-    program's interpreter."""
+    program's interpreter; sections not loaded move by one distance, a multiple of
+    their alignment.  The stub's section comes after the loaded ones, before the rest,
+    in the table and in the file (dwz, rpm's find-debuginfo need that order)."""
     original, patched = pair
+    record = read_executable(patched).patch.config.restore
+    distance = record.moved_to - record.moved_from
     with open(original, "rb") as a, open(patched, "rb") as b:
         old, new = ELFFile(a), ELFFile(b)
         assert new.num_sections() == old.num_sections() + 1
-        for index, section in enumerate(old.iter_sections()):
-            twin = new.get_section(index)
-            assert twin.name == (".interp.orig" if section.name == ".interp" else section.name)
+        sections = list(new.iter_sections())[1:]
+        loaded = [bool(s["sh_flags"] & 0x2) for s in sections]
+        assert loaded == sorted(loaded, reverse=True)  # every loaded section first
+        stub = new.get_section_by_name(".text.relinterp")
+        assert all(s["sh_offset"] > stub["sh_offset"] for s, is_loaded in zip(sections, loaded) if not is_loaded)
+        for section in old.iter_sections():
+            if section.name == "":
+                continue
+            twin = new.get_section_by_name(RENAMED.get(section.name, section.name))
             if section.name in APPENDED:
                 assert twin.data() == section.data() + APPENDED[section.name]
                 continue
             if section.name == ".symtab":  # one symbol more, on the stub's _dl_debug_state
-                assert twin.data()[: section.data_size] == section.data()
                 assert [s.name for s in twin.iter_symbols()][-1] == "_dl_debug_state"
+                for was, now in zip(section.iter_symbols(), twin.iter_symbols()):  # each names the same section
+                    assert (was.name, was["st_value"], was["st_info"]) == (now.name, now["st_value"], now["st_info"])
+                    if isinstance(was["st_shndx"], int):
+                        named = old.get_section(was["st_shndx"]).name
+                        assert new.get_section(now["st_shndx"]).name == RENAMED.get(named, named)
+                    else:
+                        assert now["st_shndx"] == was["st_shndx"]
                 continue
-            for field in ("sh_type", "sh_flags", "sh_addr", "sh_offset", "sh_size", "sh_link", "sh_info"):
+            moved = 0 if section["sh_flags"] & 0x2 else distance
+            assert moved % max(section["sh_addralign"], 1) == 0
+            assert twin["sh_offset"] == section["sh_offset"] + moved, section.name
+            for field in ("sh_type", "sh_flags", "sh_addr", "sh_size", "sh_info"):
                 assert twin[field] == section[field], (section.name, field)
+            linked = old.get_section(section["sh_link"]).name
+            assert new.get_section(twin["sh_link"]).name == RENAMED.get(linked, linked)
             assert twin.data() == section.data(), section.name
 
 
@@ -128,7 +163,7 @@ def test_file_grows_by_the_stub_and_its_section_tables_only(pair):
         tables += elf.get_section_by_name(".symtab")["sh_entsize"]
     section_table = len(new.section_headers)
     padding = new.file_size - old.file_size - segment.filesz - tables - section_table
-    assert 0 <= padding < SEGMENT_FILE_ALIGN + 3 * ALIGN  # alignment only: no page padding
+    assert 0 <= padding < SEGMENT_FILE_ALIGN + 4 * ALIGN  # alignment only (the tail's is 8): no page padding
     assert segment.filesz - len(stub_of(patched).code) < 1024 + len(old.phdrs)  # config + record
 
 

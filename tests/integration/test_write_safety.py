@@ -176,3 +176,27 @@ def test_a_hard_link_outside_the_run_keeps_the_old_content(app):
     assert relinterp("patch", app, "--loader-rel", LOADER_REL).returncode == EXIT_OK
     assert sha256(other) == before != sha256(app)
     assert other.stat().st_nlink == 1 and not os.path.samefile(app, other)
+
+
+# A POSIX ACL as the kernel stores it (system.posix_acl_access): version 2, then (tag,
+# permissions, id) entries: the owner rwx, user nobody r-x, the group r-x, mask r-x, others r-x.
+ACL = (2).to_bytes(4, "little") + b"".join(
+    tag.to_bytes(2, "little") + perm.to_bytes(2, "little") + who.to_bytes(4, "little")
+    for tag, perm, who in ((0x01, 7, 0xFFFFFFFF), (0x02, 5, NOBODY), (0x04, 5, 0xFFFFFFFF), (0x10, 5, 0xFFFFFFFF),
+                           (0x20, 5, 0xFFFFFFFF)))
+
+
+def test_extended_attributes_and_acls_are_kept_in_place_and_capabilities_are_said_to_go(app):
+    os.setxattr(app, "user.origin", b"build 42")
+    os.setxattr(app, "system.posix_acl_access", ACL)
+    assert run(["setcap", "cap_net_raw+ep", app]).returncode == 0
+    mode = stat.S_IMODE(app.stat().st_mode)
+    result = relinterp("patch", app, "--loader-rel", LOADER_REL)
+    assert result.returncode == EXIT_OK
+    assert f"{app}: warning: its file capabilities are not kept" in result.stderr
+    for step in ("patched", "restored"):
+        if step == "restored":
+            assert relinterp("restore", app).returncode == EXIT_OK
+        assert os.getxattr(app, "user.origin") == b"build 42", step
+        assert os.getxattr(app, "system.posix_acl_access") == ACL, step
+        assert "security.capability" not in os.listxattr(app) and stat.S_IMODE(app.stat().st_mode) == mode, step

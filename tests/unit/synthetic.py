@@ -19,16 +19,19 @@ LAYOUTS = [(32, True, "EM_386"), (32, False, "EM_PPC"), (64, True, "EM_X86_64"),
 
 def synthetic_executable(path, elfclass: int, little: bool, machine: str, align: int = 0x1000,
                          base: int = 0, null_phdrs: int = 0, dynamic: list[tuple[str, int | str]] | None = None,
-                         elf_type: str = "ET_DYN") -> None:
+                         elf_type: str = "ET_DYN", split_strings: bool = False) -> None:
     """Write the file; `dynamic`: (tag, value) entries, a str value being put in the
-    string table (DT_STRTAB, DT_STRSZ and DT_NULL are added)."""
+    string table (DT_STRTAB, DT_STRSZ and DT_NULL are added).  `split_strings`: two
+    adjacent PT_LOADs instead of one, the second starting in the middle of the string
+    table (as patchelf 0.14 leaves `.dynstr`)."""
     structs = ELFStructs(little, elfclass)
     structs.create_basic_structs()
     structs.create_advanced_structs(elf_type, machine, None)
     ehsize, phentsize = structs.Elf_Ehdr.sizeof(), structs.Elf_Phdr.sizeof()
-    phnum = 3 + null_phdrs + (dynamic is not None)
+    phnum = 3 + null_phdrs + (dynamic is not None) + split_strings
     interp_at = ehsize + phnum * phentsize
     tail = INTERP + _dynamic_bytes(structs, dynamic, base, interp_at + len(INTERP)) if dynamic is not None else INTERP
+    strings_at = interp_at + len(INTERP) + (len(dynamic or ()) + 3) * structs.Elf_Dyn.sizeof()
     size = interp_at + len(tail) + 100  # some "code"
 
     def phdr(kind, offset, filesz, flags=4, align_=1):
@@ -47,7 +50,12 @@ def synthetic_executable(path, elfclass: int, little: bool, machine: str, align:
     if dynamic is not None:
         dyn_at = interp_at + len(INTERP)
         table += phdr("PT_DYNAMIC", dyn_at, (len(dynamic) + 3) * structs.Elf_Dyn.sizeof(), flags=6)
-    table += phdr("PT_LOAD", 0, size, flags=5, align_=align) + phdr("PT_NULL", 0, 0) * null_phdrs
+    if split_strings:
+        split = strings_at + (interp_at + len(tail) - strings_at) // 2
+        table += phdr("PT_LOAD", 0, split, flags=5, align_=1) + phdr("PT_LOAD", split, size - split, flags=5, align_=1)
+    else:
+        table += phdr("PT_LOAD", 0, size, flags=5, align_=align)
+    table += phdr("PT_NULL", 0, 0) * null_phdrs
     body = header + table + tail
     path.write_bytes(body + bytes(range(size - len(body))))
 

@@ -69,8 +69,7 @@ def test_a_plain_patch_imports_neither_click_nor_pyelftools_nor_typing(tmp_path)
     import sys
 
     code = ("import sys; from relinterp.launch import run_files; "
-            "status = run_files('patch', [sys.argv[1]], {'loader_rel': ('../lib/ld.so',), 'loader': ()}, "
-            "lambda *a, **k: None); "
+            "status = run_files('patch', [sys.argv[1]], {'loader_rel': ('../lib/ld.so',), 'loader': ()}); "
             "print(status, sorted({m.split('.')[0] for m in sys.modules} & {'click', 'elftools', 'typing'}))")
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "missing")], capture_output=True, text=True)
     assert result.stdout == "1 []\n", result.stderr

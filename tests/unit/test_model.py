@@ -31,6 +31,42 @@ def test_the_dynamic_table_is_read_from_pt_dynamic(tmp_path, elfclass, little, m
 
 
 @pytest.mark.parametrize("elfclass,little,machine", LAYOUTS)
+def test_a_string_table_across_two_segments_is_read_whole_as_the_loader_sees_it(tmp_path, elfclass, little,
+                                                                                 machine):
+    synthetic_executable(tmp_path / "exe", elfclass, little, machine, base=0x400000, dynamic=DYNAMIC,
+                         split_strings=True)
+    exe = read_executable(tmp_path / "exe")
+    loads = exe.loads()
+    assert len(loads) == 2 and loads[0].vaddr + loads[0].filesz == loads[1].vaddr  # adjacent, the table across
+    assert exe.needed == ("libfoo.so.1", "libc.so")
+    assert (exe.soname, exe.runpath, exe.rpath) == ("libself.so", "$ORIGIN/../lib:/opt/lib", "/old")
+
+
+def test_the_memory_image_maps_file_bytes_then_zeros_and_nothing_between_segments():
+    import io
+
+    from relinterp.elf.image import MemoryImage, Piece
+    from relinterp.elf.model import Segment
+
+    def load(offset, vaddr, filesz, memsz):
+        return Segment(0, "PT_LOAD", 5, offset, vaddr, filesz, memsz, 0x1000)
+
+    file = io.BytesIO(bytes(range(256)) * 64)
+    # [0x1000, 0x1100) from 0x100, zeros to 0x1200; [0x1200, 0x1300) from 0x300; a gap; [0x2000, 0x2010) from 0x10.
+    image = MemoryImage([load(0x10, 0x2000, 0x10, 0x10), load(0x100, 0x1000, 0x100, 0x200),
+                         load(0x300, 0x1200, 0x100, 0x100)])
+    assert list(image.pieces(0x10F0, 0x220)) == [Piece(0x1F0, 0x10), Piece(None, 0x100), Piece(0x300, 0x100)]
+    assert image.read(file, 0x10FE, 4) == bytes([0xFE, 0xFF, 0, 0])
+    assert image.read(file, 0x12FE, 8) == bytes([0xFE, 0xFF])  # stops where nothing is mapped
+    assert image.mapped(0x1000, 0x300) and not image.mapped(0x1000, 0x301) and not image.mapped(0x1FFF)
+    assert image.file_range(0x1010, 0x10) == 0x110 and image.file_range(0x10F0, 0x20) is None
+    contiguous = MemoryImage([load(0, 0x400000, 0x1000, 0x1000), load(0x1000, 0x401000, 0x800, 0x800)])
+    assert contiguous.file_range(0x400FF0, 0x20) == 0xFF0  # across two segments, one stretch of the file
+    assert [(r.vaddr, r.offset, r.size) for r in contiguous.file_runs()] == [(0x400000, 0, 0x1800)]
+    assert [(r.vaddr, r.size) for r in image.file_runs()] == [(0x1000, 0x100), (0x1200, 0x100), (0x2000, 0x10)]
+
+
+@pytest.mark.parametrize("elfclass,little,machine", LAYOUTS)
 def test_the_loaders_view_is_the_same_model(tmp_path, elfclass, little, machine):
     synthetic_executable(tmp_path / "exe", elfclass, little, machine, dynamic=DYNAMIC)
     obj = read_linked_object(tmp_path / "exe")
