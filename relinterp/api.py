@@ -102,7 +102,8 @@ def _patch(path: str, source, *, loader_rel, loader, fallback_system: bool, embe
                                   "other options: `relinterp restore` it, or patch the original file")
     if dry_run:
         digest = original_digest(exe, source)
-        plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(original, digest), loader=image)
+        plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(original, digest), loader=image,
+                          stream=source)
     else:
         plan = write_patch(exe, stub, candidates, flags=flags, target=target, source=source,
                            name=_name(path, output), loader=image)
@@ -216,7 +217,7 @@ def recorded_original(exe: Executable, source=None) -> Executable | None:
     for stub_at_end in (False, True):  # as this version lays the file out, or as earlier ones did
         try:
             plan = plan_patch(exe, recorded, patch.config.candidates, flags=patch.config.flags, facts=facts,
-                              stub_at_end=stub_at_end, loader=loader)
+                              stub_at_end=stub_at_end, loader=loader, stream=source)
         except RelinterpError:
             return None
         if (plan.writes[0].data, plan.phdrs) == (exe.header, exe.phdrs) and plan.size == exe.file_size \

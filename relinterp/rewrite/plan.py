@@ -77,13 +77,14 @@ class RewritePlan:
 
 def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *,
                flags: int = 0, facts: RestoreRecord | None = None, stub_at_end: bool = False,
-               loader: LoaderImage | None = None) -> RewritePlan:
+               loader: LoaderImage | None = None, stream=None) -> RewritePlan:
     """Plan the patch of `exe` (of its recorded original, if it is patched already).
     `flags` records the candidates' provenance (record.FLAG_*); `facts` what the restore
     record says about the original besides its headers (restore_facts; None: nothing,
     as older versions wrote it); `stub_at_end`: the file laid out as before patches moved
     the tail (the stub appended at the end, its section last), to recognise such files;
-    `loader`: the loader to embed instead of candidates (laid out so too)."""
+    `loader`: the loader to embed instead of candidates (laid out so too); `stream`: the
+    file as the run opened it, for what is read of it while planning (None: its path)."""
     base = exe.unpatched
     if base is None:
         raise ValueError(f"{exe.path}: the original of this patched file is unknown")
@@ -104,7 +105,7 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
     sections = plan_sections(base, structs, segment, segment.vaddr + stub.debug_state_offset, tables,
                              read_symbol_table(base, structs), appended=stub_at_end,
                              moved=None if tail is None else (tail.cut, tail_at - tail.cut), source=source,
-                             added=added, symbols_added=symbols)
+                             added=added, symbols_added=symbols, stream=stream)
     phdrs = _program_headers(base, structs, segment) if embedding is None else \
         embed.kernel_table(base, structs, embedding, segment)
     header = _elf_header(base, structs, entry=segment.vaddr + stub.entry_offset, shoff=sections.shoff,

@@ -102,7 +102,7 @@ def _name_at(names: bytes, offset: int) -> bytes:
 def plan_sections(base, structs, segment, debug_state: int, offset: int, symbols: SymbolTable | None, *,
                   appended: bool = False, moved: tuple[int, int] | None = None,
                   source=lambda offset: offset, added: list[NewSection] = (),
-                  symbols_added: list[NewSymbol] | None = None) -> SectionTable:
+                  symbols_added: list[NewSymbol] | None = None, stream=None) -> SectionTable:
     """The new section header table for `base` patched with `segment`, whose debug-state
     function is at address `debug_state`; everything it needs appended from `offset`.
     `moved` (cut, distance): the sections from the cut on moved by that distance
@@ -110,7 +110,8 @@ def plan_sections(base, structs, segment, debug_state: int, offset: int, symbols
     (section_order), or with `appended` last, as files patched before the tail moved have it.  `source(offset)`:
     where the original's byte at `offset` is in base.path (a patched file moves its tail).
     `added` sections follow the stub's, appended (`appended` must be set), and
-    `symbols_added` take the place of the debug-state symbol."""
+    `symbols_added` take the place of the debug-state symbol.  `stream`: base.path as the
+    run opened it, to read from (None: the path is opened)."""
     entries = structs.shdr.parse_all(base.section_headers) or [_section(0, SHT_NULL, align=0)]
     if moved is not None:
         cut, distance = moved
@@ -127,7 +128,7 @@ def plan_sections(base, structs, segment, debug_state: int, offset: int, symbols
         if has_names and _name_at(base.section_names, entry.sh_name) == b".interp":
             entries[i] = entry._replace(sh_name=name(OLD_INTERP_SECTION))
     appended_at = len(entries)  # where the stub's section is made; it is then moved to its place
-    place, renamed = (appended_at, ()) if appended else stub_place(base, entries, symbols, source)
+    place, renamed = (appended_at, ()) if appended else stub_place(base, entries, symbols, source, stream)
     entries.append(_section(name(STUB_SECTION), SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, segment.vaddr,
                             segment.offset, segment.filesz, align=CODE_ALIGN))
     assert appended or not added

@@ -51,7 +51,7 @@ def write_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, .
         keep = kept_prefix(exe, stub_at_end=loader is not None)
         with StagedFile(stream, target, keep, name) as staged:
             plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(exe.unpatched, digest()),
-                              loader=loader)
+                              loader=loader, stream=stream)
             staged.commit(plan)
     return plan
 
