@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MUSL_LOADER, PROGRAMS, compile_program, relinterp, run
+from conftest import MUSL_LOADER, PROGRAMS, compile_program, relinterp, run, unavailable
 from discovery_support import as_nobody, env_with, setuid_workspace
 from relinterp.elf.executable import read_executable
 
@@ -266,3 +266,14 @@ def test_a_program_with_more_bss_than_the_hole_allowed_gets_the_compact_layout(m
     shift = {p: next(s.vaddr - s.offset for s in e.loads() if s.offset == e.phoff) for p, e in tables.items()}
     assert shift[linear] == 0 and shift[app] != 0
     assert run([app], text=True).stdout == "hello\n"
+
+
+def test_dwz_refuses_a_program_with_an_embedded_loader_and_leaves_it_running(musl_gcc, tmp_path):
+    if shutil.which("dwz") is None:
+        unavailable("dwz is needed (scripts/setup.sh installs it)")
+    app = compile_program(musl_gcc, tmp_path / "app", "-g", SOURCES / "alone.c")
+    assert relinterp("patch", app, "--embed-loader", SYSTEM_LOADER).returncode == 0
+    before = app.read_bytes()
+    result = run(["dwz", app], text=True)
+    assert result.returncode != 0 and "Allocatable section" in result.stderr
+    assert app.read_bytes() == before and run([app], text=True).stdout == "hello\n"
