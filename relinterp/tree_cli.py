@@ -68,6 +68,10 @@ class CompressionType(click.ParamType):
 @click.option("--compress", "compression", type=CompressionType(), metavar="METHOD[:LEVEL]",
               help="How --tar compresses: gzip[:1-9] (default gzip:6), xz[:0-9], zstd[:1-19] (with the "
                    "zstd command), none.")
+@click.option("--sbom", "sbom_copy", type=NonEmpty(), metavar="FILE",
+              help="Also write a copy of the tree's SBOM (DIR/sbom.cdx.json, CycloneDX 1.6) to FILE; '-' (or "
+                   "/dev/stdout), a FIFO or a character device is written to as it is.")
+@click.option("--no-sbom", is_flag=True, help="Write no SBOM into the tree.")
 @click.option("-n", "--dry-run", is_flag=True, help="Print the plan (every file, where it comes from); write nothing.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON document (versioned; schema shipped as relinterp/schema/bundle.schema.json).")
@@ -76,10 +80,10 @@ class CompressionType(click.ParamType):
 @click.option("--progress/--no-progress", default=None,
               help="Show how far copying and archiving have got (default: only when stderr is a terminal).")
 def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclude, library_path, sysroot, tarball,
-           compression, dry_run, as_json, verbose, quiet, progress) -> None:
+           compression, sbom_copy, no_sbom, dry_run, as_json, verbose, quiet, progress) -> None:
     """Make DIR, a tree that runs APP... on any Linux: the programs in BIN_DIR, patched to
     find their loader in LIB_DIR, with every library they need (musl or glibc programs)."""
-    from .bundle.assemble import Archive, build_bundle, plan_result
+    from .bundle.assemble import Archive, SbomRequest, build_bundle, plan_result
     from .bundle.plan import BundleOptions, plan_bundle
     from .bundle.progress import Progress
     from .bundle.staging import is_stdout
@@ -87,17 +91,30 @@ def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclud
     from .render.trees import bundle_document, bundle_lines
 
     archive = Archive(tarball, _archive_compression(tarball, compression)) if tarball else None
-    to_stdout = tarball is not None and is_stdout(tarball)  # --tar -: the report goes to stderr
-    if to_stdout and as_json:
-        raise click.UsageError(f"--tar {tarball} and --json would both write to stdout")
+    streams = [f"{option} {value}" for option, value in (("--tar", tarball), ("--sbom", sbom_copy))
+               if value is not None and is_stdout(value)]
+    to_stdout = bool(streams)  # --tar - or --sbom -: the report goes to stderr
+    writers = streams + ["--json"] * (as_json and to_stdout)
+    if len(writers) > 1:
+        raise click.UsageError(f"{' and '.join(writers)} would {'both' if len(writers) == 2 else 'all'} write "
+                               "to stdout")
     options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
                             library_path=tuple(d for dirs in library_path for d in split_list(dirs)), sysroot=sysroot,
                             embed_loader=embed_loader)
     shown = Progress(enabled=progress and not dry_run)
+    copy = _sbom_copy(sbom_copy, no_sbom, output)
 
     def make():
-        plan = plan_bundle(apps, output, options)
-        return plan_result(plan, archive) if dry_run else build_bundle(plan, archive, shown)
+        from .bundle.provenance import OriginQuery
+
+        query = OriginQuery() if not (no_sbom or dry_run) else None
+        sbom = SbomRequest(write=not no_sbom, copy=copy, query=query)
+        try:
+            plan = plan_bundle(apps, output, options, files_known=query.start if query else None)
+            return plan_result(plan, archive, sbom) if dry_run else build_bundle(plan, archive, shown, sbom)
+        finally:
+            if query is not None:
+                query.close()
 
     result = _or_refuse(make, "bundle" if as_json else None)
     if as_json:
@@ -128,6 +145,20 @@ def _archive_compression(tarball: str, compression):
     if named is not None and named.method != compression.method:
         raise click.UsageError(f"{tarball}: the name says {named.method}, --compress says {compression.method}")
     return compression
+
+
+def _sbom_copy(copy: str | None, no_sbom: bool, output: str) -> str | None:
+    import os
+
+    if copy is None:
+        return None
+    if no_sbom:
+        raise click.UsageError("--sbom and --no-sbom contradict each other")
+    tree = os.path.abspath(output)
+    if copy != "-" and os.path.abspath(copy).startswith(tree.rstrip("/") + "/"):
+        raise click.BadParameter(f"{copy}: inside the tree {output}, which is replaced whole (the tree has its "
+                                 "own sbom.cdx.json)", param_hint="--sbom")
+    return copy
 
 
 def _print_json(document) -> None:

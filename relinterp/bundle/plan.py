@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..loaders.closure import FILE, Closure, resolve_closure
@@ -41,6 +41,7 @@ from ..loaders.searchpath import SearchPathChange, current_tag, plan_search_path
 from ..loaders.sysroot import HOST, Sysroot
 from ..rewrite.patchable import check_patchable
 from ..rewrite.stub import stub_for
+from ..sbom import SBOM_NAME
 
 PROGRAM, LIBRARY, LOADER_FILE, ALIAS = "program", "library", "loader", "alias"
 GLOB_CHARS = frozenset("*?[")
@@ -94,8 +95,11 @@ class BundlePlan:
     closures: dict[str, Closure] = field(default_factory=dict)
 
 
-def plan_bundle(apps: Sequence[str], output: str, options: BundleOptions = BundleOptions()) -> BundlePlan:
-    """Decide the whole tree, or raise BundleError listing every problem found."""
+def plan_bundle(apps: Sequence[str], output: str, options: BundleOptions = BundleOptions(),
+                files_known: Callable[[list[str]], None] | None = None) -> BundlePlan:
+    """Decide the whole tree, or raise BundleError listing every problem found.  `files_known`
+    is given the files the tree will be made of as soon as they are known, before the checks
+    that take most of the planning's time (bundle's SBOM asks the package database then)."""
     problems: list[RelinterpError] = []
     _check_output(output, options, problems)
     programs = [obj for obj in (_read_program(app, problems) for app in apps) if obj is not None]
@@ -103,6 +107,9 @@ def plan_bundle(apps: Sequence[str], output: str, options: BundleOptions = Bundl
     loader = _choose_loader(dynamic, options, problems) if dynamic else None
     _raise_if(problems, output)
     closures = _closures(dynamic, loader, options, problems) if loader else {}
+    if files_known is not None and not problems:
+        files_known([p.path for p in programs] + [o.path for c in closures.values() for o in c.objects[1:]] +
+                    ([loader.file] if loader else []))
     files = _place(programs, closures, loader, options, problems)
     version = musl_version(loader.file) if loader and loader.family == MUSL else None
     _check_objects(closures, loader, version, problems)
@@ -126,7 +133,7 @@ def _check_output(output: str, options: BundleOptions, problems: list) -> None:
     if os.path.islink(output) or not os.path.isdir(output):
         problems.append(TreeConflictError(output, "exists and is not a directory: not replacing it"))
         return
-    ours = {os.path.normpath(d).split("/")[0] for d in (options.lib_dir, options.bin_dir)}
+    ours = {os.path.normpath(d).split("/")[0] for d in (options.lib_dir, options.bin_dir)} | {SBOM_NAME}
     others = sorted(set(os.listdir(output)) - ours)
     if others:
         shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")

@@ -164,7 +164,7 @@ def is_stdout(target: str) -> bool:
         return False
 
 
-def output_file(target: str) -> str | None:
+def output_file(target: str, what: str = "the archive") -> str | None:
     """Where a file for `target` goes: the file a symlink names (not over the link), or
     `target`; None when the output is written through instead: stdout, a FIFO or a
     character device (a pipe, a terminal, /dev/null).  Any other non-file is refused."""
@@ -174,7 +174,7 @@ def output_file(target: str) -> str | None:
     if kind in STREAMS:
         return None
     if kind is not None:
-        raise WriteError(target, f"is a {kind}: the archive goes to a file, a FIFO or a character device, so "
+        raise WriteError(target, f"is a {kind}: {what} goes to a file, a FIFO or a character device, so "
                                  "nothing was written")
     return os.path.realpath(target) if os.path.islink(target) and os.path.exists(target) else target
 

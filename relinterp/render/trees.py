@@ -26,8 +26,8 @@ VERIFY_SCHEMA = 1
 # ---------------------------------------------------------------- bundle
 
 def bundle_lines(result: BundleResult, verbose: bool) -> list[str]:
-    """What `relinterp bundle` prints: every file with -v or --dry-run, then the tree and
-    the archive."""
+    """What `relinterp bundle` prints: every file with -v or --dry-run, the SBOM, then the
+    tree and the archive."""
     lines = [_tree_file(result.output, item) for item in result.files] if verbose or result.dry_run else []
     programs, libraries, loaders = (sum(f.role == role for f in result.files)
                                     for role in (PROGRAM, LIBRARY, LOADER_FILE))
@@ -37,11 +37,26 @@ def bundle_lines(result: BundleResult, verbose: bool) -> list[str]:
     else:
         state = "replaced the earlier tree" if result.replaced else "new tree"
     loader = " and the loader" if loaders else ""
+    if result.sbom is not None:
+        lines += _sbom_lines(result)
     lines.append(f"{result.output}: {_count(programs, 'program', 'programs')}, "
                  f"{_count(libraries, 'library', 'libraries')}{loader} ({state})")
     if result.archive is not None:
         written = "would be written" if result.tar_entries is None else f"{result.tar_entries} entries"
         lines.append(f"{result.archive.path}: {written} ({result.archive.compression})")
+    return lines
+
+
+def _sbom_lines(result: BundleResult) -> list[str]:
+    sbom = result.sbom
+    where = os.path.join(result.output, sbom.path)
+    if sbom.files is None:
+        lines = [f"{where}: SBOM would be written (CycloneDX 1.6)"]
+    else:
+        lines = [f"{where}: SBOM (CycloneDX 1.6) of {_count(sbom.files, 'file', 'files')}, "
+                 f"{sbom.packaged} from distribution packages (package database: {sbom.database})"]
+    if sbom.copy is not None:
+        lines.append(f"{sbom.copy}: a copy of it" + (" (would be written)" if sbom.files is None else ""))
     return lines
 
 
@@ -71,8 +86,17 @@ def bundle_document(result: BundleResult, exit_code: int) -> dict[str, Any]:
         "files": [_tree_file_json(f) for f in result.files],
         "archive": None if archive is None else {"path": archive.path, "compression": str(archive.compression),
                                                  "entries": result.tar_entries},
+        "sbom": _sbom_json(result),
         "errors": [], "exit_code": exit_code,
     }
+
+
+def _sbom_json(result: BundleResult) -> dict[str, Any] | None:
+    sbom = result.sbom
+    if sbom is None:
+        return None
+    return {"path": os.path.join(result.output, sbom.path), "copy": sbom.copy, "files": sbom.files,
+            "packaged": sbom.packaged, "database": sbom.database}
 
 
 def _tree_file_json(item: TreeFile) -> dict[str, Any]:

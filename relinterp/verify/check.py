@@ -12,7 +12,8 @@ Static checks, with the tree as the whole world (anything outside it counts as a
   or climbing out), no symbolic link leaves it or is absolute;
 - every ELF file is for one machine; no file needs a relocation format its loader lacks;
   under glibc, the files link together (relinterp.linkcheck: one glibc build, symbol
-  versions).
+  versions);
+- a tree given as a directory matches its SBOM, where it has one (relinterp.verify.provenance).
 With a command line to run, each program also runs in an empty root (relinterp.verify.sandbox).
 
 The tree of a program given by itself is the smallest directory holding the program, its
@@ -35,6 +36,7 @@ from .emulator import Emulator, emulators_for
 from .findings import Finding, relative as _rel
 from .hostfiles import host_file_notes
 from .loader import check_loader, embedded_loader
+from .provenance import CHECK as SBOM_CHECK, sbom_problems
 from .sandbox import RunResult
 from ..loaders.family import GLIBC, MUSL
 from ..loaders.linkcheck import link_problems, machine_problem, relr_problem
@@ -113,6 +115,9 @@ def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
         report.notes = [Finding(_rel(path, tree), "host", note) for path, note in host_file_notes(seen.values())]
     if elves is not None:
         report.findings += _check_symlinks(tree)
+        problems, notes = sbom_problems(tree)
+        report.findings += [Finding(path, SBOM_CHECK, message) for path, message in problems]
+        report.notes += [Finding(path, SBOM_CHECK, message) for path, message in notes]
     return report
 
 

@@ -187,7 +187,7 @@ def test_rerun_replaces_the_earlier_tree_in_one_step(project, tmp_path):
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines()[-1].endswith("(replaced the earlier tree)")
     assert sorted(tree_files(out)) == ["bin", "bin/chain", "lib", "lib/ld-musl-x86_64.so.1", "lib/libbase.so",
-                                       "lib/libmid.so"]
+                                       "lib/libmid.so", "sbom.cdx.json"]
     assert leftovers(tmp_path) == []
 
 
@@ -282,7 +282,7 @@ def test_a_static_program_is_copied_as_it_is(programs, tmp_path):
     out = tmp_path / "dist"
     assert bundle(programs["static"], "-o", out).returncode == 0
     assert sha256(out / "bin/static") == sha256(programs["static"])
-    assert sorted(tree_files(out)) == ["bin", "bin/static"]
+    assert sorted(tree_files(out)) == ["bin", "bin/static", "sbom.cdx.json"]
 
 
 # ---------------------------------------------------------------- the archive

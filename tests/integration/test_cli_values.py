@@ -94,8 +94,11 @@ def test_verify_of_a_tree_holding_fifos_goes_on(tree):
     for name in ("bin/pipe", "lib/libpipe.so"):
         os.mkfifo(tree / name)
     result = relinterp_cli("verify", tree, timeout=HANG_GUARD)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.splitlines()[-1] == f"{tree}: ok"
+    assert result.returncode == EXIT_FAILED, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-3:] == [f"{tree}: FAIL bin/pipe: sbom: not listed in sbom.cdx.json",
+                                               f"{tree}: FAIL lib/libpipe.so: sbom: not listed in sbom.cdx.json",
+                                               f"{tree}: FAILED (2 problems)"]
+    assert relinterp_cli("verify", tree / "bin/hello", timeout=HANG_GUARD).returncode == 0  # the ELF checks pass
 
 
 def test_the_python_api_refuses_a_fifo_without_waiting(fifo):

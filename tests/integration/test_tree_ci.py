@@ -38,7 +38,8 @@ def test_bundle_json_lists_every_file_and_matches_its_schema(project, tmp_path):
     assert sorted(files) == ["bin/chain", "lib/ld-musl-x86_64.so.1", "lib/libbase.so", "lib/libmid.so"]
     assert files["bin/chain"]["loader"] == "../lib/ld-musl-x86_64.so.1"
     assert files["bin/chain"]["source"] == str(project["chain"])
-    assert document["archive"] == {"path": str(tmp_path / "dist.tar.xz"), "compression": "xz:6", "entries": 7}
+    assert document["archive"] == {"path": str(tmp_path / "dist.tar.xz"), "compression": "xz:6", "entries": 8}
+    assert document["sbom"]["path"] == f"{tmp_path}/dist/sbom.cdx.json" and document["sbom"]["files"] == 4
 
 
 def test_bundle_refusal_as_json_lists_every_problem(project, tmp_path):
@@ -67,15 +68,17 @@ def test_quiet_prints_nothing_and_verbose_lists_every_file(project, tmp_path):
     quiet = bundle(*chain_args(project, tmp_path / "quiet", "-q"))
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
     normal = bundle(*chain_args(project, tmp_path / "normal"))
-    assert normal.stdout.splitlines() == [f"{tmp_path}/normal: 1 program, 2 libraries and the loader (new tree)"]
+    assert normal.stdout.splitlines()[1:] == [f"{tmp_path}/normal: 1 program, 2 libraries and the loader (new tree)"]
+    assert normal.stdout.splitlines()[0].startswith(f"{tmp_path}/normal/sbom.cdx.json: SBOM (CycloneDX 1.6) of 4 files")
     verbose = bundle(*chain_args(project, tmp_path / "verbose", "-v"))
-    assert len(verbose.stdout.splitlines()) == 5
+    assert len(verbose.stdout.splitlines()) == 6
 
 
 def test_paths_are_echoed_as_given(project, tmp_path):
     result = bundle(*chain_args(project, "dist", "--tar", "dist.tar.gz"), cwd=tmp_path)
-    assert result.stdout.splitlines() == ["dist: 1 program, 2 libraries and the loader (new tree)",
-                                          "dist.tar.gz: 7 entries (gzip:6)"]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("dist/sbom.cdx.json: SBOM (CycloneDX 1.6) of 4 files")
+    assert lines[1:] == ["dist: 1 program, 2 libraries and the loader (new tree)", "dist.tar.gz: 8 entries (gzip:6)"]
     checked = relinterp("verify", "dist", cwd=tmp_path)
     assert checked.stdout.splitlines()[0].startswith("dist: bin/chain: loader lib/ld-musl-x86_64.so.1")
 
