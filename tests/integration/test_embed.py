@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+from packageurl import PackageURL
 
 from conftest import MUSL_LOADER, PROGRAMS, compile_program, relinterp, run, unavailable
 from discovery_support import as_nobody, env_with, setuid_workspace
@@ -250,8 +253,20 @@ def test_a_glibc_tree_with_the_loader_embedded_runs_in_an_empty_root(glibc_progr
 def test_a_musl_tree_with_the_loader_embedded_has_no_loader_file(built, tmp_path):
     tree = tmp_path / "dist"
     assert relinterp("bundle", built["alone"], "-o", tree, "--embed-loader").returncode == 0
-    assert [str(p.relative_to(tree)) for p in sorted(tree.rglob("*"))] == ["bin", "bin/alone"]  # one file
+    assert [str(p.relative_to(tree)) for p in sorted(tree.rglob("*"))] == ["bin", "bin/alone", "sbom.cdx.json"]
     assert relinterp("verify", tree, "--run", "hello", "--no-proc").returncode == 0
+
+
+def test_the_sbom_names_the_loader_embedded_in_a_program_with_its_package(built, tmp_path):
+    tree = tmp_path / "dist"
+    assert relinterp("bundle", built["alone"], "-o", tree, "--embed-loader").returncode == 0
+    text = (tree / "sbom.cdx.json").read_text()
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    program, = json.loads(text)["components"]  # the loader is no file of the tree: a part of the program
+    assert program["name"] == "bin/alone" and "the loader" in program["pedigree"]["notes"]
+    loader, = program["components"]
+    assert loader["hashes"][0]["content"] == hashlib.sha256(Path(SYSTEM_LOADER).read_bytes()).hexdigest()
+    assert PackageURL.from_string(loader["purl"]).name == "musl" and "evidence" not in loader
 
 
 def test_a_program_with_more_bss_than_the_hole_allowed_gets_the_compact_layout(musl_gcc, tmp_path):
