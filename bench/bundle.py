@@ -137,7 +137,8 @@ def render(command: str, samples: dict[str, list[float]], output: str, runs: int
     what = ("it reads 12 ELF files, copies them and the loader, sets the program's RUNPATH with patchelf (the "
             "libraries are left as they are) and patches the program." if libc == "musl" else
             "it asks the loader for its search directories (`ld.so --list-diagnostics`) and ldconfig for "
-            "ld.so.cache, reads 13 ELF files (libc.so.6 among them, with their symbol versions), checks that "
+            "ld.so.cache, reads 13 ELF files (libc.so.6 among them, with their symbol versions) and what glibc "
+            "loads by name (libgcc_s.so.1, the NSS modules beside libc.so.6 and what they need), checks that "
             "libc.so.6 is the loader's build, copies them and the loader, sets the program's DT_RPATH with "
             "patchelf and patches the program.")
     return "\n\n".join([

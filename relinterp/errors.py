@@ -146,6 +146,11 @@ class TreeConflictError(RelinterpError):
     """Two files for one place in a release tree, or a target that is not a release tree."""
 
 
+class StageError(RelinterpError):
+    """An entry of an install prefix that a release tree cannot mirror: a symbolic link
+    leaving it, a device, a FIFO, a socket."""
+
+
 class MissingToolError(RelinterpError):
     """A tool the operation needs (patchelf) is not installed."""
 

@@ -39,18 +39,18 @@ class CompressionType(click.ParamType):
 
 
 @click.command(epilog=TREE_STATUS_HELP)
-@click.argument("apps", nargs=-1, required=True, metavar="APP...")
+@click.argument("apps", nargs=-1, required=True, metavar="APP... | STAGE")
 @click.option("-o", "--output", required=True, type=NonEmpty(), metavar="DIR",
-              help="The tree to make. An earlier tree there (only BIN_DIR and LIB_DIR) is replaced "
-                   "atomically; anything else there is refused.")
+              help="The tree to make. An earlier tree there is replaced atomically when everything in it is "
+                   "bundle's (listed in its record, .relinterp-bundle.json); anything else there is refused.")
 @click.option("--lib-dir", default="lib", type=NonEmpty(), show_default=True, metavar="LIB_DIR",
-              help="Where the libraries and the loader go, inside DIR.")
+              help="Where the libraries from outside the tree and the loader go, inside DIR.")
 @click.option("--bin-dir", default="bin", type=NonEmpty(), show_default=True, metavar="BIN_DIR",
-              help="Where the programs go, inside DIR.")
+              help="Where the programs named as APP go, inside DIR.")
 @click.option("--loader", type=NonEmpty(), metavar="PATH",
               help="The loader to ship (default: the programs' PT_INTERP).")
 @click.option("--embed-loader", is_flag=True,
-              help="Embed the loader in each program (patch --embed-loader) instead of shipping it in LIB_DIR.")
+              help="Embed the loader in each program (patch --embed-loader) instead of shipping it in the tree.")
 @click.option("--include", multiple=True, type=NonEmpty(), metavar="LIB_OR_GLOB",
               help="A library the programs dlopen(): a name (searched as dlopen would), a path or a glob. "
                    "Repeatable.")
@@ -60,6 +60,12 @@ class CompressionType(click.ParamType):
               help="Search these ':'-separated directories first, as LD_LIBRARY_PATH would be. Repeatable.")
 @sysroot_option("the loader and the libraries are found there, as the target's loader finds them (after "
                 "--library-path); a file found outside it is refused.")
+@click.option("--copy-outside-links", is_flag=True,
+              help="STAGE: copy the file a symbolic link leaving STAGE names, instead of refusing the link.")
+@click.option("--glibc-by-name/--no-glibc-by-name", default=True,
+              help="glibc programs: ship what glibc loads by name, libgcc_s.so.1 (when this machine has it) "
+                   "and the NSS modules of the shipped libc.so.6's build (the default); with --no-glibc-by-name "
+                   "the target's are used.")
 @click.option("--tar", "tarball", type=NonEmpty(), metavar="OUT.tar.gz",
               help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners), "
                    "compressed as its name says: .tar.gz or .tgz, .tar.xz or .txz, .tar.zst, .tar (any other "
@@ -79,17 +85,25 @@ class CompressionType(click.ParamType):
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--progress/--no-progress", default=None,
               help="Show how far copying and archiving have got (default: only when stderr is a terminal).")
-def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclude, library_path, sysroot, tarball,
-           compression, sbom_copy, no_sbom, dry_run, as_json, verbose, quiet, progress) -> None:
+def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclude, library_path, sysroot,
+           copy_outside_links, glibc_by_name, tarball, compression, sbom_copy, no_sbom, dry_run, as_json, verbose,
+           quiet, progress) -> None:
     """Make DIR, a tree that runs APP... on any Linux: the programs in BIN_DIR, patched to
-    find their loader in LIB_DIR, with every library they need (musl or glibc programs)."""
+    find their loader in LIB_DIR, with every library they need (musl or glibc programs).
+
+    Given one directory, STAGE (an install prefix: `cmake --install build --prefix
+    STAGE`), DIR mirrors it: every file where it is, every program patched to find the
+    loader from there, every program and shared object given the search path that
+    finds its libraries in the tree."""
     from .bundle.assemble import Archive, SbomRequest, build_bundle, plan_result
     from .bundle.plan import BundleOptions, plan_bundle
     from .bundle.progress import Progress
     from .bundle.staging import is_stdout
+    from .bundle.tree import plan_tree
     from .elf.searchlist import split_list
     from .render.trees import bundle_document, bundle_lines
 
+    stage = _stage(apps)
     archive = Archive(tarball, _archive_compression(tarball, compression)) if tarball else None
     streams = [f"{option} {value}" for option, value in (("--tar", tarball), ("--sbom", sbom_copy))
                if value is not None and is_stdout(value)]
@@ -99,7 +113,8 @@ def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclud
         raise click.UsageError(f"{' and '.join(writers)} would {'both' if len(writers) == 2 else 'all'} write "
                                "to stdout")
     options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
-                            library_path=tuple(d for dirs in library_path for d in split_list(dirs)), sysroot=sysroot,
+                            library_path=tuple(d for dirs in library_path for d in split_list(dirs)),
+                            sysroot=sysroot, glibc_by_name=glibc_by_name, copy_outside_links=copy_outside_links,
                             embed_loader=embed_loader)
     shown = Progress(enabled=progress and not dry_run)
     copy = _sbom_copy(sbom_copy, no_sbom, output)
@@ -109,8 +124,10 @@ def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclud
 
         query = OriginQuery() if not (no_sbom or dry_run) else None
         sbom = SbomRequest(write=not no_sbom, copy=copy, query=query)
+        known = query.start if query else None
         try:
-            plan = plan_bundle(apps, output, options, files_known=query.start if query else None)
+            plan = plan_tree(stage, output, options, files_known=known) if stage else \
+                plan_bundle(apps, output, options, files_known=known)
             return plan_result(plan, archive, sbom) if dry_run else build_bundle(plan, archive, shown, sbom)
         finally:
             if query is not None:
@@ -124,6 +141,19 @@ def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclud
 
         for line in bundle_lines(result, verbose):
             say(line, err=to_stdout)
+
+
+def _stage(apps: tuple[str, ...]) -> str | None:
+    """The install prefix to mirror, when the one argument is a directory."""
+    import os
+
+    directories = [app for app in apps if os.path.isdir(app)]
+    if not directories:
+        return None
+    if len(apps) > 1:
+        raise click.UsageError(f"{directories[0]}: a directory among programs: give one install prefix (STAGE), "
+                               "or programs only")
+    return apps[0]
 
 
 def _archive_compression(tarball: str, compression):

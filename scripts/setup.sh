@@ -28,6 +28,7 @@ packages=(
   "${example_packages[@]}"
   gcc cmake                     # building the stub (musl-gcc wraps gcc)
   g++ libc6-dev                 # glibc test programs, C and C++, bundled with the machine's glibc
+  zlib1g-dev                    # a plugin needing a system library, in the installed CMake project bundled whole
   binutils-aarch64-linux-gnu    # real foreign-machine ELF files for refusal tests
   patchelf                      # benchmark baseline; tests of tools run after patching
   elfutils                      # eu-strip, eu-elflint: tests of tools run after patching

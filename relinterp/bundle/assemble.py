@@ -18,7 +18,9 @@ from ..rewrite import write
 from ..rewrite.write import PATCHELF_HINT, SearchListEditor
 from ..sbom import SBOM_NAME
 from . import staging as stage
-from .plan import ALIAS, PROGRAM, BundlePlan, TreeFile
+from .plan import BundlePlan
+from .record import RECORD, record_bytes
+from .treefile import ALIAS, DIRECTORY, PROGRAM, TreeFile
 from .progress import SILENT, Progress
 from .tarball import Compression, archive_mtime, write_tarball
 
@@ -43,6 +45,7 @@ class BundleResult:
     tar_entries: int | None  # None: not written (dry run)
     dry_run: bool = False
     sbom: SbomSummary | None = None  # None: --no-sbom
+    stage: str | None = None  # the install prefix the tree mirrors; None: programs given one by one
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ def plan_result(plan: BundlePlan, archive: Archive | None = None, sbom: SbomRequ
 
     summary = SbomSummary(SBOM_NAME, sbom.copy) if sbom.write else None
     return BundleResult(plan.output, plan.files, os.path.isdir(plan.output), archive, None, dry_run=True,
-                        sbom=summary)
+                        sbom=summary, stage=plan.stage)
 
 
 def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Progress = SILENT,
@@ -79,13 +82,15 @@ def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Pro
             from .provenance import PendingSbom  # only here: --no-sbom costs nothing
 
             pending = PendingSbom(plan, staging, sbom.query)  # at work while the tree is copied
-        progress.start("copying", sum(os.path.getsize(f.source) for f in plan.files if f.role != ALIAS))
-        for item in plan.files:
+        sizes = [os.path.getsize(f.source) if f.copied else 0 for f in plan.files]
+        progress.start("copying", sum(sizes))
+        for item, size in zip(plan.files, sizes):
             _put(item, staging, editor, plan.output)
-            if pending is not None and item.role != ALIAS:
+            if pending is not None and item.copied:
                 pending.copied(item.dest)
-            progress.advance(0 if item.role == ALIAS else os.path.getsize(item.source))
+            progress.advance(size)
         progress.finish()
+        _finish_tree(plan.files, staging, [SBOM_NAME] if sbom.write else [])
         summary = pending.write(sbom.copy, sbom_file) if pending else None
         entries = None
         if archive is not None:
@@ -100,7 +105,7 @@ def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Pro
     finally:
         if pending is not None:
             pending.close()
-    return BundleResult(plan.output, plan.files, replaced, archive, entries, sbom=summary)
+    return BundleResult(plan.output, plan.files, replaced, archive, entries, sbom=summary, stage=plan.stage)
 
 
 def _put(item: TreeFile, staging: str, editor: SearchListEditor | None, output: str) -> None:
@@ -108,22 +113,29 @@ def _put(item: TreeFile, staging: str, editor: SearchListEditor | None, output: 
     if item.role == ALIAS:
         stage.make_symlink(item.link, target)
         return
+    if item.role == DIRECTORY:
+        os.makedirs(target, exist_ok=True)
+        return
+    program = item.role == PROGRAM and (item.loader_rel is not None or item.embed_loader is not None)
+    edited = program or item.search_path is not None
     try:
-        write.copy_file(item.source, target, 0o755 if item.executable else 0o644)
+        write.copy_file(item.source, target, 0o600 if edited else item.file_mode)  # edited: its mode once done
     except OSError as error:
         raise ReadError(item.source, f"cannot copy ({error.strerror})") from None
+    if not edited:
+        return
     try:
-        _edit(item, target, editor)
+        _edit(item, target, editor, program)
     except RelinterpError as error:  # about the staged copy: name the file the user knows instead
         if error.path != target:
             raise
         raise error.about(os.path.join(output, item.dest) if isinstance(error, WriteError) else item.source) \
             from None
+    os.chmod(target, item.file_mode)
 
 
-def _edit(item: TreeFile, target: str, editor: SearchListEditor | None) -> None:
+def _edit(item: TreeFile, target: str, editor: SearchListEditor | None, program: bool) -> None:
     """Set the search list and patch the staged copy `target` of `item`, as the plan says."""
-    program = item.role == PROGRAM and (item.loader_rel is not None or item.embed_loader is not None)
     if program:
         write.unpatch_file(target)  # a program relinterp patched before is bundled from its original bytes
     if item.search_path is not None:
@@ -132,6 +144,17 @@ def _edit(item: TreeFile, target: str, editor: SearchListEditor | None) -> None:
     if program:
         write.repatch_file(target, () if item.loader_rel is None else (item.loader_rel,),
                            embed_loader=item.embed_loader)
+
+
+def _finish_tree(files: tuple[TreeFile, ...], staging: str, more: list[str]) -> None:
+    """The record of what the tree holds (its files, and `more` that bundle writes into
+    it), then the directories' modes (deepest first: a directory without write permission
+    is complete before it gets its mode)."""
+    with open(os.path.join(staging, RECORD), "wb") as record:
+        record.write(record_bytes([f.dest for f in files] + more))
+    for item in sorted((f for f in files if f.role == DIRECTORY and f.mode is not None),
+                       key=lambda f: f.dest.count("/"), reverse=True):
+        os.chmod(os.path.join(staging, item.dest), item.mode)
 
 
 def _write_tarball(staging: str, output: str, archive: Archive, file: str | None, progress: Progress) -> int:

@@ -16,15 +16,16 @@ from ..rewrite.stub import manifest, stub_for
 from ..sbom import SBOM_NAME
 from ..sbom.describe import describe_tree
 from ..sbom.digests import Digests
-from ..sbom.inventory import (ARGUMENT, INCLUDE, INTERPRETER, LIBRARY, LOADER as LOADER_KIND, NEEDED, PROGRAM,
-                              Inventory, ShippedFile, Tool)
+from ..sbom.inventory import (ARGUMENT, DATA, INCLUDE, INTERPRETER, LIBRARY, LOADER as LOADER_KIND, NEEDED,
+                              PROGRAM, Inventory, ShippedFile, Tool)
 from ..sbom.model import to_json
 from ..sbom.origin import Lookup, Origin, find_database
 from ..sbom.purl import read_distribution
 from . import staging as stage
-from .plan import ALIAS, LIBRARY as LIBRARY_ROLE, LOADER_FILE, PROGRAM as PROGRAM_ROLE, BundlePlan, TreeFile
+from .plan import ALIAS, DATA as DATA_ROLE, LIBRARY as LIBRARY_ROLE, LOADER_FILE, PROGRAM as PROGRAM_ROLE, \
+    BundlePlan, TreeFile
 
-KINDS = {PROGRAM_ROLE: PROGRAM, LIBRARY_ROLE: LIBRARY, LOADER_FILE: LOADER_KIND}
+KINDS = {PROGRAM_ROLE: PROGRAM, LIBRARY_ROLE: LIBRARY, LOADER_FILE: LOADER_KIND, DATA_ROLE: DATA}
 
 
 class SbomSummary(NamedTuple):
@@ -119,7 +120,7 @@ def relinterp_tool() -> Tool:
 
 def plan_inventory(plan: BundlePlan) -> Inventory:
     realpath = functools.lru_cache(maxsize=None)(os.path.realpath)  # a closure names each file many times
-    real = {realpath(f.source): f.dest for f in plan.files if f.role != ALIAS}
+    real = {realpath(f.source): f.dest for f in plan.files if f.copied}
     loader = next((f.dest for f in plan.files if f.role == LOADER_FILE), None)
     needs, needed = set(), set()
     for closure in plan.closures.values():
@@ -134,16 +135,29 @@ def plan_inventory(plan: BundlePlan) -> Inventory:
                 needs.add((source, target))
                 needed.add(target)
     links: dict[str, list[str]] = {}
-    for alias in (f for f in plan.files if f.role == ALIAS):
-        target = os.path.normpath(os.path.join(os.path.dirname(alias.dest), alias.link))
-        links.setdefault(target, []).append(alias.dest)
+    aliases = {f.dest: f for f in plan.files if f.role == ALIAS}
+    for alias in aliases.values():
+        links.setdefault(_link_target(alias, aliases), []).append(alias.dest)
     files = tuple(_shipped(f, realpath(f.source), plan, links.get(f.dest, ()), f.dest in needed)
-                  for f in plan.files if f.role != ALIAS)
+                  for f in plan.files if f.copied)
     return Inventory(os.path.basename(os.path.abspath(plan.output)), files, tuple(sorted(needs)))
 
 
+def _link_target(alias: TreeFile, aliases: dict[str, TreeFile]) -> str:
+    """The path in the tree a symbolic link leads to, through the tree's other links
+    (libfoo.so -> libfoo.so.1 -> libfoo.so.1.2.3): the file it is an occurrence of."""
+    path = alias.dest
+    for _ in range(40):  # the kernel's limit of links in one path walk
+        link = aliases.get(path)
+        if link is None:
+            break
+        path = os.path.normpath(os.path.join(os.path.dirname(path), link.link))
+    return path
+
+
 def _shipped(item: TreeFile, source: str, plan: BundlePlan, links, needed: bool) -> ShippedFile:
-    came_in = {PROGRAM_ROLE: ARGUMENT, LOADER_FILE: INTERPRETER}.get(item.role, NEEDED if needed else INCLUDE)
+    came_in = item.found_by or \
+        {PROGRAM_ROLE: ARGUMENT, LOADER_FILE: INTERPRETER}.get(item.role, NEEDED if needed else INCLUDE)
     parts = (os.path.realpath(item.embed_loader),) if item.role == PROGRAM_ROLE and item.embed_loader else ()
     return ShippedFile(item.dest, KINDS[item.role], came_in, source, tuple(links), _changes(item, plan), parts)
 

@@ -15,6 +15,7 @@ import fcntl
 import os
 import re
 import shutil
+import stat
 import tempfile
 
 from ..errors import WriteError
@@ -81,7 +82,7 @@ def remove_abandoned(target: str) -> None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
+                remove_tree(path)
             else:
                 os.unlink(path)
         except OSError:
@@ -114,13 +115,28 @@ def commit_tree(staging: str, target: str) -> bool:
         os.rename(target, aside)  # over the empty directory
         os.rename(staging, target)
     _release(staging)
-    shutil.rmtree(aside, ignore_errors=True)
+    remove_tree(aside)
     return True
 
 
 def discard_tree(staging: str) -> None:
-    shutil.rmtree(staging, ignore_errors=True)
+    remove_tree(staging)
     _release(staging)
+
+
+def remove_tree(path: str) -> None:
+    """shutil.rmtree(ignore_errors=True), also through the directories a tree mirrors
+    without write permission (which would stop a user who is not root)."""
+    for directory, dirs, _ in os.walk(path):
+        for name in dirs:
+            full = os.path.join(directory, name)
+            try:
+                info = os.lstat(full)
+                if stat.S_ISDIR(info.st_mode) and info.st_mode & 0o700 != 0o700:
+                    os.chmod(full, 0o700)
+            except OSError:
+                pass  # what cannot be changed stays, as rmtree leaves it
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _release(staging: str) -> None:

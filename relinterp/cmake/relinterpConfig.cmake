@@ -10,8 +10,13 @@
 #                   [LOADER /abs/path ...] [FALLBACK_SYSTEM] [BUILD_TREE]
 #                   [DESTINATION bin] [COMPONENT name])
 #
-# Provides RELINTERP_EXECUTABLE (cache), relinterp_VERSION and relinterp_patch().
-# See docs/cmake.md.
+# and make a release tree of the whole installed prefix when it is installed:
+#
+#   relinterp_bundle(OUTPUT dist [TAR dist.tar.gz] [LIB_DIR lib] [OPTIONS arg...]
+#                    [COMPONENT name])
+#
+# Provides RELINTERP_EXECUTABLE (cache), relinterp_VERSION, relinterp_patch() and
+# relinterp_bundle().  See docs/cmake.md.
 
 if(CMAKE_VERSION VERSION_LESS 3.19)
   message(FATAL_ERROR "relinterp's CMake package needs CMake 3.19 or later (cmake_language(DEFER)); "
@@ -124,6 +129,77 @@ set(_relinterp_options${quoted})
 include([==[${cmake_dir}/relinterpInstallPatch.cmake]==])")
   if(component)
     install(CODE "${code}" COMPONENT "${component}")
+  else()
+    install(CODE "${code}")
+  endif()
+endfunction()
+
+# relinterp_bundle(OUTPUT dir [TAR file] [LIB_DIR dir] [OPTIONS arg...] [COMPONENT name])
+#
+# At `cmake --install` time, after every install() rule of the project, runs
+# `relinterp bundle PREFIX -o OUTPUT`: the installed prefix ($DESTDIR and the install
+# prefix) becomes the release tree OUTPUT, every program patched to find the shipped
+# loader relative to itself.  A relative OUTPUT or TAR is relative to the top build
+# directory; an absolute one gets $DESTDIR in front, as install() destinations do.
+# OPTIONS are more `relinterp bundle` arguments (--include, --exclude, --library-path,
+# --no-glibc-by-name, ...).
+function(relinterp_bundle)
+  cmake_parse_arguments(PARSE_ARGV 0 arg "" "OUTPUT;TAR;LIB_DIR;COMPONENT" "OPTIONS")
+  if(arg_UNPARSED_ARGUMENTS)
+    message(FATAL_ERROR "relinterp_bundle: unknown arguments ${arg_UNPARSED_ARGUMENTS}")
+  endif()
+  if(NOT arg_OUTPUT)
+    message(FATAL_ERROR "relinterp_bundle: OUTPUT is required (the release tree to make)")
+  endif()
+  # Subdirectories' install rules must run where add_subdirectory() is called, not after
+  # the top directory's own rules (CMP0082, NEW from cmake_minimum_required(VERSION 3.14)).
+  cmake_policy(GET CMP0082 subdirectory_order)
+  if(NOT subdirectory_order STREQUAL "NEW")
+    message(FATAL_ERROR "relinterp_bundle: needs policy CMP0082 NEW (cmake_minimum_required(VERSION 3.14) "
+                        "or later), or subdirectories would install after the bundle is made")
+  endif()
+  get_property(called GLOBAL PROPERTY RELINTERP_BUNDLE_CODE SET)
+  if(called)
+    message(FATAL_ERROR "relinterp_bundle: called twice; an installed prefix makes one release tree")
+  endif()
+  set(options ${arg_OPTIONS})
+  if(arg_LIB_DIR)
+    list(APPEND options --lib-dir "${arg_LIB_DIR}")
+  endif()
+  foreach(value IN ITEMS OUTPUT TAR)
+    # Relative: in the build tree.  Absolute: under $DESTDIR at install time, as install() puts files.
+    set(${value}_destdir FALSE)
+    if(arg_${value} AND IS_ABSOLUTE "${arg_${value}}")
+      set(${value}_destdir TRUE)
+    elseif(arg_${value})
+      set(arg_${value} "${CMAKE_BINARY_DIR}/${arg_${value}}")
+    endif()
+  endforeach()
+  set_property(GLOBAL PROPERTY RELINTERP_BUNDLE_CODE "set(_relinterp_output [==[${arg_OUTPUT}]==])
+set(_relinterp_output_destdir ${OUTPUT_destdir})
+set(_relinterp_tar [==[${arg_TAR}]==])
+set(_relinterp_tar_destdir ${TAR_destdir})")
+  set_property(GLOBAL PROPERTY RELINTERP_BUNDLE_COMPONENT "${arg_COMPONENT}")
+  set_property(GLOBAL PROPERTY RELINTERP_BUNDLE_OPTIONS "${options}")
+  cmake_language(DEFER DIRECTORY "${CMAKE_SOURCE_DIR}" CALL _relinterp_install_bundle)
+endfunction()
+
+# Adds the install-time bundle step: run at the end of the top directory, after every
+# install() rule (those of subdirectories included) has been added.
+function(_relinterp_install_bundle)
+  foreach(name IN ITEMS CMAKE_DIR BUNDLE_CODE BUNDLE_COMPONENT BUNDLE_OPTIONS)
+    get_property(${name} GLOBAL PROPERTY RELINTERP_${name})
+  endforeach()
+  set(quoted)
+  foreach(option IN LISTS BUNDLE_OPTIONS)
+    string(APPEND quoted " [==[${option}]==]")
+  endforeach()
+  set(code "set(_relinterp_executable [==[${RELINTERP_EXECUTABLE}]==])
+${BUNDLE_CODE}
+set(_relinterp_options${quoted})
+include([==[${CMAKE_DIR}/relinterpInstallBundle.cmake]==])")
+  if(BUNDLE_COMPONENT)
+    install(CODE "${code}" COMPONENT "${BUNDLE_COMPONENT}")
   else()
     install(CODE "${code}")
   endif()

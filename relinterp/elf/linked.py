@@ -12,6 +12,7 @@ keeps.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -78,10 +79,33 @@ class LinkedObject:
 
 
 def is_elf(path: str | os.PathLike[str]) -> bool:
+    """A regular file starting with the ELF magic (read through a plain descriptor: a walk
+    over a tree asks this of every file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode) and os.read(fd, 4) == ELF_MAGIC
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def is_debug_only(path: str | os.PathLike[str]) -> bool:
+    """A file of debugging information split from a program or library (`objcopy
+    --only-keep-debug`, usr/lib/debug/): its program headers are the original's, but the
+    contents of its PT_INTERP or PT_DYNAMIC are not in the file.  Nothing loads it."""
+    from elftools.common.exceptions import ELFError
+    from elftools.construct import ConstructError
+    from elftools.elf.elffile import ELFFile
+
     try:
         with open_regular(path) as stream:
-            return stream.read(4) == ELF_MAGIC
-    except OSError:
+            return any(segment["p_type"] in ("PT_INTERP", "PT_DYNAMIC") and segment["p_filesz"] == 0
+                       for segment in ELFFile(stream).iter_segments())
+    except (OSError, ELFError, ConstructError, ValueError):
         return False
 
 

@@ -10,6 +10,7 @@ directory, if it comes first) and could load a stranger's library.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..elf.linked import LinkedObject
@@ -52,13 +53,14 @@ def current_tag(obj: LinkedObject) -> str | None:
     return search_list(obj.runpath, obj.rpath)[0]
 
 
-def plan_search_path(obj: LinkedObject, dest: str, lib_dir: str | None,
+def plan_search_path(obj: LinkedObject, dest: str, lib_dirs: str | Sequence[str] | None,
                      tag: str | None = None) -> SearchPathChange | None:
     """What the list of `obj`, placed at `dest`, must become: entries that leave the tree
-    dropped, and `lib_dir` (when given) searched first unless the list already names it.
-    `tag`: the entry that must hold the list (None: either).  None when it is fine as it
-    is: the file is then left untouched."""
-    change = _plan_entries(obj, dest, lib_dir)
+    dropped, and each of `lib_dirs` (tree directories; one, or none) the list does not
+    name yet searched first, in their order.  `tag`: the entry that must hold the list
+    (None: either).  None when it is fine as it is: the file is then left untouched."""
+    dirs = [lib_dirs] if isinstance(lib_dirs, str) else list(lib_dirs or ())
+    change = _plan_entries(obj, dest, dirs)
     if tag is None:
         return change
     if change is None:
@@ -69,15 +71,15 @@ def plan_search_path(obj: LinkedObject, dest: str, lib_dir: str | None,
     return SearchPathChange(change.value, change.reason, tag)
 
 
-def _plan_entries(obj: LinkedObject, dest: str, lib_dir: str | None) -> SearchPathChange | None:
+def _plan_entries(obj: LinkedObject, dest: str, lib_dirs: list[str]) -> SearchPathChange | None:
     text = obj.search_path or ""
     entries = split_list(text)
     if other_tokens(text):
         entries = []  # a token the loader does not expand: it ignores the whole list
     kept = [e for e in entries if entry_in_tree(e, dest) is not None]
-    wanted = list(kept)
-    if lib_dir is not None and os.path.normpath(lib_dir) not in {entry_in_tree(e, dest) for e in kept}:
-        wanted.insert(0, origin_entry(dest, lib_dir))
+    named = {entry_in_tree(e, dest) for e in kept}
+    missing = list(dict.fromkeys(d for d in map(os.path.normpath, lib_dirs) if d not in named))
+    wanted = [origin_entry(dest, d) for d in missing] + kept
     if wanted == split_list(text):
         return None
     dropped = [e for e in split_list(text) if e not in kept]
@@ -85,4 +87,4 @@ def _plan_entries(obj: LinkedObject, dest: str, lib_dir: str | None) -> SearchPa
         return SearchPathChange(None, f"removed {text!r}: it leaves the tree")
     if dropped:
         return SearchPathChange(":".join(wanted), f"{':'.join(dropped)} leaves the tree")
-    return SearchPathChange(":".join(wanted), f"finds its libraries in {lib_dir}")
+    return SearchPathChange(":".join(wanted), f"finds its libraries in {', '.join(missing)}")

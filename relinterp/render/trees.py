@@ -9,11 +9,11 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..bundle.plan import ALIAS, LIBRARY, LOADER_FILE, PROGRAM
+from ..bundle.treefile import ALIAS, DATA, DIRECTORY, LIBRARY, LOADER_FILE, PROGRAM
 
 if TYPE_CHECKING:
     from ..bundle.assemble import BundleResult
-    from ..bundle.plan import TreeFile
+    from ..bundle.treefile import TreeFile
     from ..errors import RelinterpError
     from ..verify.check import ProgramReport, TreeReport
     from ..verify.findings import Finding
@@ -28,9 +28,10 @@ VERIFY_SCHEMA = 1
 def bundle_lines(result: BundleResult, verbose: bool) -> list[str]:
     """What `relinterp bundle` prints: every file with -v or --dry-run, the SBOM, then the
     tree and the archive."""
-    lines = [_tree_file(result.output, item) for item in result.files] if verbose or result.dry_run else []
-    programs, libraries, loaders = (sum(f.role == role for f in result.files)
-                                    for role in (PROGRAM, LIBRARY, LOADER_FILE))
+    shown = [f for f in result.files if f.role != DIRECTORY] if verbose or result.dry_run else []
+    lines = [_tree_file(result.output, item) for item in shown]
+    programs, libraries, loaders, data = (sum(f.role == role for f in result.files)
+                                          for role in (PROGRAM, LIBRARY, LOADER_FILE, DATA))
     if result.dry_run:
         state = ("would replace the earlier tree" if result.replaced else "would be a new tree") + \
             "; nothing written (--dry-run)"
@@ -39,8 +40,10 @@ def bundle_lines(result: BundleResult, verbose: bool) -> list[str]:
     loader = " and the loader" if loaders else ""
     if result.sbom is not None:
         lines += _sbom_lines(result)
-    lines.append(f"{result.output}: {_count(programs, 'program', 'programs')}, "
-                 f"{_count(libraries, 'library', 'libraries')}{loader} ({state})")
+    other = f", {_count(data, 'other file', 'other files')}" if result.stage is not None else ""
+    mirrors = f"mirrors {result.stage}: " if result.stage is not None else ""
+    lines.append(f"{result.output}: {mirrors}{_count(programs, 'program', 'programs')}, "
+                 f"{_count(libraries, 'library', 'libraries')}{other}{loader} ({state})")
     if result.archive is not None:
         written = "would be written" if result.tar_entries is None else f"{result.tar_entries} entries"
         lines.append(f"{result.archive.path}: {written} ({result.archive.compression})")
@@ -82,7 +85,7 @@ def bundle_document(result: BundleResult, exit_code: int) -> dict[str, Any]:
     archive = result.archive
     return {
         "relinterp": __version__, "schema": BUNDLE_SCHEMA, "command": "bundle", "dry_run": result.dry_run,
-        "output": result.output, "replaced": result.replaced,
+        "output": result.output, "stage": result.stage, "replaced": result.replaced,
         "files": [_tree_file_json(f) for f in result.files],
         "archive": None if archive is None else {"path": archive.path, "compression": str(archive.compression),
                                                  "entries": result.tar_entries},
@@ -103,7 +106,7 @@ def _tree_file_json(item: TreeFile) -> dict[str, Any]:
     change = item.search_path
     return {"path": item.dest, "role": item.role, "source": item.source, "link": item.link,
             "search_path": None if change is None else {"tag": change.tag, "value": change.value},
-            "loader": item.loader_rel, "embedded_loader": item.embed_loader}
+            "loader": item.loader_rel, "embedded_loader": item.embed_loader, "found_by": item.found_by}
 
 
 # ---------------------------------------------------------------- verify

@@ -12,3 +12,8 @@ file, its digest, how it came into the tree and the distribution package it came
 # Where every tree keeps its SBOM: at the top, named as CycloneDX recommends for JSON
 # (https://cyclonedx.org/specification/overview/: "*.cdx.json"), which scanners look for.
 SBOM_NAME = "sbom.cdx.json"
+# bundle's record of the paths it made in a tree (relinterp.bundle.record).  Like the SBOM
+# itself, it describes the tree rather than being part of what the tree ships: the SBOM
+# lists neither, and verify's check of a tree against its SBOM passes over both.
+RECORD_NAME = ".relinterp-bundle.json"
+ABOUT_THE_TREE = frozenset({SBOM_NAME, RECORD_NAME})

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from ..loaders.closure import FILE, MISSING, resolve_closure
 from ..loaders.embedded import embedded_loader_file, embedded_musl_arch
-from ..elf.linked import LinkedObject, is_elf, read_linked_object
+from ..elf.linked import LinkedObject, is_debug_only, is_elf, read_linked_object
 from ..errors import NotExecutableError, RelinterpError, SandboxUnavailableError, unreadable as read_error
 from .emulator import Emulator, emulators_for
 from .findings import Finding, relative as _rel
@@ -154,8 +154,10 @@ def _check_libraries(program: LinkedObject, found: LinkedObject | None, ldso_nam
     others = [lib for lib in libraries if os.path.realpath(lib) != os.path.realpath(loader)]
     closure = resolve_closure(program, rules, dlopen=others, confined=True, excluded=options.exclude)
     where = f"inside the tree or in the sysroot {options.sysroot}" if options.sysroot else "inside the tree"
+    at_start = True  # the program's libraries: what the loader maps before any dlopen()
     for r in closure.resolutions:
-        if r.kind == FILE and not r.dlopen:
+        at_start = at_start and not r.dlopen
+        if r.kind == FILE and at_start:
             report.libraries.setdefault(r.name, _rel(r.path, tree))
         elif r.kind == MISSING:
             report.findings.append(Finding(_rel(r.needed_by, tree), "libraries", f"{r.name}: not found {where}"))
@@ -257,7 +259,8 @@ def _elf_files(tree: str) -> tuple[list[LinkedObject], list[RelinterpError]]:
             try:
                 found.append(read_linked_object(path))
             except RelinterpError as error:
-                unreadable.append(error)
+                if not is_debug_only(path):  # split debugging information: nothing loads it
+                    unreadable.append(error)
     return found, unreadable
 
 

@@ -4,8 +4,8 @@ asks for them.
 
 - NSS modules (libnss_NAME.so.2), for the services the *host's* /etc/nsswitch.conf names,
   when the program looks up users, groups, hosts or services; `files` and `dns` are part
-  of libc.so.6 since glibc 2.34.  They are found through the program's RPATH first, then
-  the host's directories.
+  of libc.so.6 since glibc 2.34, and `bundle` ships glibc's own modules (compat, hesiod,
+  ...).  They are found through the program's RPATH first, then the host's directories.
 - gconv modules, for iconv_open() of a charset libc.so.6 does not convert itself (UTF-8,
   UCS-2, UCS-4, ASCII and a few more are built in): from $GCONV_PATH, else the build's
   gconv directory -- on another machine, that machine's modules.
@@ -19,6 +19,7 @@ configure, so `verify` notes which files of a tree call these entry points.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 
 from elftools.elf.elffile import ELFFile
@@ -35,10 +36,11 @@ NSS = ("getpwnam", "getpwnam_r", "getpwuid", "getpwuid_r", "getpwent", "getgrnam
 GCONV = ("iconv_open",)
 LOCALE = ("setlocale", "newlocale")
 
+NSS_MODULE = re.compile(r"libnss_(\w+)\.so\.2")
 # (entry points, what glibc then loads)
 KINDS = (
     (frozenset(NSS), "NSS modules (libnss_*.so.2) for the services the host's /etc/nsswitch.conf names "
-                     "(files and dns are in libc.so.6)"),
+                     "({shipped})"),
     (frozenset(GCONV), "gconv modules for charsets libc.so.6 lacks, from $GCONV_PATH, else from the host"),
     (frozenset(LOCALE), "locales other than C/POSIX, from $LOCPATH, else from the host"),
 )
@@ -64,9 +66,15 @@ def host_file_notes(objects: Iterable[LinkedObject]) -> list[tuple[str, str]]:
     """(path, note) for each file, other than glibc's own, that calls into what glibc
     loads from the host; a file reached by two paths is noted once, by the shorter."""
     files: dict[str, str] = {}
+    services = set()
     for obj in sorted(objects, key=lambda o: (len(o.path), o.path)):
+        module = NSS_MODULE.fullmatch(os.path.basename(obj.path))
+        if module:
+            services.add(module.group(1))
         if not part_of_glibc(obj):
             files.setdefault(os.path.realpath(obj.path), obj.path)
+    shipped = (f"but those the tree holds: {', '.join(sorted(services))}" if services else
+               "files and dns are in libc.so.6")
     notes = []
     for path in sorted(files.values()):
         try:
@@ -76,5 +84,5 @@ def host_file_notes(objects: Iterable[LinkedObject]) -> list[tuple[str, str]]:
         for entry_points, what in KINDS:
             calls = sorted(entry_points & imported)
             if calls:
-                notes.append((path, f"calls {', '.join(calls)}: glibc then loads {what}"))
+                notes.append((path, f"calls {', '.join(calls)}: glibc then loads {what.format(shipped=shipped)}"))
     return notes

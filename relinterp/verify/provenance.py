@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from ..sbom import SBOM_NAME
+from ..sbom import ABOUT_THE_TREE, SBOM_NAME
 from ..sbom.digests import sha256_of
 from ..sbom.listing import SbomError, read_listing
 
@@ -53,10 +53,10 @@ def _differs(path: str, expected: str | None) -> str | None:
 
 
 def _tree_entries(tree: str) -> set[str]:
-    """Every file and symbolic link in the tree but the SBOM, relative to the tree."""
+    """Every file and symbolic link in the tree but the SBOM and bundle's record, relative
+    to the tree."""
     entries = set()
     for directory, dirs, files in os.walk(tree):
-        names = files + [d for d in dirs if os.path.islink(os.path.join(directory, d))]
+        names = files  # a link to a directory is no file: what is in the directory is listed
         entries.update(os.path.relpath(os.path.join(directory, name), tree) for name in names)
-    entries.discard(SBOM_NAME)
-    return entries
+    return entries - ABOUT_THE_TREE

@@ -16,6 +16,7 @@ from bundle_support import (TREE_LOADER, bundle, bundle_chain, closure_listing, 
                             musl_listing, tree_files)
 from conftest import MUSL_LOADER, PROGRAMS, relinterp, run, run_hidden, sha256
 from relinterp.bundle.plan import BundleOptions, plan_bundle
+from relinterp.bundle.record import RECORD
 from relinterp.loaders.closure import resolve_closure
 from relinterp.elf.linked import read_linked_object
 from relinterp.loaders.musl import MuslRules
@@ -186,8 +187,8 @@ def test_rerun_replaces_the_earlier_tree_in_one_step(project, tmp_path):
     again = bundle(project["chain"], "-o", out, "--library-path", project.build)
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines()[-1].endswith("(replaced the earlier tree)")
-    assert sorted(tree_files(out)) == ["bin", "bin/chain", "lib", "lib/ld-musl-x86_64.so.1", "lib/libbase.so",
-                                       "lib/libmid.so", "sbom.cdx.json"]
+    assert sorted(tree_files(out)) == [RECORD, "bin", "bin/chain", "lib", "lib/ld-musl-x86_64.so.1",
+                                       "lib/libbase.so", "lib/libmid.so", "sbom.cdx.json"]
     assert leftovers(tmp_path) == []
 
 
@@ -282,7 +283,7 @@ def test_a_static_program_is_copied_as_it_is(programs, tmp_path):
     out = tmp_path / "dist"
     assert bundle(programs["static"], "-o", out).returncode == 0
     assert sha256(out / "bin/static") == sha256(programs["static"])
-    assert sorted(tree_files(out)) == ["bin", "bin/static", "sbom.cdx.json"]
+    assert sorted(tree_files(out)) == [RECORD, "bin", "bin/static", "sbom.cdx.json"]
 
 
 # ---------------------------------------------------------------- the archive

@@ -241,7 +241,8 @@ def test_a_glibc_tree_with_the_loader_embedded_runs_in_an_empty_root(glibc_progr
     result = relinterp("bundle", glibc_programs["probe"], glibc_programs["probe-nopie"], "-o", tree, "--embed-loader",
                        "--library-path", glibc_programs.dir, "--include", "libplugin.so")
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (tree / "lib").iterdir()) == ["libc.so.6", "libplugin.so", "libprobe.so"]
+    libs = {p.name for p in (tree / "lib").iterdir()}
+    assert {"libc.so.6", "libplugin.so", "libprobe.so"} <= libs and not {n for n in libs if n.startswith("ld-")}
     for name in ("probe", "probe-nopie"):
         assert read_executable(tree / "bin" / name).patch.config.embedded is not None
     checked = relinterp("verify", tree, "--run", "plugin")
@@ -253,8 +254,29 @@ def test_a_glibc_tree_with_the_loader_embedded_runs_in_an_empty_root(glibc_progr
 def test_a_musl_tree_with_the_loader_embedded_has_no_loader_file(built, tmp_path):
     tree = tmp_path / "dist"
     assert relinterp("bundle", built["alone"], "-o", tree, "--embed-loader").returncode == 0
-    assert [str(p.relative_to(tree)) for p in sorted(tree.rglob("*"))] == ["bin", "bin/alone", "sbom.cdx.json"]
+    assert [str(p.relative_to(tree)) for p in sorted(tree.rglob("*"))] == [
+        ".relinterp-bundle.json", "bin", "bin/alone", "sbom.cdx.json"]  # the program, and what describes the tree
     assert relinterp("verify", tree, "--run", "hello", "--no-proc").returncode == 0
+
+
+def test_an_install_prefix_bundled_with_the_loader_embedded_runs_as_its_own_root(built, tmp_path):
+    """bundle STAGE --embed-loader: the tree mirrors the prefix, each program where it is
+    carrying the loader; chrooted into the tree, with no loader file anywhere, all run."""
+    stage = tmp_path / "stage"
+    for directory in ("bin", "libexec/app", "lib/app/plugins", "share/app"):
+        (stage / directory).mkdir(parents=True)
+    shutil.copy2(built["alone"], stage / "bin/app")
+    shutil.copy2(built["alone-nopie"], stage / "libexec/app/helper")
+    shutil.copy2(built["libplugin.so"], stage / "lib/app/plugins/libplugin.so")
+    (stage / "share/app/data.txt").write_text("data\n")
+    tree = tmp_path / "dist"
+    result = relinterp("bundle", stage, "-o", tree, "--embed-loader")
+    assert result.returncode == 0, result.stderr
+    assert not [p for p in tree.rglob("*") if p.name.startswith("ld-musl")]
+    for program in ("bin/app", "libexec/app/helper"):
+        assert read_executable(tree / program).patch.config.embedded is not None, program
+        assert in_root(tree, [f"/{program}", "plugin", "/lib/app/plugins/libplugin.so"]).stdout == "plugin 42\n"
+    assert (tree / "share/app/data.txt").read_text() == "data\n"
 
 
 def test_the_sbom_names_the_loader_embedded_in_a_program_with_its_package(built, tmp_path):

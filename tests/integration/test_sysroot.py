@@ -85,6 +85,11 @@ def test_a_cross_built_program_bundled_from_its_sysroot_runs_in_an_empty_root_un
     assert shipped.pop("libshared.so") == (build.dir / "libshared.so").read_bytes()
     if libc == "glibc":
         assert shipped.pop("libc.so.6") == (build.sysroot / "lib" / "libc.so.6").read_bytes()
+        # What glibc loads by name comes from the sysroot too: its unwinder, its NSS modules.
+        by_name = {n for n in shipped if n.startswith("libnss_") or n in ("libgcc_s.so.1", "libresolv.so.2")}
+        assert {"libgcc_s.so.1", "libnss_compat.so.2"} <= by_name
+        for name in by_name:
+            assert shipped.pop(name) == (build.sysroot / "lib" / name).read_bytes(), name
         assert shipped == {CROSS_GLIBC[arch].loader_name: (build.sysroot / "lib" /
                                                            CROSS_GLIBC[arch].loader_name).read_bytes()}
     else:

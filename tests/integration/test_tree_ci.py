@@ -38,7 +38,7 @@ def test_bundle_json_lists_every_file_and_matches_its_schema(project, tmp_path):
     assert sorted(files) == ["bin/chain", "lib/ld-musl-x86_64.so.1", "lib/libbase.so", "lib/libmid.so"]
     assert files["bin/chain"]["loader"] == "../lib/ld-musl-x86_64.so.1"
     assert files["bin/chain"]["source"] == str(project["chain"])
-    assert document["archive"] == {"path": str(tmp_path / "dist.tar.xz"), "compression": "xz:6", "entries": 8}
+    assert document["archive"] == {"path": str(tmp_path / "dist.tar.xz"), "compression": "xz:6", "entries": 9}
     assert document["sbom"]["path"] == f"{tmp_path}/dist/sbom.cdx.json" and document["sbom"]["files"] == 4
 
 
@@ -78,7 +78,7 @@ def test_paths_are_echoed_as_given(project, tmp_path):
     result = bundle(*chain_args(project, "dist", "--tar", "dist.tar.gz"), cwd=tmp_path)
     lines = result.stdout.splitlines()
     assert lines[0].startswith("dist/sbom.cdx.json: SBOM (CycloneDX 1.6) of 4 files")
-    assert lines[1:] == ["dist: 1 program, 2 libraries and the loader (new tree)", "dist.tar.gz: 8 entries (gzip:6)"]
+    assert lines[1:] == ["dist: 1 program, 2 libraries and the loader (new tree)", "dist.tar.gz: 9 entries (gzip:6)"]
     checked = relinterp("verify", "dist", cwd=tmp_path)
     assert checked.stdout.splitlines()[0].startswith("dist: bin/chain: loader lib/ld-musl-x86_64.so.1")
 
@@ -218,5 +218,8 @@ def test_every_command_words_a_directory_alike(tmp_path, command):
     assert result.returncode in (1, 2)
     if command[0] == "verify":  # verify takes trees: a directory is what it checks
         assert result.stderr == "empty: no program in this tree\n"
+    elif command[0] == "bundle":  # and bundle install prefixes
+        assert result.stderr == "empty: no program in this install prefix: nothing to make relocatable\n" \
+                                "out: nothing written (1 problem)\n"
     else:
         assert "empty: is a directory, not a file" in result.stderr

@@ -1,0 +1,1 @@
+int core_answer(void) { return 42; }
