@@ -155,6 +155,11 @@ class MissingToolError(RelinterpError):
     """A tool the operation needs (patchelf) is not installed."""
 
 
+class TraceError(RelinterpError):
+    """A traced run (bundle --trace, --trace-cmd) that failed, or a program that cannot be
+    traced here: what it loads at run time is unknown, so nothing is bundled."""
+
+
 class BrokenInstallationError(RelinterpError):
     """relinterp's own files do not match its manifest: reinstall it.  Named after what
     is broken (e.g. "stub x86_64"), reported as "relinterp: broken installation: ..."."""

@@ -53,3 +53,27 @@ def sysroot_option(what: str):
     return click.option("--sysroot", type=click.Path(exists=True, file_okay=False), metavar="DIR",
                         help=f"The target's files are in DIR, at their paths (/usr/aarch64-linux-gnu for Debian's "
                              f"cross glibc; / for multiarch packages): {what}")
+
+
+def trace_options(command):
+    """bundle's --trace, --trace-cmd and the options that go with them."""
+    options = (
+        click.option("--trace", "trace_args", multiple=True, type=ShellWords(), metavar="'ARGS'",
+                     help="Run each program with ARGS (shell-quoted) under strace, here, in the C locale, and add "
+                          "what it loads, runs and reads at run time from its prefix; list what it takes from "
+                          "elsewhere. Repeatable."),
+        click.option("--trace-cmd", type=NonEmpty(), metavar="'COMMAND'",
+                     help="Like --trace, for a workload: run COMMAND with /bin/sh, $APP being the first program; "
+                          "the programs are followed wherever it runs them."),
+        click.option("--trace-program", "trace_programs", multiple=True, type=NonEmpty(), metavar="REL",
+                     help="STAGE: the program (its path in STAGE) that --trace runs and --trace-cmd follows "
+                          "(default: the one program in BIN_DIR). Repeatable."),
+        click.option("--trace-prefix", type=click.Path(exists=True, file_okay=False), metavar="PREFIX",
+                     help="APP...: the directory the tree stands for (default: the first program's directory "
+                          "less BIN_DIR's depth, e.g. /usr for /usr/bin/python3.11); STAGE is its own."),
+        click.option("--trace-timeout", type=Seconds(), metavar="SECONDS",
+                     help="The time limit of each traced run (default 60)."),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command

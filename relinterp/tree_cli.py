@@ -9,7 +9,7 @@ import sys
 import click
 
 from .errors import EXIT_FAILED, EXIT_NO_SANDBOX, EXIT_OK, EXIT_USAGE
-from .params import NonEmpty, Seconds, ShellWords, sysroot_option
+from .params import NonEmpty, Seconds, ShellWords, sysroot_option, trace_options
 
 TREE_STATUS_HELP = f"""
 \b
@@ -66,6 +66,7 @@ class CompressionType(click.ParamType):
               help="glibc programs: ship what glibc loads by name, libgcc_s.so.1 (when this machine has it) "
                    "and the NSS modules of the shipped libc.so.6's build (the default); with --no-glibc-by-name "
                    "the target's are used.")
+@trace_options
 @click.option("--tar", "tarball", type=NonEmpty(), metavar="OUT.tar.gz",
               help="Also write a reproducible archive of the tree (sorted, fixed mtime, numeric owners), "
                    "compressed as its name says: .tar.gz or .tgz, .tar.xz or .txz, .tar.zst, .tar (any other "
@@ -86,8 +87,8 @@ class CompressionType(click.ParamType):
 @click.option("--progress/--no-progress", default=None,
               help="Show how far copying and archiving have got (default: only when stderr is a terminal).")
 def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclude, library_path, sysroot,
-           copy_outside_links, glibc_by_name, tarball, compression, sbom_copy, no_sbom, dry_run, as_json, verbose,
-           quiet, progress) -> None:
+           copy_outside_links, glibc_by_name, trace_args, trace_cmd, trace_programs, trace_prefix, trace_timeout,
+           tarball, compression, sbom_copy, no_sbom, dry_run, as_json, verbose, quiet, progress) -> None:
     """Make DIR, a tree that runs APP... on any Linux: the programs in BIN_DIR, patched to
     find their loader in LIB_DIR, with every library they need (musl or glibc programs).
 
@@ -96,38 +97,31 @@ def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclud
     loader from there, every program and shared object given the search path that
     finds its libraries in the tree."""
     from .bundle.assemble import Archive, SbomRequest, build_bundle, plan_result
-    from .bundle.plan import BundleOptions, plan_bundle
+    from .bundle.discover import TraceRequest
+    from .bundle.plan import BundleOptions
     from .bundle.progress import Progress
-    from .bundle.staging import is_stdout
-    from .bundle.tree import plan_tree
     from .elf.searchlist import split_list
     from .render.trees import bundle_document, bundle_lines
 
     stage = _stage(apps)
     archive = Archive(tarball, _archive_compression(tarball, compression)) if tarball else None
-    streams = [f"{option} {value}" for option, value in (("--tar", tarball), ("--sbom", sbom_copy))
-               if value is not None and is_stdout(value)]
-    to_stdout = bool(streams)  # --tar - or --sbom -: the report goes to stderr
-    writers = streams + ["--json"] * (as_json and to_stdout)
-    if len(writers) > 1:
-        raise click.UsageError(f"{' and '.join(writers)} would {'both' if len(writers) == 2 else 'all'} write "
-                               "to stdout")
+    to_stdout = _report_to_stderr(tarball, sbom_copy, as_json)
     options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
                             library_path=tuple(d for dirs in library_path for d in split_list(dirs)),
                             sysroot=sysroot, glibc_by_name=glibc_by_name, copy_outside_links=copy_outside_links,
                             embed_loader=embed_loader)
     shown = Progress(enabled=progress and not dry_run)
     copy = _sbom_copy(sbom_copy, no_sbom, output)
+    request = _trace_request(TraceRequest(trace_args, trace_cmd, trace_prefix, trace_programs, trace_timeout),
+                             sysroot, stage)
 
     def make():
         from .bundle.provenance import OriginQuery
 
         query = OriginQuery() if not (no_sbom or dry_run) else None
         sbom = SbomRequest(write=not no_sbom, copy=copy, query=query)
-        known = query.start if query else None
         try:
-            plan = plan_tree(stage, output, options, files_known=known) if stage else \
-                plan_bundle(apps, output, options, files_known=known)
+            plan = _plan(apps, stage, output, options, request, query.start if query else None)
             return plan_result(plan, archive, sbom) if dry_run else build_bundle(plan, archive, shown, sbom)
         finally:
             if query is not None:
@@ -143,6 +137,34 @@ def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclud
             say(line, err=to_stdout)
 
 
+def _report_to_stderr(tarball: str | None, sbom_copy: str | None, as_json: bool) -> bool:
+    """--tar - or --sbom - write to stdout: the report goes to stderr (and --json cannot be)."""
+    from .bundle.staging import is_stdout
+
+    streams = [f"{option} {value}" for option, value in (("--tar", tarball), ("--sbom", sbom_copy))
+               if value is not None and is_stdout(value)]
+    writers = streams + ["--json"] * (as_json and bool(streams))
+    if len(writers) > 1:
+        raise click.UsageError(f"{' and '.join(writers)} would {'both' if len(writers) == 2 else 'all'} write "
+                               "to stdout")
+    return bool(streams)
+
+
+def _plan(apps, stage: str | None, output: str, options, request, files_known):
+    """The tree's plan: the programs (or STAGE), with what a traced run found when asked."""
+    from dataclasses import replace
+
+    from .bundle.discover import TracedFiles, discover
+    from .bundle.plan import plan_bundle
+    from .bundle.tree import plan_tree
+
+    traced = discover(apps, output, options, request, stage) if request else TracedFiles()
+    options = replace(options, additions=options.additions + traced.additions)
+    plan = plan_tree(stage, output, options, files_known=files_known) if stage else \
+        plan_bundle(apps, output, options, files_known=files_known)
+    return replace(plan, from_target=traced.from_target)
+
+
 def _stage(apps: tuple[str, ...]) -> str | None:
     """The install prefix to mirror, when the one argument is a directory."""
     import os
@@ -154,6 +176,25 @@ def _stage(apps: tuple[str, ...]) -> str | None:
         raise click.UsageError(f"{directories[0]}: a directory among programs: give one install prefix (STAGE), "
                                "or programs only")
     return apps[0]
+
+
+def _trace_request(request, sysroot: str | None, stage: str | None):
+    """--trace, --trace-cmd and their options, checked together (usage errors, status 2)."""
+    import os
+
+    if not request and (request.prefix or request.programs or request.timeout):
+        raise click.UsageError("--trace-program, --trace-prefix and --trace-timeout go with --trace or --trace-cmd")
+    if request and sysroot:
+        raise click.UsageError("--trace runs the programs on this machine, with its loader; a sysroot's programs "
+                               "are for another: bundle them without --trace")
+    if stage and request.prefix:
+        raise click.UsageError("--trace-prefix goes with programs (APP...): STAGE is the prefix of its tree")
+    if not stage and request.programs:
+        raise click.UsageError("--trace-program goes with STAGE: the programs given are the ones traced")
+    if request.prefix and os.path.realpath(request.prefix) == os.sep:
+        raise click.BadParameter(f"{request.prefix}: the whole system (/proc, /etc, ...) cannot be the tree",
+                                 param_hint="--trace-prefix")
+    return request
 
 
 def _archive_compression(tarball: str, compression):

@@ -24,7 +24,7 @@ MUSL_LOADER = MUSL_DIR / "libc.so"
 IN_CI = os.environ.get("CI") == "true"
 # The fixtures of these modules are everyone's: no test imports a fixture.
 pytest_plugins = ["bundle_support", "glibc_support", "glibc_bundle_support", "packaging_support", "debug_support",
-                  "cross_support", "sandbox_support"]
+                  "cross_support", "sandbox_support", "trace_support"]
 # A private mount namespace in which the system musl loader does not exist.
 HIDE_MUSL = f'mount -t tmpfs none {MUSL_DIR} && exec "$@"'
 
@@ -33,6 +33,14 @@ def unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI=true, so this cannot be skipped: {reason}")
     pytest.skip(reason)
+
+
+def installed(name: str, package: str) -> str:
+    """The command `name`, found on PATH; the test is unavailable without it."""
+    found = shutil.which(name)
+    if found is None:
+        unavailable(f"{name} is needed (apt-get install {package})")
+    return found
 
 
 def run(argv, **kwargs) -> subprocess.CompletedProcess:

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import OptionError, ReadError, RelinterpError, TreeConflictError
+from .treefile import inside_tree
 
 # What an addition is.
 SHARED_OBJECT, PROGRAM, DATA, DIRECTORY = "shared-object", "program", "data", "directory"
@@ -82,7 +83,7 @@ def _check(addition: Addition, problems: list[RelinterpError]) -> Addition | Non
             return None
         return addition
     dest = os.path.normpath(addition.dest)
-    if os.path.isabs(addition.dest) or dest in (".", "..") or dest.startswith("../"):
+    if not inside_tree(addition.dest):
         problems.append(OptionError(addition.source, f"{addition.dest!r} is not a path inside the tree "
                                                      f"({addition.found_by})"))
         return None

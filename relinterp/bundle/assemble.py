@@ -20,7 +20,7 @@ from ..sbom import SBOM_NAME
 from . import staging as stage
 from .plan import BundlePlan
 from .record import RECORD, record_bytes
-from .treefile import ALIAS, DIRECTORY, PROGRAM, TreeFile
+from .treefile import ALIAS, DATA, DIRECTORY, PROGRAM, TreeFile
 from .progress import SILENT, Progress
 from .tarball import Compression, archive_mtime, write_tarball
 
@@ -46,6 +46,13 @@ class BundleResult:
     dry_run: bool = False
     sbom: SbomSummary | None = None  # None: --no-sbom
     stage: str | None = None  # the install prefix the tree mirrors; None: programs given one by one
+    from_target: tuple = ()  # paths a traced run used that the tree does not hold (bundle.traced.TargetFile)
+
+    @classmethod
+    def of(cls, plan: BundlePlan, replaced: bool, archive: Archive | None, entries: int | None, dry_run: bool,
+           sbom: SbomSummary | None) -> BundleResult:
+        return cls(plan.output, plan.files, replaced, archive, entries, dry_run=dry_run, sbom=sbom, stage=plan.stage,
+                   from_target=plan.from_target)
 
 
 @dataclass(frozen=True)
@@ -62,8 +69,7 @@ def plan_result(plan: BundlePlan, archive: Archive | None = None, sbom: SbomRequ
     from .provenance import SbomSummary  # only where an SBOM is written: its modules cost --no-sbom nothing
 
     summary = SbomSummary(SBOM_NAME, sbom.copy) if sbom.write else None
-    return BundleResult(plan.output, plan.files, os.path.isdir(plan.output), archive, None, dry_run=True,
-                        sbom=summary, stage=plan.stage)
+    return BundleResult.of(plan, os.path.isdir(plan.output), archive, None, True, summary)
 
 
 def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Progress = SILENT,
@@ -105,7 +111,7 @@ def build_bundle(plan: BundlePlan, archive: Archive | None = None, progress: Pro
     finally:
         if pending is not None:
             pending.close()
-    return BundleResult(plan.output, plan.files, replaced, archive, entries, sbom=summary, stage=plan.stage)
+    return BundleResult.of(plan, replaced, archive, entries, False, summary)
 
 
 def _put(item: TreeFile, staging: str, editor: SearchListEditor | None, output: str) -> None:
@@ -120,6 +126,9 @@ def _put(item: TreeFile, staging: str, editor: SearchListEditor | None, output: 
     edited = program or item.search_path is not None
     try:
         write.copy_file(item.source, target, 0o600 if edited else item.file_mode)  # edited: its mode once done
+        if item.role == DATA:  # its time too, as cp -p: python checks its cached bytecode against the source's
+            info = os.stat(item.source)
+            os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
     except OSError as error:
         raise ReadError(item.source, f"cannot copy ({error.strerror})") from None
     if not edited:

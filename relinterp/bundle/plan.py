@@ -44,7 +44,7 @@ from .closures import resolve_closures
 from .inputs import Input, entry_for, read_inputs
 from .placement import Layout, place_files
 from .record import replace_problem
-from .treefile import ALIAS, DATA, DIRECTORY, LIBRARY, LOADER_FILE, PROGRAM, TreeFile
+from .treefile import ALIAS, DATA, DIRECTORY, LIBRARY, LOADER_FILE, PROGRAM, TreeFile, inside_tree
 from .walk import StageEntry
 
 FilesKnown = Callable[[list[str]], None]  # told the files a tree will be made of, once they are known
@@ -90,6 +90,7 @@ class BundlePlan:
     family: str | None = None  # MUSL or GLIBC: whose loader; None for static programs only
     closures: dict[str, Closure] = field(default_factory=dict)
     stage: str | None = None  # the install prefix the tree mirrors; None: programs given one by one
+    from_target: tuple = ()  # paths a traced run used that the tree does not hold (bundle.traced.TargetFile)
 
 
 def plan_bundle(apps: Sequence[str], output: str, options: BundleOptions = BundleOptions(),
@@ -107,8 +108,7 @@ def plan_bundle(apps: Sequence[str], output: str, options: BundleOptions = Bundl
 
 def check_output(output: str, options: BundleOptions, problems: list) -> None:
     for name, value in (("--lib-dir", options.lib_dir), ("--bin-dir", options.bin_dir)):
-        norm = os.path.normpath(value)
-        if os.path.isabs(value) or norm in (".", "..") or norm.startswith("../"):  # "" is "." too
+        if not inside_tree(value):
             problems.append(OptionError(value or "''", f"{name} must be a directory inside the tree"))
     problem = replace_problem(output, (options.lib_dir, options.bin_dir))
     if problem is not None:

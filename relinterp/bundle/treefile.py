@@ -3,12 +3,20 @@ from and what is done to them there."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from ..loaders.searchpath import SearchPathChange
 
 PROGRAM, LIBRARY, LOADER_FILE, ALIAS = "program", "library", "loader", "alias"
 DATA, DIRECTORY = "data", "directory"  # an install prefix's other files, and its directories
+
+
+def inside_tree(path: str) -> bool:
+    """`path` names a place below a tree's top: relative, neither the top itself ("" and
+    "." are) nor above it."""
+    norm = os.path.normpath(path)
+    return not os.path.isabs(path) and norm not in (".", "..") and not norm.startswith("../")
 
 
 @dataclass(frozen=True)

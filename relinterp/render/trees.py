@@ -13,6 +13,7 @@ from ..bundle.treefile import ALIAS, DATA, DIRECTORY, LIBRARY, LOADER_FILE, PROG
 
 if TYPE_CHECKING:
     from ..bundle.assemble import BundleResult
+    from ..bundle.traced import TargetFile
     from ..bundle.treefile import TreeFile
     from ..errors import RelinterpError
     from ..verify.check import ProgramReport, TreeReport
@@ -40,14 +41,22 @@ def bundle_lines(result: BundleResult, verbose: bool) -> list[str]:
     loader = " and the loader" if loaders else ""
     if result.sbom is not None:
         lines += _sbom_lines(result)
-    other = f", {_count(data, 'other file', 'other files')}" if result.stage is not None else ""
+    other = f", {_count(data, 'other file', 'other files')}" if result.stage is not None or data else ""
     mirrors = f"mirrors {result.stage}: " if result.stage is not None else ""
     lines.append(f"{result.output}: {mirrors}{_count(programs, 'program', 'programs')}, "
                  f"{_count(libraries, 'library', 'libraries')}{other}{loader} ({state})")
+    lines += [_target_file(result.output, item) for item in result.from_target if item.found or verbose]
     if result.archive is not None:
         written = "would be written" if result.tar_entries is None else f"{result.tar_entries} entries"
         lines.append(f"{result.archive.path}: {written} ({result.archive.compression})")
     return lines
+
+
+def _target_file(output: str, item: TargetFile) -> str:
+    """A path a traced run used that the tree does not hold: the target's is used."""
+    how = "written" if item.writing else item.how
+    absent = "" if item.found else ", absent here too"
+    return f"{output}: from the target: {item.path} ({how} by {item.by}{absent})"
 
 
 def _sbom_lines(result: BundleResult) -> list[str]:
@@ -87,6 +96,8 @@ def bundle_document(result: BundleResult, exit_code: int) -> dict[str, Any]:
         "relinterp": __version__, "schema": BUNDLE_SCHEMA, "command": "bundle", "dry_run": result.dry_run,
         "output": result.output, "stage": result.stage, "replaced": result.replaced,
         "files": [_tree_file_json(f) for f in result.files],
+        "from_target": [{"path": t.path, "how": t.how, "found": t.found, "writing": t.writing, "by": t.by}
+                        for t in result.from_target],
         "archive": None if archive is None else {"path": archive.path, "compression": str(archive.compression),
                                                  "entries": result.tar_entries},
         "sbom": _sbom_json(result),

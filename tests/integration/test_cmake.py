@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MUSL_LOADER, run, run_hidden, unavailable
+from conftest import MUSL_LOADER, installed, run, run_hidden
 from packaging_support import ROOT
 
 EXAMPLE = ROOT / "examples" / "cmake"
@@ -18,10 +18,7 @@ EXAMPLE = ROOT / "examples" / "cmake"
 
 @pytest.fixture(scope="session")
 def cmake() -> str:
-    found = shutil.which("cmake")
-    if found is None:
-        unavailable("cmake is needed (apt-get install cmake)")
-    return found
+    return installed("cmake", "cmake")
 
 
 class Project:

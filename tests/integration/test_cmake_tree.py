@@ -7,12 +7,11 @@ a data file it reads."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import PROGRAMS, relinterp, run, unavailable
+from conftest import PROGRAMS, installed, relinterp, run
 
 SOURCE = PROGRAMS / "cmake-app"
 PROOF = ["core: 42", "plugin: zlib ", "helper: helper ran (exit status 0)", "data: data from share/app"]
@@ -20,10 +19,7 @@ PROOF = ["core: 42", "plugin: zlib ", "helper: helper ran (exit status 0)", "dat
 
 @pytest.fixture(scope="module")
 def cmake() -> str:
-    found = shutil.which("cmake")
-    if found is None:
-        unavailable("cmake is needed (apt-get install cmake)")
-    return found
+    return installed("cmake", "cmake")
 
 
 def configure_and_build(build: Path, *defines: str) -> None:

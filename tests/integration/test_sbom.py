@@ -18,25 +18,15 @@ from pathlib import Path
 
 import pytest
 from cyclonedx.model.bom import Bom
-from cyclonedx.schema import SchemaVersion
-from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
 
 from bundle_support import bundle, bundle_chain
 from conftest import relinterp, run, sha256, unavailable
+from sbom_support import SBOM, components, listed_sha256, prop, validate
 from relinterp.sbom.dpkg import Database as Dpkg
 from relinterp.sbom.purl import read_distribution
 
 CURL = Path("/usr/bin/curl")
-SBOM = "sbom.cdx.json"
-
-
-def components(tree: Path) -> dict[str, dict]:
-    return {c["name"]: c for c in json.loads((tree / SBOM).read_text())["components"]}
-
-
-def prop(component: dict, name: str) -> str | None:
-    return next((p["value"] for p in component.get("properties", ()) if p["name"] == f"relinterp:{name}"), None)
 
 
 def dpkg_owner(path: str) -> tuple[str, str]:
@@ -64,11 +54,6 @@ def curl_tree(tmp_path_factory) -> Path:
 def glibc_by_name(found: dict) -> set[str]:
     """The components glibc's by-name loads brought in."""
     return {name for name, component in found.items() if prop(component, "came-in") == "glibc-by-name"}
-
-
-def validate(document: str) -> None:
-    errors = JsonStrictValidator(SchemaVersion.V1_6).validate_str(document)
-    assert errors is None, str(errors)[:3000]
 
 
 # ---------------------------------------------------------------- curl, from dpkg packages
@@ -167,6 +152,15 @@ def test_files_of_no_package_say_so_and_each_says_how_it_came_in(chain_tree, pro
     assert "patched by relinterp" in chain["pedigree"]["notes"] and "RUNPATH set to $ORIGIN/../lib" in \
         chain["pedigree"]["notes"]
     validate((chain_tree / SBOM).read_text())
+
+
+def test_an_included_library_is_listed_as_included_with_its_digest_and_the_tree_verifies(chain_tree):
+    validate((chain_tree / SBOM).read_text())
+    plugin = components(chain_tree)["lib/libplugin.so"]
+    assert (plugin["type"], prop(plugin, "came-in")) == ("library", "include")
+    assert listed_sha256(plugin) == sha256(chain_tree / "lib/libplugin.so")
+    verified = relinterp("verify", chain_tree)
+    assert verified.returncode == 0, verified.stdout
 
 
 def test_which_file_needs_which_in_a_musl_tree(chain_tree):

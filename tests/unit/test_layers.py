@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "relinterp"
 LAYERS = (
     ("errors",),
     ("elf",),
-    ("rewrite", "loaders", "sbom"),
+    ("rewrite", "loaders", "sbom", "trace"),
     ("bundle", "verify"),
     ("api", "batch", "cpus", "interrupts", "report", "render", "launch", "cli", "tree_cli", "params", "loader_info",
      "__init__",
