@@ -28,12 +28,17 @@ from .report import (ALREADY_PATCHED, PATCHED, RESTORED, RESTORED_NOT_EXACT, WOU
 from .rewrite.stub import StubBlob, stub_for
 from .rewrite.atomic import not_a_file
 from .rewrite.write import apply_plan, holds_appended, write_patch
+from .rewrite.embed import embedded_image
+from .elf.record import FLAG_EMBEDDED
+from .errors import CandidateError
+from .loader_info import carried, carries, loader_to_embed, placed
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which costs `relinterp patch` the import of typing
 if TYPE_CHECKING:
     from typing import Any
 
     from .rewrite.candidates import LoaderCandidate
+    from .rewrite.embed import LoaderImage
 
 __all__ = ["PatchOptions", "patch", "restore", "inspect", "PatchResult", "RestoreResult", "Inspection",
            "PATCHED", "ALREADY_PATCHED", "WOULD_PATCH", "RESTORED", "RESTORED_NOT_EXACT"]
@@ -47,6 +52,7 @@ class PatchOptions:
     loader_rel: tuple[str, ...] = ()
     loader: tuple[str, ...] = ()
     fallback_system: bool = False
+    embed_loader: str | None = None
 
     def as_kwargs(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -58,6 +64,7 @@ def patch(
     loader_rel: str | Sequence[str] = (),
     loader: str | Sequence[str] = (),
     fallback_system: bool = False,
+    embed_loader: str | os.PathLike[str] | None = None,
     output: str | os.PathLike[str] | None = None,
     dry_run: bool = False,
 ) -> PatchResult:
@@ -65,25 +72,28 @@ def patch(
     to the executable's directory), then `loader` (absolute), each tried in order, then
     with `fallback_system` its original interpreter.  With neither `loader_rel` nor
     `loader`, candidates are derived from its DT_RUNPATH (relinterp.rewrite.candidates).
+    With `embed_loader`, none of these: that loader's file goes into the program's, and
+    the kernel maps it with the program (relinterp.rewrite.embed).
     In place unless `output`; with `dry_run`, plan only and write nothing."""
     path = os.fspath(path)
     with open_input(path) as source:  # everything is read from this file, whatever replaces the path
         return _patch(path, source, loader_rel=loader_rel, loader=loader, fallback_system=fallback_system,
-                      output=output, dry_run=dry_run)
+                      embed_loader=embed_loader, output=output, dry_run=dry_run)
 
 
-def _patch(path: str, source, *, loader_rel, loader, fallback_system: bool, output, dry_run: bool) -> PatchResult:
+def _patch(path: str, source, *, loader_rel, loader, fallback_system: bool, embed_loader, output,
+           dry_run: bool) -> PatchResult:
     exe = read_executable(path, source)
     stub = stub_for(exe.machine, exe.elfclass, exe.little_endian)
     base = exe.unpatched
     if base is not None:
         check_patchable(base, stub)  # a static program is refused as such, before its candidates
-    chosen = choose_candidates(base if base is not None else exe, loader_rel=loader_rel, loader=loader,
-                               fallback_system=fallback_system)
-    candidates, flags = tuple(c.path for c in chosen), config_flags(chosen)
+    image, chosen = _what_finds_the_loader(base if base is not None else exe, loader_rel, loader, fallback_system,
+                                           embed_loader)
+    candidates, flags = tuple(c.path for c in chosen), FLAG_EMBEDDED if image else config_flags(chosen)
     target = _target(path, output)
     warnings = _check_loaders(base if base is not None else exe, chosen, target) + _capabilities(path)
-    same = _patched_so(exe, stub, candidates, flags)
+    same = _patched_so(exe, stub, candidates, flags) and carries(exe, image, source)
     if same and os.path.exists(target) and os.path.samefile(path, target):
         return replace(_unchanged(exe, target, chosen), warnings=warnings)
     original = recorded_original(exe, source)
@@ -92,17 +102,30 @@ def _patch(path: str, source, *, loader_rel, loader, fallback_system: bool, outp
                                   "other options: `relinterp restore` it, or patch the original file")
     if dry_run:
         digest = original_digest(exe, source)
-        plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(original, digest))
+        plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(original, digest), loader=image,
+                          stream=source)
     else:
         plan = write_patch(exe, stub, candidates, flags=flags, target=target, source=source,
-                           name=_name(path, output))
+                           name=_name(path, output), loader=image)
     assert plan.segment is not None and original.interp is not None
     return PatchResult(
         path=path, status=WOULD_PATCH if dry_run else ALREADY_PATCHED if same else PATCHED, output=target,
         written=not dry_run, candidates=chosen, interpreter=original.interp, machine=original.machine,
         elf_type=original.elf_type, size_before=original.file_size, size_after=plan.size,
-        segment=_segment(plan.segment), warnings=warnings,
+        segment=_segment(plan.segment), embedded=None if image is None else placed(original, image),
+        warnings=warnings,
     )
+
+
+def _what_finds_the_loader(program: Executable, loader_rel, loader, fallback_system: bool,
+                           embed_loader) -> tuple[LoaderImage | None, tuple[LoaderCandidate, ...]]:
+    """The loader to embed, or the candidates to look for at run time."""
+    if embed_loader is None:
+        return None, choose_candidates(program, loader_rel=loader_rel, loader=loader, fallback_system=fallback_system)
+    if loader_rel or loader or fallback_system:
+        raise CandidateError(program.path, "--embed-loader is the loader: it takes no --loader-rel, --loader or "
+                                           "--fallback-system")
+    return loader_to_embed(program, os.fspath(embed_loader)), ()
 
 
 def _patched_so(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], flags: int) -> bool:
@@ -187,16 +210,21 @@ def recorded_original(exe: Executable, source=None) -> Executable | None:
         config_offset=len(patch.stub_code), sha256="",
     )
     facts = patch.config.restore if patch.config.restore.sha256 is not None else None
+    try:
+        loader = embedded_image(exe, source)
+    except (OSError, RelinterpError):
+        return None
     for stub_at_end in (False, True):  # as this version lays the file out, or as earlier ones did
         try:
             plan = plan_patch(exe, recorded, patch.config.candidates, flags=patch.config.flags, facts=facts,
-                              stub_at_end=stub_at_end)
+                              stub_at_end=stub_at_end, loader=loader, stream=source)
         except RelinterpError:
             return None
-        header, phdrs = plan.writes[:2]
-        if (header.data, phdrs.data) == (exe.header, exe.phdrs) and plan.size == exe.file_size \
+        if (plan.writes[0].data, plan.phdrs) == (exe.header, exe.phdrs) and plan.size == exe.file_size \
                 and holds_appended(exe.path if source is None else source, plan):
             return patch.original
+        if loader is not None:  # laid out one way only
+            break
     return None
 
 
@@ -257,6 +285,7 @@ def _unchanged(exe: Executable, target: str, chosen: tuple[LoaderCandidate, ...]
         path=exe.path, status=ALREADY_PATCHED, output=target, written=False, candidates=chosen,
         interpreter=patch.original_interp or "", machine=exe.machine, elf_type=exe.elf_type,
         size_before=patch.config.restore.original_size, size_after=exe.file_size, segment=_segment(patch.segment),
+        embedded=carried(exe),
     )
 
 
@@ -292,4 +321,5 @@ def _patch_info(exe: Executable, exact: bool, interp: str | None) -> PatchInfo |
         segment=_segment(patch.segment),
         exact_restore=exact,
         changes=changes_since_patch(patch.config.restore, exe),
+        embedded=carried(exe),
     )

@@ -157,6 +157,9 @@ main.add_command(verify)
               help="An absolute loader path, tried after every --loader-rel. Repeatable.")
 @click.option("--fallback-system", is_flag=True,
               help="Try the program's original interpreter (its PT_INTERP) last.")
+@click.option("--embed-loader", "embed_loader", type=NonEmpty(), metavar="LOADER",
+              help="Put the loader's file into the program's instead: the kernel maps it with the program, "
+                   "nothing is looked for at run time (docs/embedding.md). Not with the options above.")
 @click.option("-o", "--output", type=NonEmpty(), metavar="OUT",
               help="Write the patched program to OUT instead of in place (one PATH only).")
 @click.option("-n", "--dry-run", is_flag=True, help="Print the plan (where the stub goes, sizes, candidates); "
@@ -170,12 +173,15 @@ def patch(paths, recursive, jobs, as_json, verbose, output, dry_run, quiet, **op
     first, then each --loader-rel, each --loader, and with --fallback-system the
     original interpreter.  Without --loader-rel and --loader, the candidates are derived
     from the program's DT_RUNPATH (or DT_RPATH) entries that start with $ORIGIN.
+    With --embed-loader the loader is part of the program: one file, nothing looked for.
 
     In place unless -o is given; each file is replaced atomically, keeping its mode.
     A file already patched with the same options is left untouched; with other
     options it is patched again from the original it records.  -v lists the
     candidates and where each came from.
     """
+    if options["embed_loader"] and (options["loader_rel"] or options["loader"] or options["fallback_system"]):
+        raise click.UsageError("--embed-loader is the loader: it takes no --loader-rel, --loader or --fallback-system")
     _run("patch", paths, recursive, jobs, as_json, verbose, output=output, dry_run=dry_run, quiet=quiet, **options)
 
 

@@ -117,6 +117,11 @@ class CandidateError(RelinterpError):
     """A loader candidate that cannot be stored or used."""
 
 
+class LoaderFileError(RelinterpError):
+    """The loader given to embed in a program (--embed-loader) cannot be its loader; the
+    message names the program, then the loader."""
+
+
 class WriteError(RelinterpError):
     """The output could not be written; the input is unchanged."""
 

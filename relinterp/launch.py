@@ -23,7 +23,7 @@ QUIET = {"--quiet": "quiet", "-q": "quiet"}
 COMMANDS = {
     "patch": ({**FLAGS, **QUIET, "--fallback-system": "fallback_system", "--dry-run": "dry_run", "-n": "dry_run"},
               {**VALUES, "--loader-rel": "loader_rel", "--loader": "loader", "--output": "output",
-               "-o": "output"}),
+               "-o": "output", "--embed-loader": "embed_loader"}),
     "restore": ({**FLAGS, **QUIET}, {**VALUES, "--output": "output", "-o": "output"}),
     "inspect": (FLAGS, VALUES),
 }
@@ -87,6 +87,9 @@ def _valid(name: str, value: str) -> bool:
 def _usable(paths: list[str], options: dict) -> bool:
     """What relinterp.cli checks before running: -o with one file, directories with -r."""
     if options.get("output") is not None and (len(paths) > 1 or options.get("recursive")):
+        return False
+    if options.get("embed_loader") and (options.get("loader_rel") or options.get("loader")
+                                        or options.get("fallback_system")):
         return False
     return bool(options.get("recursive")) or not any(os.path.isdir(p) for p in paths)
 

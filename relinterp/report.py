@@ -45,6 +45,28 @@ class StubSegment:
 
 
 @dataclass(frozen=True)
+class EmbeddedLoader:
+    """The loader a program carries in its own file (patch --embed-loader)."""
+
+    family: str | None  # "musl" or "glibc"; None for another loader
+    soname: str | None  # its DT_SONAME (musl's has none)
+    version: str | None  # musl's "1.2.3", glibc's build "Debian GLIBC 2.36-9+deb12u13 2.36 stable"
+    sha256: str  # of its file as embedded
+    size: int
+    offset: int  # where its file lies in the program's
+    base: int  # the link-time address of its ELF header in the program
+
+    def describe(self) -> str:
+        version = f" {self.version}" if self.version else ""
+        soname = f" ({self.soname})" if self.soname else ""
+        return f"{self.family or 'unknown loader'}{version}{soname}, {self.size} bytes, sha256 {self.sha256}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"family": self.family, "soname": self.soname, "version": self.version, "sha256": self.sha256,
+                "size": self.size, "offset": self.offset, "base": self.base}
+
+
+@dataclass(frozen=True)
 class PatchResult:
     path: str  # the input
     status: str  # PATCHED, ALREADY_PATCHED or WOULD_PATCH
@@ -57,6 +79,7 @@ class PatchResult:
     size_before: int  # of the unpatched program
     size_after: int
     segment: StubSegment
+    embedded: EmbeddedLoader | None = None  # the loader embedded instead of candidates
     warnings: tuple[str, ...] = ()  # about its loaders as they are at patch time (missing, another machine)
 
     def to_json(self) -> dict[str, Any]:
@@ -65,7 +88,8 @@ class PatchResult:
             "candidates": candidates_json(self.candidates), "interpreter": self.interpreter,
             "machine": self.machine, "type": self.elf_type,
             "size": {"before": self.size_before, "after": self.size_after},
-            "segment": self.segment.to_json(), "warnings": list(self.warnings),
+            "segment": self.segment.to_json(), "embedded_loader": _json_or_none(self.embedded),
+            "warnings": list(self.warnings),
         }
 
 
@@ -112,11 +136,13 @@ class PatchInfo:
     segment: StubSegment
     exact_restore: bool  # restore gives the original bytes: proven by the recorded SHA-256
     changes: tuple[str, ...] = ()  # recorded facts of the original the file no longer has
+    embedded: EmbeddedLoader | None = None  # the loader it carries, instead of candidates
 
     def to_json(self) -> dict[str, Any]:
         return {"candidates": candidates_json(self.candidates), "original_interpreter": self.original_interpreter,
                 "stub": self.stub.to_json(), "segment": self.segment.to_json(),
-                "exact_restore": self.exact_restore, "changes": list(self.changes)}
+                "exact_restore": self.exact_restore, "changes": list(self.changes),
+                "embedded_loader": _json_or_none(self.embedded)}
 
 
 @dataclass(frozen=True)
@@ -206,6 +232,10 @@ if TYPE_CHECKING:
 def candidates_json(candidates: Iterable[LoaderCandidate]) -> list[dict[str, Any]]:
     return [{"path": c.path, "kind": c.kind, "provenance": c.provenance, "derived_from": c.derived_from}
             for c in candidates]
+
+
+def _json_or_none(value) -> dict[str, Any] | None:
+    return None if value is None else value.to_json()
 
 
 def _path_list(value: str | None) -> list[str] | None:

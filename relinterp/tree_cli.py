@@ -49,6 +49,8 @@ class CompressionType(click.ParamType):
               help="Where the programs named as APP go, inside DIR.")
 @click.option("--loader", type=NonEmpty(), metavar="PATH",
               help="The loader to ship (default: the programs' PT_INTERP).")
+@click.option("--embed-loader", is_flag=True,
+              help="Embed the loader in each program (patch --embed-loader) instead of shipping it in the tree.")
 @click.option("--include", multiple=True, type=NonEmpty(), metavar="LIB_OR_GLOB",
               help="A library the programs dlopen(): a name (searched as dlopen would), a path or a glob. "
                    "Repeatable.")
@@ -84,9 +86,9 @@ class CompressionType(click.ParamType):
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--progress/--no-progress", default=None,
               help="Show how far copying and archiving have got (default: only when stderr is a terminal).")
-def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_path, sysroot, copy_outside_links,
-           glibc_by_name, trace_args, trace_cmd, trace_programs, trace_prefix, trace_timeout, tarball, compression,
-           sbom_copy, no_sbom, dry_run, as_json, verbose, quiet, progress) -> None:
+def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclude, library_path, sysroot,
+           copy_outside_links, glibc_by_name, trace_args, trace_cmd, trace_programs, trace_prefix, trace_timeout,
+           tarball, compression, sbom_copy, no_sbom, dry_run, as_json, verbose, quiet, progress) -> None:
     """Make DIR, a tree that runs APP... on any Linux: the programs in BIN_DIR, patched to
     find their loader in LIB_DIR, with every library they need (musl or glibc programs).
 
@@ -106,7 +108,8 @@ def bundle(apps, output, lib_dir, bin_dir, loader, include, exclude, library_pat
     to_stdout = _report_to_stderr(tarball, sbom_copy, as_json)
     options = BundleOptions(lib_dir=lib_dir, bin_dir=bin_dir, loader=loader, include=include, exclude=exclude,
                             library_path=tuple(d for dirs in library_path for d in split_list(dirs)),
-                            sysroot=sysroot, glibc_by_name=glibc_by_name, copy_outside_links=copy_outside_links)
+                            sysroot=sysroot, glibc_by_name=glibc_by_name, copy_outside_links=copy_outside_links,
+                            embed_loader=embed_loader)
     shown = Progress(enabled=progress and not dry_run)
     copy = _sbom_copy(sbom_copy, no_sbom, output)
     request = _trace_request(TraceRequest(trace_args, trace_cmd, trace_prefix, trace_programs, trace_timeout),

@@ -19,9 +19,12 @@
 #define RELINTERP_MAX_CANDIDATES 16
 #define RELINTERP_MAX_CANDIDATE_BYTES 1024
 
-/* flags: where the candidates came from, for tools (the stub does not read them). */
+/* flags: where the candidates came from, for tools (the stub does not read these two). */
 #define RELINTERP_FLAG_DERIVED 0x1u         /* derived from DT_RUNPATH/DT_RPATH */
 #define RELINTERP_FLAG_SYSTEM_FALLBACK 0x2u /* the last one is the original PT_INTERP */
+/* The one flag the stub reads: the loader is embedded in the program (no candidates), and
+   struct relinterp_embedded follows the config block. */
+#define RELINTERP_FLAG_EMBEDDED 0x4u
 
 struct relinterp_config {
 	uint64_t config_vaddr;    /* link-time address of this block: load bias = &block - this */
@@ -39,5 +42,19 @@ struct relinterp_config {
 };
 
 _Static_assert(sizeof(struct relinterp_config) == 48, "config block layout changed");
+
+/* Right after the config block when RELINTERP_FLAG_EMBEDDED is set: where the kernel has
+   mapped the loader, as link-time addresses of the program (add the load bias). */
+struct relinterp_embedded {
+	uint64_t base;   /* the loader's ELF header: its base, AT_BASE */
+	uint64_t entry;  /* the loader's entry point */
+	uint64_t phdr;   /* the program header table the loader is given: AT_PHDR */
+	uint64_t phnum;  /* its entries: AT_PHNUM */
+	uint64_t program_phnum; /* the entries of the program's own table (e_phnum), as patched */
+	uint64_t offset; /* where the loader's file lies in this file; for tools only */
+	uint64_t size;   /* its size in bytes; for tools only */
+};
+
+_Static_assert(sizeof(struct relinterp_embedded) == 56, "embedded loader record layout changed");
 
 #endif

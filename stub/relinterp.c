@@ -317,7 +317,7 @@ static COLD _Noreturn void fail(const char *program, struct search *s, const cha
 		sys1(SYS_exit_group, EXIT_NO_LOADER);
 }
 
-static COLD void trace_aux(const char *name, uintptr_t old, uintptr_t now, int hex)
+COLD void trace_aux(const char *name, uintptr_t old, uintptr_t now, int hex)
 {
 	char buf[LINE_SIZE];
 	struct text t = line_begin(buf);
@@ -380,8 +380,8 @@ static uintptr_t enter_loader(const struct search *s, size_t aux[AUX_CNT], size_
 	return ld->entry;
 }
 
-/* Called by entry.S with the initial stack; returns where to jump with it. */
-uintptr_t relinterp_start(size_t *sp)
+/* Called (by relinterp_start, embedded.c) with the initial stack; returns where to jump with it. */
+uintptr_t relinterp_search(size_t *sp)
 {
 	const struct relinterp_config *cfg = &relinterp_config;
 	uintptr_t bias = (uintptr_t)cfg - (uintptr_t)cfg->config_vaddr;

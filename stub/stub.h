@@ -6,7 +6,8 @@
  *   paths.c    joining paths and resolving symbolic links, component by component
  *   loader.c   opening and checking a loader candidate as the kernel would
  *   image.c    mapping a checked loader as the kernel would, and what is mapped where
- *   relinterp.c  the start: aux vector, $ORIGIN, the candidates, the hand-over
+ *   relinterp.c  the search: aux vector, $ORIGIN, the candidates, the hand-over
+ *   embedded.c   the start, and the start of a program whose loader is embedded in it
  *
  * Everything runs before relocation: no globals, no writable data, no calls through a
  * GOT; every symbol is hidden and reached PC-relatively (the build checks it).
@@ -154,5 +155,10 @@ long map_image(long fd, const Ehdr *eh, const Phdr *ph, uintptr_t lo, uintptr_t 
                struct loader *ld);
 int segment_prot(const Phdr *ph, size_t phnum, uintptr_t vaddr, size_t page);
 size_t readable_bytes(const struct loader *ld, uintptr_t addr, size_t want);
+
+/* relinterp.c: find, map and enter the loader; returns where entry.S jumps.  And the
+   trace line of an aux vector value changed. */
+uintptr_t relinterp_search(size_t *sp);
+COLD void trace_aux(const char *name, uintptr_t old, uintptr_t now, int hex);
 
 #endif

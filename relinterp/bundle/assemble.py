@@ -122,7 +122,7 @@ def _put(item: TreeFile, staging: str, editor: SearchListEditor | None, output: 
     if item.role == DIRECTORY:
         os.makedirs(target, exist_ok=True)
         return
-    program = item.role == PROGRAM and item.loader_rel is not None
+    program = item.role == PROGRAM and (item.loader_rel is not None or item.embed_loader is not None)
     edited = program or item.search_path is not None
     try:
         write.copy_file(item.source, target, 0o600 if edited else item.file_mode)  # edited: its mode once done
@@ -151,7 +151,8 @@ def _edit(item: TreeFile, target: str, editor: SearchListEditor | None, program:
         change = item.search_path
         editor.set_search_list(target, change.value, change.tag, about=item.source)
     if program:
-        write.repatch_file(target, (item.loader_rel,))
+        write.repatch_file(target, () if item.loader_rel is None else (item.loader_rel,),
+                           embed_loader=item.embed_loader)
 
 
 def _finish_tree(files: tuple[TreeFile, ...], staging: str, more: list[str]) -> None:

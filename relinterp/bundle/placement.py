@@ -138,12 +138,14 @@ def _add(needs: dict, key, directory: str) -> None:
 
 
 def place_files(inputs: list[Input], closures: dict, loader: LoaderChoice | None, layout: Layout,
-                found_by: dict, problems: list) -> dict[str, TreeFile]:
-    """Every file of the tree: the loader, the inputs where they are placed, the libraries
-    from outside in LIB_DIR; then each ELF file's search path."""
+                found_by: dict, problems: list, embed: bool = False) -> dict[str, TreeFile]:
+    """Every file of the tree: the loader (unless `embed`: in each program), the inputs
+    where they are placed, the libraries from outside in LIB_DIR; then each ELF file's
+    search path."""
     files: dict[str, TreeFile] = {}
-    loader_dest = os.path.join(layout.lib_dir, loader.name) if loader else None
-    if loader is not None:
+    embedded = loader.file if loader is not None and embed else None
+    loader_dest = os.path.join(layout.lib_dir, loader.name) if loader and not embedded else None
+    if loader_dest is not None:
         files[loader_dest] = TreeFile(loader_dest, LOADER_FILE, source=loader.file, executable=True,
                                       found_by=INTERPRETER)
     for item in inputs:
@@ -158,7 +160,8 @@ def place_files(inputs: list[Input], closures: dict, loader: LoaderChoice | None
     glibc = loader is not None and loader.family == GLIBC
     for item in inputs:
         if item.object is not None:
-            files[item.entry.dest] = _with_list(files[item.entry.dest], item, outside, layout, loader_dest, glibc)
+            files[item.entry.dest] = _with_list(files[item.entry.dest], item, outside, layout, loader_dest, glibc,
+                                                embedded)
     for dest, obj in outside.libraries.items():
         needs = outside.needs.get(file_key(obj.path), [])
         files[dest] = replace(files[dest], search_path=library_list(obj, dest, layout.lib_dir, needs, glibc))
@@ -175,9 +178,10 @@ def _input_file(item: Input) -> TreeFile:
 
 
 def _with_list(tree_file: TreeFile, item: Input, outside, layout: Layout, loader_dest: str | None,
-               glibc: bool) -> TreeFile:
+               glibc: bool, embedded: str | None = None) -> TreeFile:
     """A program or shared object of the tree with its search path (and a program with
-    its loader): the directories its needs landed in."""
+    its loader, at loader_dest or the file `embedded` in it): the directories its needs
+    landed in."""
     obj, dest = item.object, item.entry.dest
     dirs = list(outside.needs.get(file_key(item.entry.source), []))
     if item.role == LIBRARY:
@@ -188,6 +192,8 @@ def _with_list(tree_file: TreeFile, item: Input, outside, layout: Layout, loader
         return replace(tree_file, search_path=plan_search_path(obj, dest, None))
     if outside.dlopened_in_lib_dir:
         dirs.append(layout.lib_dir)
-    rel = os.path.relpath(loader_dest, os.path.dirname(dest) or ".")
-    return replace(tree_file, search_path=plan_search_path(obj, dest, dirs, RPATH if glibc else None),
-                   loader_rel=rel)
+    search_path = plan_search_path(obj, dest, dirs, RPATH if glibc else None)
+    if embedded is not None:
+        return replace(tree_file, search_path=search_path, embed_loader=embedded)
+    return replace(tree_file, search_path=search_path,
+                   loader_rel=os.path.relpath(loader_dest, os.path.dirname(dest) or "."))

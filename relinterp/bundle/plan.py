@@ -64,6 +64,7 @@ class BundleOptions:
     glibc_by_name: bool = True  # glibc trees get libgcc_s.so.1 and libc's own NSS modules
     copy_outside_links: bool = False  # an install prefix's links leaving it become copies
     sysroot: str | None = None  # the target's files, at their paths (None: this machine's)
+    embed_loader: bool = False  # the loader goes into each program (patch --embed-loader), not into LIB_DIR
 
     @property
     def root(self) -> Sysroot:
@@ -137,7 +138,7 @@ def plan_placed(placed: list, output: str, options: BundleOptions, problems: lis
         files_known([i.entry.source for i in inputs if i.role not in (ALIAS, DIRECTORY)] +
                     [o.path for c in closures.values() for o in c.objects[1:]] + ([loader.file] if loader else []))
     layout = Layout(os.path.normpath(options.lib_dir), _roots(stage))
-    files = place_files(inputs, closures, loader, layout, found_by, problems)
+    files = place_files(inputs, closures, loader, layout, found_by, problems, embed=options.embed_loader)
     version = musl_version(loader.file) if loader and loader.family == MUSL else None
     _check_objects(closures, loader, version, problems)
     _raise_if(problems, output)

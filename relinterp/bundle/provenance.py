@@ -84,6 +84,8 @@ class PendingSbom:
         for item in self.inventory.files:
             if item.changes and item.source:
                 self.digests.add(item.source)  # the pedigree's: the file it was made from
+            for part in item.parts:
+                self.digests.add(part)
 
     def copied(self, dest: str) -> None:
         """The file at `dest` in the tree is complete."""
@@ -92,7 +94,8 @@ class PendingSbom:
     def write(self, copy: str | None, file: str | None = None) -> SbomSummary:
         """The SBOM into the tree, and for --sbom `copy` into `file`, atomically, or (None)
         through to `copy` as it is (stdout, a FIFO: relinterp.bundle.staging.output_file)."""
-        origins = self.query.origins({f.source for f in self.inventory.files if f.source})
+        origins = self.query.origins({f.source for f in self.inventory.files if f.source} |
+                                     {part for f in self.inventory.files for part in f.parts})
         bom = describe_tree(self.inventory, self.staging, relinterp_tool(), origins, self.query.description,
                             self.digests, _timestamp())
         document = to_json(bom)
@@ -155,7 +158,8 @@ def _link_target(alias: TreeFile, aliases: dict[str, TreeFile]) -> str:
 def _shipped(item: TreeFile, source: str, plan: BundlePlan, links, needed: bool) -> ShippedFile:
     came_in = item.found_by or \
         {PROGRAM_ROLE: ARGUMENT, LOADER_FILE: INTERPRETER}.get(item.role, NEEDED if needed else INCLUDE)
-    return ShippedFile(item.dest, KINDS[item.role], came_in, source, tuple(links), _changes(item, plan))
+    parts = (os.path.realpath(item.embed_loader),) if item.role == PROGRAM_ROLE and item.embed_loader else ()
+    return ShippedFile(item.dest, KINDS[item.role], came_in, source, tuple(links), _changes(item, plan), parts)
 
 
 def _changes(item: TreeFile, plan: BundlePlan) -> tuple[str, ...]:
@@ -165,11 +169,13 @@ def _changes(item: TreeFile, plan: BundlePlan) -> tuple[str, ...]:
         change = item.search_path
         changes.append(f"{change.tag.removeprefix('DT_')} set to {change.value}" if change.value
                        else "RPATH/RUNPATH removed")
-    if item.role == PROGRAM_ROLE and item.loader_rel is not None:
+    if item.role == PROGRAM_ROLE and (item.loader_rel is not None or item.embed_loader):
         program = plan.closures[item.source].program
         stub = stub_for(program.machine, program.elfclass, program.little_endian)
+        loader = (f"loader $ORIGIN/{item.loader_rel}" if item.loader_rel is not None else
+                  f"the loader {item.embed_loader} embedded (a component of this one)")
         changes.append(f"patched by relinterp: PT_INTERP removed, its stub for {stub.arch} appended "
-                       f"(sha256 {stub.sha256}), loader $ORIGIN/{item.loader_rel}")
+                       f"(sha256 {stub.sha256}), {loader}")
     return tuple(changes)
 
 

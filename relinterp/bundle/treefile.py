@@ -27,6 +27,7 @@ class TreeFile:
     link: str | None = None  # ALIAS: what the symbolic link says
     search_path: SearchPathChange | None = None  # None: RPATH/RUNPATH left as they are
     loader_rel: str | None = None  # PROGRAM: the loader, relative to the program's directory
+    embed_loader: str | None = None  # PROGRAM: the loader file embedded in it instead (--embed-loader)
     executable: bool = False
     found_by: str | None = None  # how it came in (relinterp.bundle.additions: ARGUMENT, NEEDED, TRACE, ...)
     mode: int | None = None  # permission bits kept from STAGE; None: 0755 if executable, else 0644

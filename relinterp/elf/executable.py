@@ -115,7 +115,8 @@ def _original(exe: Executable, stream, config: StubConfig) -> Executable | None:
         moves = {record.moved_from: (record.moved_to, record.original_size - record.moved_from)}
     elif record.original_size > exe.file_size:
         return None
-    view = OverlayView(stream, record.original_size, {0: record.header, exe.phoff: record.phdrs}, moves)
+    phoff = exe.layouts().ehdr.parse(record.header).e_phoff  # the original's: with an embedded loader, not exe's
+    view = OverlayView(stream, record.original_size, {0: record.header, phoff: record.phdrs}, moves)
     try:
         return read_model(exe.path, view, record.original_size)
     except RelinterpError:

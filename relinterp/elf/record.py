@@ -6,6 +6,10 @@ The patcher appends one segment to the program; its bytes are
 
     stub code | config block | candidates | restore record | trailer
 
+with the loader embedded in the program (FLAG_EMBEDDED, relinterp.rewrite.embed), the
+embedded record follows the config block: where the kernel maps the loader, and which
+program header table the loader is given.
+
 The stub finds the config block right after its own code (PC-relative).  Tools find it
 from the trailer in the segment's last bytes, which says where the block starts.  The
 restore record holds the original ELF header and program header table and the original
@@ -43,7 +47,10 @@ ALIGN = 8
 # `flags`: where the candidates came from, for tools; the stub does not read them.
 FLAG_DERIVED = 0x1  # derived from DT_RUNPATH/DT_RPATH
 FLAG_SYSTEM_FALLBACK = 0x2  # the last candidate is the original PT_INTERP (--fallback-system)
-CONFIG_FLAGS = {"FLAG_DERIVED": FLAG_DERIVED, "FLAG_SYSTEM_FALLBACK": FLAG_SYSTEM_FALLBACK}
+# The one flag the stub reads: the loader is embedded, an EmbeddedLoader record follows the block.
+FLAG_EMBEDDED = 0x4
+CONFIG_FLAGS = {"FLAG_DERIVED": FLAG_DERIVED, "FLAG_SYSTEM_FALLBACK": FLAG_SYSTEM_FALLBACK,
+                "FLAG_EMBEDDED": FLAG_EMBEDDED}
 
 # (name, bits) in order; stub/config.h declares the same fields.
 CONFIG_FIELDS = (
@@ -59,7 +66,19 @@ CONFIG_FIELDS = (
 )
 
 
+# struct relinterp_embedded: addresses are link-time addresses of the program.
+EMBEDDED_FIELDS = (
+    ("base", 64),  # the loader's ELF header, its base (AT_BASE once the bias is added)
+    ("entry", 64),  # the loader's entry point
+    ("phdr", 64),  # the program header table the loader is given (AT_PHDR)
+    ("phnum", 64),  # its entries (AT_PHNUM)
+    ("program_phnum", 64),  # the entries of the program's own table as patched (e_phnum)
+    ("offset", 64),  # where the loader's file lies in this file: for tools
+    ("size", 64),  # its size: for tools
+)
+
 Trailer = namedtuple("Trailer", "magic config_offset schema")
+EmbeddedLoader = namedtuple("EmbeddedLoader", [name for name, _ in EMBEDDED_FIELDS])
 RestoreSizes = namedtuple("RestoreSizes", "original_size header_size phdrs_size")
 Fact = namedtuple("Fact", "tag size")
 ConfigFields = namedtuple("ConfigFields", [name for name, _ in CONFIG_FIELDS])
@@ -73,6 +92,11 @@ def _layout(record, fmt: str, little_endian: bool) -> Layout:
 @lru_cache(maxsize=None)
 def config_struct(little_endian: bool) -> Layout:
     return _layout(ConfigFields, "".join("I" if bits == 32 else "Q" for _, bits in CONFIG_FIELDS), little_endian)
+
+
+@lru_cache(maxsize=None)
+def embedded_struct(little_endian: bool) -> Layout:
+    return _layout(EmbeddedLoader, "Q" * len(EMBEDDED_FIELDS), little_endian)
 
 
 @lru_cache(maxsize=None)
@@ -168,6 +192,7 @@ class StubConfig:
     candidates: tuple[str, ...]
     restore: RestoreRecord
     flags: int = 0
+    embedded: EmbeddedLoader | None = None  # set with FLAG_EMBEDDED
 
     def pack(self, config_vaddr: int, config_offset: int, little_endian: bool) -> bytes:
         """The bytes from the config block to the end of the segment.
@@ -176,7 +201,7 @@ class StubConfig:
         recorded in the trailer.
         """
         header = config_struct(little_endian)
-        candidates = _pad(b"".join(os.fsencode(c) + b"\0" for c in self.candidates))
+        candidates = self._candidates()
         restore = _pad(
             restore_header_struct(little_endian).build(
                 RestoreSizes(self.restore.original_size, len(self.restore.header), len(self.restore.phdrs))
@@ -184,7 +209,8 @@ class StubConfig:
             + self.restore.header
             + self.restore.phdrs
         ) + self.restore.pack_facts(little_endian)
-        candidates_at = header.size
+        embedded = b"" if self.embedded is None else embedded_struct(little_endian).build(self.embedded)
+        candidates_at = header.size + len(embedded)
         restore_at = candidates_at + len(candidates)
         block = header.build(
             ConfigFields(
@@ -202,7 +228,10 @@ class StubConfig:
         trailer = trailer_struct(little_endian).build(
             Trailer(magic=TRAILER_MAGIC, config_offset=config_offset, schema=CONFIG_SCHEMA)
         )
-        return block + candidates + restore + trailer
+        return block + embedded + candidates + restore + trailer
+
+    def _candidates(self) -> bytes:
+        return _pad(b"".join(os.fsencode(c) + b"\0" for c in self.candidates))
 
     @classmethod
     def unpack(cls, block: bytes, little_endian: bool) -> StubConfig:
@@ -222,8 +251,11 @@ class StubConfig:
         recorded = head.size + sizes.header_size + sizes.phdrs_size
         recorded += -recorded % ALIGN  # as _pad pads it, without making the bytes (the sizes are the file's)
         restore = restore.with_facts(rec[recorded:], little_endian)
+        embedded = None
+        if fields.flags & FLAG_EMBEDDED:
+            embedded = embedded_struct(little_endian).parse(block, config_struct(little_endian).size)
         return cls(entry=fields.entry, dynamic=fields.dynamic, candidates=candidates,
-                   restore=restore, flags=fields.flags)
+                   restore=restore, flags=fields.flags, embedded=embedded)
 
 
 def trailer_size() -> int:

@@ -89,8 +89,8 @@ def layouts(elfclass: int, little_endian: bool) -> ElfLayouts:
 
 # ------------------------------------------------------------------ value names
 # Section types and flags, program header flags, dynamic tags: the values relinterp uses.
-SHT_NULL, SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_NOBITS = 0, 1, 2, 3, 8
-SHF_ALLOC, SHF_EXECINSTR = 0x2, 0x4
+SHT_NULL, SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_NOBITS, SHT_DYNSYM = 0, 1, 2, 3, 8, 11
+SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
 SHN_LORESERVE = 0xFF00  # section indices from here on are reserved (extended numbering)
 STB_LOCAL, STB_GLOBAL, STT_NOTYPE, STT_FUNC = 0, 1, 0, 2  # st_info = bind << 4 | type
 PT_LOAD, PT_INTERP = 1, 3

@@ -134,11 +134,7 @@ def is_glibc_loader(path: str, soname: str | None) -> bool:
 def glibc_build(path: str) -> str | None:
     """Which glibc build the file is from, by the banner libc.so.6 and ld.so carry:
     "PACKAGE VERSION RELEASE", e.g. "Debian GLIBC 2.36-9+deb12u14 2.36 stable"."""
-    parts = _banner(path)
-    if parts is None:
-        return None
-    package, release, version = parts
-    return " ".join(filter(None, (package, version, release)))
+    return build_of(_banner(path))
 
 
 def glibc_package(path: str) -> str | None:
@@ -163,13 +159,26 @@ def carries_package(path: str, package: str) -> bool:
 def _banner(path: str) -> tuple[str, str, str] | None:
     try:
         with open_regular(path) as stream:
-            match = BANNER.search(stream.read())
+            return banner_in(stream.read())
     except OSError:
         return None
+
+
+def banner_in(data: bytes) -> tuple[str, str, str] | None:
+    """(package, release, version) of the banner in a glibc file's bytes."""
+    match = BANNER.search(data)
     if match is None:
         return None
     package, release, version = (part.decode("ascii", "replace").strip() if part else "" for part in match.groups())
     return package, release, version
+
+
+def build_of(parts: tuple[str, str, str] | None) -> str | None:
+    """A banner's parts as glibc_build() words them."""
+    if parts is None:
+        return None
+    package, release, version = parts
+    return " ".join(filter(None, (package, version, release)))
 
 
 class GlibcRules:

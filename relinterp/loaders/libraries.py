@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from ..elf.executable import read_executable
 from ..elf.linked import linked_view, read_linked_object
 from ..elf.model import Executable
-from ..errors import EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, NotExecutableError, NothingToPatchError, RelinterpError
+from ..errors import (EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, NotExecutableError, NothingToPatchError,
+                      RelinterpError, unreadable)
 from .closure import MISSING, OUTSIDE, Resolution, resolve_closure
+from .embedded import EMBEDDED, embedded_loader_file, embedded_musl_arch
 from .rules import loader_family, loader_rules
 from .sysroot import HOST, Sysroot
 
@@ -64,6 +66,8 @@ def list_libraries(path: str, sysroot: Sysroot = HOST) -> LibraryList:
             raise NothingToPatchError(path, "not a dynamic executable (static): it loads no library")
         no_interp = ", no PT_INTERP" if exe.elf_type == "ET_DYN" else ""
         raise NotExecutableError(path, f"not a program (ELF type {exe.elf_type}{no_interp})")
+    if exe.patch is not None and exe.patch.config.embedded is not None:
+        return _with_embedded_loader(path, exe, program, sysroot)
     loader = _find_loader(path, exe, sysroot)
     if loader.path is None or loader.family is None:
         return LibraryList(path, exe.patch is not None, loader, ())
@@ -74,6 +78,23 @@ def list_libraries(path: str, sysroot: Sysroot = HOST) -> LibraryList:
                          ask_loader=False, sysroot=sysroot)
     closure = resolve_closure(program, rules)
     return LibraryList(path, exe.patch is not None, loader, tuple(closure.resolutions))
+
+
+def _with_embedded_loader(path: str, exe: Executable, program, sysroot: Sysroot) -> LibraryList:
+    """The libraries of a program that carries its loader: its rules, under the name the
+    stub gives it (an empty one; musl's path file is then /etc/ld-musl-ARCH.path)."""
+    try:
+        with embedded_loader_file(exe) as file:
+            loader_file = read_linked_object(file)
+            family = loader_family(loader_file)
+            loader = Loader(os.path.abspath(path), EMBEDDED, (), family)
+            if family is None:
+                return LibraryList(path, True, loader, ())
+            rules = loader_rules(family, "", loader_file, ask_loader=False, sysroot=sysroot,
+                                 arch=embedded_musl_arch(exe))
+            return LibraryList(path, True, loader, tuple(resolve_closure(program, rules).resolutions))
+    except OSError as error:
+        raise unreadable(path, error) from None
 
 
 def _find_loader(path: str, exe: Executable, sysroot: Sysroot) -> Loader:

@@ -35,6 +35,7 @@ DEFAULT_SYS_PATH = ("/lib", "/usr/local/lib", "/usr/lib")
 # musl's VERSION string, e.g. "1.2.3" or "1.2.5-git-12-gabc": stored NUL-terminated.
 VERSION_STRING = re.compile(rb"\0(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.+_-]*)?\0")
 MUSL_MARK = b"musl libc ("  # the loader's usage text: "musl libc (x86_64)\nVersion %s"
+PATH_FILE_FORMAT = re.compile(rb"%\.\*s/etc/ld-musl-([A-Za-z0-9_.+-]+)\.path\0")
 RELR_SINCE = (1, 2, 4)  # musl applies DT_RELR relocations from 1.2.4 on
 
 
@@ -59,10 +60,22 @@ def musl_version(loader: str) -> tuple[int, int, int] | None:
             data = stream.read()
     except OSError:
         return None
+    return musl_version_in(data)
+
+
+def musl_version_in(data: bytes) -> tuple[int, int, int] | None:
+    """musl_version() of a loader's bytes."""
     if MUSL_MARK not in data:
         return None
     found = {tuple(int(part) for part in m.groups()) for m in VERSION_STRING.finditer(data)}
     return found.pop() if len(found) == 1 else None
+
+
+def musl_arch_in(data: bytes) -> str | None:
+    """LDSO_ARCH from the loader's own bytes: it builds the path of its path file from
+    "%.*s/etc/ld-musl-ARCH.path"."""
+    found = PATH_FILE_FORMAT.search(data)
+    return found.group(1).decode("ascii") if found else None
 
 
 def is_musl_loader(loader: str) -> bool:

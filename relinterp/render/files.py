@@ -66,7 +66,9 @@ def _in_place(result: PatchResult | RestoreResult) -> bool:
 
 
 def _patch(result: PatchResult, verbose: bool) -> list[str]:
-    loader = f"(loader: {candidates(result.candidates)})"
+    embedded = result.embedded
+    loader = f"(loader: {candidates(result.candidates)})" if embedded is None else \
+        f"(loader embedded: {embedded.family or 'unknown'}{' ' + embedded.version if embedded.version else ''})"
     into = "" if _in_place(result) else f" into {result.output}"
     if result.status == PATCHED:
         lines = [f"{result.path}: patched{into} {loader}"]
@@ -87,6 +89,9 @@ def _patch(result: PatchResult, verbose: bool) -> list[str]:
             f"  size: {result.size_before} -> {result.size_after} bytes (+{growth})",
         ]
         lines += [f"  candidate {n}: {c.describe()}" for n, c in enumerate(result.candidates, 1)]
+        if embedded is not None:
+            lines.append(f"  embedded loader: {embedded.describe()}; file offset {embedded.offset:#x}, "
+                         f"address {embedded.base:#x}")
     return lines
 
 
@@ -114,8 +119,10 @@ def _inspection(result: Inspection, verbose: bool) -> list[str]:
     else:
         stub = patch.stub
         made_by = f"relinterp {stub.relinterp}" if stub.relinterp else "another relinterp version"
+        found = f"loader candidates: {candidates(patch.candidates)}" if patch.embedded is None else \
+            f"loader embedded: {patch.embedded.describe()}"
         lines += [
-            f"  patched: yes, loader candidates: {candidates(patch.candidates)}",
+            f"  patched: yes, {found}",
             *(f"  candidate {n}: {c.describe()}" for n, c in enumerate(patch.candidates, 1) if verbose),
             f"  original interpreter: {patch.original_interpreter or 'unknown'}",
             f"  stub: {made_by} (config schema {stub.config_schema}), {stub.size} bytes, sha256 {stub.sha256}",
@@ -127,6 +134,9 @@ def _inspection(result: Inspection, verbose: bool) -> list[str]:
             seg = patch.segment
             lines.append(f"  stub segment: file offset {seg.offset:#x}, address {seg.vaddr:#x}, "
                          f"{seg.size} bytes, align {seg.align:#x}")
+            if patch.embedded is not None:
+                lines.append(f"  embedded loader: file offset {patch.embedded.offset:#x}, "
+                             f"address {patch.embedded.base:#x}")
     lines += [f"  note: {note}" for note in result.notes]
     lines.append(f"  needed: {', '.join(result.needed) or 'none'}")
     for name, value in (("runpath", result.runpath), ("rpath", result.rpath)):

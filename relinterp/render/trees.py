@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from ..bundle.traced import TargetFile
     from ..bundle.treefile import TreeFile
     from ..errors import RelinterpError
-    from ..verify.check import Finding, ProgramReport, TreeReport
+    from ..verify.check import ProgramReport, TreeReport
+    from ..verify.findings import Finding
 
 # Bumped when a field changes meaning or disappears; new fields keep the number.
 BUNDLE_SCHEMA = 1
@@ -81,6 +82,8 @@ def _tree_file(output: str, item: TreeFile) -> str:
         notes.append(f"{change.tag.removeprefix('DT_')} {change.value}" if change.value else "RPATH/RUNPATH removed")
     if item.role == PROGRAM and item.loader_rel:
         notes.append(f"patched, loader $ORIGIN/{item.loader_rel}")
+    if item.role == PROGRAM and item.embed_loader:
+        notes.append(f"patched, loader {item.embed_loader} embedded")
     if item.role == LOADER_FILE:
         notes.append("loader")
     return f"{where} <- {item.source}" + (f" ({'; '.join(notes)})" if notes else "")
@@ -114,7 +117,7 @@ def _tree_file_json(item: TreeFile) -> dict[str, Any]:
     change = item.search_path
     return {"path": item.dest, "role": item.role, "source": item.source, "link": item.link,
             "search_path": None if change is None else {"tag": change.tag, "value": change.value},
-            "loader": item.loader_rel, "found_by": item.found_by}
+            "loader": item.loader_rel, "embedded_loader": item.embed_loader, "found_by": item.found_by}
 
 
 # ---------------------------------------------------------------- verify

@@ -52,6 +52,11 @@ def interop_notes(exe: Executable) -> tuple[str, ...]:
         return (f"the entry point {exe.entry:#x} no longer leads to relinterp's stub (at {patch.segment.vaddr:#x}): "
                 "a tool changed it after patching, so the program does not find its loader; "
                 "`relinterp restore` gives it its PT_INTERP back",)
+    embedded = patch.config.embedded
+    if embedded is not None and len(exe.segments) != embedded.program_phnum:
+        return (f"{len(exe.segments)} program headers, the patch wrote {embedded.program_phnum}: a tool rewrote them "
+                "after the loader was embedded, and the stub refuses to start the program; `relinterp restore` "
+                "gives it its PT_INTERP back",)
     return ()
 
 

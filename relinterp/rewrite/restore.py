@@ -33,7 +33,8 @@ def plan_restore(exe: Executable) -> RewritePlan:
     its first bytes, the tail the patch moved after the stub put back (layout.py)."""
     assert exe.patch is not None
     record = exe.patch.config.restore
-    writes = (Write(0, record.header), Write(exe.phoff, record.phdrs))
+    phoff = exe.layouts().ehdr.parse(record.header).e_phoff  # an embedded loader's patch moved the table
+    writes = (Write(0, record.header), Write(phoff, record.phdrs))
     if record.moved_from is None:
         return RewritePlan(keep=record.original_size, writes=writes, size=record.original_size)
     return RewritePlan(keep=record.moved_from, writes=writes, size=record.original_size,

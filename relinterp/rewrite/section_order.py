@@ -17,6 +17,7 @@ import os
 import sys
 from array import array
 
+from ..elf.regular import reading
 from ..elf.structs import SHF_ALLOC
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which costs `relinterp patch` the import of typing
@@ -30,16 +31,17 @@ SHNDX_AT = {64: 6, 32: 14}  # st_shndx's offset in Elf64_Sym, Elf32_Sym
 MAX_RENAMED_SYMBOLS = 1024  # each is a piece of its own in the plan
 
 
-def stub_place(base, entries: list, symbols: SymbolTable | None, source) -> tuple[int, tuple[int, ...]]:
+def stub_place(base, entries: list, symbols: SymbolTable | None, source,
+               stream=None) -> tuple[int, tuple[int, ...]]:
     """The index `.text.relinterp` gets (that of the first non-allocatable section, or
     len(entries), appended, when there is none or too many symbols name that section),
     and where, in the symbol table, the st_shndx fields naming that section are (byte
     offsets from the table's start).  `source(offset)`: where the original's byte at
-    `offset` is in base.path."""
+    `offset` is in base.path, open as `stream` (None: opened here)."""
     first = next((i for i, e in enumerate(entries) if i and not e.sh_flags & SHF_ALLOC), len(entries))
     if first == len(entries) or symbols is None:
         return first, ()
-    naming = _symbols_naming(base, symbols, first, source)
+    naming = _symbols_naming(base, symbols, first, source, stream)
     return (len(entries), ()) if naming is None else (first, naming)
 
 
@@ -59,7 +61,7 @@ def exchange(entries: list, a: int, b: int, shstrndx: int) -> tuple[list, int]:
     return moved, index.get(shstrndx, shstrndx)
 
 
-def _symbols_naming(base, symbols: SymbolTable, section: int, source) -> tuple[int, ...] | None:
+def _symbols_naming(base, symbols: SymbolTable, section: int, source, stream=None) -> tuple[int, ...] | None:
     """The byte offsets, from the symbol table's start, of the st_shndx fields equal to
     `section`; None when there are more than MAX_RENAMED_SYMBOLS.  Read a chunk at a time,
     the fields picked out as an array and searched in C, whatever the table's size."""
@@ -69,9 +71,9 @@ def _symbols_naming(base, symbols: SymbolTable, section: int, source) -> tuple[i
     chunk = SCAN_CHUNK - SCAN_CHUNK % size
     swap = base.little_endian != (sys.byteorder == "little")
     found: list[int] = []
-    with open(base.path, "rb") as stream:
-        for start in range(0, whole, chunk):
-            data = os.pread(stream.fileno(), min(chunk, whole - start), source(table.offset) + start)
+    with reading(base.path if stream is None else stream) as opened:  # the file the run opened: the path may
+        for start in range(0, whole, chunk):                          # name another by now
+            data = os.pread(opened.fileno(), min(chunk, whole - start), source(table.offset) + start)
             fields = array("H", data[: len(data) - len(data) % size])
             if swap:
                 fields.byteswap()

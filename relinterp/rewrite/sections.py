@@ -14,6 +14,9 @@ The patch appends a new table and leaves the original one where it was, untouche
   without one gets a new `.symtab` and `.strtab`.  The copies are made by the writer
   from the file itself (a SourceRange), in the kernel: a symbol table can be tens of
   megabytes, and none of it passes through relinterp's memory.
+- with an embedded loader (relinterp.rewrite.embed), sections over it and its table after
+  the stub's (the file is then laid out with the stub at the end), and the loader's
+  symbols instead of the stub's `_dl_debug_state`: its own is then the program's.
 The new table must stay below SHN_LORESERVE entries: past that the gABI's extended
 numbering begins, which the reader refuses (elf/bounds.py), so such a file is refused.
 """
@@ -50,6 +53,31 @@ class SymbolTable:
 
 
 @dataclass(frozen=True)
+class NewSection:
+    """A section the patch adds after the stub's, over bytes it appends (or, NOBITS, the
+    memory after them)."""
+
+    name: bytes
+    flags: int
+    addr: int
+    offset: int
+    size: int
+    align: int = 1
+    kind: int = SHT_PROGBITS
+
+
+@dataclass(frozen=True)
+class NewSymbol:
+    """A symbol the patch adds; `section`: 0 for the stub's section, n for the n-th NewSection."""
+
+    name: bytes
+    value: int
+    size: int
+    info: int  # st_info: bind << 4 | type
+    section: int
+
+
+@dataclass(frozen=True)
 class SectionTable:
     """What to append from the offset plan_sections was given, up to `end`: each piece
     at its offset, bytes or a SourceRange (names, symbols, then the table at `shoff`)."""
@@ -73,13 +101,17 @@ def _name_at(names: bytes, offset: int) -> bytes:
 
 def plan_sections(base, structs, segment, debug_state: int, offset: int, symbols: SymbolTable | None, *,
                   appended: bool = False, moved: tuple[int, int] | None = None,
-                  source=lambda offset: offset) -> SectionTable:
+                  source=lambda offset: offset, added: list[NewSection] = (),
+                  symbols_added: list[NewSymbol] | None = None, stream=None) -> SectionTable:
     """The new section header table for `base` patched with `segment`, whose debug-state
     function is at address `debug_state`; everything it needs appended from `offset`.
     `moved` (cut, distance): the sections from the cut on moved by that distance
     (layout.py).  The stub's section goes before the non-allocatable ones
     (section_order), or with `appended` last, as files patched before the tail moved have it.  `source(offset)`:
-    where the original's byte at `offset` is in base.path (a patched file moves its tail)."""
+    where the original's byte at `offset` is in base.path (a patched file moves its tail).
+    `added` sections follow the stub's, appended (`appended` must be set), and
+    `symbols_added` take the place of the debug-state symbol.  `stream`: base.path as the
+    run opened it, to read from (None: the path is opened)."""
     entries = structs.shdr.parse_all(base.section_headers) or [_section(0, SHT_NULL, align=0)]
     if moved is not None:
         cut, distance = moved
@@ -96,15 +128,19 @@ def plan_sections(base, structs, segment, debug_state: int, offset: int, symbols
         if has_names and _name_at(base.section_names, entry.sh_name) == b".interp":
             entries[i] = entry._replace(sh_name=name(OLD_INTERP_SECTION))
     appended_at = len(entries)  # where the stub's section is made; it is then moved to its place
-    place, renamed = (appended_at, ()) if appended else stub_place(base, entries, symbols, source)
+    place, renamed = (appended_at, ()) if appended else stub_place(base, entries, symbols, source, stream)
     entries.append(_section(name(STUB_SECTION), SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, segment.vaddr,
                             segment.offset, segment.filesz, align=CODE_ALIGN))
+    assert appended or not added
+    entries += [_section(name(a.name), a.kind, a.flags, a.addr, a.offset, a.size, align=a.align) for a in added]
     shstrndx = base.shstrndx if has_names else len(entries)
     if not has_names:
         entries.append(_section(name(b".shstrtab"), SHT_STRTAB))
     table = None if symbols is None else _renamed(structs, symbols.symbols, renamed, appended_at)
-    blocks = [(shstrndx, [names]), *_debug_symbol(structs, entries, symbols, table, place, debug_state, name,
-                                                shstrndx)]
+    if symbols_added is None:
+        symbols_added = [NewSymbol(DEBUG_STATE_SYMBOL, debug_state, DEBUG_STATE_SIZE, STB_GLOBAL << 4 | STT_FUNC, 0)]
+    blocks = [(shstrndx, [names]), *_add_symbols(structs, entries, symbols, table, place, symbols_added, name,
+                                               shstrndx)]
     if len(entries) >= SHN_LORESERVE:
         raise UnsupportedError(base.path, f"{base.shnum} sections: with the patch's "
                                           f"the section header table would need extended numbering")
@@ -122,11 +158,12 @@ def _renamed(structs, symbols: SourceRange, fields: tuple[int, ...], section: in
     return pieces + [SourceRange(symbols.offset + at, symbols.size - at)]
 
 
-def _debug_symbol(structs, entries: list, symbols: SymbolTable | None, table_pieces: list | None, section: int,
-                  address: int, name, shstrndx: int) -> list[tuple[int, list]]:
-    """The `_dl_debug_state` symbol: the pieces of its symbol and string tables, by
-    section index (`table_pieces`: the copy of the file's symbol table).  `name` adds a
-    section name; some linkers keep symbol names in that table too."""
+def _add_symbols(structs, entries: list, symbols: SymbolTable | None, table_pieces: list | None, section: int,
+                 added: list[NewSymbol], name, shstrndx: int) -> list[tuple[int, list]]:
+    """The symbols `added` (the `_dl_debug_state` symbol, or an embedded loader's), their
+    sections counted from `section`, the stub's: the pieces of the symbol and string
+    tables, by section index (`table_pieces`: the copy of the file's symbol table).
+    `name` adds a section name; some linkers keep symbol names in that table too."""
     sym = structs.sym
     if symbols is None:
         strings: list = [b"\0"]
@@ -139,12 +176,19 @@ def _debug_symbol(structs, entries: list, symbols: SymbolTable | None, table_pie
     else:
         index, strings_index = symbols.index, symbols.strings_index
         strings, table = [symbols.strings], list(table_pieces)
-    if strings_index == shstrndx:
-        at, blocks = name(DEBUG_STATE_SYMBOL), [(index, table)]
-    else:
-        at, blocks = _size(strings), [(index, table), (strings_index, strings)]
-        strings.append(DEBUG_STATE_SYMBOL + b"\0")
-    table.append(_symbol(sym, at, address, DEBUG_STATE_SIZE, STB_GLOBAL, STT_FUNC, section))
+    shared = strings_index == shstrndx
+    blocks = [(index, table)] if shared else [(index, table), (strings_index, strings)]
+    at, names = _size(strings), bytearray()
+    for symbol in added:
+        if shared:
+            where = name(symbol.name)
+        else:
+            where = at + len(names)
+            names += symbol.name + b"\0"
+        table.append(sym.build(Sym(st_name=where, st_value=symbol.value, st_size=symbol.size, st_info=symbol.info,
+                                   st_other=0, st_shndx=section + symbol.section)))
+    if not shared:
+        strings.append(bytes(names))
     return blocks
 
 

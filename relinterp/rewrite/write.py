@@ -19,8 +19,10 @@ from ..elf.model import Executable
 from ..elf.regular import open_regular, reading
 from ..elf.searchlist import RPATH
 from ..errors import MissingToolError, RelinterpError, WriteError
+from ..elf.record import FLAG_EMBEDDED
 from .atomic import TempFile, keep_extended_attributes, keep_owner_and_mode, same_file
 from .digest import start_original_digest
+from .embed import LoaderImage, read_loader_image
 from .plan import RewritePlan, kept_prefix, plan_patch, restore_facts
 from .restore import plan_restore
 from .stub import StubBlob, stub_for
@@ -36,17 +38,20 @@ def apply_plan(plan: RewritePlan, source, target: str, name: str | None = None) 
 
 
 def write_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ...], *, flags: int = 0,
-                target: str, source=None, name: str | None = None) -> RewritePlan:
-    """Patch `exe` into `target` (plan_patch), the original's digest in its restore
-    record; `source` is the file `exe` was read from, open (else its path is opened):
-    every byte, the digest's too, comes from it; failures name `name` (default:
-    `target`).  The digest is hashed in threads while the kernel copies the file: both
-    release the GIL, and neither needs the other until the record is written."""
+                target: str, source=None, name: str | None = None,
+                loader: LoaderImage | None = None) -> RewritePlan:
+    """Patch `exe` into `target` (plan_patch; with `loader` embedded), the original's
+    digest in its restore record; `source` is the file `exe` was read from, open (else its
+    path is opened): every byte, the digest's too, comes from it; failures name `name`
+    (default: `target`).  The digest is hashed in threads while the kernel copies the
+    file: both release the GIL, and neither needs the other until the record is written."""
     assert exe.unpatched is not None
     with reading(exe.path if source is None else source) as stream:
         digest = start_original_digest(exe, stream)
-        with StagedFile(stream, target, kept_prefix(exe.unpatched), name) as staged:
-            plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(exe.unpatched, digest()))
+        keep = kept_prefix(exe, stub_at_end=loader is not None)
+        with StagedFile(stream, target, keep, name) as staged:
+            plan = plan_patch(exe, stub, candidates, flags=flags, facts=restore_facts(exe.unpatched, digest()),
+                              loader=loader, stream=stream)
             staged.commit(plan)
     return plan
 
@@ -195,13 +200,18 @@ def copy_file(source: str, target: str, mode: int) -> None:
         os.close(src)
 
 
-def repatch_file(path: str, candidates: tuple[str, ...]) -> None:
-    """Patch the file at `path` in place with `candidates`; one relinterp patched already
-    is patched from the original it records."""
+def repatch_file(path: str, candidates: tuple[str, ...], *, embed_loader: str | None = None) -> None:
+    """Patch the file at `path` in place with `candidates`, or with the loader at
+    `embed_loader` embedded; one relinterp patched already is patched from the original
+    it records."""
     with open_regular(path) as source:
         exe = read_executable(path, source)
-        write_patch(exe, stub_for(exe.machine, exe.elfclass, exe.little_endian), candidates, target=path,
-                    source=source)
+        stub = stub_for(exe.machine, exe.elfclass, exe.little_endian)
+        if embed_loader is None:
+            write_patch(exe, stub, candidates, target=path, source=source)
+            return
+        image = read_loader_image(exe.unpatched or exe, embed_loader)
+        write_patch(exe, stub, (), flags=FLAG_EMBEDDED, target=path, source=source, loader=image)
 
 
 def unpatch_file(path: str) -> None:

@@ -7,7 +7,9 @@ with the symbolic links to it, the places it occurs), its SHA-256, how it came i
 file it came from and, where a package database owns that file, the package's version,
 purl and declared licenses; where none does, a sentence saying so.  A file whose bytes
 were changed on the way in (a program patched, a search path set) has the file it came
-from as its pedigree's ancestor, with that file's SHA-256.  The dependencies say which file
+from as its pedigree's ancestor, with that file's SHA-256; a file that holds another whole
+(a program with its loader embedded) has it as a component of its own, described as a
+file of the tree is, its package's included.  The dependencies say which file
 needs which; the root depends on every file that nothing else in the tree needs.
 """
 
@@ -17,7 +19,7 @@ import os
 from collections.abc import Mapping
 
 from .digests import Digests
-from .inventory import COMPONENT_TYPES, Inventory, ShippedFile, Tool
+from .inventory import COMPONENT_TYPES, LOADER, Inventory, ShippedFile, Tool
 from .licenses import declared_all
 from .model import Bom, Component, Dependency, Property
 from .origin import Origin
@@ -36,7 +38,7 @@ def describe_tree(inventory: Inventory, tree: str, tool: Tool, origins: Mapping[
     `digests`: where the files' digests are (being) computed."""
     digests = digests or Digests()
     files = sorted(inventory.files, key=lambda f: f.path)
-    components = [_file_component(f, tree, origins.get(f.source) if f.source else None, digests) for f in files]
+    components = [_file_component(f, tree, origins, digests) for f in files]
     root = Component("application", inventory.name, bom_ref=ROOT_REF,
                      description="a release tree made by relinterp bundle")
     made_by = Component("application", tool.name, version=tool.version,
@@ -46,7 +48,8 @@ def describe_tree(inventory: Inventory, tree: str, tool: Tool, origins: Mapping[
                properties=(Property(PREFIX + "package-database", database),))
 
 
-def _file_component(item: ShippedFile, tree: str, origin: Origin | None, digests: Digests) -> Component:
+def _file_component(item: ShippedFile, tree: str, origins: Mapping[str, Origin], digests: Digests) -> Component:
+    origin = origins.get(item.source) if item.source else None
     package = origin.package if origin else None
     kind = COMPONENT_TYPES.get(item.kind, "file")
     properties = [Property(PREFIX + "came-in", item.came_in)]
@@ -61,16 +64,29 @@ def _file_component(item: ShippedFile, tree: str, origin: Origin | None, digests
                                version=package.version if package else None, purl=package.purl if package else None),)
     return Component(
         kind, item.path, bom_ref=file_ref(item.path), version=package.version if package else None,
-        description=_statement(item, package, origin), sha256=digests.of(os.path.join(tree, item.path)),
+        description=_statement(item.source, package, origin), sha256=digests.of(os.path.join(tree, item.path)),
         licenses=declared_all(package.licenses) if package else (), purl=package.purl if package else None,
         ancestors=ancestors, changes="; ".join(item.changes) or None, properties=tuple(properties),
-        occurrences=(item.path, *sorted(item.links)))
+        occurrences=(item.path, *sorted(item.links)),
+        components=tuple(_part(part, origins.get(part), digests) for part in item.parts))
 
 
-def _statement(item: ShippedFile, package, origin: Origin | None) -> str:
+def _part(source: str, origin: Origin | None, digests: Digests) -> Component:
+    """A file whose bytes are inside a file of the tree (a loader embedded in a program):
+    no path of its own in the tree, so no occurrence."""
+    package = origin.package if origin else None
+    properties = (Property(PREFIX + "source", source),
+                  Property(PREFIX + "package", package.name if package else "none"))
+    return Component(COMPONENT_TYPES[LOADER], os.path.basename(source), version=package.version if package else None,
+                     description=f"embedded in it: {_statement(source, package, origin)}",
+                     sha256=digests.of(source), licenses=declared_all(package.licenses) if package else (),
+                     purl=package.purl if package else None, properties=properties)
+
+
+def _statement(source: str | None, package, origin: Origin | None) -> str:
     if package is not None:
         return f"{package.owned_as} of the {package.manager} package {package.name}"
-    if item.source is None:
+    if source is None:
         return "not from a distribution package: made in the tree"
     return f"not from a distribution package: {origin.note if origin else 'no package database was asked'}"
 

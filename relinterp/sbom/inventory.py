@@ -26,6 +26,7 @@ class ShippedFile(NamedTuple):
     source: str | None = None  # the file whose bytes it got (absolute); None: made in the tree
     links: tuple[str, ...] = ()  # other paths in the tree that are symbolic links to it
     changes: tuple[str, ...] = ()  # what was changed in its bytes on the way in
+    parts: tuple[str, ...] = ()  # files (absolute) whose bytes went whole into it: a program's embedded loader
 
 
 class Tool(NamedTuple):

@@ -29,28 +29,24 @@ import shlex
 from dataclasses import dataclass, field
 
 from ..loaders.closure import FILE, MISSING, resolve_closure
+from ..loaders.embedded import embedded_loader_file, embedded_musl_arch
 from ..elf.linked import LinkedObject, is_debug_only, is_elf, read_linked_object
 from ..errors import NotExecutableError, RelinterpError, SandboxUnavailableError, unreadable as read_error
 from .emulator import Emulator, emulators_for
+from .findings import Finding, relative as _rel
 from .hostfiles import host_file_notes
+from .loader import check_loader, embedded_loader
 from .provenance import CHECK as SBOM_CHECK, sbom_problems
 from .sandbox import RunResult
-from ..loaders.family import GLIBC, MUSL, libc_family
+from ..loaders.family import GLIBC, MUSL
 from ..loaders.linkcheck import link_problems, machine_problem, relr_problem
-from ..loaders.rules import loader_family, loader_rules
+from ..loaders.rules import loader_rules
 from ..elf.searchlist import expand_origin, origin_relative, other_tokens, split_list
 from ..loaders.musl import musl_version
 from ..loaders.searchpath import entry_in_tree
 from ..loaders.sysroot import Sysroot, inside
 
 LOADER_TOKEN = re.compile(r"\$(\{(LIB|PLATFORM)\}|(LIB|PLATFORM)(?![A-Za-z0-9_]))")
-
-
-@dataclass(frozen=True)
-class Finding:
-    path: str  # relative to the tree where it is inside
-    check: str  # file, loader, libraries, search-path, symlink, machine, relocations, run
-    message: str
 
 
 @dataclass
@@ -128,74 +124,50 @@ def verify(target: str, options: VerifyOptions = VerifyOptions()) -> TreeReport:
 def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen: dict,
                    options: VerifyOptions, emulator: Emulator | None = None) -> ProgramReport:
     report = ProgramReport(_rel(program.path, tree))
-    found = _check_loader(program, tree, report)
-    if found is not None:
-        loader, family = found.path, report.family
-        ldso_name = os.path.normpath(os.path.abspath(loader))
-        world = Sysroot.at(options.sysroot, mounts=(tree,))  # the tree, installed where it is
-        rules = loader_rules(family, ldso_name, found, proc=options.proc, sysroot=world, ask_loader=False)
-        others = [lib for lib in libraries if os.path.realpath(lib) != os.path.realpath(loader)]
-        closure = resolve_closure(program, rules, dlopen=others, confined=True, excluded=options.exclude)
-        where = f"inside the tree or in the sysroot {options.sysroot}" if options.sysroot else "inside the tree"
-        at_start = True  # the program's libraries: what the loader maps before any dlopen()
-        for r in closure.resolutions:
-            at_start = at_start and not r.dlopen
-            if r.kind == FILE and at_start:
-                report.libraries.setdefault(r.name, _rel(r.path, tree))
-            elif r.kind == MISSING:
-                report.findings.append(Finding(_rel(r.needed_by, tree), "libraries", f"{r.name}: not found {where}"))
-        if family == MUSL:
-            report.findings += _check_relocations(closure.objects, loader, tree)
-        else:
-            report.findings += [Finding(_rel(path, tree), "glibc", reason)
-                                for path, reason in link_problems(closure, loader)]
-        for obj in closure.objects:  # the tree's files; the sysroot's are the target's own
-            if inside(obj.path, tree):
-                seen.setdefault(os.path.normpath(os.path.abspath(obj.path)), obj)
+    if program.patched and program.model.patch.config.embedded is not None:
+        try:
+            with embedded_loader_file(program.model) as loader:
+                _check_libraries(program, embedded_loader(loader, report), "", tree, libraries, seen, options,
+                                 report)
+        except OSError as error:
+            report.findings.append(Finding(report.path, "loader", f"the embedded loader cannot be read "
+                                                                  f"({error.strerror})"))
+    else:
+        found = check_loader(program, tree, report)
+        name = None if found is None else os.path.normpath(os.path.abspath(found.path))
+        _check_libraries(program, found, name, tree, libraries, seen, options, report)
     if options.run is not None:
         report.findings += _run(program, tree, options, report, emulator)
     return report
 
 
-def _check_loader(program: LinkedObject, tree: str, report: ProgramReport) -> LinkedObject | None:
-    """The loader file the program will use, or None (with the reason among the findings)."""
-    here = report.path
-    if program.interp is None and not program.patched:
-        return None  # a static program: no loader, no libraries
-    if not program.patched:
-        report.findings.append(Finding(here, "loader", f"not patched: the kernel loads its loader from "
-                                                       f"PT_INTERP {program.interp}, outside the tree"))
-        return None
-    origin = os.path.dirname(os.path.realpath(program.path))
-    chosen = None
-    for candidate in program.model.patch.config.candidates:
-        path = os.path.normpath(os.path.join(origin, candidate))
-        if os.path.isabs(candidate) or not inside(path, tree):
-            report.findings.append(Finding(here, "loader", f"loader candidate {candidate} is outside the tree"))
-        elif not os.path.exists(path):
-            report.findings.append(Finding(here, "loader", f"loader candidate {candidate} does not exist"))
-        elif chosen is None:
-            chosen = path
-    if chosen is None:
-        return None
-    report.loader = _rel(chosen, tree)
-    loader = read_linked_object(chosen)
-    if loader.elf_type != "ET_DYN" or loader.abi != program.abi:
-        report.findings.append(Finding(here, "loader", f"{report.loader} is not a loader for {program.machine} "
-                                                       f"({program.elfclass}-bit)"))
-        return None
-    report.family = loader_family(loader)
-    if report.family is None:
-        report.findings.append(Finding(here, "loader", f"{report.loader}: not a musl or glibc loader; only "
-                                                       "their search rules are known"))
-        return None
-    linked_against = libc_family(program.interp)
-    if linked_against in (MUSL, GLIBC) and linked_against != report.family:
-        report.findings.append(Finding(here, "loader", f"{report.loader} is a {report.family} loader, but the "
-                                                       f"program is linked against {linked_against} (PT_INTERP "
-                                                       f"{program.interp}): it would not start"))
-        return None
-    return loader
+def _check_libraries(program: LinkedObject, found: LinkedObject | None, ldso_name: str | None, tree: str,
+                     libraries: list[str], seen: dict, options: VerifyOptions, report: ProgramReport) -> None:
+    """Every library the program loads, found inside the tree by its loader `found`'s
+    rules, with the name the loader knows itself by (an embedded loader's is empty)."""
+    if found is None:
+        return
+    loader, family = found.path, report.family
+    world = Sysroot.at(options.sysroot, mounts=(tree,))  # the tree, installed where it is
+    arch = embedded_musl_arch(program.model) if ldso_name == "" else None
+    rules = loader_rules(family, ldso_name, found, proc=options.proc, sysroot=world, ask_loader=False, arch=arch)
+    others = [lib for lib in libraries if os.path.realpath(lib) != os.path.realpath(loader)]
+    closure = resolve_closure(program, rules, dlopen=others, confined=True, excluded=options.exclude)
+    where = f"inside the tree or in the sysroot {options.sysroot}" if options.sysroot else "inside the tree"
+    at_start = True  # the program's libraries: what the loader maps before any dlopen()
+    for r in closure.resolutions:
+        at_start = at_start and not r.dlopen
+        if r.kind == FILE and at_start:
+            report.libraries.setdefault(r.name, _rel(r.path, tree))
+        elif r.kind == MISSING:
+            report.findings.append(Finding(_rel(r.needed_by, tree), "libraries", f"{r.name}: not found {where}"))
+    if family == MUSL:
+        report.findings += _check_relocations(closure.objects, loader, tree)
+    else:
+        report.findings += [Finding(_rel(path, tree), "glibc", reason) for path, reason in link_problems(closure, loader)]
+    for obj in closure.objects:  # the tree's files; the sysroot's are the target's own
+        if inside(obj.path, tree):
+            seen.setdefault(os.path.normpath(os.path.abspath(obj.path)), obj)
 
 
 def _check_relocations(objects: list[LinkedObject], loader: str, tree: str) -> list[Finding]:
@@ -302,9 +274,3 @@ def _tree_of(program: LinkedObject) -> str:
         if origin_relative(entry) is not None:
             places.append(os.path.normpath(expand_origin(entry, origin)))
     return os.path.commonpath(places)
-
-
-def _rel(path: str, tree: str) -> str:
-    """`path` relative to the tree when it lies there (by name), else as it is."""
-    full = os.path.abspath(path)
-    return os.path.relpath(full, tree) if full.startswith(tree.rstrip("/") + "/") else full

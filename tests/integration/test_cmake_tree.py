@@ -64,6 +64,16 @@ def test_the_bundled_prefix_passes_verify_run_from_another_place(stage, tmp_path
     assert_proven(verified.stdout)
 
 
+def test_the_prefix_bundled_with_the_loader_in_each_program_passes_verify_run(stage, tmp_path):
+    bundled = relinterp("bundle", stage, "-o", tmp_path / "dist", "--embed-loader")
+    assert bundled.returncode == 0, bundled.stderr
+    assert not [p for p in (tmp_path / "dist").rglob("ld-linux*")]  # bin/app and the helper each carry it
+    verified = relinterp("verify", tmp_path / "dist", "--run", "")
+    assert verified.returncode == 0, verified.stdout
+    assert f"{tmp_path / 'dist'}: bin/app: loader embedded in the program" in verified.stdout
+    assert_proven(verified.stdout)
+
+
 def test_without_the_machines_glibc_the_tree_runs_and_the_stage_does_not(stage, tmp_path, without_glibc):
     assert relinterp("bundle", stage, "-o", tmp_path / "dist").returncode == 0
     ran = without_glibc.hidden_run([tmp_path / "dist/bin/app"])

@@ -16,8 +16,8 @@ from arch_support import TARGETS
 from conftest import run, unavailable
 import re
 
-from relinterp.elf.record import (CONFIG_FIELDS, CONFIG_FLAGS, CONFIG_SCHEMA, MAX_CANDIDATE_BYTES, MAX_CANDIDATES,
-                                      config_struct)
+from relinterp.elf.record import (CONFIG_FIELDS, CONFIG_FLAGS, CONFIG_SCHEMA, EMBEDDED_FIELDS, MAX_CANDIDATE_BYTES,
+                                  MAX_CANDIDATES, config_struct, embedded_struct)
 from relinterp.rewrite.stub import load_stub, manifest, stub_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,16 +121,20 @@ def print_from_c(tmp_path, statements: str) -> list[str]:
     return run([tmp_path / "probe"], text=True).stdout.splitlines()
 
 
-def test_config_block_layout_agrees_between_python_and_c(tmp_path):
-    fields = "\n".join(
-        f'printf("{name} %zu %zu\\n", offsetof(struct relinterp_config, {name}), '
-        f"sizeof(((struct relinterp_config *)0)->{name}));" for name, _ in CONFIG_FIELDS)
+@pytest.mark.parametrize("struct,fields,layout", [
+    ("relinterp_config", CONFIG_FIELDS, config_struct),
+    ("relinterp_embedded", EMBEDDED_FIELDS, embedded_struct),
+])
+def test_config_block_layout_agrees_between_python_and_c(tmp_path, struct, fields, layout):
+    statements = "\n".join(
+        f'printf("{name} %zu %zu\\n", offsetof(struct {struct}, {name}), '
+        f"sizeof(((struct {struct} *)0)->{name}));" for name, _ in fields)
     expected, offset = [], 0
-    for name, bits in CONFIG_FIELDS:
+    for name, bits in fields:
         expected.append(f"{name} {offset} {bits // 8}")
         offset += bits // 8
-    expected.append(f"size {config_struct(True).size}")
-    assert print_from_c(tmp_path, fields + 'printf("size %zu\\n", sizeof(struct relinterp_config));') == expected
+    expected.append(f"size {layout(True).size}")
+    assert print_from_c(tmp_path, statements + f'printf("size %zu\\n", sizeof(struct {struct}));') == expected
 
 
 # Every constant stub/config.h defines, and its value in relinterp/elf/record.py.

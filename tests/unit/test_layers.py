@@ -18,7 +18,8 @@ LAYERS = (
     ("elf",),
     ("rewrite", "loaders", "sbom", "trace"),
     ("bundle", "verify"),
-    ("api", "batch", "cpus", "interrupts", "report", "render", "launch", "cli", "tree_cli", "params", "__init__",
+    ("api", "batch", "cpus", "interrupts", "report", "render", "launch", "cli", "tree_cli", "params", "loader_info",
+     "__init__",
      "__main__"),
 )
 RANK = {part: rank for rank, parts in enumerate(LAYERS) for part in parts}

@@ -1,0 +1,65 @@
+"""The loader a program carries in its own file (patch --embed-loader): checking the one
+given, telling whether a patched file carries it already, and saying which one it is
+(family, SONAME, version, digest) for `patch` and `inspect`."""
+
+from __future__ import annotations
+
+from .elf.executable import Executable
+from .errors import LoaderFileError, RelinterpError
+from .loaders.family import GLIBC, MUSL, libc_family
+from .report import EmbeddedLoader
+from .rewrite.embed import LoaderImage, embedded_image, place_loader, read_loader_image
+
+
+def loader_to_embed(program: Executable, path: str) -> LoaderImage:
+    """The loader at `path`, checked for `program`: a musl program gets musl's loader, a
+    glibc program glibc's (one of another libc would start, then fail)."""
+    from .loaders.rules import family_of_bytes  # glibc's rules import subprocess: not for a plain patch
+
+    image = read_loader_image(program, path)
+    family = family_of_bytes(image.data, image.model.soname)
+    wanted = libc_family(program.interp)
+    if family is not None and wanted in (MUSL, GLIBC) and family != wanted:
+        raise LoaderFileError(program.path, f"--embed-loader {path}: {family}'s loader, the program is a {wanted} "
+                                            f"program (PT_INTERP {program.interp})")
+    return image
+
+
+def carries(exe: Executable, image: LoaderImage | None, source=None) -> bool:
+    """Whether the patched `exe` (read from `source`, the file open) carries the loader
+    `image` (for None: none)."""
+    embedded = exe.patch is not None and exe.patch.config.embedded is not None
+    if image is None or not embedded:
+        return image is None and not embedded
+    try:
+        return embedded_image(exe, source).data == image.data
+    except (OSError, RelinterpError):
+        return False
+
+
+def placed(original: Executable, image: LoaderImage) -> EmbeddedLoader:
+    """The loader `image` as patching `original` with it places it."""
+    embedding = place_loader(original, image)
+    return describe(image, embedding.offset, embedding.base)
+
+
+def carried(exe: Executable) -> EmbeddedLoader | None:
+    """The loader the patched `exe` carries, as far as its bytes still say which one."""
+    record = exe.patch.config.embedded if exe.patch is not None else None
+    if record is None:
+        return None
+    try:
+        image = embedded_image(exe)
+    except (OSError, RelinterpError):
+        return EmbeddedLoader(family=None, soname=None, version=None, sha256="", size=record.size,
+                              offset=record.offset, base=record.base)
+    return describe(image, record.offset, record.base)
+
+
+def describe(image: LoaderImage, offset: int, base: int) -> EmbeddedLoader:
+    """Which loader `image` is, and where it lies in the program."""
+    from .loaders.rules import family_of_bytes, loader_version
+
+    family = family_of_bytes(image.data, image.model.soname)
+    return EmbeddedLoader(family=family, soname=image.model.soname, version=loader_version(image.data, family),
+                          sha256=image.sha256, size=len(image.data), offset=offset, base=base)
