@@ -14,7 +14,9 @@ What --trace adds = bundle --trace − bundle, medians: tracing (the run under s
 reading the log, placing what it used: the difference of the -n variants) and then
 copying what it found (python's standard library).  For the heaviest workload, where
 the time goes, in this process (each phase's function timed), against `cp -a` of the
-library it walks.  Writes bench/RESULTS-trace.md; builds in bench/work/trace/ (wiped
+library it walks.  Every tree and copy goes to a new directory and nothing is deleted
+while commands are timed (see bench/tree.py: file creation waits for the discards of
+deleted files).  Writes bench/RESULTS-trace.md; builds in bench/work/trace/ (wiped
 first).
 
     nice python3 bench/trace.py [--runs N]
@@ -35,7 +37,7 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import BENCH, ROOT, check_output, describe_machine, relinterp_script, table  # noqa: E402
+from run import BENCH, ROOT, check_output, describe_machine, relinterp_script, settle, table  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from relinterp.bundle import assemble, discover, plan as planner  # noqa: E402
@@ -78,35 +80,32 @@ def prepare(work: Path) -> None:
     subprocess.run(["gcc", "-flto", "-c", "f.c", "-o", "f.o"], cwd=work, check=True)
 
 
-def commands(script: Path, work: Path) -> dict[tuple[str, str], tuple[list[str], Path | None]]:
-    """(workload, variant) -> (argv, directory to remove before it runs)."""
+def commands(script: Path, work: Path, round_: int) -> dict[tuple[str, str], list[str]]:
+    """(workload, variant) -> argv; the trees of each round go to new directories."""
     found = {}
     for index, (name, (program, args)) in enumerate(WORKLOADS.items()):
         argv = [program, *shlex.split(args)]
-        out, traced = work / f"out{index}", work / f"traced{index}"
-        found[name, "command"] = (argv, None)
-        found[name, "under strace"] = (["strace", *STRACE_OPTIONS, "-o", str(work / "strace.log"), "--", *argv], None)
-        found[name, "bundle -n"] = ([str(script), "bundle", program, "-o", str(out), "-n"], None)
-        found[name, "bundle -n --trace"] = ([str(script), "bundle", program, "-o", str(out), "-n", "--trace", args],
-                                            None)
-        found[name, "bundle"] = ([str(script), "bundle", program, "-o", str(out), "-q"], out)
-        found[name, "bundle --trace"] = ([str(script), "bundle", program, "-o", str(traced), "-q", "--trace", args],
-                                         traced)
+        out, traced = work / f"out{index}-{round_}", work / f"traced{index}-{round_}"
+        found[name, "command"] = argv
+        found[name, "under strace"] = ["strace", *STRACE_OPTIONS, "-o", str(work / "strace.log"), "--", *argv]
+        found[name, "bundle -n"] = [str(script), "bundle", program, "-o", str(out), "-n"]
+        found[name, "bundle -n --trace"] = [str(script), "bundle", program, "-o", str(out), "-n", "--trace", args]
+        found[name, "bundle"] = [str(script), "bundle", program, "-o", str(out), "-q"]
+        found[name, "bundle --trace"] = [str(script), "bundle", program, "-o", str(traced), "-q", "--trace", args]
     return found
 
 
 def measure(runs: int, work: Path, script: Path) -> dict[tuple[str, str], list[float]]:
-    argvs = commands(script, work)
     env = neutral_environment(os.environ)
-    samples: dict[tuple[str, str], list[float]] = {key: [] for key in argvs}
+    samples: dict[tuple[str, str], list[float]] = {key: [] for key in commands(script, work, 0)}
     rng = random.Random(22)
+    settle(work)
     for round_ in range(runs + 1):  # round 0 warms the page cache and is not kept
+        argvs = commands(script, work, round_)
         keys = list(argvs)
         rng.shuffle(keys)
         for key in keys:
-            argv, output = argvs[key]
-            if output is not None:
-                shutil.rmtree(output, ignore_errors=True)
+            argv = argvs[key]
             start = time.perf_counter()
             subprocess.run(argv, check=True, cwd=work, env=env, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
             if round_:
@@ -123,18 +122,17 @@ def measure_phases(runs: int, work: Path) -> dict[str, list[float]]:
     program, args = WORKLOADS[HEAVIEST]
     spent["`cp -a /usr/lib/python3.11`"] = copies = []
     os.environ.update(LC_ALL="C")
+    settle(work)
     for round_ in range(runs + 1):
         for values in spent.values():
             values.append(0.0)
-        output = work / "phases"
-        shutil.rmtree(output, ignore_errors=True)
+        output = work / f"phases-{round_}"
         options = planner.BundleOptions()
         traced = discover.discover([program], str(output), options, discover.TraceRequest((args,)))
         plan = planner.plan_bundle([program], str(output), replace(options, additions=traced.additions))
         assemble.build_bundle(replace(plan, from_target=traced.from_target))
-        shutil.rmtree(work / "cp-a", ignore_errors=True)
         start = time.perf_counter()
-        subprocess.run(["cp", "-a", "/usr/lib/python3.11", str(work / "cp-a")], check=True)
+        subprocess.run(["cp", "-a", "/usr/lib/python3.11", str(work / f"cp-a-{round_}")], check=True)
         copies[-1] = time.perf_counter() - start
     return {what: values[1:] for what, values in spent.items()}  # round 0 warms the caches
 
@@ -169,7 +167,9 @@ def report(samples: dict[tuple[str, str], list[float]], phases: dict[str, list[f
     return "\n".join([
         "# relinterp bundle --trace: what tracing adds", "",
         f"Produced by `nice python3 bench/trace.py --runs {runs}`.  Each figure: the median of {runs} runs after "
-        "one warm-up round, wall time in ms, every variant of every workload once per round in a shuffled order.", "",
+        "one warm-up round, wall time in ms, every variant of every workload once per round in a shuffled order; "
+        "each tree and copy goes to a new directory and nothing is deleted while commands are timed (file "
+        "creation here waits for the discards of deleted files: bench/tree.py).", "",
         "## Machine", "", table(["", ""], [[k, v] for k, v in machine.items()]), "",
         "## Target", "",
         f"`--trace` adds no more than the traced command's own run time plus {ALLOWANCE_S:g} s: "

@@ -36,14 +36,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import BENCH, Spread, describe_machine, relinterp_script, table  # noqa: E402
+from run import BENCH, Spread, describe_machine, relinterp_script, settle, table  # noqa: E402
 
 WORK = BENCH / "work" / "tree"
 RESULTS = BENCH / "RESULTS-tree.md"
 COMPILERS = {"musl": "musl-gcc", "glibc": "gcc"}
 LIBRARIES, PLUGINS, PROGRAMS, FILES = 20, 10, 20, 1000
 TARGET = 2.0
-PROBE_QUIET_S = 0.04  # creating 300 empty files: ~10 ms here when no deletion is being discarded
 
 
 def compile_c(cc: str, out: Path, source: str, *args) -> None:
@@ -90,25 +89,6 @@ def timed(argv: list[str]) -> tuple[float, float]:
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
-def settle(work: Path) -> float:
-    """Wait (90 s at most) until creating files costs what it costs on a quiet machine:
-    with the `discard` mount option, ext4 discards the blocks of deleted files at its next
-    journal commits, and file creation waits for that.  Returns the last probe's time
-    for 300 files, in seconds."""
-    subprocess.run(["sync"], check=True)
-    deadline, quiet, took = time.monotonic() + 90, 0, 0.0
-    while time.monotonic() < deadline and quiet < 2:
-        probe = work / f"probe-{time.monotonic_ns()}"
-        probe.mkdir(parents=True)
-        start = time.perf_counter()
-        for n in range(300):
-            os.close(os.open(probe / str(n), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-        took = time.perf_counter() - start
-        quiet = quiet + 1 if took < PROBE_QUIET_S else 0
-        time.sleep(2)
-    return took
 
 
 def measure(libc: str, runs: int) -> dict[str, dict[str, list[float]]]:
