@@ -57,7 +57,6 @@ TARGET_SMALL_PATCH_RATIO = 3.0  # relinterp patch of a small file ÷ python -c p
 
 MIB = 1 << 20
 PT_LOAD = 1
-SHT_NOBITS = 8
 
 RELINTERP = "relinterp patch"
 CP = "cp"
@@ -352,15 +351,20 @@ class Growth:
     patched: int
     stub: int  # the stub blob
     config: int  # the rest of the stub segment: loader paths, restore record
-    tables: int  # the section header table and the section data appended with it
+    padding: int  # between the end of the original's loaded bytes and the stub segment
 
     @property
     def added(self) -> int:
         return self.patched - self.original
 
     @property
-    def padding(self) -> int:
-        return self.added - self.stub - self.config - self.tables
+    def tables(self) -> int:
+        """The new section header table and the section data the patch adds (names, and
+        the symbol table that names `_dl_debug_state`): what is left once the stub
+        segment and the padding before it are counted, since the original's bytes after
+        its loaded part (debugging information, symbols) move behind the stub segment
+        whole."""
+        return self.added - self.stub - self.config - self.padding
 
 
 def stub_size() -> int:
@@ -371,21 +375,25 @@ def unpack_at(fd: int, layout: str, offset: int) -> tuple:
     return struct.unpack(layout, os.pread(fd, struct.calcsize(layout), offset))
 
 
-def measure_growth(program: str, original: Path, patched: Path) -> Growth:
-    """Split what the patch appended, reading the patched file's ELF64 headers: the stub
-    segment, then the tables written after it (the section header table, and the section
-    data appended with it: names, and the symbol table that names `_dl_debug_state`)."""
-    size = original.stat().st_size
-    with open(patched, "rb") as f:
+def loads(path: Path) -> list[tuple[int, int]]:
+    """(p_offset, p_filesz) of each PT_LOAD of an ELF64 file."""
+    with open(path, "rb") as f:
         fd = f.fileno()
-        phoff, shoff = unpack_at(fd, "<QQ", 0x20)
-        phentsize, phnum, shentsize, shnum, _ = unpack_at(fd, "<HHHHH", 0x36)
+        (phoff,) = unpack_at(fd, "<Q", 0x20)
+        phentsize, phnum = unpack_at(fd, "<HH", 0x36)
         phdrs = [unpack_at(fd, "<IIQQQQ", phoff + i * phentsize) for i in range(phnum)]
-        shdrs = [unpack_at(fd, "<IIQQQQIIQQ", shoff + i * shentsize) for i in range(shnum)]
-    stub_offset, stub_segment = [(offset, filesz) for p_type, _, offset, _, _, filesz in phdrs if p_type == PT_LOAD][-1]
-    appended = sum(sh[5] for sh in shdrs if sh[4] >= size and sh[4] != stub_offset and sh[1] != SHT_NOBITS)
+    return [(offset, filesz) for p_type, _, offset, _, _, filesz in phdrs if p_type == PT_LOAD]
+
+
+def measure_growth(program: str, original: Path, patched: Path) -> Growth:
+    """Split what the patch added, reading both files' ELF64 program headers: the stub
+    segment (the last PT_LOAD), the padding that aligns it after the original's loaded
+    bytes, and the rest (Growth.tables)."""
+    loaded_end = max(offset + filesz for offset, filesz in loads(original))
+    stub_offset, stub_segment = loads(patched)[-1]
     stub = stub_size()
-    return Growth(program, size, patched.stat().st_size, stub, stub_segment - stub, appended + shnum * shentsize)
+    return Growth(program, original.stat().st_size, patched.stat().st_size, stub, stub_segment - stub,
+                  stub_offset - loaded_end)
 
 
 # ---------------------------------------------------------------- 4. --help latency
@@ -503,7 +511,7 @@ def render(r: Results) -> str:
                            f"{relinterp_ms / ms:.2f}", f"{relinterp_kib / kib:.2f}"])
 
     growth_rows = [[g.program, f"{g.original:,}", f"{g.patched:,}", f"+{g.added:,}", f"{g.stub:,}",
-                    f"{g.config:,}", f"{g.tables:,}", f"{g.padding:,}"] for g in r.growth]
+                    f"{g.config:,}", f"{g.padding:,}", f"{g.tables:,}"] for g in r.growth]
     latency_rows = [[label, f"{s.median:.0f}", f"{s.p10:.0f}–{s.p90:.0f}"] for label, s in r.latency]
     machine_rows = [[key, value] for key, value in r.machine.items()]
     target_rows = [[t.goal, t.figure, "met" if t.met else "**missed**"] for t in r.targets()]
@@ -548,13 +556,16 @@ relinterp / patchelf: time {relinterp_ms / patchelf_ms:.2f}×, peak RSS {relinte
 
 ## 3. File growth
 
-Bytes the patch adds, split by reading the patched file: the stub blob
+Bytes the patch adds, split by reading both files' program headers: the stub blob
 (manifest `stubs.x86_64.size`), the rest of the stub segment (loader paths and the record
-of the original headers), the new section header table with the section data appended with it (names, and a
-symbol table naming `_dl_debug_state` for debuggers), and alignment.
+of the original headers), the padding that aligns the stub segment after the original's
+loaded bytes, and the rest: the new section header table and the section data added with
+it (names, and a symbol table naming `_dl_debug_state` for debuggers).  What the original
+holds after its loaded bytes (debugging information, symbols) moves behind the stub
+segment whole and is no growth.
 
 {table(["Program", "original B", "patched B", "growth B", "stub blob B", "config + record B",
-        "section tables B", "padding B"], growth_rows)}
+        "padding B", "section tables B"], growth_rows)}
 
 ## 4. `relinterp --help` and small-file patch latency
 
