@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -24,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glibc import minor_faults, strace_lines
-from run import (BENCH, ROOT, SRC, STARTUP_PASSES, WARMUP_ROUNDS, WORK, Spread, Variant, at_least, check_output,
-                 describe_machine, measure_startup, ratio, startup_table, table)
-from startup import LIBCS, Libc, mappings
+from run import (BENCH, ROOT, SRC, STARTUP_PASSES, WARMUP_ROUNDS, WORK, Spread, Variant, check_output,
+                 measure_startup, ratio, startup_table, table)
+from startup import LIBCS, Libc, mappings, parse_args, prepare
 
 EMBED_WORK = WORK / "embed"
 RESULTS = BENCH / "RESULTS-embed.md"
@@ -169,25 +168,10 @@ needs musl-tools, gcc, libc6-dev and strace.
 """
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--spawns", type=at_least(2), default=3000,
-                        help="start-ups per variant and pass (default: %(default)s)")
-    parser.add_argument("--faults", type=at_least(1), default=300,
-                        help="starts per variant for the mean page faults (default: %(default)s)")
-    return parser.parse_args()
-
-
 def main() -> None:
-    args = parse_args()
+    args = parse_args(__doc__)
     started = time.monotonic()
-    missing = [tool for tool in ("musl-gcc", "gcc", "strace") if shutil.which(tool) is None]
-    if missing:
-        sys.exit(f"missing: {', '.join(missing)} (apt-get install musl-tools gcc libc6-dev strace)")
-    shutil.rmtree(EMBED_WORK, ignore_errors=True)
-    machine = describe_machine(
-        musl=check_output(["dpkg-query", "-W", "-f", "${Version}\\n", "musl"]).split()[0],
-        glibc=os.confstr("CS_GNU_LIBC_VERSION") or "?")
+    machine = prepare(EMBED_WORK)
     results = {}
     for libc in LIBCS:
         print(f"{libc.name}: building, then {STARTUP_PASSES} passes of {args.spawns} spawns per variant", flush=True)

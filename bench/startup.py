@@ -268,8 +268,8 @@ run); needs musl-tools, gcc, libc6-dev and strace.
 """
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(description: str = __doc__) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spawns", type=at_least(2), default=3000,
                         help="start-ups per variant and pass (default: %(default)s)")
     parser.add_argument("--faults", type=at_least(1), default=300,
@@ -277,16 +277,21 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def main() -> None:
-    args = parse_args()
-    started = time.monotonic()
+def prepare(work: Path) -> dict[str, str]:
+    """Check the tools, wipe `work`; the machine and the libcs the figures depend on."""
     missing = [tool for tool in ("musl-gcc", "gcc", "strace") if shutil.which(tool) is None]
     if missing:
         sys.exit(f"missing: {', '.join(missing)} (apt-get install musl-tools gcc libc6-dev strace)")
-    shutil.rmtree(STARTUP_WORK, ignore_errors=True)
-    machine = describe_machine(
+    shutil.rmtree(work, ignore_errors=True)
+    return describe_machine(
         musl=check_output(["dpkg-query", "-W", "-f", "${Version}\\n", "musl"]).split()[0],
         glibc=os.confstr("CS_GNU_LIBC_VERSION") or "?")
+
+
+def main() -> None:
+    args = parse_args()
+    started = time.monotonic()
+    machine = prepare(STARTUP_WORK)
     results: dict = {"libcs": {}}
     for libc in LIBCS:
         print(f"{libc.name}: building, then {STARTUP_PASSES} passes of {args.spawns} spawns per variant", flush=True)
