@@ -101,15 +101,22 @@ def compile_program(compiler, out: Path, *args) -> Path:
     return out
 
 
+def build_probes(build, d: Path) -> list:
+    """The probe (PIE and not), its library and a plugin, into `d`: `build(OUTPUT, *ARGS)`
+    compiles with one machine's compiler.  Returns the probe's sources and options."""
+    build(d / "libshared.so", "-shared", "-fPIC", PROGRAMS / "shared.c")
+    build(d / "libplugin.so", "-shared", "-fPIC", PROGRAMS / "plugin.c")
+    probe = [PROGRAMS / "probe.c", f"-L{d}", "-lshared", "-pthread", "-rdynamic",
+             "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib"]
+    build(d / "probe", "-pie", "-fPIE", *probe)
+    build(d / "probe-nopie", "-no-pie", "-fno-pie", *probe)
+    return probe
+
+
 @pytest.fixture(scope="session")
 def programs(tmp_path_factory, musl_gcc) -> Programs:
     d = tmp_path_factory.mktemp("programs")
-    compile_program(musl_gcc, d / "libshared.so", "-shared", "-fPIC", PROGRAMS / "shared.c")
-    compile_program(musl_gcc, d / "libplugin.so", "-shared", "-fPIC", PROGRAMS / "plugin.c")
-    probe = [PROGRAMS / "probe.c", f"-L{d}", "-lshared", "-pthread", "-rdynamic",
-             "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib"]
-    compile_program(musl_gcc, d / "probe", "-pie", "-fPIE", *probe)
-    compile_program(musl_gcc, d / "probe-nopie", "-no-pie", "-fno-pie", *probe)
+    build_probes(lambda out, *args: compile_program(musl_gcc, out, *args), d)
     compile_program(musl_gcc, d / "hello", PROGRAMS / "hello.c")
     compile_program(musl_gcc, d / "static", "-static", PROGRAMS / "hello.c")
     compile_program(musl_gcc, d / "static-pie", "-static-pie", "-Wl,--no-dynamic-linker", PROGRAMS / "hello.c")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from arch_support import TARGETS, Target
-from conftest import PROGRAMS, Programs, compile_program, unavailable
+from conftest import Programs, build_probes, compile_program, unavailable
 from relinterp.elf.executable import read_executable
 
 
@@ -40,12 +40,7 @@ def _build_programs(target: Target, d: Path) -> MuslCrossPrograms:
     reason = target.missing()
     if reason:
         unavailable(f"{target.arch}: {reason}")
-    _build(target, d / "libshared.so", "-shared", "-fPIC", PROGRAMS / "shared.c")
-    _build(target, d / "libplugin.so", "-shared", "-fPIC", PROGRAMS / "plugin.c")
-    probe = [PROGRAMS / "probe.c", f"-L{d}", "-lshared", "-pthread", "-rdynamic",
-             "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib"]
-    _build(target, d / "probe", "-pie", "-fPIE", *probe)
-    _build(target, d / "probe-nopie", "-no-pie", "-fno-pie", *probe)
+    probe = build_probes(lambda out, *args: _build(target, out, *args), d)
     assert (read_executable(d / "probe").elf_type, read_executable(d / "probe-nopie").elf_type) == (
         "ET_DYN", "ET_EXEC")
     if target.arch == "aarch64":
