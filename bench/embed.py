@@ -13,7 +13,6 @@ writes bench/RESULTS-embed.md and prints a summary.  See bench/README.md.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import shutil
 import subprocess
@@ -22,10 +21,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from glibc import minor_faults, strace_lines
-from run import (BENCH, ROOT, SRC, STARTUP_PASSES, WARMUP_ROUNDS, WORK, Spread, Variant, check_output,
-                 measure_startup, ratio, startup_table, table)
-from startup import LIBCS, Libc, mappings, parse_args, prepare
+from run import (BENCH, ROOT, SRC, STARTUP_PASSES, WARMUP_ROUNDS, WORK, Variant, check_output, measure_startup,
+                 ratio, startup_table, stub_size, table)
+from startup import LIBCS, Libc, count, counts_table, met, parse_args, prepare
 
 EMBED_WORK = WORK / "embed"
 RESULTS = BENCH / "RESULTS-embed.md"
@@ -66,26 +64,6 @@ def build(libc: Libc, root: Path) -> Built:
     return Built(libc, ways["hello"], ways["maps"], files["hello"])
 
 
-@dataclass(frozen=True)
-class Counts:
-    syscalls: int
-    minor_faults: float
-    mappings: tuple[int, int]  # at main: how many, and the KiB of anonymous ones
-
-
-def count(built: Built, runs: int, work: Path) -> dict[str, Counts]:
-    probes = {v.name: v.argv for v in built.maps}
-    return {v.name: Counts(len(strace_lines(v.argv, work)), minor_faults(v.argv, runs), mappings(probes[v.name]))
-            for v in built.variants}
-
-
-def counts_table(startup: list[dict[str, Spread]], counts: dict[str, Counts]) -> str:
-    rows = [[name, " / ".join(f"{ratio(run, name):.3f}" for run in startup), str(c.syscalls),
-             f"{c.minor_faults:.1f}", str(c.mappings[0]), str(c.mappings[1])] for name, c in counts.items()]
-    return table(["Variant", "× unpatched (pass 1 / pass 2)", "system calls", "minor faults (mean)",
-                  "mappings at main", "anonymous KiB at main"], rows)
-
-
 def sizes_table(built: Built) -> str:
     """The file each way, and what an embedded loader adds: the loader's file, the stub's
     segment and tables, the symbols and sections, and the hole (no disk blocks)."""
@@ -102,10 +80,6 @@ def growth(built: Built) -> tuple[int, int]:
     """(bytes, bytes on disk) the embedded file has more than the unpatched one."""
     a, b = built.files[UNPATCHED].stat(), built.files[EMBEDDED].stat()
     return b.st_size - a.st_size, (b.st_blocks - a.st_blocks) * 512
-
-
-def met(ok: bool) -> str:
-    return "met" if ok else "**missed**"
 
 
 def render(command: str, machine: dict[str, str], args: argparse.Namespace, results: dict, elapsed_s: float) -> str:
@@ -128,7 +102,7 @@ def render(command: str, machine: dict[str, str], args: argparse.Namespace, resu
 
 The embedded file is {size:,} bytes larger than the unpatched one ({disk:,} bytes more on disk).
 """)
-    stub = json.loads((ROOT / "relinterp" / "_stubs" / "manifest.json").read_text())["stubs"]["x86_64"]["size"]
+    stub = stub_size()
     return f"""# relinterp benchmarks: the loader embedded in the program
 
 Produced by `{command}` in {elapsed_s:.0f} s on {machine["Date"]}.
@@ -177,7 +151,7 @@ def main() -> None:
         print(f"{libc.name}: building, then {STARTUP_PASSES} passes of {args.spawns} spawns per variant", flush=True)
         work = EMBED_WORK / libc.name
         built = build(libc, work)
-        results[libc.name] = (built, measure_startup(built.variants, args.spawns), count(built, args.faults, work))
+        results[libc.name] = (built, measure_startup(built.variants, args.spawns), count(built.variants, built.maps, args.faults, work))
     command = shlex.join(["python3", *sys.argv])
     RESULTS.write_text(render(command, machine, args, results, time.monotonic() - started))
     for name, (built, startup, counts) in results.items():

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from glibc import minor_faults, strace_lines
 from run import (BENCH, MANIFEST, ROOT, SRC, STARTUP_PASSES, WARMUP_ROUNDS, WORK, Spread, Variant, at_least,
-                 check_output, describe_machine, measure_startup, ratio, startup_table, table)
+                 check_output, describe_machine, measure_startup, ratio, spawns_parser, startup_table, table)
 
 STARTUP_WORK = WORK / "startup"
 RESULTS = BENCH / "RESULTS-startup.md"
@@ -269,9 +269,7 @@ run); needs musl-tools, gcc, libc6-dev and strace.
 
 
 def parse_args(description: str = __doc__) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--spawns", type=at_least(2), default=3000,
-                        help="start-ups per variant and pass (default: %(default)s)")
+    parser = spawns_parser(description, 3000)
     parser.add_argument("--faults", type=at_least(1), default=300,
                         help="starts per variant for the mean page faults (default: %(default)s)")
     return parser.parse_args()

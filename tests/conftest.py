@@ -8,6 +8,7 @@ hide a broken set-up and so fails instead.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -101,9 +102,10 @@ def compile_program(compiler, out: Path, *args) -> Path:
     return out
 
 
-def build_probes(build, d: Path) -> list:
-    """The probe (PIE and not), its library and a plugin, into `d`: `build(OUTPUT, *ARGS)`
-    compiles with one machine's compiler.  Returns the probe's sources and options."""
+def build_probes(compiler, d: Path) -> list:
+    """The probe (PIE and not), its library and a plugin, into `d`, built with `compiler`
+    (compile_program's). Returns the probe's sources and options."""
+    build = functools.partial(compile_program, compiler)
     build(d / "libshared.so", "-shared", "-fPIC", PROGRAMS / "shared.c")
     build(d / "libplugin.so", "-shared", "-fPIC", PROGRAMS / "plugin.c")
     probe = [PROGRAMS / "probe.c", f"-L{d}", "-lshared", "-pthread", "-rdynamic",
@@ -116,7 +118,7 @@ def build_probes(build, d: Path) -> list:
 @pytest.fixture(scope="session")
 def programs(tmp_path_factory, musl_gcc) -> Programs:
     d = tmp_path_factory.mktemp("programs")
-    build_probes(lambda out, *args: compile_program(musl_gcc, out, *args), d)
+    build_probes(musl_gcc, d)
     compile_program(musl_gcc, d / "hello", PROGRAMS / "hello.c")
     compile_program(musl_gcc, d / "static", "-static", PROGRAMS / "hello.c")
     compile_program(musl_gcc, d / "static-pie", "-static-pie", "-Wl,--no-dynamic-linker", PROGRAMS / "hello.c")

@@ -19,10 +19,6 @@ class MuslCrossPrograms(Programs):
     target: Target | None = None
 
 
-def _build(target: Target, out: Path, *args) -> None:
-    compile_program(target.cc, out, *args)
-
-
 @pytest.fixture(scope="session")
 def musl_cross_build(tmp_path_factory):
     """musl_cross_build(arch) -> MuslCrossPrograms: the test programs for one architecture."""
@@ -40,9 +36,9 @@ def _build_programs(target: Target, d: Path) -> MuslCrossPrograms:
     reason = target.missing()
     if reason:
         unavailable(f"{target.arch}: {reason}")
-    probe = build_probes(lambda out, *args: _build(target, out, *args), d)
+    probe = build_probes(target.cc, d)
     assert (read_executable(d / "probe").elf_type, read_executable(d / "probe-nopie").elf_type) == (
         "ET_DYN", "ET_EXEC")
     if target.arch == "aarch64":
-        _build(target, d / "probe-64k", "-pie", "-fPIE", "-Wl,-z,max-page-size=65536", *probe)
+        compile_program(target.cc, d / "probe-64k", "-pie", "-fPIE", "-Wl,-z,max-page-size=65536", *probe)
     return MuslCrossPrograms(d, target)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROGRAMS, compile_program, run, unavailable
+from conftest import PROGRAMS, compile_program, installed, run, unavailable
 
 NOBODY = 65534
 AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
@@ -70,8 +70,7 @@ def verifier(request) -> Verifier:
         unavailable("running relinterp as root and as another user needs root")
     if request.param == "root":
         return Verifier("root", (sys.executable, "-m", "relinterp"))
-    if shutil.which("setpriv") is None:
-        unavailable("setpriv missing (apt-get install util-linux)")
+    installed("setpriv", "util-linux")
     wheel = request.getfixturevalue("installed_wheel")
     return Verifier("user", (*AS_NOBODY, os.fspath(wheel.relinterp)))
 
