@@ -22,10 +22,8 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import random
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,6 +35,7 @@ from kerneldiff.gdb import run_case_under_gdb  # noqa: E402
 from kerneldiff.judge import classify, documented, executable_not_readable, undocumented_in_docs, verdict  # noqa: E402,E501
 from kerneldiff.report import Tally, render  # noqa: E402
 from kerneldiff.run import LOADERS, build, run_case, tracer, workspace_ok  # noqa: E402
+from run import describe_machine  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "RESULTS-differential.md"
@@ -57,12 +56,16 @@ def compare(case, sides: dict, programs, pairs: dict[str, tuple[str, str]]) -> d
     return comparisons
 
 
+def case_inputs(args) -> tuple[list[tuple[str, int]], dict[str, bytes]]:
+    """The architectures' weights and their loaders' bytes, which every case is made from."""
+    return [(a, ARCH_WEIGHTS[a]) for a in args.arch], {a: LOADERS[a].read_bytes() for a in args.arch}
+
+
 def worker(number: int, tasks: list[tuple[int, str]], args, queue) -> None:
     work = Path(args.work) / f"w{number}"
     programs = {arch: build(arch, work / arch) for arch in args.arch}
     difftrace = tracer(work)
-    loaders = {arch: LOADERS[arch].read_bytes() for arch in args.arch}
-    weights = [(a, ARCH_WEIGHTS[a]) for a in args.arch]
+    weights, loaders = case_inputs(args)
     for index, mode in tasks:
         try:
             case = make_case(args.seed, index, weights, loaders)
@@ -83,8 +86,7 @@ def gdb_sample(args) -> list[int]:
     """The cases also run under gdb: mostly those that moved or retyped what the debugger
     hook reads (the issue's faults were there), the rest at random."""
     rng = random.Random(f"{args.seed}:gdb")
-    weights = [(a, ARCH_WEIGHTS[a]) for a in args.arch]
-    loaders = {arch: LOADERS[arch].read_bytes() for arch in args.arch}
+    weights, loaders = case_inputs(args)
     picked, candidates = [], list(range(args.cases))
     rng.shuffle(candidates)
     for index in candidates:
@@ -126,19 +128,10 @@ def run_all(args) -> Tally:
     return tally
 
 
-def machine() -> dict[str, str]:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    commit = subprocess.run(["git", "-C", str(BENCH), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    return {"Kernel": platform.release(), "CPU": cpu, "nproc": str(os.cpu_count()),
-            "musl": os.path.realpath(LOADERS["x86_64"]), "relinterp": commit.stdout.strip() or "?",
-            "Date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-
-
 def replay(args) -> int:
     work = Path(args.work) / "replay"
     shutil.rmtree(work, ignore_errors=True)
-    loaders = {arch: LOADERS[arch].read_bytes() for arch in args.arch}
-    case = make_case(args.seed, args.replay, [(a, ARCH_WEIGHTS[a]) for a in args.arch], loaders)
+    case = make_case(args.seed, args.replay, *case_inputs(args))
     programs = build(case.arch, work / case.arch)
     print(case.describe())
     if args.keep:
@@ -178,7 +171,8 @@ def main() -> int:
     for doc in missing:
         tally.errors.append({"error": f"docs/robustness.md does not say: {doc}"})
     command = "python3 bench/differential.py " + " ".join(sys.argv[1:])
-    Path(args.report).write_text(render(tally, command, machine(), time.monotonic() - started))
+    machine = describe_machine(musl=os.path.realpath(LOADERS["x86_64"]))
+    Path(args.report).write_text(render(tally, command, machine, time.monotonic() - started))
     if args.json:
         Path(args.json).write_text(json.dumps(tally.as_json(), indent=1))
     print(f"{tally.cases} cases, {tally.failures()} undocumented disagreements or stub faults; wrote {args.report}")
