@@ -116,9 +116,11 @@ def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclud
                              sysroot, stage)
 
     def make():
-        from .bundle.provenance import OriginQuery
+        query = None
+        if not (no_sbom or dry_run):  # an SBOM to write: --no-sbom imports none of its modules
+            from .bundle.provenance import OriginQuery
 
-        query = OriginQuery() if not (no_sbom or dry_run) else None
+            query = OriginQuery()
         sbom = SbomRequest(write=not no_sbom, copy=copy, query=query)
         try:
             plan = _plan(apps, stage, output, options, request, query.start if query else None)

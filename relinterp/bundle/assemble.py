@@ -66,9 +66,11 @@ class SbomRequest:
 
 def plan_result(plan: BundlePlan, archive: Archive | None = None, sbom: SbomRequest = SbomRequest()) -> BundleResult:
     """What build_bundle would do, for --dry-run: nothing is written."""
-    from .provenance import SbomSummary  # only where an SBOM is written: its modules cost --no-sbom nothing
+    summary = None
+    if sbom.write:
+        from .provenance import SbomSummary  # only where an SBOM is written: its modules cost --no-sbom nothing
 
-    summary = SbomSummary(SBOM_NAME, sbom.copy) if sbom.write else None
+        summary = SbomSummary(SBOM_NAME, sbom.copy)
     return BundleResult.of(plan, os.path.isdir(plan.output), archive, None, True, summary)
 
 
