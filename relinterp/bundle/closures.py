@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING
 
 from ..elf.linked import LinkedObject
 from ..errors import MissingLibraryError, OptionError, OutsideSysrootError
-from ..loaders.closure import Closure, resolve_closure
+from ..loaders.closure import Closure, file_key, resolve_closure
 from ..loaders.family import GLIBC
 from ..loaders.rules import loader_rules
 from .additions import INCLUDE, SHARED_OBJECT, Addition
 from .byname import glibc_by_name
 from .inputs import Input
-from .placement import file_key
 from .treefile import ALIAS, LIBRARY
 from .treeindex import TreeFirstRules, TreeIndex
 
@@ -60,8 +59,9 @@ def _tree_first(rules, inputs: list[Input], stage: str | None):
     for item in inputs:
         if item.role == ALIAS and stage is not None:
             path = _tree_path(item, stage)
-            if file_key(path) in libraries:
-                named.append((path, file_key(path)))
+            key = file_key(path)
+            if key in libraries:
+                named.append((path, key))
     return TreeFirstRules(rules, TreeIndex(named))
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from ..elf.linked import LinkedObject
 from ..elf.searchlist import RPATH
 from ..errors import RelinterpError, TreeConflictError, UnsupportedError
-from ..loaders.closure import FILE, Closure, Resolution
+from ..loaders.closure import FILE, Closure, Resolution, file_key
 from ..loaders.family import GLIBC
 from ..loaders.searchpath import SearchPathChange, current_tag, plan_search_path
 from .additions import INTERPRETER, NEEDED
@@ -33,14 +33,6 @@ from .treefile import ALIAS, DIRECTORY, LIBRARY, LOADER_FILE, PROGRAM, TreeFile
 
 if TYPE_CHECKING:
     from .plan import LoaderChoice
-
-
-def file_key(path: str) -> tuple[int, int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino
 
 
 @dataclass

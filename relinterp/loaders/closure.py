@@ -112,7 +112,8 @@ class Closure:
         return found
 
 
-def _file_key(path: str) -> tuple[int, int] | None:
+def file_key(path: str) -> tuple[int, int] | None:
+    """The file `path` leads to (device, inode), the same under each of its names; None: no file."""
     try:
         info = os.stat(path)
     except OSError:
@@ -130,7 +131,7 @@ class _Walk:
         self.by_name: dict[str, Node] = {}
         self.by_soname: dict[str, Node] = {}
         self.by_file: dict[tuple[int, int], Node] = {}
-        self.loader_key = _file_key(rules.loader) if rules.loader else None
+        self.loader_key = file_key(rules.loader) if rules.loader else None
 
     def add(self, obj: LinkedObject, needed_by: Node | None, name: str | None, key, kernel_mapped=False) -> Node:
         node = Node(obj, needed_by, kernel_mapped)
@@ -159,7 +160,7 @@ class _Walk:
                 return Resolution(name, who, OUTSIDE, path, searched)
         if path is None:
             return Resolution(name, who, MISSING, searched=searched)
-        key = _file_key(path)
+        key = file_key(path)
         if key == self.loader_key:  # the loader under another name (musl: a libc by path)
             return Resolution(name, who, LOADER, path)
         if key not in self.by_file:
@@ -198,7 +199,7 @@ def resolve_closure(program: str | LinkedObject, rules: LoaderRules, *, dlopen: 
     match an `excluded` glob are left unresolved and not followed."""
     obj = program if isinstance(program, LinkedObject) else read_linked_object(program)
     walk = _Walk(rules, confined, excluded)
-    head = walk.add(obj, None, None, _file_key(obj.path), kernel_mapped=True)
+    head = walk.add(obj, None, None, file_key(obj.path), kernel_mapped=True)
     closure = Closure(program=obj)
     done = _link(walk, closure, 0)
     for name in dlopen:
