@@ -16,8 +16,7 @@ from ..rewrite.stub import manifest, stub_for
 from ..sbom import SBOM_NAME
 from ..sbom.describe import describe_tree
 from ..sbom.digests import Digests
-from ..sbom.inventory import (ARGUMENT, DATA, INCLUDE, INTERPRETER, LIBRARY, LOADER as LOADER_KIND, NEEDED,
-                              PROGRAM, Inventory, ShippedFile, Tool)
+from ..sbom.inventory import DATA, LIBRARY, LOADER as LOADER_KIND, PROGRAM, Inventory, ShippedFile, Tool
 from ..sbom.model import to_json
 from ..sbom.origin import Lookup, Origin, find_database
 from ..sbom.purl import read_distribution
@@ -122,7 +121,7 @@ def plan_inventory(plan: BundlePlan) -> Inventory:
     realpath = functools.lru_cache(maxsize=None)(os.path.realpath)  # a closure names each file many times
     real = {realpath(f.source): f.dest for f in plan.files if f.copied}
     loader = next((f.dest for f in plan.files if f.role == LOADER_FILE), None)
-    needs, needed = set(), set()
+    needs = set()
     for closure in plan.closures.values():
         if loader is not None:
             needs.add((real[realpath(closure.program.path)], loader))
@@ -133,13 +132,11 @@ def plan_inventory(plan: BundlePlan) -> Inventory:
             source = real.get(realpath(r.needed_by))
             if target is not None and source is not None:
                 needs.add((source, target))
-                needed.add(target)
     links: dict[str, list[str]] = {}
     aliases = {f.dest: f for f in plan.files if f.role == ALIAS}
     for alias in aliases.values():
         links.setdefault(_link_target(alias, aliases), []).append(alias.dest)
-    files = tuple(_shipped(f, realpath(f.source), plan, links.get(f.dest, ()), f.dest in needed)
-                  for f in plan.files if f.copied)
+    files = tuple(_shipped(f, realpath(f.source), plan, links.get(f.dest, ())) for f in plan.files if f.copied)
     return Inventory(os.path.basename(os.path.abspath(plan.output)), files, tuple(sorted(needs)))
 
 
@@ -155,11 +152,9 @@ def _link_target(alias: TreeFile, aliases: dict[str, TreeFile]) -> str:
     return path
 
 
-def _shipped(item: TreeFile, source: str, plan: BundlePlan, links, needed: bool) -> ShippedFile:
-    came_in = item.found_by or \
-        {PROGRAM_ROLE: ARGUMENT, LOADER_FILE: INTERPRETER}.get(item.role, NEEDED if needed else INCLUDE)
+def _shipped(item: TreeFile, source: str, plan: BundlePlan, links) -> ShippedFile:
     parts = (os.path.realpath(item.embed_loader),) if item.role == PROGRAM_ROLE and item.embed_loader else ()
-    return ShippedFile(item.dest, KINDS[item.role], came_in, source, tuple(links), _changes(item, plan), parts)
+    return ShippedFile(item.dest, KINDS[item.role], item.found_by, source, tuple(links), _changes(item, plan), parts)
 
 
 def _changes(item: TreeFile, plan: BundlePlan) -> tuple[str, ...]:
