@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from .. import __version__
 from ..loaders.closure import FILE, LOADER
+from ..loaders.sysroot import MAX_LINKS
 from ..rewrite.stub import manifest, stub_for
 from ..sbom import SBOM_NAME
 from ..sbom.describe import describe_tree
@@ -144,7 +145,7 @@ def _link_target(alias: TreeFile, aliases: dict[str, TreeFile]) -> str:
     """The path in the tree a symbolic link leads to, through the tree's other links
     (libfoo.so -> libfoo.so.1 -> libfoo.so.1.2.3): the file it is an occurrence of."""
     path = alias.dest
-    for _ in range(40):  # the kernel's limit of links in one path walk
+    for _ in range(MAX_LINKS):
         link = aliases.get(path)
         if link is None:
             break
