@@ -179,9 +179,6 @@ def _write_tarball(staging: str, output: str, archive: Archive, file: str | None
     def produce(stream) -> None:
         count.append(write_tarball(stream, staging, top, archive_mtime(), archive.compression, progress.advance))
 
-    if file is None:
-        stage.write_through(archive.path, produce)
-    else:
-        stage.write_new_file(file, produce)
+    stage.write_output(archive.path, file, produce)
     progress.finish()
     return count[0]

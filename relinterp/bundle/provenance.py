@@ -101,10 +101,8 @@ class PendingSbom:
         document = to_json(bom)
         with open(os.path.join(self.staging, SBOM_NAME), "wb") as stream:
             stream.write(document)
-        if copy is not None and file is not None:
-            stage.write_new_file(file, lambda stream: stream.write(document))
-        elif copy is not None:
-            stage.write_through(copy, lambda stream: stream.write(document))
+        if copy is not None:
+            stage.write_output(copy, file, lambda stream: stream.write(document))
         packaged = sum(1 for c in bom.components if c.purl)
         return SbomSummary(SBOM_NAME, copy, len(bom.components), packaged, self.query.description)
 

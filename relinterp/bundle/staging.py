@@ -205,6 +205,14 @@ def write_through(target: str, produce) -> None:
         raise WriteError(target, f"cannot write ({error.strerror})") from None
 
 
+def write_output(target: str, file: str | None, produce) -> None:
+    """Into `file` (output_file's answer for `target`) atomically; None: through to `target` as it is."""
+    if file is None:
+        write_through(target, produce)
+    else:
+        write_new_file(file, produce)
+
+
 def _exchange(a: str, b: str) -> bool:
     """renameat2(RENAME_EXCHANGE); False where the C library or file system lacks it."""
     import ctypes  # only here: `relinterp patch` never needs it
