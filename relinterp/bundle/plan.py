@@ -44,12 +44,10 @@ from .closures import resolve_closures
 from .inputs import Input, entry_for, read_inputs
 from .placement import Layout, place_files
 from .record import replace_problem
-from .treefile import ALIAS, DATA, DIRECTORY, LIBRARY, LOADER_FILE, PROGRAM, TreeFile, inside_tree
+from .treefile import ALIAS, DIRECTORY, LIBRARY, PROGRAM, TreeFile, inside_tree
 from .walk import StageEntry
 
 FilesKnown = Callable[[list[str]], None]  # told the files a tree will be made of, once they are known
-__all__ = ["BundleOptions", "BundlePlan", "LoaderChoice", "TreeFile", "plan_bundle", "PROGRAM", "LIBRARY",
-           "LOADER_FILE", "ALIAS", "DATA", "DIRECTORY"]
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from ..sbom.model import to_json
 from ..sbom.origin import Lookup, Origin, find_database
 from ..sbom.purl import read_distribution
 from . import staging as stage
-from .plan import ALIAS, DATA as DATA_ROLE, LIBRARY as LIBRARY_ROLE, LOADER_FILE, PROGRAM as PROGRAM_ROLE, \
-    BundlePlan, TreeFile
+from .plan import BundlePlan
+from .treefile import ALIAS, DATA as DATA_ROLE, LIBRARY as LIBRARY_ROLE, LOADER_FILE, PROGRAM as PROGRAM_ROLE, TreeFile
 
 KINDS = {PROGRAM_ROLE: PROGRAM, LIBRARY_ROLE: LIBRARY, LOADER_FILE: LOADER_KIND, DATA_ROLE: DATA}
 
