@@ -84,11 +84,12 @@ def place_traced(trace: Trace, prefix: str | None, facts: Mapping[str, PathFacts
                 ours.add(place.real(access.path))
                 place.add(Addition(access.path, ADDED_PROGRAM, TRACE, place.rel(access.path)))
     mapped = {place.real(a.path) for a in trace.used(MAPPED) if place.real(a.by) in ours}
+    skipped = ours | mapped  # placed as programs or shared objects: not again as files opened
     for access in trace.accesses:
         if access.how == MAPPED:
             if place.real(access.by) in ours and place.real(access.path) not in ours:
                 place.add_library(access)
-        elif place.real(access.path) not in ours | mapped:
+        elif place.real(access.path) not in skipped:
             place.use(access)
     return TracedPlacement(tuple(place.additions.values()), tuple(place.target.values()))
 
