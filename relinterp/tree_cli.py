@@ -156,11 +156,12 @@ def _plan(apps, stage: str | None, output: str, options, request, files_known):
     """The tree's plan: the programs (or STAGE), with what a traced run found when asked."""
     from dataclasses import replace
 
-    from .bundle.discover import TracedFiles, discover
+    from .bundle.discover import discover
     from .bundle.plan import plan_bundle
+    from .bundle.traced import TracedPlacement
     from .bundle.tree import plan_tree
 
-    traced = discover(apps, output, options, request, stage) if request else TracedFiles()
+    traced = discover(apps, output, options, request, stage) if request else TracedPlacement()
     options = replace(options, additions=options.additions + traced.additions)
     plan = plan_tree(stage, output, options, files_known=files_known) if stage else \
         plan_bundle(apps, output, options, files_known=files_known)

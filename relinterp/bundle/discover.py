@@ -30,7 +30,7 @@ import os
 import shlex
 import stat
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..elf.linked import LinkedObject, is_elf, read_linked_object
 from ..errors import BundleError, OptionError, RelinterpError
@@ -42,7 +42,7 @@ from .additions import ARGUMENT, Addition
 from .inputs import entry_for, read_inputs
 from .loaded import run_time_loads
 from .plan import BundleOptions, check_output
-from .traced import (DIRECTORY, FILE, LIBRARY, MISSING, OTHER, PROGRAM, PathFacts, TargetFile, place_traced,
+from .traced import (DIRECTORY, FILE, LIBRARY, MISSING, OTHER, PROGRAM, PathFacts, TracedPlacement, place_traced,
                      program_prefix, under)
 from .treefile import inside_tree
 
@@ -63,16 +63,8 @@ class TraceRequest:
         return bool(self.args) or self.command is not None
 
 
-@dataclass(frozen=True)
-class TracedFiles:
-    """What tracing found: files for the tree, and what the programs take from the target."""
-
-    additions: tuple[Addition, ...] = ()  # found_by TRACE
-    from_target: tuple[TargetFile, ...] = ()
-
-
 def discover(apps: Sequence[str], output: str, options: BundleOptions, request: TraceRequest,
-             stage: str | None = None) -> TracedFiles:
+             stage: str | None = None) -> TracedPlacement:
     """Trace the programs `apps` (or those of the install prefix `stage`) as `request`
     says.  Raise BundleError, before running anything, when the output or the programs
     cannot be bundled; TraceError or MissingToolError when the runs cannot be traced."""
@@ -87,7 +79,7 @@ def discover(apps: Sequence[str], output: str, options: BundleOptions, request: 
     additions = _run_time(placement.additions, programs, options)
     if stage is not None:  # the prefix's files are the tree's already
         additions = [a for a in additions if not under(a.source, prefix)]
-    return TracedFiles(tuple(additions), placement.from_target)
+    return replace(placement, additions=tuple(additions))
 
 
 def _traced_programs(apps: Sequence[str], output: str, options: BundleOptions, request: TraceRequest,

@@ -52,8 +52,10 @@ class TargetFile:
 
 @dataclass(frozen=True)
 class TracedPlacement:
-    additions: tuple[Addition, ...]  # for the tree, each found_by TRACE
-    from_target: tuple[TargetFile, ...]
+    """What tracing found: files for the tree, and what the programs take from the target."""
+
+    additions: tuple[Addition, ...] = ()  # for the tree, each found_by TRACE
+    from_target: tuple[TargetFile, ...] = ()
 
 
 def program_prefix(program: str, bin_dir: str) -> str | None:
