@@ -97,7 +97,6 @@ def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclud
     loader from there, every program and shared object given the search path that
     finds its libraries in the tree."""
     from .bundle.assemble import Archive, SbomRequest, build_bundle, plan_result
-    from .bundle.discover import TraceRequest
     from .bundle.plan import BundleOptions
     from .bundle.progress import Progress
     from .elf.searchlist import split_list
@@ -112,8 +111,7 @@ def bundle(apps, output, lib_dir, bin_dir, loader, embed_loader, include, exclud
                             embed_loader=embed_loader)
     shown = Progress(enabled=progress and not dry_run)
     copy = _sbom_copy(sbom_copy, no_sbom, output)
-    request = _trace_request(TraceRequest(trace_args, trace_cmd, trace_prefix, trace_programs, trace_timeout),
-                             sysroot, stage)
+    request = _trace_request(trace_args, trace_cmd, trace_prefix, trace_programs, trace_timeout, sysroot, stage)
 
     def make():
         query = None
@@ -156,16 +154,19 @@ def _plan(apps, stage: str | None, output: str, options, request, files_known):
     """The tree's plan: the programs (or STAGE), with what a traced run found when asked."""
     from dataclasses import replace
 
-    from .bundle.discover import discover
     from .bundle.plan import plan_bundle
-    from .bundle.traced import TracedPlacement
     from .bundle.tree import plan_tree
 
-    traced = discover(apps, output, options, request, stage) if request else TracedPlacement()
-    options = replace(options, additions=options.additions + traced.additions)
+    additions, from_target = (), ()
+    if request is not None:
+        from .bundle.discover import discover  # only here: a bundle not traced imports none of the tracer
+
+        traced = discover(apps, output, options, request, stage)
+        additions, from_target = traced.additions, traced.from_target
+    options = replace(options, additions=options.additions + additions)
     plan = plan_tree(stage, output, options, files_known=files_known) if stage else \
         plan_bundle(apps, output, options, files_known=files_known)
-    return replace(plan, from_target=traced.from_target)
+    return replace(plan, from_target=from_target)
 
 
 def _stage(apps: tuple[str, ...]) -> str | None:
@@ -181,23 +182,30 @@ def _stage(apps: tuple[str, ...]) -> str | None:
     return apps[0]
 
 
-def _trace_request(request, sysroot: str | None, stage: str | None):
-    """--trace, --trace-cmd and their options, checked together (usage errors, status 2)."""
+def _trace_request(args: tuple[str, ...], command: str | None, prefix: str | None, programs: tuple[str, ...],
+                   timeout: float | None, sysroot: str | None, stage: str | None):
+    """--trace, --trace-cmd and their options, checked together (usage errors, status 2):
+    the TraceRequest, or None when neither --trace nor --trace-cmd is given."""
     import os
 
-    if not request and (request.prefix or request.programs or request.timeout):
-        raise click.UsageError("--trace-program, --trace-prefix and --trace-timeout go with --trace or --trace-cmd")
-    if request and sysroot:
+    if not args and command is None:
+        if prefix or programs or timeout:
+            raise click.UsageError("--trace-program, --trace-prefix and --trace-timeout go with --trace or "
+                                   "--trace-cmd")
+        return None
+    if sysroot:
         raise click.UsageError("--trace runs the programs on this machine, with its loader; a sysroot's programs "
                                "are for another: bundle them without --trace")
-    if stage and request.prefix:
+    if stage and prefix:
         raise click.UsageError("--trace-prefix goes with programs (APP...): STAGE is the prefix of its tree")
-    if not stage and request.programs:
+    if not stage and programs:
         raise click.UsageError("--trace-program goes with STAGE: the programs given are the ones traced")
-    if request.prefix and os.path.realpath(request.prefix) == os.sep:
-        raise click.BadParameter(f"{request.prefix}: the whole system (/proc, /etc, ...) cannot be the tree",
+    if prefix and os.path.realpath(prefix) == os.sep:
+        raise click.BadParameter(f"{prefix}: the whole system (/proc, /etc, ...) cannot be the tree",
                                  param_hint="--trace-prefix")
-    return request
+    from .bundle.discover import TraceRequest  # only here: a bundle not traced imports none of the tracer
+
+    return TraceRequest(args, command, prefix, programs, timeout)
 
 
 def _archive_compression(tarball: str, compression):
