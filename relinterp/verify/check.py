@@ -37,7 +37,6 @@ from .findings import Finding, relative as _rel
 from .hostfiles import host_file_notes
 from .loader import check_loader, embedded_loader
 from .provenance import CHECK as SBOM_CHECK, sbom_problems
-from .sandbox import RunResult
 from ..loaders.family import GLIBC, MUSL
 from ..loaders.linkcheck import link_problems, machine_problem, relr_problem
 from ..loaders.rules import loader_rules
@@ -45,6 +44,10 @@ from ..elf.searchlist import expand_origin, origin_relative, other_tokens, split
 from ..loaders.musl import musl_version
 from ..loaders.searchpath import entry_in_tree
 from ..loaders.sysroot import Sysroot, inside
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: the sandbox's modules are imported only for a run
+if TYPE_CHECKING:
+    from .sandbox import RunResult
 
 LOADER_TOKEN = re.compile(r"\$(\{(LIB|PLATFORM)\}|(LIB|PLATFORM)(?![A-Za-z0-9_]))")
 
