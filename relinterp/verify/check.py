@@ -155,7 +155,8 @@ def _check_libraries(program: LinkedObject, found: LinkedObject | None, ldso_nam
     loader, family = found.path, report.family
     world = Sysroot.at(options.sysroot, mounts=(tree,))  # the tree, installed where it is
     rules = loader_rules(family, ldso_name, found, proc=options.proc, sysroot=world, ask_loader=False, arch=arch)
-    others = [lib for lib in libraries if os.path.realpath(lib) != os.path.realpath(loader)]
+    real_loader = os.path.realpath(loader)
+    others = [lib for lib in libraries if os.path.realpath(lib) != real_loader]
     closure = resolve_closure(program, rules, dlopen=others, confined=True, excluded=options.exclude)
     where = f"inside the tree or in the sysroot {options.sysroot}" if options.sysroot else "inside the tree"
     at_start = True  # the program's libraries: what the loader maps before any dlopen()
