@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .elf.executable import Executable
 from .errors import LoaderFileError, RelinterpError
-from .loaders.family import GLIBC, MUSL, libc_family
+from .loaders.family import other_libc
 from .report import EmbeddedLoader
 from .rewrite.embed import LoaderImage, embedded_image, place_loader, read_loader_image
 
@@ -18,8 +18,8 @@ def loader_to_embed(program: Executable, path: str) -> LoaderImage:
 
     image = read_loader_image(program, path)
     family = family_of_bytes(image.data, image.model.soname)
-    wanted = libc_family(program.interp)
-    if family is not None and wanted in (MUSL, GLIBC) and family != wanted:
+    wanted = other_libc(program.interp, family)
+    if wanted is not None:
         raise LoaderFileError(program.path, f"--embed-loader {path}: {family}'s loader, the program is a {wanted} "
                                             f"program (PT_INTERP {program.interp})")
     return image

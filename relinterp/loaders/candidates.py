@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from ..elf.linked import read_linked_object
 from ..errors import LibcMismatchError, RelinterpError
-from .family import GLIBC, MUSL, libc_family
+from .family import other_libc
 
 
 def check_loaders(path: str, interp: str | None, abi: tuple, candidates: Iterable[tuple[str, bool]],
@@ -26,7 +26,6 @@ def check_loaders(path: str, interp: str | None, abi: tuple, candidates: Iterabl
     program at `path`, whose original interpreter is `interp` and ABI `abi`, resolved
     from the directory `origin` ($ORIGIN); LibcMismatchError for a loader of the other
     C library."""
-    family = libc_family(interp)
     warnings = []
     for candidate, given_relative in candidates:
         resolved = os.path.normpath(os.path.join(origin, candidate))
@@ -40,10 +39,11 @@ def check_loaders(path: str, interp: str | None, abi: tuple, candidates: Iterabl
         if found is None:
             continue
         its_family, its_abi = found
-        if family in (MUSL, GLIBC) and its_family in (MUSL, GLIBC) and its_family != family:
+        wanted = other_libc(interp, its_family)
+        if wanted is not None:
             raise LibcMismatchError(path, f"loader {shown} ({resolved}) is a {its_family} loader, but the program "
-                                          f"is linked against {family} (PT_INTERP {interp}): it would not start; "
-                                          f"give a {family} loader")
+                                          f"is linked against {wanted} (PT_INTERP {interp}): it would not start; "
+                                          f"give a {wanted} loader")
         if its_abi != abi:
             warnings.append(f"loader {shown} ({resolved}) is for {its_abi[0]} ({its_abi[1]}-bit), not this "
                             f"program's {abi[0]} ({abi[1]}-bit): the program will skip it")

@@ -17,21 +17,16 @@ EMBEDDED = "embedded in the program"  # how ldd and verify name where the loader
 
 
 @contextmanager
-def embedded_loader_file(exe: Executable) -> Iterator[str]:
-    """A temporary file holding the loader `exe` carries (an OSError if it cannot be read)."""
+def embedded_loader_file(exe: Executable) -> Iterator[tuple[str, str | None]]:
+    """A temporary file holding the loader `exe` carries (an OSError if it cannot be read),
+    and musl's name for its machine, which names its path file (etc/ld-musl-ARCH.path):
+    the name musl's loader knows itself by is empty."""
     data = embedded_loader_bytes(exe)
     assert data is not None
     fd, path = tempfile.mkstemp(prefix="relinterp-embedded-loader-")
     try:
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
-        yield path
+        yield path, musl_arch_in(data)
     finally:
         os.unlink(path)
-
-
-def embedded_musl_arch(exe: Executable) -> str | None:
-    """musl's name for the machine of the loader `exe` carries, which names its path file
-    (etc/ld-musl-ARCH.path): the name musl's loader knows itself by is empty."""
-    data = embedded_loader_bytes(exe)
-    return None if data is None else musl_arch_in(data)

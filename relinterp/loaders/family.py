@@ -35,3 +35,10 @@ def libc_family(interp: str | None) -> str:
     if _GLIBC_LOADER.fullmatch(name):
         return GLIBC
     return UNKNOWN
+
+
+def other_libc(interp: str | None, loader_family: str | None) -> str | None:
+    """The libc a program with PT_INTERP `interp` is linked against, when a loader of
+    `loader_family` is the other one (it would start, then fail); else None."""
+    wanted = libc_family(interp)
+    return wanted if wanted != UNKNOWN and loader_family is not None and loader_family != wanted else None

@@ -46,7 +46,6 @@ from dataclasses import dataclass
 from ..elf.model import elf_ident
 from ..elf.regular import open_regular
 from .closure import Node
-from .family import GLIBC, libc_family
 from .ldcache import read_cache
 from .ldconf import conf_dirs
 from .sysroot import HOST, Sysroot
@@ -117,17 +116,6 @@ def _index(item: tuple[str, str]) -> tuple[str, int]:
     if "[" in key:
         return key.split("[")[0], int(key.split("[")[1].rstrip("]"), 16)
     return key, 0
-
-
-def is_glibc_loader(path: str, soname: str | None) -> bool:
-    """glibc's loader: named like one, and the keeper of GLIBC_PRIVATE."""
-    if libc_family(soname) != GLIBC:
-        return False
-    try:
-        with open_regular(path) as stream:
-            return PRIVATE.encode() + b"\0" in stream.read()
-    except OSError:
-        return False
 
 
 @functools.lru_cache(maxsize=32)

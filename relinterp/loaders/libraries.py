@@ -26,7 +26,7 @@ from ..elf.model import Executable
 from ..errors import (EXIT_FAILED, EXIT_NOTHING_TO_DO, EXIT_OK, NotExecutableError, NothingToPatchError,
                       RelinterpError, unreadable)
 from .closure import MISSING, OUTSIDE, Resolution, resolve_closure
-from .embedded import EMBEDDED, embedded_loader_file, embedded_musl_arch
+from .embedded import EMBEDDED, embedded_loader_file
 from .rules import loader_family, loader_rules
 from .sysroot import HOST, Sysroot
 
@@ -84,14 +84,13 @@ def _with_embedded_loader(path: str, exe: Executable, program, sysroot: Sysroot)
     """The libraries of a program that carries its loader: its rules, under the name the
     stub gives it (an empty one; musl's path file is then /etc/ld-musl-ARCH.path)."""
     try:
-        with embedded_loader_file(exe) as file:
+        with embedded_loader_file(exe) as (file, arch):
             loader_file = read_linked_object(file)
             family = loader_family(loader_file)
             loader = Loader(os.path.abspath(path), EMBEDDED, (), family)
             if family is None:
                 return LibraryList(path, True, loader, ())
-            rules = loader_rules(family, "", loader_file, ask_loader=False, sysroot=sysroot,
-                                 arch=embedded_musl_arch(exe))
+            rules = loader_rules(family, "", loader_file, ask_loader=False, sysroot=sysroot, arch=arch)
             return LibraryList(path, True, loader, tuple(resolve_closure(program, rules).resolutions))
     except OSError as error:
         raise unreadable(path, error) from None

@@ -78,14 +78,6 @@ def musl_arch_in(data: bytes) -> str | None:
     return found.group(1).decode("ascii") if found else None
 
 
-def is_musl_loader(loader: str) -> bool:
-    try:
-        with open_regular(loader) as stream:
-            return MUSL_MARK in stream.read()
-    except OSError:
-        return False
-
-
 class MuslRules:
     """musl's search, for a loader known by the pathname `loader_name` (what the program's
     PT_INTERP says, or the path relinterp's stub hands it) whose file is `loader`."""

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..elf.linked import LinkedObject
+from ..elf.regular import open_regular
 from .family import GLIBC, MUSL, libc_family
-from .glibc import PRIVATE, GlibcRules, banner_in, build_of, file_facts, is_glibc_loader, loader_facts
-from .musl import MUSL_MARK, MuslRules, is_musl_loader, musl_version_in
+from .glibc import PRIVATE, GlibcRules, banner_in, build_of, file_facts, loader_facts
+from .musl import MUSL_MARK, MuslRules, musl_version_in
 from .sysroot import HOST, Sysroot
 
 
@@ -17,15 +18,16 @@ def loader_family(loader: LinkedObject) -> str | None:
     """MUSL or GLIBC from the loader file itself (read, not run); None for anything else."""
     if loader.elf_type != "ET_DYN":
         return None
-    if is_musl_loader(loader.path):
-        return MUSL
-    if is_glibc_loader(loader.path, loader.soname):
-        return GLIBC
-    return None
+    try:
+        with open_regular(loader.path) as stream:
+            return family_of_bytes(stream.read(), loader.soname)
+    except OSError:
+        return None
 
 
 def family_of_bytes(data: bytes, soname: str | None) -> str | None:
-    """loader_family() of a loader's bytes (one embedded in a program)."""
+    """loader_family() of a loader's bytes (its file's, or one embedded in a program):
+    musl's carries its usage text; glibc's is named like one and keeps GLIBC_PRIVATE."""
     if MUSL_MARK in data:
         return MUSL
     if libc_family(soname) == GLIBC and PRIVATE.encode() + b"\0" in data:

@@ -42,25 +42,18 @@ def entry_in_tree(entry: str, dest: str) -> str | None:
     return path
 
 
-def outside_entries(obj: LinkedObject, dest: str) -> list[str]:
-    """The entries of the list the loader uses that do not stay inside the tree."""
-    text = obj.search_path or ""
-    return [e for e in split_list(text) if entry_in_tree(e, dest) is None]
-
-
 def current_tag(obj: LinkedObject) -> str | None:
     """The entry the loader takes the object's list from (RUNPATH wins when both exist)."""
     return search_list(obj.runpath, obj.rpath)[0]
 
 
-def plan_search_path(obj: LinkedObject, dest: str, lib_dirs: str | Sequence[str] | None,
+def plan_search_path(obj: LinkedObject, dest: str, lib_dirs: Sequence[str] | None,
                      tag: str | None = None) -> SearchPathChange | None:
     """What the list of `obj`, placed at `dest`, must become: entries that leave the tree
-    dropped, and each of `lib_dirs` (tree directories; one, or none) the list does not
-    name yet searched first, in their order.  `tag`: the entry that must hold the list
-    (None: either).  None when it is fine as it is: the file is then left untouched."""
-    dirs = [lib_dirs] if isinstance(lib_dirs, str) else list(lib_dirs or ())
-    change = _plan_entries(obj, dest, dirs)
+    dropped, and each of `lib_dirs` (tree directories) the list does not name yet
+    searched first, in their order.  `tag`: the entry that must hold the list (None:
+    either).  None when it is fine as it is: the file is then left untouched."""
+    change = _plan_entries(obj, dest, list(lib_dirs or ()))
     if tag is None:
         return change
     if change is None:

@@ -33,7 +33,7 @@ def json_safe(value):
     written as `\\xNN` (as printable() writes them): what json.dumps then makes of it is
     valid JSON."""
     if isinstance(value, str):
-        return _NOT_UTF8.sub(lambda m: printable(m.group()), value) if _NOT_UTF8.search(value) else value
+        return _NOT_UTF8.sub(lambda m: printable(m.group()), value)
     if isinstance(value, dict):
         return {json_safe(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

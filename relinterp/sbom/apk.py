@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from .origin import Origin, Package, names_of
+from .origin import Origin, Package, names_of, owned
 from .purl import Distribution, package_url
 
 INSTALLED = "/lib/apk/db/installed"
@@ -75,12 +75,7 @@ class ApkLookup:
         except OSError as error:
             note = f"package unknown: {self.installed} cannot be read ({error.strerror})"
             return {f: Origin(None, note) for f in self.names}
-        origins = {}
-        for file, names in self.names.items():
-            path = next((n for n in names if n in owners), None)
-            origins[file] = self._origin(owners[path], path) if path else \
-                Origin(None, f"no apk package owns {' or '.join(names)}")
-        return origins
+        return owned(self.names, owners, self._origin, "apk")
 
     def close(self) -> None:
         pass

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from .purl import Distribution, read_distribution
@@ -80,6 +80,18 @@ def names_of(real: str) -> tuple[str, ...]:
         return (real,)
     same_place = os.path.realpath(os.path.dirname(other)) == os.path.dirname(real)
     return (real, other) if same_place else (real,)
+
+
+def owned(names: Mapping[str, Sequence[str]], owners: Mapping, origin: Callable[..., Origin],
+          manager: str) -> dict[str, Origin]:
+    """For each file, `origin(package, name)` of the first of its names (names_of) that
+    `owners` lists; a file none of whose names it lists has no `manager` package."""
+    found = {}
+    for file, candidates in names.items():
+        path = next((n for n in candidates if n in owners), None)
+        found[file] = origin(owners[path], path) if path else \
+            Origin(None, f"no {manager} package owns {' or '.join(candidates)}")
+    return found
 
 
 class Query:

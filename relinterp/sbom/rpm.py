@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from .origin import Origin, Package, Query, failed, names_of
+from .origin import Origin, Package, Query, failed, names_of, owned
 from .purl import Distribution, package_url
 
 FORMAT = "[%{=NAME}\\t%{=EPOCHNUM}\\t%{=VERSION}\\t%{=RELEASE}\\t%{=ARCH}\\t%{=LICENSE}\\t%{FILENAMES}\\n]"
@@ -77,12 +77,7 @@ class RpmLookup:
         if status < 0 or trouble:
             note = failed(self.query, status, "\n".join(trouble) or err)
             return {f: Origin(None, f"package unknown: {note}") for f in self.names}
-        origins = {}
-        for file, names in self.names.items():
-            path = next((n for n in names if n in owners), None)
-            origins[file] = self._origin(owners[path], path) if path else \
-                Origin(None, f"no rpm package owns {' or '.join(names)}")
-        return origins
+        return owned(self.names, owners, self._origin, "rpm")
 
     def close(self) -> None:
         self.query.close()

@@ -29,7 +29,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from ..loaders.closure import FILE, MISSING, resolve_closure
-from ..loaders.embedded import embedded_loader_file, embedded_musl_arch
+from ..loaders.embedded import embedded_loader_file
 from ..elf.linked import LinkedObject, is_debug_only, is_elf, read_linked_object
 from ..errors import NotExecutableError, RelinterpError, SandboxUnavailableError, unreadable as read_error
 from .emulator import Emulator, emulators_for
@@ -37,7 +37,6 @@ from .findings import Finding, relative as _rel
 from .hostfiles import host_file_notes
 from .loader import check_loader, embedded_loader
 from .provenance import CHECK as SBOM_CHECK, sbom_problems
-from .sandbox import RunResult
 from ..loaders.family import GLIBC, MUSL
 from ..loaders.linkcheck import link_problems, machine_problem, relr_problem
 from ..loaders.rules import loader_rules
@@ -45,6 +44,10 @@ from ..elf.searchlist import expand_origin, origin_relative, other_tokens, split
 from ..loaders.musl import musl_version
 from ..loaders.searchpath import entry_in_tree
 from ..loaders.sysroot import Sysroot, inside
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: the sandbox's modules are imported only for a run
+if TYPE_CHECKING:
+    from .sandbox import RunResult
 
 LOADER_TOKEN = re.compile(r"\$(\{(LIB|PLATFORM)\}|(LIB|PLATFORM)(?![A-Za-z0-9_]))")
 
@@ -126,9 +129,9 @@ def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen:
     report = ProgramReport(_rel(program.path, tree))
     if program.patched and program.model.patch.config.embedded is not None:
         try:
-            with embedded_loader_file(program.model) as loader:
+            with embedded_loader_file(program.model) as (loader, arch):
                 _check_libraries(program, embedded_loader(loader, report), "", tree, libraries, seen, options,
-                                 report)
+                                 report, arch)
         except OSError as error:
             report.findings.append(Finding(report.path, "loader", f"the embedded loader cannot be read "
                                                                   f"({error.strerror})"))
@@ -142,16 +145,18 @@ def _check_program(program: LinkedObject, tree: str, libraries: list[str], seen:
 
 
 def _check_libraries(program: LinkedObject, found: LinkedObject | None, ldso_name: str | None, tree: str,
-                     libraries: list[str], seen: dict, options: VerifyOptions, report: ProgramReport) -> None:
+                     libraries: list[str], seen: dict, options: VerifyOptions, report: ProgramReport,
+                     arch: str | None = None) -> None:
     """Every library the program loads, found inside the tree by its loader `found`'s
-    rules, with the name the loader knows itself by (an embedded loader's is empty)."""
+    rules, with the name the loader knows itself by (an embedded loader's is empty, and
+    `arch`, musl's name for its machine, names its path file instead)."""
     if found is None:
         return
     loader, family = found.path, report.family
     world = Sysroot.at(options.sysroot, mounts=(tree,))  # the tree, installed where it is
-    arch = embedded_musl_arch(program.model) if ldso_name == "" else None
     rules = loader_rules(family, ldso_name, found, proc=options.proc, sysroot=world, ask_loader=False, arch=arch)
-    others = [lib for lib in libraries if os.path.realpath(lib) != os.path.realpath(loader)]
+    real_loader = os.path.realpath(loader)
+    others = [lib for lib in libraries if os.path.realpath(lib) != real_loader]
     closure = resolve_closure(program, rules, dlopen=others, confined=True, excluded=options.exclude)
     where = f"inside the tree or in the sysroot {options.sysroot}" if options.sysroot else "inside the tree"
     at_start = True  # the program's libraries: what the loader maps before any dlopen()

@@ -43,10 +43,10 @@ class Emulator:
     how: str  # "native", the qemu file's path, or "binfmt_misc <entry>"
 
 
-def emulators_for(programs: Iterable[LinkedObject], machine: str | None = None) -> dict[str, Emulator]:
+def emulators_for(programs: Iterable[LinkedObject]) -> dict[str, Emulator]:
     """program path -> how it runs here; EmulatorUnavailableError before anything runs
     when one of them cannot."""
-    return {program.path: emulator_for(program, machine) for program in programs}
+    return {program.path: emulator_for(program) for program in programs}
 
 
 def emulator_for(program: LinkedObject, machine: str | None = None) -> Emulator:
@@ -85,13 +85,12 @@ def _binfmt_entry(path: str) -> str | None:
     try:
         with open(path, "rb") as stream:
             head = stream.read(128)
-        directory = BINFMT
-        names = sorted(os.listdir(directory))
+        names = sorted(os.listdir(BINFMT))
     except OSError:
         return None
     for name in names:
-        fields = _binfmt_fields(os.path.join(directory, name))
-        if fields.get("enabled") and "F" in fields.get("flags", "") and _matches(head, fields):
+        fields = _binfmt_fields(os.path.join(BINFMT, name))
+        if "enabled" in fields and "F" in fields.get("flags", "") and _matches(head, fields):
             return name
     return None
 
@@ -103,10 +102,7 @@ def _binfmt_fields(path: str) -> dict[str, str]:
             lines = stream.read().splitlines()
     except (OSError, UnicodeDecodeError):
         return {}
-    fields = {line.split(None, 1)[0].rstrip(":"): (line.split(None, 1) + [""])[1] for line in lines if line.strip()}
-    if "enabled" in fields:
-        fields["enabled"] = "yes"
-    return fields
+    return {line.split(None, 1)[0].rstrip(":"): (line.split(None, 1) + [""])[1] for line in lines if line.strip()}
 
 
 def _matches(head: bytes, fields: dict[str, str]) -> bool:

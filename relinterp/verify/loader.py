@@ -8,7 +8,7 @@ import os
 from ..elf.linked import LinkedObject, read_linked_object
 from ..loaders.sysroot import inside
 from ..loaders.embedded import EMBEDDED
-from ..loaders.family import GLIBC, MUSL, libc_family
+from ..loaders.family import other_libc
 from ..loaders.rules import loader_family
 from .findings import Finding, relative
 
@@ -45,8 +45,8 @@ def check_loader(program: LinkedObject, tree: str, report) -> LinkedObject | Non
         report.findings.append(Finding(here, "loader", f"{report.loader}: not a musl or glibc loader; only "
                                                        "their search rules are known"))
         return None
-    linked_against = libc_family(program.interp)
-    if linked_against in (MUSL, GLIBC) and linked_against != report.family:
+    linked_against = other_libc(program.interp, report.family)
+    if linked_against is not None:
         report.findings.append(Finding(here, "loader", f"{report.loader} is a {report.family} loader, but the "
                                                        f"program is linked against {linked_against} (PT_INTERP "
                                                        f"{program.interp}): it would not start"))

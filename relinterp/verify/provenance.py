@@ -28,13 +28,12 @@ def sbom_problems(tree: str) -> tuple[list[tuple[str, str]], list[tuple[str, str
     present = _tree_entries(tree)
     problems = []
     for path in sorted(set(listed) | present):
-        full = os.path.join(tree, path)
         if path not in present:
             problems.append((path, f"listed in {SBOM_NAME}, missing from the tree"))
         elif path not in listed:
             problems.append((path, f"not listed in {SBOM_NAME}"))
         else:
-            why = _differs(full, listed[path])
+            why = _differs(os.path.join(tree, path), listed[path])
             if why:
                 problems.append((path, why))
     return problems, []
@@ -55,8 +54,7 @@ def _differs(path: str, expected: str | None) -> str | None:
 def _tree_entries(tree: str) -> set[str]:
     """Every file and symbolic link in the tree but the SBOM and bundle's record, relative
     to the tree."""
-    entries = set()
-    for directory, dirs, files in os.walk(tree):
-        names = files  # a link to a directory is no file: what is in the directory is listed
-        entries.update(os.path.relpath(os.path.join(directory, name), tree) for name in names)
+    # a link to a directory is no file: what is in the directory is listed
+    entries = {os.path.relpath(os.path.join(directory, name), tree)
+               for directory, _, files in os.walk(tree) for name in files}
     return entries - ABOUT_THE_TREE

@@ -20,12 +20,13 @@ SETUP_FAILED = 125
 # A directory of the host to mount a tmpfs on, in a mount namespace of this process's
 # own: the root is built there, and as root the binds are first handed over there.
 SCRATCH = "/tmp"
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = \
-    1, 2, 4, 8, 32, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE = \
+    1, 2, 4, 8, 32, 1024, 2048, 4096, 16384, 1 << 18
 # A remount must repeat these flags of a mount made elsewhere, which are locked once
 # inherited into a less privileged user namespace (mount_namespaces(7)); statvfs reports
-# them with the same values (ST_NOATIME = MS_NOATIME, ST_NODIRATIME, ST_RELATIME).
-KEPT_FLAGS = MS_NOSUID | MS_NODEV | MS_NOEXEC | 1024 | 2048 | 4096
+# them with the same values (ST_NOATIME = MS_NOATIME, ...).  Not relatime: a remount
+# keeps it by itself, and statvfs's ST_RELATIME (4096) is MS_BIND to mount(2).
+KEPT_FLAGS = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME
 MNT_DETACH = 2
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = \
     0x20000, 0x4000000, 0x8000000, 0x10000000, 0x20000000, 0x40000000
@@ -110,8 +111,8 @@ def build_root(root: str, binds: list[list[str]], proc: bool) -> None:
     for name in DEVICES:
         open(f"{root}/dev/{name}", "w").close()
         mount(f"/dev/{name}", f"{root}/dev/{name}", None, MS_BIND)
-    for name in ("stdin", "stdout", "stderr"):
-        os.symlink(f"/proc/self/fd/{('stdin', 'stdout', 'stderr').index(name)}", f"{root}/dev/{name}")
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        os.symlink(f"/proc/self/fd/{fd}", f"{root}/dev/{name}")
     os.symlink("/proc/self/fd", f"{root}/dev/fd")
     if proc:
         mount("proc", f"{root}/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)

@@ -70,16 +70,18 @@ def sandbox_command(method: str, binds: list[tuple[str, str]], argv: list[str], 
     return [sys.executable, "-I", "-S", "-c", LAUNCH, PACKAGE_PARENT, json.dumps(spec)]
 
 
-def canonical(method: str | None) -> str | None:
-    return OLD_NAMES.get(method, method) if method else None
+def available_sandbox(preferred: str | None = None) -> str:
+    """The first way to make an empty root that works here (`preferred` only, if given:
+    by its name or an old one), each tried for real."""
+    return _first_working(OLD_NAMES.get(preferred, preferred) if preferred else None)
 
 
 @functools.lru_cache(maxsize=None)
-def available_sandbox(preferred: str | None = None) -> str:
-    """The first way to make an empty root that works here (`preferred` only, if given),
-    each tried for real."""
+def _first_working(preferred: str | None) -> str:
+    """available_sandbox() of a method by its current name: each is probed once a run,
+    whichever name the option gave it."""
     reasons = []
-    for method in (canonical(preferred),) if preferred else SANDBOXES:
+    for method in (preferred,) if preferred else SANDBOXES:
         why = _probe(method)
         if why is None:
             return method
@@ -109,7 +111,7 @@ def run_in_empty_root(tree: str, program: str, args: list[str], *, proc: bool = 
                       sandbox: str | None = None, emulator: str | None = None) -> RunResult:
     """Run `program` (relative to `tree`) with `args` where only the tree exists, under
     the statically linked `emulator` (a file of this machine) if one is given."""
-    method = available_sandbox(canonical(sandbox))
+    method = available_sandbox(sandbox)
     inner = os.path.join(MOUNT_POINT, program)
     binds = [(os.path.abspath(tree), MOUNT_POINT)]
     argv = (inner, *args)
