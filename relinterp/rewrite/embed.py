@@ -197,15 +197,10 @@ def place_loader(program: Executable, image: LoaderImage) -> Embedding:
     return Embedding(image, offset=offset, base=base, align=align, kernel_size=kernel_size, loader_size=loader_size)
 
 
-def table_entries(base: Executable) -> list[bytes]:
-    size = base.phentsize
-    return [base.phdrs[i : i + size] for i in range(0, len(base.phdrs), size)]
-
-
 def kernel_table(base: Executable, structs, embedding: Embedding, stub: Segment) -> bytes:
     """The program's table, which e_phoff names and the kernel maps."""
-    entries = [structs.phdr.parse(e) for e in table_entries(base)]
-    entries = [e for e in entries if e.p_type != PT_INTERP] + [_load(s) for s in (*embedding.loads, stub)]
+    entries = [e for e in structs.phdr.parse_all(base.phdrs) if e.p_type != PT_INTERP]
+    entries += [load_entry(s) for s in (*embedding.loads, stub)]
     offset, vaddr, size = embedding.tables_offset, embedding.base - embedding.tables_size, embedding.kernel_size
     assert len(entries) * structs.phdr.size == size
     return b"".join(structs.phdr.build(e._replace(p_offset=offset, p_vaddr=vaddr, p_paddr=vaddr, p_filesz=size,
@@ -214,8 +209,7 @@ def kernel_table(base: Executable, structs, embedding: Embedding, stub: Segment)
 
 def loader_table(base: Executable, structs, embedding: Embedding) -> bytes:
     """The loader's table, with the name right after it (INTERP_NAME)."""
-    entries = [structs.phdr.parse(e) for e in table_entries(base)]
-    kept = [e for e in entries if e.p_type not in (PT_PHDR, PT_INTERP)]
+    kept = [e for e in structs.phdr.parse_all(base.phdrs) if e.p_type not in (PT_PHDR, PT_INTERP)]
     size = (len(kept) + 2) * structs.phdr.size
     offset, vaddr = embedding.loader_table_at
     phdr = Phdr(p_type=PT_PHDR, p_flags=PF_R, p_offset=offset, p_vaddr=vaddr, p_paddr=vaddr, p_filesz=size,
@@ -225,14 +219,15 @@ def loader_table(base: Executable, structs, embedding: Embedding) -> bytes:
     return b"".join(structs.phdr.build(e) for e in (phdr, interp, *kept)) + INTERP_NAME
 
 
-def appended_bytes(base: Executable, embedding: Embedding, stub: Segment) -> bytes:
-    """Everything from the tables to the end of the loader's file."""
-    structs = base.layouts()
-    tables = kernel_table(base, structs, embedding, stub) + loader_table(base, structs, embedding)
+def appended_bytes(base: Executable, embedding: Embedding, kernel: bytes) -> bytes:
+    """Everything from the tables to the end of the loader's file, `kernel` the first
+    table (kernel_table)."""
+    tables = kernel + loader_table(base, base.layouts(), embedding)
     return tables + bytes(embedding.tables_size - len(tables)) + embedding.image.data
 
 
-def _load(s: Segment) -> Phdr:
+def load_entry(s: Segment) -> Phdr:
+    """The program header entry of the PT_LOAD `s`."""
     return Phdr(p_type=PT_LOAD, p_flags=s.flags, p_offset=s.offset, p_vaddr=s.vaddr, p_paddr=s.vaddr,
                 p_filesz=s.filesz, p_memsz=s.memsz, p_align=s.align)
 

@@ -27,10 +27,10 @@ from ..elf.executable import MAX_STUB_SEGMENT
 from ..elf.model import Executable, Segment
 from ..elf.overlay import OverlayView
 from ..elf.record import FLAG_EMBEDDED, RestoreRecord, StubConfig
-from ..elf.structs import PF_R, PF_X, PT_LOAD, Phdr, align_up
+from ..elf.structs import PF_R, PF_X, align_up
 from ..errors import UnsupportedError
 from . import embed
-from .embed import Embedding, LoaderImage
+from .embed import Embedding, LoaderImage, load_entry
 from .layout import Tail, moved_offset, tail_of
 from .patchable import check_candidates, check_patchable
 from .sections import NewSection, NewSymbol, SourceRange, plan_sections, read_symbol_table
@@ -120,7 +120,7 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
     else:  # the original program headers stay where they were (a file patched before gets them back);
         # the gap before the tables stays a hole: nothing reads it
         writes = [Write(0, header), Write(base.phoff, base.phdrs),
-                  Write(embedding.tables_offset, embed.appended_bytes(base, embedding, segment)
+                  Write(embedding.tables_offset, embed.appended_bytes(base, embedding, phdrs)
                         + bytes(segment.offset - embedding.file_end) + segment_bytes)]
     if tail is not None:
         copies = [Copy(tail_at, source(tail.cut), tail.size)]
@@ -230,11 +230,7 @@ def _program_headers(base: Executable, structs, segment: Segment) -> bytes:
     entries = [base.phdrs[i : i + size] for i in range(0, len(base.phdrs), size)]
     interp = next(s.index for s in base.segments if s.type == "PT_INTERP")
     del entries[interp]
-    entries.append(structs.phdr.build(Phdr(
-        p_type=PT_LOAD, p_flags=segment.flags, p_offset=segment.offset,
-        p_vaddr=segment.vaddr, p_paddr=segment.vaddr, p_filesz=segment.filesz, p_memsz=segment.memsz,
-        p_align=segment.align,
-    )))
+    entries.append(structs.phdr.build(load_entry(segment)))
     return b"".join(entries)
 
 
