@@ -123,7 +123,6 @@ class Embedding:
     image: LoaderImage
     offset: int  # of its file in the program's
     base: int  # link-time address of its ELF header (its load bias, less the program's)
-    align: int  # the largest p_align of program and loader: the page size they allow
     kernel_size: int  # of the program's table, the first of the two
     loader_size: int  # of the loader's, with the name after it
 
@@ -151,10 +150,6 @@ class Embedding:
         return [replace(loads[0], offset=loads[0].offset - self.tables_size, vaddr=loads[0].vaddr - self.tables_size,
                         filesz=loads[0].filesz + self.tables_size, memsz=loads[0].memsz + self.tables_size),
                 *loads[1:]]
-
-    @property
-    def end(self) -> int:
-        return max(s.end for s in self.loads)
 
     @property
     def file_end(self) -> int:
@@ -194,7 +189,7 @@ def place_loader(program: Executable, image: LoaderImage) -> Embedding:
         offset, base = linear, linear + delta
     else:
         offset, base = compact, align_up(top + tables, align)
-    return Embedding(image, offset=offset, base=base, align=align, kernel_size=kernel_size, loader_size=loader_size)
+    return Embedding(image, offset=offset, base=base, kernel_size=kernel_size, loader_size=loader_size)
 
 
 def kernel_table(base: Executable, structs, embedding: Embedding, stub: Segment) -> bytes:

@@ -101,7 +101,7 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
     seg_end = segment.offset + segment.filesz
     tables = seg_end if tail is None else tail_at + tail.size
     source = _original_in(exe)  # where the original's bytes are in the file the plan is applied to
-    added, symbols = _sections_and_symbols(segment, stub, embedding, structs)
+    added, symbols = _sections_and_symbols(embedding, structs)
     sections = plan_sections(base, structs, segment, segment.vaddr + stub.debug_state_offset, tables,
                              read_symbol_table(base, structs), appended=stub_at_end,
                              moved=None if tail is None else (tail.cut, tail_at - tail.cut), source=source,
@@ -137,8 +137,7 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
                        phdrs=phdrs)
 
 
-def _sections_and_symbols(segment: Segment, stub: StubBlob, embedding: Embedding | None,
-                          structs) -> tuple[list[NewSection], list[NewSymbol] | None]:
+def _sections_and_symbols(embedding: Embedding | None, structs) -> tuple[list[NewSection], list[NewSymbol] | None]:
     """With an embedded loader, what tools are told of it besides the stub's section:
     sections over the loader and its table, and the loader's symbols (its
     `_dl_debug_state` among them, where gdb then breaks directly) instead of the stub's
