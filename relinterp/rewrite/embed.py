@@ -34,6 +34,7 @@ from ..elf.regular import open_regular
 from ..elf.structs import (PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD, PT_NAMES, SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE,
                            SHN_LORESERVE, SHT_DYNSYM, SHT_NOBITS, SHT_PROGBITS, SHT_SYMTAB, Phdr, align_up)
 from ..errors import LoaderFileError, RelinterpError, unreadable
+from .sections import NewSection
 
 MIN_PAGE = 4096  # the smallest page any supported machine has
 MAX_LOADER_SIZE = 64 << 20  # musl's loader is under 1 MiB, glibc's under 300 KiB
@@ -230,23 +231,23 @@ def load_entry(s: Segment) -> Phdr:
 # ------------------------------------------------------------------ sections, symbols
 
 
-def loader_sections(embedding: Embedding) -> list[tuple[bytes, int, int, int, int, int, int]]:
-    """(name, type, flags, address, offset, size, index of its loader segment) of each
-    section over what the patch put in the file: `strip` keeps only bytes a section
-    covers (elfutils' strip zeroes even the program header table where none does), and a
-    segment's bss only as far as a NOBITS section reaches.  The tables' section first."""
+def loader_sections(embedding: Embedding) -> list[NewSection]:
+    """The sections over what the patch put in the file: `strip` keeps only bytes a
+    section covers (elfutils' strip zeroes even the program header table where none
+    does), and a segment's bss only as far as a NOBITS section reaches.  The tables'
+    section first."""
     size = embedding.kernel_size + embedding.loader_size
-    found = [(b".rodata.program-headers", SHT_PROGBITS, SHF_ALLOC, embedding.base - embedding.tables_size,
-              embedding.tables_offset, size, 0)]
-    for n, s in enumerate(embedding.image.loads):
+    found = [NewSection(b".rodata.program-headers", SHF_ALLOC, embedding.base - embedding.tables_size,
+                        embedding.tables_offset, size, kind=SHT_PROGBITS)]
+    for s in embedding.image.loads:
         flags = SHF_ALLOC | (SHF_EXECINSTR if s.flags & PF_X else 0) | (SHF_WRITE if s.flags & PF_W else 0)
-        kind = b".text" if s.flags & PF_X else b".data" if s.flags & PF_W else b".rodata"
+        name = b".text" if s.flags & PF_X else b".data" if s.flags & PF_W else b".rodata"
         at, address = embedding.offset + s.offset, embedding.base + s.vaddr
         if s.filesz:
-            found.append((kind + b".embedded-loader", SHT_PROGBITS, flags, address, at, s.filesz, n))
+            found.append(NewSection(name + b".embedded-loader", flags, address, at, s.filesz, kind=SHT_PROGBITS))
         if s.memsz > s.filesz:
-            found.append((b".bss.embedded-loader", SHT_NOBITS, flags, address + s.filesz, at + s.filesz,
-                          s.memsz - s.filesz, n))
+            found.append(NewSection(b".bss.embedded-loader", flags, address + s.filesz, at + s.filesz,
+                                    s.memsz - s.filesz, kind=SHT_NOBITS))
     return found
 
 

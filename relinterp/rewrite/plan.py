@@ -144,8 +144,7 @@ def _sections_and_symbols(embedding: Embedding | None, structs) -> tuple[list[Ne
     debug hook.  ([], None) without one."""
     if embedding is None:
         return [], None
-    added = [NewSection(name, flags, addr, offset, size, kind=kind)
-             for name, kind, flags, addr, offset, size, _ in embed.loader_sections(embedding)]
+    added = embed.loader_sections(embedding)
     symbols = []
     for name, sym in embed.loader_symbols(embedding, structs):
         index = next((i for i, a in enumerate(added) if a.addr <= sym.st_value < a.addr + a.size), None)
