@@ -14,9 +14,9 @@ from dataclasses import dataclass, fields, replace
 from . import __version__
 from .loaders.candidates import check_loaders
 from .rewrite.candidates import OPTION, choose_candidates, config_flags, recorded_candidates
-from .elf.record import CONFIG_SCHEMA
+from .elf.record import CONFIG_SCHEMA, FLAG_EMBEDDED
 from .elf.executable import Executable, open_input, read_executable
-from .errors import ModifiedError, NotPatchedError, RelinterpError, WriteError
+from .errors import CandidateError, ModifiedError, NotPatchedError, RelinterpError, WriteError
 from .loaders.family import libc_family
 from .rewrite.digest import original_digest, plan_sha256
 from .rewrite.patchable import check_patchable
@@ -26,11 +26,9 @@ from .rewrite.changes import changes_since_patch, interop_notes, not_patched_rea
 from .report import (ALREADY_PATCHED, PATCHED, RESTORED, RESTORED_NOT_EXACT, WOULD_PATCH, Inspection,
                      PatchInfo, PatchResult, RestoreResult, StubInfo, StubSegment)
 from .rewrite.stub import StubBlob, stub_for
-from .rewrite.atomic import not_a_file
+from .rewrite.atomic import CAPABILITY, not_a_file
 from .rewrite.write import apply_plan, holds_appended, write_patch
 from .rewrite.embed import embedded_image
-from .elf.record import FLAG_EMBEDDED
-from .errors import CandidateError
 from .loader_info import carried, carries, loader_to_embed, placed
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which costs `relinterp patch` the import of typing
@@ -249,7 +247,7 @@ def _check_loaders(program: Executable, chosen: tuple[LoaderCandidate, ...], tar
 def _capabilities(path: str) -> tuple[str, ...]:
     """A warning when the file has capabilities, which the patched file does not keep."""
     try:
-        os.getxattr(path, "security.capability")
+        os.getxattr(path, CAPABILITY)
     except OSError:
         return ()
     return ("its file capabilities are not kept (no rewritten file keeps them): set them again after "
