@@ -14,9 +14,9 @@ from dataclasses import dataclass, fields, replace
 from . import __version__
 from .loaders.candidates import check_loaders
 from .rewrite.candidates import OPTION, choose_candidates, config_flags, recorded_candidates
-from .elf.record import CONFIG_SCHEMA
+from .elf.record import CONFIG_SCHEMA, FLAG_EMBEDDED
 from .elf.executable import Executable, open_input, read_executable
-from .errors import ModifiedError, NotPatchedError, RelinterpError, WriteError
+from .errors import CandidateError, ModifiedError, NotPatchedError, RelinterpError, WriteError
 from .loaders.family import libc_family
 from .rewrite.digest import original_digest, plan_sha256
 from .rewrite.patchable import check_patchable
@@ -26,17 +26,16 @@ from .rewrite.changes import changes_since_patch, interop_notes, not_patched_rea
 from .report import (ALREADY_PATCHED, PATCHED, RESTORED, RESTORED_NOT_EXACT, WOULD_PATCH, Inspection,
                      PatchInfo, PatchResult, RestoreResult, StubInfo, StubSegment)
 from .rewrite.stub import StubBlob, stub_for
-from .rewrite.atomic import not_a_file
+from .rewrite.atomic import CAPABILITY, not_a_file
 from .rewrite.write import apply_plan, holds_appended, write_patch
 from .rewrite.embed import embedded_image
-from .elf.record import FLAG_EMBEDDED
-from .errors import CandidateError
 from .loader_info import carried, carries, loader_to_embed, placed
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which costs `relinterp patch` the import of typing
 if TYPE_CHECKING:
     from typing import Any
 
+    from .report import EmbeddedLoader
     from .rewrite.candidates import LoaderCandidate
     from .rewrite.embed import LoaderImage
 
@@ -95,7 +94,7 @@ def _patch(path: str, source, *, loader_rel, loader, fallback_system: bool, embe
     warnings = _check_loaders(base if base is not None else exe, chosen, target) + _capabilities(path)
     same = _patched_so(exe, stub, candidates, flags) and carries(exe, image, source)
     if same and os.path.exists(target) and os.path.samefile(path, target):
-        return replace(_unchanged(exe, target, chosen), warnings=warnings)
+        return replace(_unchanged(exe, target, chosen, source), warnings=warnings)
     original = recorded_original(exe, source)
     if original is None:
         raise ModifiedError(path, "patched, then changed (stripped?), so it cannot be patched again with "
@@ -170,12 +169,13 @@ def inspect(path: str | os.PathLike[str]) -> Inspection:
         exe = read_executable(path, source)
         original = recorded_original(exe, source)
         exact = original is not None and (exe.patch is None or _proven_original(exe, plan_restore(exe), source))
+        embedded = carried(exe, source)
     interp = exe.interp if exe.patch is None else _original_interp(exe, original)
     reason = _why_not_patchable(exe, original is not None)
     return Inspection(
         path=exe.path, elfclass=exe.elfclass, little_endian=exe.little_endian, machine=exe.machine,
         elf_type=exe.elf_type, pie=exe.pie, interpreter=exe.interp,
-        libc=None if interp is None else libc_family(interp), patch=_patch_info(exe, exact, interp),
+        libc=None if interp is None else libc_family(interp), patch=_patch_info(exe, exact, interp, embedded),
         patchable=reason is None, not_patchable_reason=reason,
         needed=exe.needed, runpath=exe.runpath, rpath=exe.rpath, notes=interop_notes(exe),
     )
@@ -247,7 +247,7 @@ def _check_loaders(program: Executable, chosen: tuple[LoaderCandidate, ...], tar
 def _capabilities(path: str) -> tuple[str, ...]:
     """A warning when the file has capabilities, which the patched file does not keep."""
     try:
-        os.getxattr(path, "security.capability")
+        os.getxattr(path, CAPABILITY)
     except OSError:
         return ()
     return ("its file capabilities are not kept (no rewritten file keeps them): set them again after "
@@ -277,15 +277,16 @@ def _segment(seg) -> StubSegment:
     return StubSegment(offset=seg.offset, vaddr=seg.vaddr, size=seg.filesz, align=seg.align)
 
 
-def _unchanged(exe: Executable, target: str, chosen: tuple[LoaderCandidate, ...]) -> PatchResult:
-    """The result of patching a file that is already patched so."""
+def _unchanged(exe: Executable, target: str, chosen: tuple[LoaderCandidate, ...], source) -> PatchResult:
+    """The result of patching a file that is already patched so (read from `source`, the
+    file open)."""
     patch = exe.patch
     assert patch is not None
     return PatchResult(
         path=exe.path, status=ALREADY_PATCHED, output=target, written=False, candidates=chosen,
         interpreter=patch.original_interp or "", machine=exe.machine, elf_type=exe.elf_type,
         size_before=patch.config.restore.original_size, size_after=exe.file_size, segment=_segment(patch.segment),
-        embedded=carried(exe),
+        embedded=carried(exe, source),
     )
 
 
@@ -307,7 +308,9 @@ def _original_interp(exe: Executable, original: Executable | None) -> str | None
     return original.interp if original is not None else exe.patch.original_interp
 
 
-def _patch_info(exe: Executable, exact: bool, interp: str | None) -> PatchInfo | None:
+def _patch_info(exe: Executable, exact: bool, interp: str | None,
+                embedded: EmbeddedLoader | None) -> PatchInfo | None:
+    """What `inspect` says of the patch `exe` holds, `embedded` the loader it carries."""
     patch = exe.patch
     if patch is None:
         return None
@@ -321,5 +324,5 @@ def _patch_info(exe: Executable, exact: bool, interp: str | None) -> PatchInfo |
         segment=_segment(patch.segment),
         exact_restore=exact,
         changes=changes_since_patch(patch.config.restore, exe),
-        embedded=carried(exe),
+        embedded=embedded,
     )

@@ -4,6 +4,7 @@ given, telling whether a patched file carries it already, and saying which one i
 
 from __future__ import annotations
 
+from .elf.embedded import embedded_loader_bytes
 from .elf.executable import Executable
 from .errors import LoaderFileError, RelinterpError
 from .loaders.family import other_libc
@@ -28,13 +29,11 @@ def loader_to_embed(program: Executable, path: str) -> LoaderImage:
 def carries(exe: Executable, image: LoaderImage | None, source=None) -> bool:
     """Whether the patched `exe` (read from `source`, the file open) carries the loader
     `image` (for None: none)."""
-    embedded = exe.patch is not None and exe.patch.config.embedded is not None
-    if image is None or not embedded:
-        return image is None and not embedded
     try:
-        return embedded_image(exe, source).data == image.data
-    except (OSError, RelinterpError):
+        data = embedded_loader_bytes(exe, source)
+    except OSError:
         return False
+    return data is None if image is None else data == image.data
 
 
 def placed(original: Executable, image: LoaderImage) -> EmbeddedLoader:
@@ -43,13 +42,14 @@ def placed(original: Executable, image: LoaderImage) -> EmbeddedLoader:
     return describe(image, embedding.offset, embedding.base)
 
 
-def carried(exe: Executable) -> EmbeddedLoader | None:
-    """The loader the patched `exe` carries, as far as its bytes still say which one."""
+def carried(exe: Executable, source=None) -> EmbeddedLoader | None:
+    """The loader the patched `exe` (read from `source`, the file open, else from its
+    path) carries, as far as its bytes still say which one."""
     record = exe.patch.config.embedded if exe.patch is not None else None
     if record is None:
         return None
     try:
-        image = embedded_image(exe)
+        image = embedded_image(exe, source)
     except (OSError, RelinterpError):
         return EmbeddedLoader(family=None, soname=None, version=None, sha256="", size=record.size,
                               offset=record.offset, base=record.base)

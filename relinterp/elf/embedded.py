@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from .model import Executable
-from .regular import open_regular
+from .regular import reading
 
 
 def embedded_loader_bytes(exe: Executable, source=None) -> bytes | None:
@@ -16,7 +16,5 @@ def embedded_loader_bytes(exe: Executable, source=None) -> bytes | None:
     record = exe.patch.config.embedded if exe.patch is not None else None
     if record is None:
         return None
-    if source is not None:
-        return os.pread(source.fileno(), record.size, record.offset)
-    with open_regular(exe.path) as stream:
+    with reading(exe.path if source is None else source) as stream:
         return os.pread(stream.fileno(), record.size, record.offset)

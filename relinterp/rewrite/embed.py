@@ -34,6 +34,7 @@ from ..elf.regular import open_regular
 from ..elf.structs import (PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD, PT_NAMES, SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE,
                            SHN_LORESERVE, SHT_DYNSYM, SHT_NOBITS, SHT_PROGBITS, SHT_SYMTAB, Phdr, align_up)
 from ..errors import LoaderFileError, RelinterpError, unreadable
+from .sections import NewSection
 
 MIN_PAGE = 4096  # the smallest page any supported machine has
 MAX_LOADER_SIZE = 64 << 20  # musl's loader is under 1 MiB, glibc's under 300 KiB
@@ -123,7 +124,6 @@ class Embedding:
     image: LoaderImage
     offset: int  # of its file in the program's
     base: int  # link-time address of its ELF header (its load bias, less the program's)
-    align: int  # the largest p_align of program and loader: the page size they allow
     kernel_size: int  # of the program's table, the first of the two
     loader_size: int  # of the loader's, with the name after it
 
@@ -151,10 +151,6 @@ class Embedding:
         return [replace(loads[0], offset=loads[0].offset - self.tables_size, vaddr=loads[0].vaddr - self.tables_size,
                         filesz=loads[0].filesz + self.tables_size, memsz=loads[0].memsz + self.tables_size),
                 *loads[1:]]
-
-    @property
-    def end(self) -> int:
-        return max(s.end for s in self.loads)
 
     @property
     def file_end(self) -> int:
@@ -194,18 +190,13 @@ def place_loader(program: Executable, image: LoaderImage) -> Embedding:
         offset, base = linear, linear + delta
     else:
         offset, base = compact, align_up(top + tables, align)
-    return Embedding(image, offset=offset, base=base, align=align, kernel_size=kernel_size, loader_size=loader_size)
-
-
-def table_entries(base: Executable) -> list[bytes]:
-    size = base.phentsize
-    return [base.phdrs[i : i + size] for i in range(0, len(base.phdrs), size)]
+    return Embedding(image, offset=offset, base=base, kernel_size=kernel_size, loader_size=loader_size)
 
 
 def kernel_table(base: Executable, structs, embedding: Embedding, stub: Segment) -> bytes:
     """The program's table, which e_phoff names and the kernel maps."""
-    entries = [structs.phdr.parse(e) for e in table_entries(base)]
-    entries = [e for e in entries if e.p_type != PT_INTERP] + [_load(s) for s in (*embedding.loads, stub)]
+    entries = [e for e in structs.phdr.parse_all(base.phdrs) if e.p_type != PT_INTERP]
+    entries += [load_entry(s) for s in (*embedding.loads, stub)]
     offset, vaddr, size = embedding.tables_offset, embedding.base - embedding.tables_size, embedding.kernel_size
     assert len(entries) * structs.phdr.size == size
     return b"".join(structs.phdr.build(e._replace(p_offset=offset, p_vaddr=vaddr, p_paddr=vaddr, p_filesz=size,
@@ -214,8 +205,7 @@ def kernel_table(base: Executable, structs, embedding: Embedding, stub: Segment)
 
 def loader_table(base: Executable, structs, embedding: Embedding) -> bytes:
     """The loader's table, with the name right after it (INTERP_NAME)."""
-    entries = [structs.phdr.parse(e) for e in table_entries(base)]
-    kept = [e for e in entries if e.p_type not in (PT_PHDR, PT_INTERP)]
+    kept = [e for e in structs.phdr.parse_all(base.phdrs) if e.p_type not in (PT_PHDR, PT_INTERP)]
     size = (len(kept) + 2) * structs.phdr.size
     offset, vaddr = embedding.loader_table_at
     phdr = Phdr(p_type=PT_PHDR, p_flags=PF_R, p_offset=offset, p_vaddr=vaddr, p_paddr=vaddr, p_filesz=size,
@@ -225,14 +215,15 @@ def loader_table(base: Executable, structs, embedding: Embedding) -> bytes:
     return b"".join(structs.phdr.build(e) for e in (phdr, interp, *kept)) + INTERP_NAME
 
 
-def appended_bytes(base: Executable, embedding: Embedding, stub: Segment) -> bytes:
-    """Everything from the tables to the end of the loader's file."""
-    structs = base.layouts()
-    tables = kernel_table(base, structs, embedding, stub) + loader_table(base, structs, embedding)
+def appended_bytes(base: Executable, embedding: Embedding, kernel: bytes) -> bytes:
+    """Everything from the tables to the end of the loader's file, `kernel` the first
+    table (kernel_table)."""
+    tables = kernel + loader_table(base, base.layouts(), embedding)
     return tables + bytes(embedding.tables_size - len(tables)) + embedding.image.data
 
 
-def _load(s: Segment) -> Phdr:
+def load_entry(s: Segment) -> Phdr:
+    """The program header entry of the PT_LOAD `s`."""
     return Phdr(p_type=PT_LOAD, p_flags=s.flags, p_offset=s.offset, p_vaddr=s.vaddr, p_paddr=s.vaddr,
                 p_filesz=s.filesz, p_memsz=s.memsz, p_align=s.align)
 
@@ -240,23 +231,23 @@ def _load(s: Segment) -> Phdr:
 # ------------------------------------------------------------------ sections, symbols
 
 
-def loader_sections(embedding: Embedding) -> list[tuple[bytes, int, int, int, int, int, int]]:
-    """(name, type, flags, address, offset, size, index of its loader segment) of each
-    section over what the patch put in the file: `strip` keeps only bytes a section
-    covers (elfutils' strip zeroes even the program header table where none does), and a
-    segment's bss only as far as a NOBITS section reaches.  The tables' section first."""
+def loader_sections(embedding: Embedding) -> list[NewSection]:
+    """The sections over what the patch put in the file: `strip` keeps only bytes a
+    section covers (elfutils' strip zeroes even the program header table where none
+    does), and a segment's bss only as far as a NOBITS section reaches.  The tables'
+    section first."""
     size = embedding.kernel_size + embedding.loader_size
-    found = [(b".rodata.program-headers", SHT_PROGBITS, SHF_ALLOC, embedding.base - embedding.tables_size,
-              embedding.tables_offset, size, 0)]
-    for n, s in enumerate(embedding.image.loads):
+    found = [NewSection(b".rodata.program-headers", SHF_ALLOC, embedding.base - embedding.tables_size,
+                        embedding.tables_offset, size, kind=SHT_PROGBITS)]
+    for s in embedding.image.loads:
         flags = SHF_ALLOC | (SHF_EXECINSTR if s.flags & PF_X else 0) | (SHF_WRITE if s.flags & PF_W else 0)
-        kind = b".text" if s.flags & PF_X else b".data" if s.flags & PF_W else b".rodata"
+        name = b".text" if s.flags & PF_X else b".data" if s.flags & PF_W else b".rodata"
         at, address = embedding.offset + s.offset, embedding.base + s.vaddr
         if s.filesz:
-            found.append((kind + b".embedded-loader", SHT_PROGBITS, flags, address, at, s.filesz, n))
+            found.append(NewSection(name + b".embedded-loader", flags, address, at, s.filesz, kind=SHT_PROGBITS))
         if s.memsz > s.filesz:
-            found.append((b".bss.embedded-loader", SHT_NOBITS, flags, address + s.filesz, at + s.filesz,
-                          s.memsz - s.filesz, n))
+            found.append(NewSection(b".bss.embedded-loader", flags, address + s.filesz, at + s.filesz,
+                                    s.memsz - s.filesz, kind=SHT_NOBITS))
     return found
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..elf.structs import SHF_ALLOC, SHT_NOBITS, align_up
+from ..elf.structs import SHF_ALLOC, SHT_NOBITS
 
 MAX_TAIL_ALIGN = 1 << 16  # a section asking for more is no debug section: nothing moves
 
@@ -66,8 +66,3 @@ def moved_offset(offset: int, moved_from: int | None, moved_to: int | None) -> i
     """Where the byte the original had at `offset` is, in a file whose bytes from
     `moved_from` on were moved to `moved_to` (None: nothing moved)."""
     return offset if moved_from is None or offset < moved_from else moved_to + offset - moved_from
-
-
-def stub_offset(keep: int, code_align: int) -> int:
-    """The stub segment's file offset after `keep` bytes: no page padding is needed."""
-    return align_up(keep, code_align)

@@ -27,10 +27,10 @@ from ..elf.executable import MAX_STUB_SEGMENT
 from ..elf.model import Executable, Segment
 from ..elf.overlay import OverlayView
 from ..elf.record import FLAG_EMBEDDED, RestoreRecord, StubConfig
-from ..elf.structs import PF_R, PF_X, PT_LOAD, Phdr, align_up
+from ..elf.structs import PF_R, PF_X, align_up
 from ..errors import UnsupportedError
 from . import embed
-from .embed import Embedding, LoaderImage
+from .embed import Embedding, LoaderImage, load_entry
 from .layout import Tail, moved_offset, tail_of
 from .patchable import check_candidates, check_patchable
 from .sections import NewSection, NewSymbol, SourceRange, plan_sections, read_symbol_table
@@ -101,7 +101,7 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
     seg_end = segment.offset + segment.filesz
     tables = seg_end if tail is None else tail_at + tail.size
     source = _original_in(exe)  # where the original's bytes are in the file the plan is applied to
-    added, symbols = _sections_and_symbols(segment, stub, embedding, structs)
+    added, symbols = _sections_and_symbols(embedding, structs)
     sections = plan_sections(base, structs, segment, segment.vaddr + stub.debug_state_offset, tables,
                              read_symbol_table(base, structs), appended=stub_at_end,
                              moved=None if tail is None else (tail.cut, tail_at - tail.cut), source=source,
@@ -120,7 +120,7 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
     else:  # the original program headers stay where they were (a file patched before gets them back);
         # the gap before the tables stays a hole: nothing reads it
         writes = [Write(0, header), Write(base.phoff, base.phdrs),
-                  Write(embedding.tables_offset, embed.appended_bytes(base, embedding, segment)
+                  Write(embedding.tables_offset, embed.appended_bytes(base, embedding, phdrs)
                         + bytes(segment.offset - embedding.file_end) + segment_bytes)]
     if tail is not None:
         copies = [Copy(tail_at, source(tail.cut), tail.size)]
@@ -137,16 +137,14 @@ def plan_patch(exe: Executable, stub: StubBlob | None, candidates: tuple[str, ..
                        phdrs=phdrs)
 
 
-def _sections_and_symbols(segment: Segment, stub: StubBlob, embedding: Embedding | None,
-                          structs) -> tuple[list[NewSection], list[NewSymbol] | None]:
+def _sections_and_symbols(embedding: Embedding | None, structs) -> tuple[list[NewSection], list[NewSymbol] | None]:
     """With an embedded loader, what tools are told of it besides the stub's section:
     sections over the loader and its table, and the loader's symbols (its
     `_dl_debug_state` among them, where gdb then breaks directly) instead of the stub's
     debug hook.  ([], None) without one."""
     if embedding is None:
         return [], None
-    added = [NewSection(name, flags, addr, offset, size, kind=kind)
-             for name, kind, flags, addr, offset, size, _ in embed.loader_sections(embedding)]
+    added = embed.loader_sections(embedding)
     symbols = []
     for name, sym in embed.loader_symbols(embedding, structs):
         index = next((i for i, a in enumerate(added) if a.addr <= sym.st_value < a.addr + a.size), None)
@@ -230,11 +228,7 @@ def _program_headers(base: Executable, structs, segment: Segment) -> bytes:
     entries = [base.phdrs[i : i + size] for i in range(0, len(base.phdrs), size)]
     interp = next(s.index for s in base.segments if s.type == "PT_INTERP")
     del entries[interp]
-    entries.append(structs.phdr.build(Phdr(
-        p_type=PT_LOAD, p_flags=segment.flags, p_offset=segment.offset,
-        p_vaddr=segment.vaddr, p_paddr=segment.vaddr, p_filesz=segment.filesz, p_memsz=segment.memsz,
-        p_align=segment.align,
-    )))
+    entries.append(structs.phdr.build(load_entry(segment)))
     return b"".join(entries)
 
 
